@@ -1,0 +1,383 @@
+//! The container lifecycle core: one long-lived bollard client driving one container per bot.
+//!
+//! [`DockerService`] owns every call to the Docker Engine API. It knows bots only by
+//! [`BotId`] and nothing of HTTP, the database or the secrets store: callers hand it a
+//! [`ContainerConfig`] with the secrets directory already prepared.
+//!
+//! Semantics decided here, once:
+//! - "already running" / "already stopped" (HTTP 304) is success;
+//! - a container that does not exist has status `None`, and removing it succeeds;
+//! - a container with a bot's name that this instance does not own is never touched;
+//! - every call has a timeout, so a dead daemon is a `NETWORK_ERROR`, never a hang.
+
+mod config;
+mod error;
+mod events;
+mod labels;
+mod logs;
+mod stats;
+mod status;
+
+use std::future::Future;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+
+pub use config::{
+    BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
+    Protocol, ResourceLimits, SECRETS_MOUNT_TARGET,
+};
+pub use error::{ContainerError, Op};
+pub use events::{ContainerEvent, EventKind};
+pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
+pub use logs::{LogLine, LogOptions, LogStream};
+pub use stats::{StatsSample, StatsSnapshot};
+pub use status::{ContainerInfo, ContainerState, ContainerStatus, Health};
+
+use crate::BotId;
+use error::classify;
+
+/// Oldest Engine API botmaker speaks: Docker 20.10, as shipped by Debian 12.
+pub const MIN_API_VERSION: &str = "1.41";
+/// Grace period between SIGTERM and SIGKILL when stopping a bot.
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a single Docker call may take before the daemon is considered unresponsive.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long connecting (ping and version negotiation) may take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Where Docker listens when `DOCKER_HOST` is unset.
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+/// Instance name when none is configured.
+pub const DEFAULT_INSTANCE: &str = "default";
+
+/// How to reach the daemon, and which installation this is.
+#[derive(Debug, Clone)]
+pub struct DockerSettings {
+    /// `unix:///path` or `tcp://host:port`; `None` means `DOCKER_HOST`, then the default socket.
+    pub host: Option<String>,
+    /// Value of the `botmaker.instance` label: containers of other instances are invisible.
+    pub instance: String,
+    /// Limit for ping and version negotiation.
+    pub connect_timeout: Duration,
+    /// Limit for every other call (stop-like calls get their grace period on top).
+    pub call_timeout: Duration,
+}
+
+impl Default for DockerSettings {
+    fn default() -> Self {
+        Self {
+            host: None,
+            instance: DEFAULT_INSTANCE.into(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            call_timeout: DEFAULT_CALL_TIMEOUT,
+        }
+    }
+}
+
+/// Drives bot containers on one Docker Engine. Cheap to clone: clones share the connection.
+#[derive(Clone, Debug)]
+pub struct DockerService {
+    docker: Docker,
+    host: String,
+    instance: String,
+    call_timeout: Duration,
+}
+
+/// The name of a bot's container.
+pub fn container_name(bot_id: &BotId) -> String {
+    format!("botmaker-{bot_id}")
+}
+
+impl DockerService {
+    /// Connects, pings the daemon and negotiates the API version.
+    ///
+    /// Creating a bollard client contacts nobody, so this pings: a missing daemon is reported
+    /// here, with the address tried, rather than at the first real operation.
+    pub async fn connect(settings: DockerSettings) -> Result<Self, ContainerError> {
+        let host = settings
+            .host
+            .clone()
+            .or_else(|| std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty()))
+            .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_string());
+        let network = |message: String| ContainerError::Network {
+            host: host.clone(),
+            message,
+        };
+        // Our own per-call timeouts govern; bollard's must never fire first, even for a stop
+        // with a long grace period, so it is set far out of the way.
+        let docker = Docker::connect_with_host(&host)
+            .map_err(|e| network(e.to_string()))?
+            .with_timeout(Duration::from_secs(24 * 3600));
+
+        let negotiated = tokio::time::timeout(settings.connect_timeout, async {
+            docker
+                .ping()
+                .await
+                .map_err(|e| classify(&host, Op::Connect, "", e))?;
+            docker
+                .negotiate_version()
+                .await
+                .map_err(|e| classify(&host, Op::Connect, "", e))
+        })
+        .await
+        .map_err(|_| ContainerError::timeout(&host, Op::Connect, settings.connect_timeout))??;
+
+        let version = negotiated.client_version();
+        if (version.major_version, version.minor_version) < (1, 41) {
+            return Err(ContainerError::UnsupportedApiVersion {
+                host,
+                version: format!("{}.{}", version.major_version, version.minor_version),
+                minimum: MIN_API_VERSION,
+            });
+        }
+        tracing::debug!(%host, api = %format!("{}.{}", version.major_version, version.minor_version), "connected to Docker");
+        Ok(Self {
+            docker: negotiated,
+            host,
+            instance: settings.instance,
+            call_timeout: settings.call_timeout,
+        })
+    }
+
+    /// The daemon address in use.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// This installation's instance label value.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// The negotiated Engine API version, e.g. `1.41`.
+    pub fn api_version(&self) -> String {
+        let v = self.docker.client_version();
+        format!("{}.{}", v.major_version, v.minor_version)
+    }
+
+    /// The raw bollard client, for fixtures and tools that need calls this service does not
+    /// wrap (building images in tests, for example).
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// Whether the daemon answers a ping.
+    pub async fn ping(&self) -> Result<(), ContainerError> {
+        self.call(Op::Connect, "", self.call_timeout, self.docker.ping())
+            .await
+            .map(drop)
+    }
+
+    /// Creates the bot's container (not started). Returns the container id.
+    ///
+    /// Fails with `ALREADY_EXISTS` if a container named `botmaker-<id>` exists, whoever owns
+    /// it, and with `INVALID_CONFIG` if the secrets directory (or another mount source) is
+    /// missing: a structured bind mount never conjures an empty directory.
+    pub async fn create_container(
+        &self,
+        bot_id: &BotId,
+        config: &ContainerConfig,
+    ) -> Result<String, ContainerError> {
+        config
+            .validate()
+            .map_err(|e| ContainerError::InvalidConfig {
+                bot_id: bot_id.to_string(),
+                message: e.to_string(),
+            })?;
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&container_name(bot_id))
+            .build();
+        let body = config.to_create_body(&self.instance, bot_id);
+        let created = self
+            .call(
+                Op::Create,
+                bot_id.as_str(),
+                self.call_timeout,
+                self.docker.create_container(Some(options), body),
+            )
+            .await?;
+        for w in created.warnings.iter().filter(|w| !w.is_empty()) {
+            tracing::warn!(bot = %bot_id, warning = %w, "Docker warning on create");
+        }
+        Ok(created.id)
+    }
+
+    /// Starts the container. Already running (HTTP 304) is success.
+    pub async fn start_container(&self, bot_id: &BotId) -> Result<(), ContainerError> {
+        let name = container_name(bot_id);
+        self.call(
+            Op::Start,
+            bot_id.as_str(),
+            self.call_timeout,
+            self.docker.start_container(&name, None),
+        )
+        .await
+    }
+
+    /// Stops the container: SIGTERM, then SIGKILL after `grace` (default 10 s). Already
+    /// stopped (HTTP 304) is success.
+    pub async fn stop_container(
+        &self,
+        bot_id: &BotId,
+        grace: Option<Duration>,
+    ) -> Result<(), ContainerError> {
+        let grace = grace.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let options = StopContainerOptionsBuilder::new()
+            .t(grace_secs(grace))
+            .build();
+        let name = container_name(bot_id);
+        self.call(
+            Op::Stop,
+            bot_id.as_str(),
+            self.call_timeout + grace,
+            self.docker.stop_container(&name, Some(options)),
+        )
+        .await
+    }
+
+    /// Restarts the container (stop with `grace`, then start); starts it if it was stopped.
+    pub async fn restart_container(
+        &self,
+        bot_id: &BotId,
+        grace: Option<Duration>,
+    ) -> Result<(), ContainerError> {
+        let grace = grace.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        let options = RestartContainerOptionsBuilder::new()
+            .t(grace_secs(grace))
+            .build();
+        let name = container_name(bot_id);
+        self.call(
+            Op::Restart,
+            bot_id.as_str(),
+            self.call_timeout + grace,
+            self.docker.restart_container(&name, Some(options)),
+        )
+        .await
+    }
+
+    /// Stops the container with `grace`, then removes it. Returns `false` if there was no
+    /// container. A container with the bot's name that this instance does not own is left
+    /// alone (`NOT_OWNED`).
+    pub async fn remove_container(
+        &self,
+        bot_id: &BotId,
+        grace: Option<Duration>,
+    ) -> Result<bool, ContainerError> {
+        // Ownership is checked first: removal is the one operation that destroys something.
+        if self.inspect_owned(bot_id).await?.is_none() {
+            return Ok(false);
+        }
+        match self.stop_container(bot_id, grace).await {
+            Ok(()) | Err(ContainerError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let name = container_name(bot_id);
+        // `force` also removes a container Docker is in the middle of restarting.
+        let options = RemoveContainerOptionsBuilder::new().force(true).build();
+        match self
+            .call(
+                Op::Remove,
+                bot_id.as_str(),
+                self.call_timeout,
+                self.docker.remove_container(&name, Some(options)),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            // Someone else removed it in the meantime: the outcome the caller wanted.
+            Err(ContainerError::NotFound { .. }) => Ok(true),
+            // 409: a removal is already in progress. Done if the container is gone or going.
+            Err(e @ ContainerError::RemoveFailed { .. }) => {
+                match self.container_status(bot_id).await? {
+                    None => Ok(true),
+                    Some(s) if s.state == ContainerState::Removing => Ok(true),
+                    Some(_) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The container's state, or `None` if the bot has no container. A container of the same
+    /// name that this instance does not own is `NOT_OWNED`.
+    pub async fn container_status(
+        &self,
+        bot_id: &BotId,
+    ) -> Result<Option<ContainerStatus>, ContainerError> {
+        Ok(self
+            .inspect_owned(bot_id)
+            .await?
+            .map(ContainerStatus::from_inspect))
+    }
+
+    /// Every container of this instance, stopped ones included, in ONE list call.
+    pub async fn list_managed_containers(&self) -> Result<Vec<ContainerInfo>, ContainerError> {
+        let options = ListContainersOptionsBuilder::new()
+            .all(true)
+            .filters(&labels::instance_filter(&self.instance))
+            .build();
+        let list = self
+            .call(
+                Op::List,
+                "",
+                self.call_timeout,
+                self.docker.list_containers(Some(options)),
+            )
+            .await?;
+        Ok(list.into_iter().map(ContainerInfo::from_summary).collect())
+    }
+
+    async fn inspect_owned(
+        &self,
+        bot_id: &BotId,
+    ) -> Result<Option<bollard::models::ContainerInspectResponse>, ContainerError> {
+        let name = container_name(bot_id);
+        match self
+            .call(
+                Op::Inspect,
+                bot_id.as_str(),
+                self.call_timeout,
+                self.docker.inspect_container(&name, None),
+            )
+            .await
+        {
+            Ok(r) => {
+                let owned = labels::is_owned_by(
+                    r.config.as_ref().and_then(|c| c.labels.as_ref()),
+                    &self.instance,
+                );
+                if owned {
+                    Ok(Some(r))
+                } else {
+                    Err(ContainerError::NotOwned {
+                        bot_id: bot_id.to_string(),
+                    })
+                }
+            }
+            Err(ContainerError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs one Docker call under `limit`, classifying its error.
+    async fn call<T>(
+        &self,
+        op: Op,
+        bot_id: &str,
+        limit: Duration,
+        fut: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, ContainerError> {
+        match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r.map_err(|e| classify(&self.host, op, bot_id, e)),
+            Err(_) => Err(ContainerError::timeout(&self.host, op, limit)),
+        }
+    }
+}
+
+fn grace_secs(d: Duration) -> i32 {
+    i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}

@@ -1,0 +1,237 @@
+//! What Docker says about a bot's container: [`ContainerStatus`] from one inspect,
+//! [`ContainerInfo`] from the list call.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::labels::LABEL_BOT_ID;
+
+/// Docker's lifecycle state of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerState {
+    /// Created, never started.
+    Created,
+    /// Running.
+    Running,
+    /// Paused.
+    Paused,
+    /// Waiting for its restart policy to start it again.
+    Restarting,
+    /// Being removed.
+    Removing,
+    /// Exited (see the exit code).
+    Exited,
+    /// Defunct: Docker could not remove or stop it cleanly.
+    Dead,
+    /// A state this version of botmaker does not know.
+    Unknown,
+}
+
+impl ContainerState {
+    /// Parses Docker's state string (`running`, `exited`, ...).
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "created" => Self::Created,
+            "running" => Self::Running,
+            "paused" => Self::Paused,
+            "restarting" => Self::Restarting,
+            "removing" => Self::Removing,
+            "exited" => Self::Exited,
+            "dead" => Self::Dead,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// Result of the container's Docker HEALTHCHECK.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// No healthcheck is configured.
+    #[default]
+    None,
+    /// Within the start period, no verdict yet.
+    Starting,
+    /// The last probes passed.
+    Healthy,
+    /// Too many probes in a row failed.
+    Unhealthy,
+}
+
+impl Health {
+    /// Parses Docker's health status string.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "starting" => Self::Starting,
+            "healthy" => Self::Healthy,
+            "unhealthy" => Self::Unhealthy,
+            _ => Self::None,
+        }
+    }
+
+    /// Reads health from the list call's status text ("Up 5 minutes (healthy)"): API 1.41 has
+    /// no health field in the list, and inspecting every container would cost N calls.
+    pub fn from_status_text(status: &str) -> Self {
+        if status.ends_with("(healthy)") {
+            Self::Healthy
+        } else if status.ends_with("(unhealthy)") {
+            Self::Unhealthy
+        } else if status.ends_with("(health: starting)") {
+            Self::Starting
+        } else {
+            Self::None
+        }
+    }
+}
+
+/// The state of one bot's container, from `docker inspect`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerStatus {
+    /// Full container id.
+    pub id: String,
+    /// Lifecycle state.
+    pub state: ContainerState,
+    /// Whether the process is running (also true while paused or restarting-in-progress).
+    pub running: bool,
+    /// Exit code of the last run; `None` if it never exited.
+    pub exit_code: Option<i64>,
+    /// Docker's error text for the last start, if it failed.
+    pub error: Option<String>,
+    /// When the current (or last) run started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When the last run ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// HEALTHCHECK verdict.
+    pub health: Health,
+    /// How often Docker restarted it under its restart policy.
+    pub restart_count: i64,
+    /// Whether the kernel's OOM killer ended the last run.
+    pub oom_killed: bool,
+    /// Id of the image the container runs (`sha256:...`).
+    pub image_id: String,
+}
+
+impl ContainerStatus {
+    pub(crate) fn from_inspect(r: bollard::models::ContainerInspectResponse) -> Self {
+        let s = r.state.unwrap_or_default();
+        let state = s
+            .status
+            .map(|st| ContainerState::parse(st.as_ref()))
+            .unwrap_or(ContainerState::Unknown);
+        let finished_at = s.finished_at.as_deref().and_then(parse_time);
+        Self {
+            id: r.id.unwrap_or_default(),
+            state,
+            running: s.running.unwrap_or(false),
+            // Docker reports 0 for a container that never ran; only a finished run has a code.
+            exit_code: if finished_at.is_some() && !matches!(state, ContainerState::Running) {
+                s.exit_code
+            } else {
+                None
+            },
+            error: s.error.filter(|e| !e.is_empty()),
+            started_at: s.started_at.as_deref().and_then(parse_time),
+            finished_at,
+            health: s
+                .health
+                .and_then(|h| h.status)
+                .map(|h| Health::parse(h.as_ref()))
+                .unwrap_or_default(),
+            restart_count: r.restart_count.unwrap_or(0),
+            oom_killed: s.oom_killed.unwrap_or(false),
+            image_id: r.image.unwrap_or_default(),
+        }
+    }
+}
+
+/// One managed container, as the list call reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContainerInfo {
+    /// Full container id.
+    pub id: String,
+    /// Container name without the leading `/`.
+    pub name: String,
+    /// The `botmaker.bot-id` label (kept as text: a container made by hand could carry any).
+    pub bot_id: String,
+    /// Lifecycle state.
+    pub state: ContainerState,
+    /// Docker's human status, e.g. "Up 2 hours (healthy)" or "Exited (1) 3 seconds ago".
+    pub status: String,
+    /// HEALTHCHECK verdict, read from `status`.
+    pub health: Health,
+    /// Image reference the container was created from.
+    pub image: String,
+    /// Id of that image.
+    pub image_id: String,
+    /// Creation time.
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl ContainerInfo {
+    pub(crate) fn from_summary(c: bollard::models::ContainerSummary) -> Self {
+        let status = c.status.unwrap_or_default();
+        Self {
+            id: c.id.unwrap_or_default(),
+            name: c
+                .names
+                .and_then(|n| n.into_iter().next())
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            bot_id: c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_BOT_ID).cloned())
+                .unwrap_or_default(),
+            state: c
+                .state
+                .map(|s| ContainerState::parse(s.as_ref()))
+                .unwrap_or(ContainerState::Unknown),
+            health: Health::from_status_text(&status),
+            status,
+            image: c.image.unwrap_or_default(),
+            image_id: c.image_id.unwrap_or_default(),
+            created: c.created.and_then(|t| DateTime::from_timestamp(t, 0)),
+        }
+    }
+}
+
+/// Docker writes `0001-01-01T00:00:00Z` for "never"; that is `None` here.
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+        .filter(|t| t.timestamp() > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_from_list_status_text() {
+        assert_eq!(
+            Health::from_status_text("Up 2 hours (healthy)"),
+            Health::Healthy
+        );
+        assert_eq!(
+            Health::from_status_text("Up 1 second (unhealthy)"),
+            Health::Unhealthy
+        );
+        assert_eq!(
+            Health::from_status_text("Up 1 second (health: starting)"),
+            Health::Starting
+        );
+        assert_eq!(
+            Health::from_status_text("Exited (0) 1 minute ago"),
+            Health::None
+        );
+    }
+
+    #[test]
+    fn zero_time_is_none() {
+        assert_eq!(parse_time("0001-01-01T00:00:00Z"), None);
+        assert!(parse_time("2026-11-26T09:00:00.123456789Z").is_some());
+        assert_eq!(parse_time("garbage"), None);
+    }
+}

@@ -1,0 +1,169 @@
+//! Shared test harness: a real Docker Engine, a private label namespace per test, and a drop
+//! guard that removes everything the test made, even when it panics.
+
+pub mod fixture;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use botmaker::BotId;
+use botmaker::docker::{ContainerConfig, DockerService, DockerSettings, LogOptions};
+use futures_util::StreamExt;
+use tempfile::TempDir;
+
+/// A string unique to this test process and call: keeps parallel tests (and parallel runs on
+/// one daemon) out of each other's way.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{:x}{:x}{n}", std::process::id(), nanos % 0xfff)
+}
+
+/// Connects to the engine the suite runs against, or fails with what to do about it.
+pub async fn connect(instance: &str) -> DockerService {
+    let settings = DockerSettings {
+        instance: instance.to_string(),
+        ..DockerSettings::default()
+    };
+    match DockerService::connect(settings).await {
+        Ok(d) => d,
+        Err(e) => panic!(
+            "These tests need a running Docker Engine and none answered: {e}\n\
+             Run `scripts/test`, which starts one (Debian: installs docker.io and runs dockerd), \
+             or start dockerd yourself / set DOCKER_HOST."
+        ),
+    }
+}
+
+/// One test's world: its own instance label, its own temp dir, its own bots.
+pub struct Harness {
+    /// Service scoped to this test's instance.
+    pub docker: DockerService,
+    /// The fixture image tag.
+    pub image: String,
+    /// Scratch space (secrets dirs live here).
+    pub tmp: TempDir,
+    /// Containers made outside the service (foreign ones) that must go too.
+    foreign: std::sync::Mutex<Vec<String>>,
+}
+
+impl Harness {
+    /// Connects under a fresh instance name and makes sure the fixture image exists.
+    pub async fn new() -> Self {
+        let docker = connect(&unique("t")).await;
+        let image = fixture::image(docker.client());
+        Self {
+            docker,
+            image,
+            tmp: tempfile::Builder::new()
+                .prefix("botmaker-test")
+                .tempdir()
+                .unwrap(),
+            foreign: Default::default(),
+        }
+    }
+
+    /// A bot id no other test uses.
+    pub fn bot(&self, name: &str) -> BotId {
+        BotId::new(unique(name)).unwrap()
+    }
+
+    /// Creates (0700) and returns a secrets dir for `bot`.
+    pub fn secrets_dir(&self, bot: &BotId) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = self.tmp.path().join("secrets").join(bot.as_str());
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        dir
+    }
+
+    /// A config running the fixture bot with its secrets dir, ticking every 200 ms.
+    pub fn config(&self, bot: &BotId) -> ContainerConfig {
+        let mut c = ContainerConfig::new(self.image.clone(), self.secrets_dir(bot));
+        c.env = BTreeMap::from([("TICK_MS".into(), "200".into())]);
+        c.labels = BTreeMap::from([(fixture::TEST_LABEL.into(), "1".into())]);
+        c
+    }
+
+    /// Remember a container made behind the service's back, for cleanup.
+    pub fn track_foreign(&self, name: &str) {
+        self.foreign.lock().unwrap().push(name.to_string());
+    }
+
+    /// Waits until `needle` appears in the bot's logs.
+    pub async fn wait_for_log(&self, bot: &BotId, needle: &str) -> Vec<String> {
+        let mut last = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            last = self.log_lines(bot).await;
+            if last.iter().any(|l| l.contains(needle)) {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{needle:?} never appeared in the logs of {bot}; last lines: {last:?}");
+    }
+
+    /// Every log line of the bot so far.
+    pub async fn log_lines(&self, bot: &BotId) -> Vec<String> {
+        self.docker
+            .logs(bot, &LogOptions::default())
+            .filter_map(|l| std::future::ready(l.ok().map(|l| l.message)))
+            .collect()
+            .await
+    }
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+impl Drop for Harness {
+    /// Force-removes every container of this test's instance and the foreign ones it made.
+    /// Runs on a thread of its own: a drop may happen inside (or after) the test's runtime.
+    fn drop(&mut self) {
+        let docker = self.docker.clone();
+        let foreign = std::mem::take(&mut *self.foreign.lock().unwrap_or_else(|e| e.into_inner()));
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let mut names = foreign;
+                if let Ok(list) = docker.list_managed_containers().await {
+                    names.extend(list.into_iter().map(|c| c.id));
+                }
+                let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .build();
+                for name in names {
+                    let _ = docker
+                        .client()
+                        .remove_container(&name, Some(force.clone()))
+                        .await;
+                }
+            })
+        });
+        let _ = cleanup.join();
+    }
+}
