@@ -3,8 +3,16 @@
 //!
 //! Data flows one way: HTTP/CLI → bots (domain) → [`docker`] / [`secrets`] / store.
 
+pub mod auth;
 pub mod bot_id;
+pub mod bots;
+pub mod config;
 pub mod docker;
+pub mod http;
+pub mod reconcile;
+pub mod sampler;
 pub mod secrets;
+pub mod serve;
+pub mod store;
 
 pub use bot_id::BotId;

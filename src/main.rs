@@ -1,12 +1,63 @@
-//! The `botmaker` binary: a thin shell over the library.
+//! The `botmaker` binary: parses the command line and hands over to the library.
 
-fn main() {
-    let arg = std::env::args().nth(1);
-    match arg.as_deref() {
-        Some("--version" | "-V") => println!("botmaker {}", env!("CARGO_PKG_VERSION")),
-        _ => {
-            eprintln!("usage: botmaker --version");
-            std::process::exit(2);
-        }
+use std::process::ExitCode;
+
+use botmaker::config::ServeConfig;
+use clap::{Parser, Subcommand};
+
+/// Runs a fleet of AI chat bots on a Docker Engine, one container per bot.
+#[derive(Parser)]
+#[command(name = "botmaker", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the botmaker server (REST API, dashboard, reconciler).
+    Serve(ServeConfig),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(config) => serve(config),
     }
+}
+
+fn serve(config: ServeConfig) -> ExitCode {
+    init_logging(&config.log);
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("botmaker: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async {
+        let server = match botmaker::serve::Server::prepare(config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("botmaker: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        match server.run(botmaker::serve::shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("botmaker: server error: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

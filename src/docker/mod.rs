@@ -172,6 +172,23 @@ impl DockerService {
             .map(drop)
     }
 
+    /// Whether `image` exists on the engine (botmaker never pulls).
+    pub async fn image_exists(&self, image: &str) -> Result<bool, ContainerError> {
+        match self
+            .call(
+                Op::Inspect,
+                "",
+                self.call_timeout,
+                self.docker.inspect_image(image),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ContainerError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Creates the bot's container (not started). Returns the container id.
     ///
     /// Fails with `ALREADY_EXISTS` if a container named `botmaker-<id>` exists, whoever owns

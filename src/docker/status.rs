@@ -110,6 +110,8 @@ pub struct ContainerStatus {
     pub oom_killed: bool,
     /// Id of the image the container runs (`sha256:...`).
     pub image_id: String,
+    /// The container's address on its first network, while it runs (for probes).
+    pub ip_address: Option<String>,
 }
 
 impl ContainerStatus {
@@ -141,6 +143,11 @@ impl ContainerStatus {
             restart_count: r.restart_count.unwrap_or(0),
             oom_killed: s.oom_killed.unwrap_or(false),
             image_id: r.image.unwrap_or_default(),
+            ip_address: r
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|n| n.into_values().find_map(|e| e.ip_address))
+                .filter(|ip| !ip.is_empty()),
         }
     }
 }
@@ -160,6 +167,8 @@ pub struct ContainerInfo {
     pub status: String,
     /// HEALTHCHECK verdict, read from `status`.
     pub health: Health,
+    /// Exit code of an exited container, read from `status` ("Exited (3) 2 minutes ago").
+    pub exit_code: Option<i64>,
     /// Image reference the container was created from.
     pub image: String,
     /// Id of that image.
@@ -188,12 +197,19 @@ impl ContainerInfo {
                 .map(|s| ContainerState::parse(s.as_ref()))
                 .unwrap_or(ContainerState::Unknown),
             health: Health::from_status_text(&status),
+            exit_code: exit_code_from_status_text(&status),
             status,
             image: c.image.unwrap_or_default(),
             image_id: c.image_id.unwrap_or_default(),
             created: c.created.and_then(|t| DateTime::from_timestamp(t, 0)),
         }
     }
+}
+
+/// "Exited (3) 2 minutes ago" → 3.
+fn exit_code_from_status_text(status: &str) -> Option<i64> {
+    let rest = status.strip_prefix("Exited (")?;
+    rest.split_once(')')?.0.parse().ok()
 }
 
 /// Docker writes `0001-01-01T00:00:00Z` for "never"; that is `None` here.
@@ -226,6 +242,20 @@ mod tests {
             Health::from_status_text("Exited (0) 1 minute ago"),
             Health::None
         );
+    }
+
+    #[test]
+    fn exit_code_from_list_status_text() {
+        assert_eq!(
+            exit_code_from_status_text("Exited (3) 2 minutes ago"),
+            Some(3)
+        );
+        assert_eq!(
+            exit_code_from_status_text("Exited (0) 1 second ago"),
+            Some(0)
+        );
+        assert_eq!(exit_code_from_status_text("Up 2 hours"), None);
+        assert_eq!(exit_code_from_status_text("Created"), None);
     }
 
     #[test]

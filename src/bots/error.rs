@@ -1,0 +1,109 @@
+//! `BotError`: every way a bot operation fails, each with a stable code. The HTTP layer maps
+//! these to statuses in one place.
+
+use super::validate::FieldErrors;
+use crate::docker::ContainerError;
+use crate::secrets::SecretsError;
+use crate::store::StoreError;
+
+/// A failed bot operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BotError {
+    /// The request is invalid; nothing was changed.
+    #[error("invalid request: {0}")]
+    Validation(FieldErrors),
+    /// No bot with that id.
+    #[error("bot '{0}' not found")]
+    NotFound(String),
+    /// A bot with that id exists.
+    #[error("bot '{0}' already exists")]
+    AlreadyExists(String),
+    /// A container not owned by this botmaker holds the bot's container name.
+    #[error(
+        "a container named 'botmaker-{0}' exists that this botmaker instance does not manage; \
+         it was left untouched: remove or rename it, or pick another bot id"
+    )]
+    NameTaken(String),
+    /// Files of a deleted bot with this id are still on disk.
+    #[error(
+        "leftover {what} of a deleted bot '{id}' exists; run cleanup (POST /api/admin/cleanup) \
+         first"
+    )]
+    Leftover {
+        /// The bot id.
+        id: String,
+        /// Which files ("secrets directory", "workspace").
+        what: &'static str,
+    },
+    /// The image is not on the engine, and botmaker never pulls.
+    #[error("image '{0}' is not present on the Docker Engine (build or load it first)")]
+    ImageNotFound(String),
+    /// The container was created but would not start.
+    #[error("the bot's container would not start: {0}")]
+    StartFailed(String),
+    /// The Docker Engine is unreachable.
+    #[error(transparent)]
+    DockerUnavailable(ContainerError),
+    /// Another Docker failure.
+    #[error(transparent)]
+    Docker(ContainerError),
+    /// Reading or writing secrets failed.
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+    /// The database failed.
+    #[error(transparent)]
+    Store(StoreError),
+    /// A workspace file operation failed.
+    #[error("could not {op} {path}: {source}")]
+    Io {
+        /// What was attempted.
+        op: &'static str,
+        /// On which path.
+        path: std::path::PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+impl BotError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "VALIDATION_FAILED",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::AlreadyExists(_) => "ALREADY_EXISTS",
+            Self::NameTaken(_) => "CONTAINER_NAME_TAKEN",
+            Self::Leftover { .. } => "LEFTOVER_FILES",
+            Self::ImageNotFound(_) => "IMAGE_NOT_FOUND",
+            Self::StartFailed(_) => "START_FAILED",
+            Self::DockerUnavailable(_) => "DOCKER_UNAVAILABLE",
+            Self::Docker(e) => e.code(),
+            Self::Secrets(e) => e.code(),
+            Self::Store(e) => e.code(),
+            Self::Io { .. } => "IO_ERROR",
+        }
+    }
+}
+
+impl From<ContainerError> for BotError {
+    fn from(e: ContainerError) -> Self {
+        if e.is_unavailable() {
+            return Self::DockerUnavailable(e);
+        }
+        match e {
+            ContainerError::NotOwned { bot_id } => Self::NameTaken(bot_id),
+            ContainerError::StartFailed { message, .. } => Self::StartFailed(message),
+            other => Self::Docker(other),
+        }
+    }
+}
+
+impl From<StoreError> for BotError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists { id } => Self::AlreadyExists(id),
+            other => Self::Store(other),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The bot domain: what a bot is (spec, templates, validation), what it looks like from outside
+//! (view, observed state), and every operation on bots ([`BotService`]).
+//!
+//! Sits between the HTTP/CLI edge and the docker, secrets and store modules; it is the only
+//! layer that talks to all three.
+
+mod error;
+pub mod observed;
+mod openclaw;
+mod service;
+pub mod spec;
+pub mod template;
+pub mod validate;
+mod view;
+
+pub use error::BotError;
+pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
+pub use openclaw::OpenClaw;
+pub use service::{BotPaths, BotService, Orphans};
+pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
+pub use validate::FieldErrors;
+pub use view::BotView;

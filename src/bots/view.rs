@@ -1,0 +1,70 @@
+//! `BotView`: a bot as the API shows it: desired configuration, secret names (never values)
+//! and observed state.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::observed::Observed;
+use super::spec::{BotSpec, HttpProbe, LimitsSpec, PortSpec};
+use crate::store::{BotRow, DesiredState};
+
+/// A bot as returned by the API.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BotView {
+    /// Bot id (also the container's hostname).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Template it was made from.
+    pub template: String,
+    /// Image reference.
+    pub image: String,
+    /// Command override.
+    pub command: Option<Vec<String>>,
+    /// Non-secret environment.
+    pub env: BTreeMap<String, String>,
+    /// Names of its secrets.
+    pub secrets: Vec<String>,
+    /// Published ports.
+    pub ports: Vec<PortSpec>,
+    /// Resource limits.
+    pub limits: LimitsSpec,
+    /// botmaker's HTTP probe, if any.
+    pub health_check: Option<HttpProbe>,
+    /// Template settings.
+    pub settings: serde_json::Value,
+    /// What the user wants.
+    pub desired_state: DesiredState,
+    /// What Docker and botmaker observe.
+    #[serde(flatten)]
+    pub observed: Observed,
+    /// When the bot was created.
+    pub created_at: DateTime<Utc>,
+    /// When its configuration last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl BotView {
+    /// Assembles the view of `row` (whose spec is `spec`) in `observed` state.
+    pub fn new(row: &BotRow, spec: BotSpec, observed: Observed) -> Self {
+        Self {
+            id: row.id.to_string(),
+            name: row.name.clone(),
+            template: row.template.clone(),
+            image: spec.image,
+            command: spec.command,
+            env: spec.env,
+            secrets: row.secret_names.clone(),
+            ports: spec.ports,
+            limits: spec.limits,
+            health_check: spec.health_check,
+            settings: spec.settings,
+            desired_state: row.desired_state,
+            observed,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}

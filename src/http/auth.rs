@@ -1,0 +1,283 @@
+//! Login, sessions, API tokens, and the middleware that guards every other `/api/*` route.
+//!
+//! Only hashes of tokens are stored, so a copy of the database lets nobody in. Sessions live
+//! in SQLite and survive a restart; failed logins are rate-limited per client address.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::error::{ApiError, ApiJson};
+use crate::auth::{
+    API_TOKEN_PREFIX, LoginLimiter, SESSION_TOKEN_PREFIX, Token, hash_token, new_id,
+    verify_password,
+};
+use crate::bots::FieldErrors;
+use crate::store::Store;
+
+/// Default lifetime of a login session.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Name of the dashboard's session cookie.
+pub const SESSION_COOKIE: &str = "botmaker_session";
+
+/// Authentication state shared by the handlers.
+pub struct Auth {
+    store: Store,
+    password_hash: String,
+    limiter: LoginLimiter,
+    session_ttl: Duration,
+}
+
+impl Auth {
+    /// Checks logins against `password_hash` (argon2 PHC string).
+    pub fn new(store: Store, password_hash: String, session_ttl: Duration) -> Self {
+        Self {
+            store,
+            password_hash,
+            limiter: LoginLimiter::default(),
+            session_ttl,
+        }
+    }
+
+    /// Verifies the admin password (off the async runtime: argon2 is deliberately slow) and,
+    /// if right, opens a session. `Err` carries the answer to give.
+    pub async fn login(
+        &self,
+        ip: IpAddr,
+        password: &str,
+    ) -> Result<(Token, DateTime<Utc>), ApiError> {
+        if let Err(retry) = self.limiter.check(ip, Instant::now()) {
+            return Err(ApiError::rate_limited(retry.as_secs()));
+        }
+        let (candidate, hash) = (password.to_string(), self.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || verify_password(&candidate, &hash))
+            .await
+            .unwrap_or(false);
+        if !ok {
+            self.limiter.record_failure(ip, Instant::now());
+            tracing::warn!(client = %ip, "failed login");
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "INVALID_PASSWORD",
+                "invalid password",
+            ));
+        }
+        self.limiter.record_success(ip);
+        let token = Token::generate(SESSION_TOKEN_PREFIX);
+        let now = Utc::now();
+        let expires_at =
+            now + chrono::Duration::from_std(self.session_ttl).unwrap_or(chrono::Duration::days(1));
+        self.store
+            .insert_session(&hash_token(token.as_str()), now, expires_at)
+            .await?;
+        Ok((token, expires_at))
+    }
+
+    /// Who presents `token`, if anyone.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+        let hash = hash_token(token);
+        if token.starts_with(SESSION_TOKEN_PREFIX) {
+            let valid = self
+                .store
+                .session_expiry(&hash)
+                .await?
+                .is_some_and(|exp| exp > Utc::now());
+            return Ok(valid.then_some(Principal::Session { hash }));
+        }
+        if token.starts_with(API_TOKEN_PREFIX) {
+            return Ok(self
+                .store
+                .find_api_token(&hash)
+                .await?
+                .map(|t| Principal::ApiToken { id: t.id }));
+        }
+        Ok(None)
+    }
+}
+
+/// Who made a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A logged-in session (hash of its token).
+    Session {
+        /// SHA-256 of the session token.
+        hash: String,
+    },
+    /// An API token.
+    ApiToken {
+        /// The token's id.
+        id: String,
+    },
+}
+
+/// The client's address (unspecified when the server was not told, e.g. in-process tests).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+        ))
+    }
+}
+
+/// The bearer token of a request: `Authorization: Bearer <token>`, or the dashboard's cookie.
+pub fn presented_token(parts: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(v) = parts
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    }
+    parts
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == SESSION_COOKIE).then(|| v.to_string())
+        })
+}
+
+/// Middleware: lets a request through only with a valid session or API token.
+pub async fn require_auth(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let token = presented_token(req.headers()).ok_or_else(ApiError::unauthorized)?;
+    let principal = state
+        .auth
+        .authenticate(&token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    req.extensions_mut().insert(principal);
+    Ok(next.run(req).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    password: Option<String>,
+}
+
+#[derive(Serialize)]
+struct LoginAnswer {
+    token: String,
+    expires_at: DateTime<Utc>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> Result<Json<LoginAnswer>, ApiError> {
+    let Some(password) = body.password.filter(|p| !p.is_empty()) else {
+        let mut f = FieldErrors::default();
+        f.add("password", "is required");
+        return Err(ApiError::validation(f));
+    };
+    let (token, expires_at) = state.auth.login(ip, &password).await?;
+    Ok(Json(LoginAnswer {
+        token: token.as_str().to_string(),
+        expires_at,
+    }))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
+    match principal {
+        Principal::Session { hash } => {
+            state.store.delete_session(&hash).await?;
+            Ok(Json(json!({ "success": true })))
+        }
+        Principal::ApiToken { .. } => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "NOT_A_SESSION",
+            "this is an API token, not a session: revoke it with DELETE /api/tokens/{id}",
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: String,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewToken>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiError> {
+    let name = body.name.trim().to_string();
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+        let mut f = FieldErrors::default();
+        f.add("name", "must be 1-64 printable characters");
+        return Err(ApiError::validation(f));
+    }
+    let token = Token::generate(API_TOKEN_PREFIX);
+    let id = new_id();
+    let now = Utc::now();
+    state
+        .store
+        .insert_api_token(&id, &name, &hash_token(token.as_str()), now)
+        .await?;
+    Ok((
+        axum::http::StatusCode::CREATED,
+        // The only time the token is ever shown.
+        Json(json!({ "id": id, "name": name, "token": token.as_str(), "created_at": now })),
+    ))
+}
+
+async fn list_tokens(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(
+        json!({ "tokens": state.store.list_api_tokens().await? }),
+    ))
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    if state.store.delete_api_token(&id).await? {
+        Ok(Json(json!({ "success": true })))
+    } else {
+        Err(ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no API token with id '{id}'"),
+        ))
+    }
+}
+
+/// `POST /api/login` (the one unauthenticated API route).
+pub fn public_router() -> Router<AppState> {
+    Router::new().route("/api/login", post(login))
+}
+
+/// Logout and API tokens.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/logout", post(logout))
+        .route("/api/tokens", get(list_tokens).post(create_token))
+        .route("/api/tokens/{id}", delete(revoke_token))
+}

@@ -1,0 +1,290 @@
+//! The reconciler: keeps botmaker's picture of the fleet in step with Docker.
+//!
+//! - At start-up (and after the daemon comes back) it enforces desired state: a bot that should
+//!   run but whose container is stopped is started, and one whose container vanished is
+//!   recreated from its stored config. Docker's restart policy alone is not enough: containers
+//!   it considers "manually stopped" stay down after a daemon restart.
+//! - Continuously it follows the Docker event stream, inspecting a bot when its container
+//!   changes. The stream resumes with `since` after a disconnect, so no event is lost, and a
+//!   periodic full resync is the safety net.
+//! - It runs botmaker's own HTTP health probes, which cost the daemon nothing, unlike Docker
+//!   HEALTHCHECKs that exec a process in every container every interval.
+//!
+//! While running, it only observes: a bot stopped or removed behind botmaker's back shows as
+//! `stopped`/`error`/`missing` rather than being fought over.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use crate::BotId;
+use crate::bots::{BotService, BotSpec, HttpProbe};
+use crate::docker::{ContainerError, ContainerState, EventKind};
+use crate::store::DesiredState;
+
+/// How often the reconciler re-lists everything even when events flow.
+pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What a start-up reconciliation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReconcileReport {
+    /// Bots in the registry.
+    pub bots_checked: usize,
+    /// Bots whose stopped container was started.
+    pub started: Vec<String>,
+    /// Bots whose missing container was recreated.
+    pub recreated: Vec<String>,
+    /// Bots that could not be brought to their desired state, with why.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Keeps the fleet's observed state current. Cheap to clone.
+#[derive(Clone)]
+pub struct Reconciler {
+    bots: BotService,
+    resync_interval: Duration,
+}
+
+impl Reconciler {
+    /// A reconciler over `bots`.
+    pub fn new(bots: BotService, resync_interval: Duration) -> Self {
+        Self {
+            bots,
+            resync_interval,
+        }
+    }
+
+    /// Brings every bot that should run to running: starts stopped containers and recreates
+    /// missing ones. Then records what it sees.
+    pub async fn enforce_desired(&self) -> Result<ReconcileReport, ContainerError> {
+        let docker = self.bots.docker();
+        let rows = self
+            .bots
+            .store()
+            .list_bots()
+            .await
+            .map_err(|e| ContainerError::Docker {
+                bot_id: String::new(),
+                status: 0,
+                message: e.to_string(),
+            })?;
+        let containers: HashMap<String, ContainerState> = docker
+            .list_managed_containers()
+            .await?
+            .into_iter()
+            .map(|c| (c.bot_id, c.state))
+            .collect();
+        let mut report = ReconcileReport {
+            bots_checked: rows.len(),
+            ..Default::default()
+        };
+        for row in rows
+            .iter()
+            .filter(|r| r.desired_state == DesiredState::Running)
+        {
+            let id = row.id.as_str();
+            let action = match containers.get(id) {
+                Some(ContainerState::Running | ContainerState::Restarting) => continue,
+                Some(_) => "start",
+                None => "recreate",
+            };
+            match self.bots.start(id).await {
+                Ok(_) if action == "start" => report.started.push(id.to_string()),
+                Ok(_) => report.recreated.push(id.to_string()),
+                Err(e) => {
+                    tracing::warn!(bot = %id, error = %e, "could not bring bot to its desired state");
+                    report.failed.push((id.to_string(), e.to_string()));
+                }
+            }
+        }
+        self.resync().await?;
+        Ok(report)
+    }
+
+    /// Re-lists all containers and publishes every bot's observed state that changed.
+    pub async fn resync(&self) -> Result<(), ContainerError> {
+        let views = self.bots.list().await.map_err(|e| match e {
+            crate::bots::BotError::DockerUnavailable(e) | crate::bots::BotError::Docker(e) => e,
+            other => ContainerError::Docker {
+                bot_id: String::new(),
+                status: 0,
+                message: other.to_string(),
+            },
+        })?;
+        for v in views {
+            if let Ok(id) = BotId::new(v.id) {
+                self.bots.fleet().publish_if_changed(&id, v.observed);
+            }
+        }
+        Ok(())
+    }
+
+    /// Inspects one bot after an event about it, recording and publishing what changed.
+    async fn observe(&self, id: &BotId) {
+        if let Err(e) = self.bots.get(id.as_str()).await {
+            tracing::debug!(bot = %id, error = %e, "could not refresh bot after event");
+        }
+    }
+
+    /// Runs until `shutdown` turns true: follows events, resyncs periodically, reconnects
+    /// (with `since`) when the daemon goes away, and enforces desired state when it returns.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut since: Option<i64> = None;
+        let mut backoff = Duration::from_millis(500);
+        let mut was_down = false;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if was_down {
+                match self.enforce_desired().await {
+                    Ok(report) => {
+                        tracing::info!(?report, "Docker is back: reconciled");
+                        backoff = Duration::from_millis(500);
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "Docker still unavailable");
+                        tokio::select! {
+                            _ = tokio::time::sleep(backoff) => {}
+                            _ = shutdown.changed() => return,
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(15));
+                        continue;
+                    }
+                }
+            }
+            // Overlap by a second: a duplicate event is harmless, a missed one is not.
+            let start = since
+                .map(|s| s - 1_000_000_000)
+                .or_else(|| Utc::now().timestamp_nanos_opt());
+            let mut events = self.bots.docker().events(start);
+            let mut resync = tokio::time::interval(self.resync_interval);
+            resync.tick().await;
+            loop {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    _ = resync.tick() => {
+                        if let Err(e) = self.resync().await {
+                            tracing::warn!(error = %e, "resync failed");
+                            was_down = e.is_unavailable();
+                            if was_down { break; }
+                        }
+                    }
+                    ev = events.next() => match ev {
+                        Some(Ok(ev)) => {
+                            since = Some(ev.time_nanos);
+                            let Ok(id) = BotId::new(ev.bot_id.clone()) else { continue };
+                            if let EventKind::Die { .. } = ev.kind {
+                                let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
+                                self.bots.fleet().record_death(&id, at);
+                            }
+                            // exec_* and similar are noise for state.
+                            if !matches!(ev.kind, EventKind::Other { .. }) {
+                                self.observe(&id).await;
+                            }
+                        }
+                        Some(Err(e)) => {
+                            tracing::warn!(error = %e, "Docker event stream failed; reconnecting");
+                            was_down = true;
+                            break;
+                        }
+                        None => {
+                            tracing::warn!("Docker event stream ended; reconnecting");
+                            was_down = true;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs botmaker's HTTP probes for every running bot that has one, until `shutdown`.
+pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
+    let mut next_due: HashMap<BotId, Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = tick.tick() => {}
+        }
+        let Ok(rows) = bots.store().list_bots().await else {
+            continue;
+        };
+        let now = Instant::now();
+        for row in rows {
+            let Ok(spec) = serde_json::from_value::<BotSpec>(row.spec.clone()) else {
+                continue;
+            };
+            let Some(probe) = spec.health_check else {
+                continue;
+            };
+            if next_due.get(&row.id).is_some_and(|t| *t > now) {
+                continue;
+            }
+            next_due.insert(
+                row.id.clone(),
+                now + Duration::from_secs(probe.interval_secs),
+            );
+            let Some(status) = bots.fleet().status(&row.id).filter(|s| s.running) else {
+                continue;
+            };
+            let in_start_period = status
+                .started_at
+                .is_some_and(|t| (Utc::now() - t).num_seconds() < probe.start_period_secs as i64);
+            let Some(ip) = status.ip_address.clone() else {
+                continue;
+            };
+            let (bots, id) = (bots.clone(), row.id.clone());
+            tokio::spawn(async move {
+                let ok = probe_once(&ip, &probe).await;
+                if !ok && in_start_period {
+                    bots.fleet().record_probe_starting(&id);
+                } else {
+                    bots.fleet().record_probe(&id, ok, probe.failure_threshold);
+                }
+                let desired = bots
+                    .store()
+                    .get_bot(&id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| r.desired_state)
+                    .unwrap_or(DesiredState::Running);
+                let status = bots.fleet().status(&id);
+                let observed = bots.fleet().observe_status(&id, desired, status.as_ref());
+                bots.fleet().publish_if_changed(&id, observed);
+            });
+        }
+        next_due.retain(|_, t| *t + Duration::from_secs(3600) > now);
+    }
+}
+
+/// One `GET` of the probe path; healthy on any 2xx or 3xx within 2 s.
+async fn probe_once(ip: &str, probe: &HttpProbe) -> bool {
+    let attempt = async {
+        let mut s = tokio::net::TcpStream::connect((ip, probe.port))
+            .await
+            .ok()?;
+        let req = format!(
+            "GET {} HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: botmaker-probe\r\n\r\n",
+            probe.path
+        );
+        s.write_all(req.as_bytes()).await.ok()?;
+        let mut buf = [0u8; 32];
+        let n = s.read(&mut buf).await.ok()?;
+        let head = std::str::from_utf8(&buf[..n]).ok()?;
+        let code: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
+        Some((200..400).contains(&code))
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(2), attempt).await,
+        Ok(Some(true))
+    )
+}

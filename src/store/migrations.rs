@@ -1,0 +1,189 @@
+//! The registry's schema, as an ordered list of SQL scripts compiled into the binary.
+//!
+//! The database records how many scripts it has run in `PRAGMA user_version` (a field of the
+//! file header, so it changes atomically with the transaction that applies a script). Opening
+//! a database runs only the scripts after that number, each in its own transaction; a database
+//! whose version is higher than this binary knows is refused rather than guessed at.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Every migration, oldest first; script `i` takes the schema from version `i` to `i + 1`.
+///
+/// NEVER edit, reorder or remove a script once it has been released: databases in the field have
+/// already run it and will not run it again, so an edit would silently give them a different
+/// schema from new installs. To change the schema, append a new script.
+/// `migrations_are_frozen` below fails when an applied script changes.
+pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL];
+
+/// The schema version this binary migrates databases to: the number of embedded migrations.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
+
+/// v1: bots, dashboard sessions, API tokens and settings.
+///
+/// Timestamps are RFC 3339 UTC text with a fixed nine-digit fraction, so they sort as text.
+/// Text primary keys are declared NOT NULL because SQLite, for historical reasons, otherwise
+/// lets them hold NULL.
+const V1_INITIAL: &str = "
+CREATE TABLE bots (
+    id            TEXT PRIMARY KEY NOT NULL,
+    name          TEXT NOT NULL,
+    template      TEXT NOT NULL,
+    spec          TEXT NOT NULL,              -- JSON: the bot's spec
+    secret_names  TEXT NOT NULL DEFAULT '[]', -- JSON array of secret names
+    desired_state TEXT NOT NULL CHECK (desired_state IN ('running', 'stopped')),
+    container_id  TEXT,
+    image_id      TEXT,
+    created_at    TEXT NOT NULL,
+    updated_at    TEXT NOT NULL
+);
+
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+-- purge_expired_sessions deletes by expiry.
+CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+
+CREATE TABLE api_tokens (
+    id           TEXT PRIMARY KEY NOT NULL,
+    name         TEXT NOT NULL,
+    token_hash   TEXT NOT NULL UNIQUE,
+    created_at   TEXT NOT NULL,
+    last_used_at TEXT
+);
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY NOT NULL,
+    value TEXT NOT NULL
+);
+";
+
+/// Brings the database behind `conn` up to `migrations.len()`.
+///
+/// Takes the list as a parameter so tests can migrate through made-up versions.
+pub(super) fn apply(conn: &mut Connection, migrations: &[&str]) -> Result<(), StoreError> {
+    let supported = migrations.len() as u32;
+    let found = user_version(conn)?;
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    for (index, sql) in migrations.iter().enumerate().skip(found as usize) {
+        let version = index as u32 + 1;
+        // IMMEDIATE takes the write lock up front, so two processes opening the same file
+        // cannot both run a script.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have migrated while this one waited for the lock.
+        if user_version(&tx)? >= version {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tx.commit()?;
+        tracing::info!(version, "applied registry schema migration");
+    }
+    // A newer binary may have migrated past us while we waited for the lock.
+    let found = user_version(conn)?;
+    if found > supported {
+        return Err(StoreError::SchemaTooNew { found, supported });
+    }
+    Ok(())
+}
+
+/// The number of migrations the database has run.
+pub(super) fn user_version(conn: &Connection) -> Result<u32, StoreError> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    u32::try_from(version)
+        .map_err(|_| StoreError::corrupt(format!("PRAGMA user_version is {version}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::{Digest, Sha256};
+
+    fn table_exists(conn: &Connection, name: &str) -> bool {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |row| row.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
+    }
+
+    #[test]
+    fn fresh_database_gets_every_table() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn, MIGRATIONS).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+        for table in ["bots", "sessions", "api_tokens", "settings"] {
+            assert!(table_exists(&conn, table), "{table}");
+        }
+    }
+
+    #[test]
+    fn applying_twice_is_a_no_op() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn, MIGRATIONS).unwrap();
+        // v1 uses plain CREATE TABLE, so running it again would fail.
+        apply(&mut conn, MIGRATIONS).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn only_newer_migrations_run() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        apply(&mut conn, &["CREATE TABLE a (x)"]).unwrap();
+        apply(&mut conn, &["CREATE TABLE a (x)", "CREATE TABLE b (x)"]).unwrap();
+        assert_eq!(user_version(&conn).unwrap(), 2);
+        assert!(table_exists(&conn, "a") && table_exists(&conn, "b"));
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_no_trace() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let broken = [
+            "CREATE TABLE a (x)",
+            "CREATE TABLE b (x); CREATE TABLE a (y)",
+        ];
+        let err = apply(&mut conn, &broken).unwrap_err();
+        assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+        assert_eq!(user_version(&conn).unwrap(), 1);
+        assert!(!table_exists(&conn, "b"), "half of v2 was kept");
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 5)
+            .unwrap();
+        let err = apply(&mut conn, MIGRATIONS).unwrap_err();
+        assert!(
+            matches!(err, StoreError::SchemaTooNew { found, supported }
+                if found == SCHEMA_VERSION + 5 && supported == SCHEMA_VERSION),
+            "{err:?}"
+        );
+    }
+
+    /// Pins each released migration. If this fails you edited a script that databases in the
+    /// field have already run: revert it and append a new migration instead.
+    #[test]
+    fn migrations_are_frozen() {
+        const RELEASED: &[&str] =
+            &["147671d0ea9f91a9a644481bb319c7f328b056a88a82c40d68188e1b89d88207"];
+        for (index, expected) in RELEASED.iter().enumerate() {
+            // Ignore `\r` so a CRLF checkout does not look like an edit.
+            let script = MIGRATIONS[index].replace('\r', "");
+            let actual = hex::encode(Sha256::digest(script.as_bytes()));
+            assert_eq!(
+                &actual,
+                expected,
+                "migration v{} changed after release; append a new one instead",
+                index + 1
+            );
+        }
+    }
+}
