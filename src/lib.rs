@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod bot_id;
 pub mod bots;
+pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod http;
@@ -14,5 +15,6 @@ pub mod sampler;
 pub mod secrets;
 pub mod serve;
 pub mod store;
+pub mod web;
 
 pub use bot_id::BotId;

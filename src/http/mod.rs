@@ -65,6 +65,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::public_router())
         .merge(observe::public_router())
         .merge(protected)
+        .merge(crate::web::router())
         .fallback(unknown_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(security_headers))

@@ -2,5 +2,8 @@
 
 mod support;
 
+mod api;
+mod cli;
 mod docker_lifecycle;
 mod docker_observe;
+mod web;

@@ -2,6 +2,7 @@
 //! guard that removes everything the test made, even when it panics.
 
 pub mod fixture;
+pub mod server;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -66,6 +67,17 @@ impl Harness {
                 .prefix("botmaker-test")
                 .tempdir()
                 .unwrap(),
+            foreign: Default::default(),
+        }
+    }
+
+    /// A harness that owns nothing (placeholder while a server restarts).
+    pub async fn detached() -> Self {
+        let docker = connect(&unique("t")).await;
+        Self {
+            docker,
+            image: String::new(),
+            tmp: tempfile::tempdir().unwrap(),
             foreign: Default::default(),
         }
     }

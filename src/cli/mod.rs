@@ -1,0 +1,1 @@
+//! The `botmaker` command line (being built).
