@@ -187,12 +187,16 @@ impl BotService {
         if let Some(p) = &req.health_check {
             check_probe(p, &mut errors);
         }
+        if let Some(n) = &req.network {
+            validate::check_network(n, &mut errors);
+        }
         let mut spec = BotSpec {
             image: req.image.clone().unwrap_or_default(),
             command: req.command.clone(),
             env: req.env.clone(),
             ports: req.ports.clone(),
             limits: req.limits.clone(),
+            network: req.network.clone(),
             health_check: req.health_check.clone(),
             settings: req.settings.clone(),
         };

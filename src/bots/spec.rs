@@ -39,6 +39,9 @@ pub struct CreateBot {
     /// Resource limits.
     #[serde(default)]
     pub limits: LimitsSpec,
+    /// Docker network to attach to (the default bridge when absent; `none` for no network).
+    #[serde(default)]
+    pub network: Option<String>,
     /// HTTP health probe run by botmaker (not by Docker).
     #[serde(default)]
     pub health_check: Option<HttpProbe>,
@@ -161,6 +164,8 @@ pub struct BotSpec {
     pub ports: Vec<PortSpec>,
     /// Limits.
     pub limits: LimitsSpec,
+    /// Docker network.
+    pub network: Option<String>,
     /// botmaker's HTTP probe.
     pub health_check: Option<HttpProbe>,
     /// Template settings.

@@ -136,6 +136,7 @@ pub fn base_config(input: &RenderInput<'_>) -> ContainerConfig {
         cpus: spec.limits.cpus,
         pids: spec.limits.pids,
     };
+    config.network = spec.network.clone();
     config.init = true;
     config
 }

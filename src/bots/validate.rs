@@ -158,6 +158,21 @@ pub fn check_ports(ports: &[PortSpec], errors: &mut FieldErrors) {
     }
 }
 
+/// Checks a Docker network name.
+pub fn check_network(name: &str, errors: &mut FieldErrors) {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if !ok {
+        errors.add(
+            "network",
+            "must be a Docker network name (letters, digits, '_', '.', '-')",
+        );
+    }
+}
+
 /// Checks limits are positive and large enough to run anything.
 pub fn check_limits(limits: &LimitsSpec, errors: &mut FieldErrors) {
     if let Some(m) = limits.memory_mb {

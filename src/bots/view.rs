@@ -31,6 +31,8 @@ pub struct BotView {
     pub ports: Vec<PortSpec>,
     /// Resource limits.
     pub limits: LimitsSpec,
+    /// Docker network, when not the default.
+    pub network: Option<String>,
     /// botmaker's HTTP probe, if any.
     pub health_check: Option<HttpProbe>,
     /// Template settings.
@@ -59,6 +61,7 @@ impl BotView {
             secrets: row.secret_names.clone(),
             ports: spec.ports,
             limits: spec.limits,
+            network: spec.network,
             health_check: spec.health_check,
             settings: spec.settings,
             desired_state: row.desired_state,

@@ -87,8 +87,13 @@ pub fn image(docker: &Docker) -> String {
         .clone()
 }
 
+/// Builds the fixture image on `docker` (another daemon than the suite's, say), uncached.
+pub async fn build_image_on(docker: &Docker) -> String {
+    build_image(docker).await
+}
+
 async fn build_image(docker: &Docker) -> String {
-    let binary = build_binary();
+    let binary = tokio::task::spawn_blocking(build_binary).await.unwrap();
     let bytes = std::fs::read(&binary).expect("fixture binary");
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut hasher);

@@ -2,6 +2,7 @@
 //! guard that removes everything the test made, even when it panics.
 
 pub mod fixture;
+pub mod private_engine;
 pub mod server;
 
 use std::collections::BTreeMap;
@@ -60,6 +61,20 @@ impl Harness {
     pub async fn new() -> Self {
         let docker = connect(&unique("t")).await;
         let image = fixture::image(docker.client());
+        Self {
+            docker,
+            image,
+            tmp: tempfile::Builder::new()
+                .prefix("botmaker-test")
+                .tempdir()
+                .unwrap(),
+            foreign: Default::default(),
+        }
+    }
+
+    /// A harness on another daemon (a private engine), with the fixture image built there.
+    pub async fn on(docker: DockerService) -> Self {
+        let image = fixture::build_image_on(docker.client()).await;
         Self {
             docker,
             image,

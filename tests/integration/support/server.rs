@@ -56,8 +56,22 @@ impl TestServer {
     /// Starts a server with a fresh data directory and logs in.
     pub async fn start() -> Self {
         let h = Harness::new().await;
-        let data = tempfile::Builder::new().prefix("botmaker-data").tempdir().unwrap();
+        let data = tempfile::Builder::new()
+            .prefix("botmaker-data")
+            .tempdir()
+            .unwrap();
         let cfg = config(data.path().to_path_buf(), h.docker.instance());
+        Self::start_with(h, data, cfg).await
+    }
+
+    /// Starts a server driving the daemon of `h` (which may be a private engine).
+    pub async fn start_on(h: Harness) -> Self {
+        let data = tempfile::Builder::new()
+            .prefix("botmaker-data")
+            .tempdir()
+            .unwrap();
+        let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
+        cfg.docker_host = Some(h.docker.host().to_string());
         Self::start_with(h, data, cfg).await
     }
 
@@ -96,7 +110,8 @@ impl TestServer {
     pub async fn restart(mut self) -> Self {
         self.shutdown().await;
         let token = self.token.clone();
-        let cfg = config(self.data.path().to_path_buf(), self.h.docker.instance());
+        let mut cfg = config(self.data.path().to_path_buf(), self.h.docker.instance());
+        cfg.docker_host = Some(self.h.docker.host().to_string());
         let h = std::mem::replace(&mut self.h, Harness::detached().await);
         let data = std::mem::replace(&mut self.data, tempfile::tempdir().unwrap());
         let mut s = Self::start_with(h, data, cfg).await;
@@ -117,7 +132,12 @@ impl TestServer {
     /// Logs in with the admin password and returns the session token.
     pub async fn login(&self) -> String {
         let (status, body) = self
-            .call_as(None, Method::POST, "/api/login", Some(serde_json::json!({ "password": PASSWORD })))
+            .call_as(
+                None,
+                Method::POST,
+                "/api/login",
+                Some(serde_json::json!({ "password": PASSWORD })),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["token"].as_str().unwrap().to_string()
@@ -129,7 +149,12 @@ impl TestServer {
     }
 
     /// A request with the session token and an optional JSON body.
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         self.call_as(Some(&self.token), method, path, body).await
     }
 
@@ -183,14 +208,23 @@ impl TestServer {
     }
 
     /// Polls the bot until `pred` holds for its JSON, or panics after `limit`.
-    pub async fn wait_bot(&self, id: &str, what: &str, limit: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub async fn wait_bot(
+        &self,
+        id: &str,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = std::time::Instant::now() + limit;
         loop {
             let (status, v) = self.get(&format!("/api/bots/{id}")).await;
             if status == StatusCode::OK && pred(&v) {
                 return v;
             }
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}; last: {status} {v}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}; last: {status} {v}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

@@ -1,0 +1,158 @@
+//! A second, private Docker daemon with its own socket, data root and exec root, for tests
+//! that stop and restart the daemon without disturbing every other test.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use botmaker::docker::{DockerService, DockerSettings};
+use tokio::process::{Child, Command};
+
+/// A private `dockerd` on a bridge of its own, with iptables off, so it never touches the
+/// host's `docker0` or firewall rules. (`--bridge none` would be simpler, but a daemon started
+/// with it deletes `docker0` from under the main daemon.) Its bots run with network `none`.
+pub struct PrivateEngine {
+    dir: PathBuf,
+    bridge: String,
+    child: Option<Child>,
+    /// `unix:///.../docker.sock`
+    pub host: String,
+}
+
+impl PrivateEngine {
+    /// Starts the daemon and waits until it answers.
+    pub async fn start() -> Self {
+        // Short path: unix socket paths (containerd's too) are limited to 108 bytes.
+        let dir = PathBuf::from(format!("/tmp/bmd-{}", super::unique("e")));
+        std::fs::create_dir_all(&dir).unwrap();
+        let host = format!("unix://{}/docker.sock", dir.display());
+        // Interface names are at most 15 bytes.
+        let bridge = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            super::unique("bridge").hash(&mut h);
+            format!("bmt{:08x}", h.finish() as u32)
+        };
+        let ip = |args: &[&str]| {
+            let ok = std::process::Command::new("ip")
+                .args(args)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "ip {args:?} failed (needs root and iproute2)");
+        };
+        ip(&["link", "add", "name", &bridge, "type", "bridge"]);
+        ip(&["addr", "add", "10.213.77.1/24", "dev", &bridge]);
+        let mut e = Self {
+            dir,
+            bridge,
+            child: None,
+            host,
+        };
+        e.launch().await;
+        e
+    }
+
+    async fn launch(&mut self) {
+        let d = &self.dir;
+        let log = std::fs::File::create(d.join("dockerd.log")).unwrap();
+        let child = Command::new("dockerd")
+            .arg("--host")
+            .arg(&self.host)
+            .arg("--data-root")
+            .arg(d.join("root"))
+            .arg("--exec-root")
+            .arg(d.join("x"))
+            .arg("--pidfile")
+            .arg(d.join("dockerd.pid"))
+            .args([
+                "--bridge",
+                &self.bridge,
+                "--iptables=false",
+                "--ip-masq=false",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("dockerd must be installed (scripts/test installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if self.service("probe").await.is_some() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "private dockerd did not answer; log: {}",
+                std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A service on this daemon under `instance`, if it answers.
+    pub async fn service(&self, instance: &str) -> Option<DockerService> {
+        DockerService::connect(DockerSettings {
+            host: Some(self.host.clone()),
+            instance: instance.into(),
+            ..DockerSettings::default()
+        })
+        .await
+        .ok()
+    }
+
+    /// Stops the daemon (SIGTERM) and waits for it to exit.
+    pub async fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Some(pid) = child.id() {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status()
+                    .await;
+            }
+            if tokio::time::timeout(Duration::from_secs(30), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+
+    /// Stops and starts the daemon again on the same data.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.launch().await;
+    }
+}
+
+impl Drop for PrivateEngine {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status();
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = child.try_wait() {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            let _ = child.start_kill();
+        }
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .status();
+        // The daemon unmounted its layers on exit; what is left is plain files.
+        let _ = std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(&self.dir)
+            .status();
+    }
+}
