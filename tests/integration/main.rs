@@ -6,4 +6,5 @@ mod api;
 mod cli;
 mod docker_lifecycle;
 mod docker_observe;
+mod serve_cli;
 mod web;
