@@ -2,13 +2,16 @@
 
 use std::process::ExitCode;
 
+use botmaker::cli::{self, Connection, EXIT_CODES_HELP};
 use botmaker::config::ServeConfig;
 use clap::{Parser, Subcommand};
 
 /// Runs a fleet of AI chat bots on a Docker Engine, one container per bot.
 #[derive(Parser)]
-#[command(name = "botmaker", version, about)]
+#[command(name = "botmaker", version, about, after_help = EXIT_CODES_HELP)]
 struct Cli {
+    #[command(flatten)]
+    connection: Connection,
     #[command(subcommand)]
     command: Command,
 }
@@ -17,12 +20,19 @@ struct Cli {
 enum Command {
     /// Run the botmaker server (REST API, dashboard, reconciler).
     Serve(ServeConfig),
+    /// Client commands: talk to a running server's API.
+    #[command(flatten)]
+    Client(cli::Command),
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cli::report_parse_error(&e),
+    };
     match cli.command {
         Command::Serve(config) => serve(config),
+        Command::Client(command) => cli::run(cli.connection, command),
     }
 }
 

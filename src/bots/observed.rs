@@ -143,8 +143,11 @@ impl Fleet {
     pub fn record_status(&self, id: &BotId, status: Option<ContainerStatus>) {
         self.with(|m| {
             let e = m.entry(id.clone()).or_default();
-            // A new container (recreated) starts with a clean slate.
-            if e.status.as_ref().map(|s| &s.id) != status.as_ref().map(|s| &s.id) {
+            // A new container (recreated) starts with a clean slate; the first inspect of
+            // a container keeps the deaths its events already reported.
+            if let (Some(old), Some(new)) = (&e.status, &status)
+                && old.id != new.id
+            {
                 e.deaths.clear();
                 e.probe = None;
             }

@@ -121,8 +121,13 @@ fn follow_logs(
         };
         loop {
             let mut lines = bots.docker().logs(&bot, &opts);
-            while let Some(line) = lines.next().await {
-                let Ok(line) = line else { break };
+            loop {
+                // A quiet bot must not keep a Docker connection open for a client that left.
+                let line = tokio::select! {
+                    _ = tx.closed() => return,
+                    line = lines.next() => line,
+                };
+                let Some(Ok(line)) = line else { break };
                 // Re-attaching asks from the last second seen; skip what was already sent.
                 if let (Some(t), Some(l)) = (line.timestamp, last) {
                     if t <= l {

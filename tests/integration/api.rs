@@ -525,12 +525,11 @@ async fn create_never_touches_a_container_it_does_not_own() {
             .await
             .unwrap();
     assert!(
-        c.config
+        !c.config
             .unwrap()
             .labels
             .unwrap()
-            .get("botmaker.managed")
-            .is_none()
+            .contains_key("botmaker.managed")
     );
 }
 

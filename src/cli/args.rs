@@ -1,0 +1,328 @@
+//! The shape of the client command line: every subcommand and flag. Values are validated into
+//! the richer types of [`super::values`] while parsing, before anything is sent. No I/O
+//! happens here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::values::{EnvPair, PortArg, SecretFileArg, ServerUrl, Since, parse_json_object};
+use crate::BotId;
+use crate::secrets::SecretName;
+
+/// Extra help of `apply`: the file format and what counts as a change.
+const APPLY_HELP: &str = r#"Fleet file (TOML): one [[bot]] table per bot, with the fields of a create request:
+
+  [[bot]]
+  id = "support"                  # required: a DNS label
+  image = "registry/bot:1.4"
+  env = { MODE = "support" }
+  ports = [{ container = 8080, host = 18080 }]
+  limits = { memory_mb = 256, cpus = 0.5 }
+  secrets = ["API_KEY"]           # names only; values of missing ones: DIR/support/API_KEY
+  start = true                    # false: keep it stopped
+
+Also: name, template, command, health_check, settings. A field left out is not managed
+(neither set nor compared); `env = {}` clears the environment. A changed field is PATCHed,
+which recreates the bot's container; a template change is refused. Secrets are compared by
+name only. Prints one line per change and a summary; exits 1 if any bot failed."#;
+
+/// Where to find the server and how to authenticate (global: accepted by every subcommand).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Connection {
+    /// botmaker server URL [default: the one saved by `login`, else http://127.0.0.1:7100]
+    #[arg(long, env = "BOTMAKER_URL", global = true, value_parser = ServerUrl::parse,
+          help_heading = "Connection")]
+    pub server: Option<ServerUrl>,
+
+    /// API or session token [default: the one `login` saved for this server]
+    #[arg(
+        long,
+        env = "BOTMAKER_TOKEN",
+        global = true,
+        hide_env_values = true,
+        help_heading = "Connection"
+    )]
+    pub token: Option<String>,
+
+    /// CLI config file [default: $XDG_CONFIG_HOME/botmaker/cli.json, else
+    /// ~/.config/botmaker/cli.json]
+    #[arg(
+        long = "cli-config",
+        env = "BOTMAKER_CONFIG",
+        global = true,
+        value_name = "PATH",
+        help_heading = "Connection"
+    )]
+    pub config: Option<PathBuf>,
+}
+
+/// The client subcommands (everything but `serve`).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Log in: reads the admin password from stdin (never the command line) and saves a
+    /// session token for this server in the CLI config file (mode 0600).
+    Login(LoginArgs),
+    /// End the saved session and forget its token.
+    Logout,
+    /// Exit 0 if the server's /health answers 200, else 1 (for a Docker HEALTHCHECK).
+    Healthcheck(HealthcheckArgs),
+    /// List, create, inspect, start, stop and remove bots, and read their logs.
+    #[command(subcommand)]
+    Bots(BotsCommand),
+    /// A bot's secrets: values are read from stdin or a file, and only names are ever shown.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
+    /// Latest CPU, memory, network and process counts of running bots.
+    Stats(StatsArgs),
+    /// Containers, secrets and workspaces that belong to no bot.
+    Orphans(JsonArg),
+    /// Remove every orphan.
+    Cleanup(JsonArg),
+    /// API tokens for scripts and CI.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// Make the server match a fleet file: create missing bots, update changed ones.
+    #[command(after_help = APPLY_HELP)]
+    Apply(ApplyArgs),
+    /// Write the server's bots as a fleet file (secret names, never values).
+    Export(ExportArgs),
+}
+
+/// `--json`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct JsonArg {
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// Read the password from this file instead of stdin.
+    #[arg(long)]
+    pub password_file: Option<PathBuf>,
+}
+
+/// `healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Seconds to wait for an answer.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub timeout: u64,
+}
+
+/// `bots ...`.
+#[derive(Debug, Subcommand)]
+pub enum BotsCommand {
+    /// A table of every bot: id, state, health, uptime, restarts, image.
+    #[command(visible_alias = "ls")]
+    List(JsonArg),
+    /// Create a bot from flags, a spec file, or both (flags win).
+    Create(Box<CreateArgs>),
+    /// One bot in detail.
+    Show {
+        /// The bot.
+        id: BotId,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start bots (starting a running bot is fine).
+    Start(IdsArg),
+    /// Stop bots (stopping a stopped bot is fine).
+    Stop(IdsArg),
+    /// Restart bots.
+    Restart(IdsArg),
+    /// Delete bots: container, secrets, workspace and record.
+    #[command(visible_alias = "delete")]
+    Rm(IdsArg),
+    /// A bot's logs; `-f` keeps following, across restarts, until interrupted.
+    Logs(LogsArgs),
+}
+
+/// One or more bot ids.
+#[derive(Debug, Args)]
+pub struct IdsArg {
+    /// The bots.
+    #[arg(required = true)]
+    pub ids: Vec<BotId>,
+}
+
+/// `bots create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Bot id (a DNS label); may come from the spec file instead.
+    pub id: Option<BotId>,
+    /// Spec file: one bot as a `[[bot]]` table of a fleet file has it, in TOML (or JSON when
+    /// the name ends in .json). Secret names it declares are read from --secrets-dir.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<PathBuf>,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Template: generic (default) or openclaw.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Image (already present on the engine; botmaker never pulls).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Environment variable KEY=VALUE (repeatable; not for credentials: see --secret-file).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = EnvPair::parse)]
+    pub env: Vec<EnvPair>,
+    /// Published port `[HOST_IP:][HOST:]CONTAINER[/udp]` (repeatable).
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = PortArg::parse)]
+    pub ports: Vec<PortArg>,
+    /// Secret NAME whose value is the content of PATH (repeatable).
+    #[arg(long = "secret-file", value_name = "NAME=PATH", value_parser = SecretFileArg::parse)]
+    pub secret_files: Vec<SecretFileArg>,
+    /// Directory of secret values for names the spec file declares: `DIR/<bot-id>/<NAME>`.
+    #[arg(long)]
+    pub secrets_dir: Option<PathBuf>,
+    /// Memory limit in MiB.
+    #[arg(long, value_name = "MIB")]
+    pub memory: Option<u64>,
+    /// CPU limit in cores.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Process limit.
+    #[arg(long)]
+    pub pids: Option<i64>,
+    /// Template settings as a JSON object.
+    #[arg(long, value_name = "JSON", value_parser = parse_json_object)]
+    pub settings: Option<serde_json::Value>,
+    /// Create the container but do not start it.
+    #[arg(long)]
+    pub no_start: bool,
+    /// Print the server's JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Command to run instead of the image's (exec form), after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `bots logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The bot.
+    pub id: BotId,
+    /// Keep printing new lines, across restarts, until interrupted.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only the last N lines [server default: 500].
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Only lines since T: Unix seconds, RFC 3339, or an age such as 30s, 10m, 2h, 1d.
+    #[arg(long, value_name = "T", value_parser = Since::parse)]
+    pub since: Option<Since>,
+    /// Prefix each line with its timestamp.
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+}
+
+/// `secrets ...`.
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Set (create or rotate) a secret; the value comes from stdin or --file.
+    Set {
+        /// The bot.
+        id: BotId,
+        /// Secret name (`A-Z0-9_`, starting with a letter).
+        name: SecretName,
+        /// Read the value from this file instead of stdin.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Keep a trailing newline (by default one trailing newline is dropped).
+        #[arg(long)]
+        raw: bool,
+    },
+    /// The names of a bot's secrets.
+    #[command(visible_alias = "ls")]
+    List {
+        /// The bot.
+        id: BotId,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a secret.
+    #[command(visible_alias = "delete")]
+    Rm {
+        /// The bot.
+        id: BotId,
+        /// Secret name.
+        name: SecretName,
+    },
+}
+
+/// `stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Only these bots.
+    pub ids: Vec<BotId>,
+    /// Print the server's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `tokens ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Issue a token; it is printed once, on stdout, and never again.
+    Create {
+        /// A label: "ci", "laptop", ...
+        name: String,
+    },
+    /// Issued tokens (never their values).
+    #[command(visible_alias = "ls")]
+    List(JsonArg),
+    /// Revoke a token by id.
+    #[command(visible_alias = "rm")]
+    Revoke {
+        /// The token's id (see `tokens list`).
+        id: String,
+    },
+}
+
+/// `apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The fleet file (TOML, `[[bot]]` tables).
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+    /// Values of secrets of bots being created (or of declared secrets a bot lacks):
+    /// `DIR/<bot-id>/<NAME>`, one trailing newline dropped.
+    #[arg(long)]
+    pub secrets_dir: Option<PathBuf>,
+    /// Also delete bots the file does not declare.
+    #[arg(long)]
+    pub prune: bool,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Bots changed at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+}
+
+/// `export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Write here instead of stdout.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        use clap::{Args as _, Subcommand as _};
+        let cmd = Connection::augment_args(clap::Command::new("botmaker"));
+        Command::augment_subcommands(cmd).debug_assert();
+    }
+}

@@ -1,0 +1,256 @@
+//! `bots list|create|show|start|stop|restart|rm` (logs live in [`super::logs`]): one request
+//! per bot, results as a table, a short line, or the server's JSON with `--json`.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+use reqwest::Method;
+use serde_json::Value;
+
+use super::args::{BotsCommand, CreateArgs};
+use super::client::ApiClient;
+use super::error::CliError;
+use super::fleet::{self, BotDecl};
+use super::output::{Table, print_json, since, timestamp};
+use super::wire::{BotList, RemoteBot};
+use super::{input, logs, secrets};
+use crate::bots::LimitsSpec;
+use crate::docker::Protocol;
+
+/// Runs a `bots` subcommand.
+pub async fn run(client: &ApiClient, cmd: BotsCommand) -> Result<(), CliError> {
+    match cmd {
+        BotsCommand::List(a) => list(client, a.json).await,
+        BotsCommand::Create(a) => create(client, *a).await,
+        BotsCommand::Show { id, json } => {
+            let v: Value = client.get(&format!("/api/bots/{id}")).await?;
+            if json {
+                print_json(&v);
+            } else {
+                show(&client.decode(v)?);
+            }
+            Ok(())
+        }
+        BotsCommand::Start(a) => each(client, &a.ids, "start", "started").await,
+        BotsCommand::Stop(a) => each(client, &a.ids, "stop", "stopped").await,
+        BotsCommand::Restart(a) => each(client, &a.ids, "restart", "restarted").await,
+        BotsCommand::Rm(a) => {
+            for id in &a.ids {
+                client.delete(&format!("/api/bots/{id}")).await?;
+                println!("removed {id}");
+            }
+            Ok(())
+        }
+        BotsCommand::Logs(a) => logs::logs(client, &a).await,
+    }
+}
+
+async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
+    let v: Value = client.get("/api/bots").await?;
+    if json {
+        print_json(&v);
+        return Ok(());
+    }
+    let list: BotList = client.decode(v)?;
+    let now = Utc::now();
+    let mut t = Table::new(&["ID", "STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE"]);
+    for b in &list.bots {
+        t.row(vec![
+            b.id.clone(),
+            b.state.clone(),
+            b.health.clone(),
+            uptime(b, now),
+            b.restart_count.to_string(),
+            b.image.clone(),
+        ]);
+    }
+    t.print();
+    Ok(())
+}
+
+/// Time since the current run started, for a running bot; `-` otherwise.
+fn uptime(b: &RemoteBot, now: chrono::DateTime<Utc>) -> String {
+    if b.state == "running" {
+        since(b.started_at, now)
+    } else {
+        "-".into()
+    }
+}
+
+fn show(b: &RemoteBot) {
+    let now = Utc::now();
+    let mut t = Table::default();
+    let mut kv = |k: &str, v: String| t.row(vec![format!("{k}:"), v]);
+    kv("id", b.id.clone());
+    kv("name", b.name.clone());
+    kv("template", b.template.clone());
+    kv("image", b.image.clone());
+    if let Some(c) = &b.command {
+        kv("command", c.join(" "));
+    }
+    kv(
+        "state",
+        format!("{} (wanted: {})", b.state, b.desired_state),
+    );
+    kv("health", b.health.clone());
+    kv("uptime", uptime(b, now));
+    kv("restarts", b.restart_count.to_string());
+    if let Some(code) = b.exit_code {
+        let oom = if b.oom_killed { " (OOM-killed)" } else { "" };
+        kv("exit code", format!("{code}{oom}"));
+    }
+    for (k, v) in &b.env {
+        kv("env", format!("{k}={v}"));
+    }
+    kv("secrets", list_or_dash(&b.secrets));
+    for p in &b.ports {
+        let host = match (&p.host_ip, p.host) {
+            (Some(ip), Some(h)) => format!("{ip}:{h}"),
+            (None, Some(h)) => h.to_string(),
+            (_, None) => "auto".into(),
+        };
+        let proto = match p.protocol {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        };
+        kv("port", format!("{host} -> {}/{proto}", p.container));
+    }
+    if b.limits != LimitsSpec::default() {
+        let l = &b.limits;
+        let part = |n: &str, v: Option<String>| v.map(|v| format!("{n}={v}"));
+        let parts: Vec<String> = [
+            part("memory_mb", l.memory_mb.map(|v| v.to_string())),
+            part("cpus", l.cpus.map(|v| v.to_string())),
+            part("pids", l.pids.map(|v| v.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        kv("limits", parts.join(" "));
+    }
+    if let Some(h) = &b.health_check {
+        kv(
+            "health check",
+            format!("GET :{}{} every {}s", h.port, h.path, h.interval_secs),
+        );
+    }
+    if !fleet::is_empty_settings(&b.settings) {
+        kv("settings", b.settings.to_string());
+    }
+    kv(
+        "container",
+        b.container_id.clone().unwrap_or_else(|| "-".into()),
+    );
+    kv("created", timestamp(b.created_at));
+    kv("updated", timestamp(b.updated_at));
+    t.print();
+}
+
+fn list_or_dash(v: &[String]) -> String {
+    if v.is_empty() {
+        "-".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+async fn each(
+    client: &ApiClient,
+    ids: &[crate::BotId],
+    verb: &str,
+    done: &str,
+) -> Result<(), CliError> {
+    for id in ids {
+        let b: RemoteBot = client.post(&format!("/api/bots/{id}/{verb}")).await?;
+        println!("{done} {id} ({})", b.state);
+    }
+    Ok(())
+}
+
+/// `bots create`: the spec file (if any), overridden by flags, validated like a fleet entry.
+async fn create(client: &ApiClient, a: CreateArgs) -> Result<(), CliError> {
+    let mut decl = match &a.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| CliError::ReadInput {
+                path: path.clone(),
+                source,
+            })?;
+            fleet::parse_spec(path, &text)?
+        }
+        None => BotDecl::default(),
+    };
+    apply_flags(&mut decl, &a);
+    if decl.id.is_empty() {
+        return Err(CliError::usage(
+            "which bot? give its id as an argument or in the spec file",
+        ));
+    }
+    let bot = fleet::validate(decl).map_err(CliError::Usage)?;
+    let from_flags: Vec<_> = a.secret_files.iter().map(|s| s.name.clone()).collect();
+    let from_dir: Vec<_> = bot
+        .secrets
+        .iter()
+        .filter(|n| !from_flags.contains(n))
+        .cloned()
+        .collect();
+    let mut values = secrets::read_from_dir(a.secrets_dir.as_deref(), &bot.id, &from_dir)?;
+    for s in &a.secret_files {
+        values.insert(
+            s.name.clone(),
+            input::strip_newline(input::read_file(&s.path)?),
+        );
+    }
+    let body = fleet::create_body(&bot, &values).map_err(CliError::Usage)?;
+    let v: Value = client.call(Method::POST, "/api/bots", Some(&body)).await?;
+    if a.json {
+        print_json(&v);
+    } else {
+        let b: RemoteBot = client.decode(v)?;
+        println!("created {} ({})", b.id, b.state);
+    }
+    Ok(())
+}
+
+/// Flags win over the spec file; `--env` and `--port` add to what the file has.
+fn apply_flags(d: &mut BotDecl, a: &CreateArgs) {
+    if let Some(id) = &a.id {
+        d.id = id.to_string();
+    }
+    let set = |slot: &mut Option<String>, v: &Option<String>| {
+        if v.is_some() {
+            slot.clone_from(v);
+        }
+    };
+    set(&mut d.name, &a.name);
+    set(&mut d.template, &a.template);
+    set(&mut d.image, &a.image);
+    if !a.command.is_empty() {
+        d.command = Some(a.command.clone());
+    }
+    if !a.env.is_empty() {
+        let env = d.env.get_or_insert_with(BTreeMap::new);
+        env.extend(a.env.iter().map(|p| (p.0.clone(), p.1.clone())));
+    }
+    if !a.ports.is_empty() {
+        let ports = d.ports.get_or_insert_with(Vec::new);
+        ports.extend(a.ports.iter().map(|p| p.0.clone()));
+    }
+    if a.memory.is_some() || a.cpus.is_some() || a.pids.is_some() {
+        let l = d.limits.get_or_insert_with(LimitsSpec::default);
+        l.memory_mb = a.memory.or(l.memory_mb);
+        l.cpus = a.cpus.or(l.cpus);
+        l.pids = a.pids.or(l.pids);
+    }
+    if a.settings.is_some() {
+        d.settings.clone_from(&a.settings);
+    }
+    if a.no_start {
+        d.start = Some(false);
+    }
+    for s in &a.secret_files {
+        let names = d.secrets.get_or_insert_with(Vec::new);
+        if !names.iter().any(|n| n == s.name.as_str()) {
+            names.push(s.name.to_string());
+        }
+    }
+}

@@ -1,0 +1,358 @@
+//! The fleet file: many bots declared in TOML as `[[bot]]` tables with the fields of a create
+//! request (secrets as names only). Parsed, then validated once into [`Fleet`]; also written by
+//! `export`, and used (one bot) as the spec file of `bots create`.
+//!
+//! A field left out is not managed: `apply` neither sets nor compares it, so a file can pin only
+//! what matters (`env = {}` clears the environment; a missing `env` leaves it alone).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::error::CliError;
+use super::wire::RemoteBot;
+use crate::BotId;
+use crate::bots::{HttpProbe, LimitsSpec, PortSpec};
+use crate::secrets::SecretName;
+
+/// The file as written.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFile {
+    /// The bots, in file order.
+    #[serde(default, rename = "bot")]
+    pub bots: Vec<BotDecl>,
+}
+
+/// One `[[bot]]` table. Unknown fields are rejected: a typo must not silently do nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotDecl {
+    /// Bot id (a DNS label).
+    pub id: String,
+    /// Display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Template (`generic`, `openclaw`); cannot change once the bot exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    /// Image reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Command (exec form); `[]` means the image's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// Whether the bot should run (`false`: created or kept stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<bool>,
+    /// Names of secrets the bot must have; values never appear in the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Vec<String>>,
+    /// Non-secret environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+    /// Published ports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<PortSpec>>,
+    /// Resource limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsSpec>,
+    /// botmaker's HTTP health probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check: Option<HttpProbe>,
+    /// Template settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<Value>,
+}
+
+/// A declared bot whose id and secret names are valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredBot {
+    /// Its id.
+    pub id: BotId,
+    /// Its secret names.
+    pub secrets: Vec<SecretName>,
+    /// Everything as declared.
+    pub decl: BotDecl,
+}
+
+/// A validated fleet: unique, valid ids and secret names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Fleet {
+    /// The bots, in file order.
+    pub bots: Vec<DesiredBot>,
+}
+
+/// Parses and validates the fleet file at `path` whose content is `text`.
+pub fn parse(path: &Path, text: &str) -> Result<Fleet, CliError> {
+    let file: FleetFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    let mut problems = Vec::new();
+    let mut seen = BTreeSet::new();
+    let mut bots = Vec::new();
+    for (i, decl) in file.bots.into_iter().enumerate() {
+        match validate(decl) {
+            Ok(bot) if !seen.insert(bot.id.clone()) => {
+                problems.push(format!("bot '{}' is declared twice", bot.id));
+            }
+            Ok(bot) => bots.push(bot),
+            Err(why) => problems.push(format!("[[bot]] #{}: {why}", i + 1)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(Fleet { bots })
+    } else {
+        Err(CliError::usage(format!(
+            "{}: {}",
+            path.display(),
+            problems.join("; ")
+        )))
+    }
+}
+
+/// Parses a `bots create` spec file: one bot's fields at the top level, or a fleet file
+/// holding exactly one bot. JSON when the name ends in `.json`, else TOML.
+pub fn parse_spec(path: &Path, text: &str) -> Result<BotDecl, CliError> {
+    let bad = |why: String| CliError::usage(format!("{}: {why}", path.display()));
+    if path.extension().is_some_and(|e| e == "json") {
+        return serde_json::from_str(text).map_err(|e| bad(e.to_string()));
+    }
+    let table: toml::Table = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    if !table.contains_key("bot") {
+        return toml::from_str(text).map_err(|e| toml_error(path, text, &e));
+    }
+    let mut file: FleetFile = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+    match file.bots.len() {
+        1 => Ok(file.bots.remove(0)),
+        n => Err(bad(format!(
+            "a spec file declares one bot, this one {n}: use `botmaker apply -f` for a fleet"
+        ))),
+    }
+}
+
+/// Checks the id and secret names of `decl`.
+pub fn validate(decl: BotDecl) -> Result<DesiredBot, String> {
+    let id = BotId::new(decl.id.clone()).map_err(|e| format!("id {:?}: {e}", decl.id))?;
+    let mut secrets = Vec::new();
+    for name in decl.secrets.iter().flatten() {
+        let name = SecretName::new(name.clone())
+            .map_err(|e| format!("bot '{id}': secret {name:?}: {e}"))?;
+        if secrets.contains(&name) {
+            return Err(format!("bot '{id}': secret {name} is listed twice"));
+        }
+        secrets.push(name);
+    }
+    Ok(DesiredBot { id, secrets, decl })
+}
+
+/// One line with the line number: the TOML crate's own rendering spans several lines.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> CliError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+    CliError::usage(format!("{}{at}: {}", path.display(), e.message().trim()))
+}
+
+/// The body of `POST /api/bots` for `bot`, with these secret values.
+pub fn create_body(
+    bot: &DesiredBot,
+    values: &BTreeMap<SecretName, Vec<u8>>,
+) -> Result<Value, String> {
+    let d = &bot.decl;
+    let mut body = Map::new();
+    body.insert("id".into(), json!(bot.id.as_str()));
+    let mut put = |k: &str, v: Option<Value>| {
+        if let Some(v) = v {
+            body.insert(k.into(), v);
+        }
+    };
+    put("name", d.name.as_ref().map(|v| json!(v)));
+    put("template", d.template.as_ref().map(|v| json!(v)));
+    put("image", d.image.as_ref().map(|v| json!(v)));
+    put("command", d.command.as_ref().map(|v| json!(v)));
+    put("env", d.env.as_ref().map(|v| json!(v)));
+    put("ports", d.ports.as_ref().map(|v| json!(v)));
+    put("limits", d.limits.as_ref().map(|v| json!(v)));
+    put("health_check", d.health_check.as_ref().map(|v| json!(v)));
+    put("settings", d.settings.clone());
+    put("start", d.start.map(|v| json!(v)));
+    if !values.is_empty() {
+        body.insert("secrets".into(), Value::Object(secret_map(values)?));
+    }
+    Ok(Value::Object(body))
+}
+
+/// Secret values as a JSON object (the create and update bodies take text values).
+pub fn secret_map(values: &BTreeMap<SecretName, Vec<u8>>) -> Result<Map<String, Value>, String> {
+    values
+        .iter()
+        .map(|(name, v)| match std::str::from_utf8(v) {
+            Ok(s) => Ok((name.to_string(), json!(s))),
+            Err(_) => Err(format!(
+                "secret {name} is not UTF-8 text; set it with `botmaker secrets set` instead"
+            )),
+        })
+        .collect()
+}
+
+/// `bot` as a fleet-file entry: every field it has, empty ones left out.
+pub fn from_remote(bot: &RemoteBot) -> BotDecl {
+    let mut settings = bot.settings.clone();
+    strip_nulls(&mut settings);
+    BotDecl {
+        id: bot.id.clone(),
+        name: Some(bot.name.clone()),
+        template: Some(bot.template.clone()),
+        image: Some(bot.image.clone()),
+        command: bot.command.clone().filter(|c| !c.is_empty()),
+        start: Some(bot.wants_running()),
+        secrets: Some(bot.secrets.clone()).filter(|s| !s.is_empty()),
+        env: Some(bot.env.clone()).filter(|e| !e.is_empty()),
+        ports: Some(bot.ports.clone()).filter(|p| !p.is_empty()),
+        limits: Some(bot.limits.clone()).filter(|l| *l != LimitsSpec::default()),
+        health_check: bot.health_check.clone(),
+        settings: Some(settings).filter(|s| !is_empty_settings(s)),
+    }
+}
+
+/// Serializes `bots` as a fleet file.
+pub fn to_toml(bots: Vec<BotDecl>) -> Result<String, String> {
+    toml::to_string(&FleetFile { bots }).map_err(|e| e.to_string())
+}
+
+/// Whether settings amount to none (`null` or `{}`).
+pub fn is_empty_settings(v: &Value) -> bool {
+    v.is_null() || v.as_object().is_some_and(Map::is_empty)
+}
+
+/// Removes `null`s, which TOML cannot express (a missing key means the same to the server).
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, v| !v.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => {
+            a.retain(|v| !v.is_null());
+            a.iter_mut().for_each(strip_nulls);
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE: &str = r#"
+[[bot]]
+id = "alpha"
+image = "img:1"
+secrets = ["API_KEY"]
+env = { MODE = "fast" }
+ports = [{ container = 8080 }]
+limits = { memory_mb = 64 }
+settings = { a = { b = [1, 2] } }
+
+[[bot]]
+id = "beta"
+start = false
+"#;
+
+    #[test]
+    fn a_fleet_file_parses_into_validated_bots() {
+        let fleet = parse(Path::new("f.toml"), FILE).unwrap();
+        assert_eq!(fleet.bots.len(), 2);
+        let a = &fleet.bots[0];
+        assert_eq!(a.id.as_str(), "alpha");
+        assert_eq!(a.secrets, vec![SecretName::new("API_KEY").unwrap()]);
+        assert_eq!(a.decl.ports.as_ref().unwrap()[0].container, 8080);
+        assert_eq!(a.decl.settings, Some(json!({ "a": { "b": [1, 2] } })));
+        assert_eq!(fleet.bots[1].decl.start, Some(false));
+        assert_eq!(fleet.bots[1].decl.env, None);
+    }
+
+    #[test]
+    fn problems_are_one_line_with_where() {
+        let e = parse(Path::new("f.toml"), "[[bot]]\nid = \"a\"\nimgae = \"x\"\n").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("f.toml:3: unknown field `imgae`"), "{msg}");
+        assert!(!msg.contains('\n'));
+        assert_eq!(e.exit_code(), 2);
+
+        let dup = "[[bot]]\nid = \"a\"\n[[bot]]\nid = \"a\"\n";
+        assert!(
+            parse(Path::new("f"), dup)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        let bad_id = "[[bot]]\nid = \"Not_A_Label\"\n";
+        assert!(
+            parse(Path::new("f"), bad_id)
+                .unwrap_err()
+                .to_string()
+                .contains("#1")
+        );
+        let bad_secret = "[[bot]]\nid = \"a\"\nsecrets = [\"lower\"]\n";
+        assert!(parse(Path::new("f"), bad_secret).is_err());
+    }
+
+    #[test]
+    fn spec_files_hold_one_bot_in_either_shape() {
+        let top = parse_spec(Path::new("s.toml"), "id = \"a\"\nimage = \"i\"\n").unwrap();
+        assert_eq!((top.id.as_str(), top.image.as_deref()), ("a", Some("i")));
+        let one = parse_spec(Path::new("s.toml"), "[[bot]]\nid = \"b\"\n").unwrap();
+        assert_eq!(one.id, "b");
+        assert!(parse_spec(Path::new("s.toml"), FILE).is_err());
+        let j = parse_spec(Path::new("s.json"), r#"{"id":"c","start":false}"#).unwrap();
+        assert_eq!(j.start, Some(false));
+    }
+
+    #[test]
+    fn create_bodies_carry_only_declared_fields_and_secret_values() {
+        let bot = parse(Path::new("f"), FILE).unwrap().bots.remove(1);
+        assert_eq!(
+            create_body(&bot, &BTreeMap::new()).unwrap(),
+            json!({ "id": "beta", "start": false })
+        );
+        let values = BTreeMap::from([(SecretName::new("K").unwrap(), b"v".to_vec())]);
+        assert_eq!(
+            create_body(&bot, &values).unwrap()["secrets"],
+            json!({ "K": "v" })
+        );
+        let binary = BTreeMap::from([(SecretName::new("K").unwrap(), vec![0xff])]);
+        assert!(create_body(&bot, &binary).is_err());
+    }
+
+    #[test]
+    fn export_writes_what_parse_reads_back() {
+        let remote = RemoteBot {
+            id: "alpha".into(),
+            name: "Alpha".into(),
+            template: "generic".into(),
+            image: "img:1".into(),
+            env: BTreeMap::from([("A".into(), "1".into())]),
+            secrets: vec!["API_KEY".into()],
+            ports: vec![PortSpec {
+                container: 80,
+                host: None,
+                host_ip: None,
+                protocol: Default::default(),
+            }],
+            settings: json!({ "x": null, "y": { "z": 1 } }),
+            desired_state: "stopped".into(),
+            ..RemoteBot::default()
+        };
+        let text = to_toml(vec![from_remote(&remote)]).unwrap();
+        let back = parse(Path::new("e"), &text).unwrap().bots.remove(0).decl;
+        assert_eq!(back.start, Some(false));
+        assert_eq!(back.secrets, Some(vec!["API_KEY".to_string()]));
+        assert_eq!(back.settings, Some(json!({ "y": { "z": 1 } })));
+        assert_eq!(back.ports.unwrap()[0].container, 80);
+        assert_eq!(back.limits, None);
+        assert_eq!(back.command, None);
+    }
+}

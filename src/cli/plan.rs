@@ -1,0 +1,379 @@
+//! What `apply` would do: the declared fleet compared with the server's bots, field by field,
+//! into a list of steps. Pure: no I/O, so every rule is unit-tested here.
+//!
+//! Only declared fields are compared (see [`super::fleet`]), after the bot's template has
+//! filled in its defaults as the server would. Secrets are compared by name: a declared name
+//! the bot lacks is set; values on the server are never read or compared.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use super::fleet::{DesiredBot, Fleet, is_empty_settings};
+use super::wire::RemoteBot;
+use crate::BotId;
+use crate::bots::template;
+use crate::bots::{BotSpec, FieldErrors};
+use crate::secrets::SecretName;
+
+/// One thing to do to one bot.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// The bot does not exist: create it.
+    Create(Box<DesiredBot>),
+    /// The bot differs: change it.
+    Update(Update),
+    /// The bot matches the file.
+    Unchanged(BotId),
+    /// The bot is not in the file and `--prune` was given.
+    Delete(String),
+    /// The difference cannot be applied in place.
+    Conflict {
+        /// The bot.
+        id: BotId,
+        /// Why, and what to do.
+        reason: String,
+    },
+}
+
+impl Step {
+    /// The bot this step is about.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Create(b) => b.id.as_str(),
+            Self::Update(u) => u.id.as_str(),
+            Self::Unchanged(id) | Self::Conflict { id, .. } => id.as_str(),
+            Self::Delete(id) => id,
+        }
+    }
+}
+
+/// The changes to an existing bot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Update {
+    /// The bot.
+    pub id: BotId,
+    /// `PATCH /api/bots/{id}` body with the differing fields (empty: no PATCH).
+    pub patch: Map<String, Value>,
+    /// Declared secrets the bot lacks.
+    pub missing_secrets: Vec<SecretName>,
+    /// `Some(true)`: start it; `Some(false)`: stop it.
+    pub run: Option<bool>,
+}
+
+impl Update {
+    /// What changes, for the plan and the report: `image, env, secrets, stop`.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = self.patch.keys().cloned().collect();
+        if !self.missing_secrets.is_empty() {
+            let names: Vec<&str> = self.missing_secrets.iter().map(|n| n.as_str()).collect();
+            parts.push(format!("secrets +{}", names.join(" +")));
+        }
+        match self.run {
+            Some(true) => parts.push("start".into()),
+            Some(false) => parts.push("stop".into()),
+            None => {}
+        }
+        parts.join(", ")
+    }
+}
+
+/// The steps, in file order, then deletions; and how many server bots are left alone.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// What to do.
+    pub steps: Vec<Step>,
+    /// Bots on the server the file does not declare, kept because `--prune` was not given.
+    pub left_alone: usize,
+}
+
+/// Compares `fleet` with the server's `current` bots.
+pub fn plan(fleet: &Fleet, current: &[RemoteBot], prune: bool) -> Plan {
+    let mut steps = Vec::new();
+    for bot in &fleet.bots {
+        let step = match current.iter().find(|r| r.id == bot.id.as_str()) {
+            None => Step::Create(Box::new(bot.clone())),
+            Some(remote) => compare(bot, remote),
+        };
+        steps.push(step);
+    }
+    let declared: BTreeSet<&str> = fleet.bots.iter().map(|b| b.id.as_str()).collect();
+    let mut extra: Vec<String> = current
+        .iter()
+        .filter(|r| !declared.contains(r.id.as_str()))
+        .map(|r| r.id.clone())
+        .collect();
+    extra.sort();
+    let left_alone = if prune {
+        steps.extend(extra.into_iter().map(Step::Delete));
+        0
+    } else {
+        extra.len()
+    };
+    Plan { steps, left_alone }
+}
+
+/// The step that makes `remote` match `bot`.
+fn compare(bot: &DesiredBot, remote: &RemoteBot) -> Step {
+    let d = &bot.decl;
+    if let Some(t) = d.template.as_deref().filter(|t| *t != remote.template) {
+        return Step::Conflict {
+            id: bot.id.clone(),
+            reason: format!(
+                "the template cannot change in place ({} on the server, {t} in the file): \
+                 delete the bot (or use --prune after removing it from the file) and apply again",
+                remote.template
+            ),
+        };
+    }
+    let have = spec_of(remote);
+    let want = desired_spec(bot, remote);
+    let mut patch = Map::new();
+    if let Some(v) = d.name.as_ref().filter(|v| **v != remote.name) {
+        patch.insert("name".into(), json!(v));
+    }
+    let mut set = |field: &str, declared: Option<Value>, differs: bool| {
+        if let Some(v) = declared.filter(|_| differs) {
+            patch.insert(field.into(), v);
+        }
+    };
+    set(
+        "image",
+        d.image.as_ref().map(|v| json!(v)),
+        want.image != have.image,
+    );
+    set(
+        "command",
+        d.command.as_ref().map(|v| json!(v)),
+        want.command != have.command,
+    );
+    set(
+        "env",
+        d.env.as_ref().map(|v| json!(v)),
+        want.env != have.env,
+    );
+    set(
+        "ports",
+        d.ports.as_ref().map(|v| json!(v)),
+        want.ports != have.ports,
+    );
+    set(
+        "limits",
+        d.limits.as_ref().map(|v| json!(v)),
+        want.limits != have.limits,
+    );
+    set(
+        "health_check",
+        d.health_check.as_ref().map(|v| json!(v)),
+        want.health_check != have.health_check,
+    );
+    let same_settings = (is_empty_settings(&want.settings) && is_empty_settings(&have.settings))
+        || want.settings == have.settings;
+    set("settings", d.settings.clone(), !same_settings);
+
+    let missing_secrets: Vec<SecretName> = bot
+        .secrets
+        .iter()
+        .filter(|n| !remote.secrets.iter().any(|have| have == n.as_str()))
+        .cloned()
+        .collect();
+    let run = d.start.filter(|want| *want != remote.wants_running());
+    if patch.is_empty() && missing_secrets.is_empty() && run.is_none() {
+        return Step::Unchanged(bot.id.clone());
+    }
+    Step::Update(Update {
+        id: bot.id.clone(),
+        patch,
+        missing_secrets,
+        run,
+    })
+}
+
+/// The server's stored spec of `remote`.
+fn spec_of(remote: &RemoteBot) -> BotSpec {
+    BotSpec {
+        image: remote.image.clone(),
+        command: remote.command.clone().filter(|c| !c.is_empty()),
+        env: remote.env.clone(),
+        ports: remote.ports.clone(),
+        limits: remote.limits.clone(),
+        health_check: remote.health_check.clone(),
+        settings: remote.settings.clone(),
+        ..BotSpec::default()
+    }
+}
+
+/// What the server would store if the declared fields were PATCHed onto `remote`: the
+/// server's spec with the declared fields laid over it, then filled in by the bot's template
+/// as the server does (the openclaw template adds environment defaults, for one). Comparing
+/// this, rather than the raw declaration, keeps a template's defaults from looking like a
+/// change on every run.
+fn desired_spec(bot: &DesiredBot, remote: &RemoteBot) -> BotSpec {
+    let d = &bot.decl;
+    let mut spec = spec_of(remote);
+    if let Some(v) = &d.image {
+        spec.image.clone_from(v);
+    }
+    if let Some(v) = &d.command {
+        spec.command = Some(v.clone()).filter(|c| !c.is_empty());
+    }
+    if let Some(v) = &d.env {
+        spec.env.clone_from(v);
+    }
+    if let Some(v) = &d.ports {
+        spec.ports.clone_from(v);
+    }
+    if let Some(v) = &d.limits {
+        spec.limits = v.clone();
+    }
+    if let Some(v) = &d.health_check {
+        spec.health_check = Some(v.clone());
+    }
+    if let Some(v) = &d.settings {
+        spec.settings = v.clone();
+    }
+    if let Some(template) = template::lookup(&remote.template) {
+        let mut names: Vec<SecretName> = remote
+            .secrets
+            .iter()
+            .filter_map(|n| SecretName::new(n.clone()).ok())
+            .collect();
+        names.extend(
+            bot.secrets
+                .iter()
+                .filter(|n| !names.contains(n))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        // Problems are the server's to report when the PATCH is sent.
+        template.prepare(&mut spec, &names, &mut FieldErrors::default());
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::Path;
+
+    use super::*;
+    use crate::cli::fleet;
+
+    fn fleet(text: &str) -> Fleet {
+        fleet::parse(Path::new("t.toml"), text).unwrap()
+    }
+
+    fn remote(id: &str) -> RemoteBot {
+        RemoteBot {
+            id: id.into(),
+            name: id.into(),
+            template: "generic".into(),
+            image: "img:1".into(),
+            env: BTreeMap::from([("A".into(), "1".into())]),
+            secrets: vec!["KEY".into()],
+            desired_state: "running".into(),
+            ..RemoteBot::default()
+        }
+    }
+
+    #[test]
+    fn missing_bots_are_created_and_extra_ones_left_unless_pruned() {
+        let f = fleet("[[bot]]\nid = \"new\"\n[[bot]]\nid = \"a\"\n");
+        let current = [remote("a"), remote("z-extra")];
+        let p = plan(&f, &current, false);
+        assert!(matches!(&p.steps[0], Step::Create(b) if b.id.as_str() == "new"));
+        assert_eq!(p.steps[1], Step::Unchanged(BotId::new("a").unwrap()));
+        assert_eq!((p.steps.len(), p.left_alone), (2, 1));
+
+        let pruned = plan(&f, &current, true);
+        assert_eq!(pruned.steps[2], Step::Delete("z-extra".into()));
+        assert_eq!(pruned.left_alone, 0);
+    }
+
+    #[test]
+    fn only_declared_fields_that_differ_are_patched() {
+        let f = fleet(
+            "[[bot]]\nid = \"a\"\nimage = \"img:2\"\nname = \"a\"\nenv = { A = \"1\" }\n\
+             secrets = [\"KEY\", \"NEW\"]\nstart = false\n",
+        );
+        let Step::Update(u) = &plan(&f, &[remote("a")], false).steps[0] else {
+            panic!("expected an update");
+        };
+        assert_eq!(Value::Object(u.patch.clone()), json!({ "image": "img:2" }));
+        assert_eq!(u.missing_secrets, vec![SecretName::new("NEW").unwrap()]);
+        assert_eq!(u.run, Some(false));
+        assert_eq!(u.summary(), "image, secrets +NEW, stop");
+    }
+
+    #[test]
+    fn equivalent_empties_are_unchanged() {
+        let f =
+            fleet("[[bot]]\nid = \"a\"\ncommand = []\nsettings = {}\nports = []\nstart = true\n");
+        assert!(matches!(
+            plan(&f, &[remote("a")], false).steps[0],
+            Step::Unchanged(_)
+        ));
+    }
+
+    #[test]
+    fn clearing_env_and_command_is_a_change() {
+        let f = fleet("[[bot]]\nid = \"a\"\nenv = {}\ncommand = []\n");
+        let mut r = remote("a");
+        r.command = Some(vec!["run".into()]);
+        let Step::Update(u) = &plan(&f, &[r], false).steps[0] else {
+            panic!("expected an update");
+        };
+        assert_eq!(
+            Value::Object(u.patch.clone()),
+            json!({ "env": {}, "command": [] })
+        );
+    }
+
+    /// Regression: the openclaw template adds environment defaults, which must not make every
+    /// apply recreate an openclaw bot whose file declares only its own variables.
+    #[test]
+    fn template_defaults_are_not_a_change() {
+        let declared = BTreeMap::from([("MY_VAR".to_string(), "1".to_string())]);
+        let mut spec = BotSpec {
+            env: declared.clone(),
+            settings: json!({}),
+            ..BotSpec::default()
+        };
+        let openclaw = template::lookup("openclaw").unwrap();
+        openclaw.prepare(&mut spec, &[], &mut FieldErrors::default());
+        assert_ne!(spec.env, declared, "the template adds defaults");
+        let r = RemoteBot {
+            template: "openclaw".into(),
+            image: spec.image.clone(),
+            env: spec.env.clone(),
+            ports: spec.ports.clone(),
+            limits: spec.limits.clone(),
+            settings: spec.settings.clone(),
+            secrets: Vec::new(),
+            ..remote("a")
+        };
+        let f = fleet("[[bot]]\nid = \"a\"\ntemplate = \"openclaw\"\nenv = { MY_VAR = \"1\" }\n");
+        assert!(matches!(
+            plan(&f, std::slice::from_ref(&r), false).steps[0],
+            Step::Unchanged(_)
+        ));
+
+        let f = fleet("[[bot]]\nid = \"a\"\nenv = { MY_VAR = \"2\" }\n");
+        let Step::Update(u) = &plan(&f, &[r], false).steps[0] else {
+            panic!("expected an update");
+        };
+        assert_eq!(
+            Value::Object(u.patch.clone()),
+            json!({ "env": { "MY_VAR": "2" } })
+        );
+    }
+
+    #[test]
+    fn a_template_change_is_a_conflict() {
+        let f = fleet("[[bot]]\nid = \"a\"\ntemplate = \"openclaw\"\n");
+        assert!(matches!(
+            &plan(&f, &[remote("a")], false).steps[0],
+            Step::Conflict { reason, .. } if reason.contains("template")
+        ));
+    }
+}
