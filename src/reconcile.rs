@@ -104,9 +104,12 @@ impl Reconciler {
         }
         // One inspect per bot, a few at a time, so restart counts, OOM kills and probe
         // addresses are known without waiting for the bots' next events.
-        futures_util::stream::iter(rows.iter().filter(|r| containers.contains_key(r.id.as_str())))
-            .for_each_concurrent(4, |row| self.observe(&row.id))
-            .await;
+        futures_util::stream::iter(
+            rows.iter()
+                .filter(|r| containers.contains_key(r.id.as_str())),
+        )
+        .for_each_concurrent(4, |row| self.observe(&row.id))
+        .await;
         self.resync().await?;
         Ok(report)
     }

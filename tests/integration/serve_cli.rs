@@ -28,14 +28,20 @@ async fn serve_fails(envs: &[(&str, String)]) -> (Option<i32>, String) {
         .await
         .expect("serve should fail fast, not hang")
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn startup_failures_say_what_to_fix() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let pw = ("BOTMAKER_ADMIN_PASSWORD", "a-long-enough-password".to_string());
+    let pw = (
+        "BOTMAKER_ADMIN_PASSWORD",
+        "a-long-enough-password".to_string(),
+    );
 
     // Unreachable daemon: names the host and how to fix it.
     let sock = format!("unix:///tmp/{}.sock", unique("nodaemon"));
@@ -52,9 +58,16 @@ async fn startup_failures_say_what_to_fix() {
     // Data directory that cannot be one (a file).
     let file = tmp.path().join("a-file");
     std::fs::write(&file, "x").unwrap();
-    let (code, err) = serve_fails(&[("BOTMAKER_DATA_DIR", file.display().to_string()), pw.clone()]).await;
+    let (code, err) = serve_fails(&[
+        ("BOTMAKER_DATA_DIR", file.display().to_string()),
+        pw.clone(),
+    ])
+    .await;
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("data directory") && err.contains("BOTMAKER_DATA_DIR"), "{err}");
+    assert!(
+        err.contains("data directory") && err.contains("BOTMAKER_DATA_DIR"),
+        "{err}"
+    );
 
     // Port in use.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -66,7 +79,10 @@ async fn startup_failures_say_what_to_fix() {
     ])
     .await;
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains(&addr) && err.contains("BOTMAKER_LISTEN"), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("BOTMAKER_LISTEN"),
+        "{err}"
+    );
 
     // A password that is too short.
     let (code, err) = serve_fails(&[
@@ -112,7 +128,10 @@ async fn first_run_generates_a_password_and_sigterm_leaves_bots_running() {
     let pw_file = data.join("admin-password");
     let mode = std::fs::metadata(&pw_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    let password = std::fs::read_to_string(&pw_file).unwrap().trim().to_string();
+    let password = std::fs::read_to_string(&pw_file)
+        .unwrap()
+        .trim()
+        .to_string();
     assert!(password.len() >= 12);
     let login: serde_json::Value = client
         .post(format!("{base}/api/login"))
@@ -123,7 +142,10 @@ async fn first_run_generates_a_password_and_sigterm_leaves_bots_running() {
         .json()
         .await
         .unwrap();
-    let token = login["token"].as_str().expect("login with the generated password").to_string();
+    let token = login["token"]
+        .as_str()
+        .expect("login with the generated password")
+        .to_string();
     let id = h.bot("sigterm");
     let res = client
         .post(format!("{base}/api/bots"))
@@ -135,7 +157,12 @@ async fn first_run_generates_a_password_and_sigterm_leaves_bots_running() {
     assert_eq!(res.status(), reqwest::StatusCode::CREATED);
 
     let pid = child.id().unwrap();
-    Command::new("kill").arg("-TERM").arg(pid.to_string()).status().await.unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .await
+        .unwrap();
     let status = tokio::time::timeout(Duration::from_secs(15), child.wait())
         .await
         .expect("graceful shutdown within 15 s")
@@ -143,9 +170,26 @@ async fn first_run_generates_a_password_and_sigterm_leaves_bots_running() {
     assert!(status.success(), "{status:?}");
     let mut stderr = String::new();
     use tokio::io::AsyncReadExt;
-    child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
-    assert!(stderr.contains("admin-password"), "first run says where the password is: {stderr}");
-    assert!(!stderr.contains(&password), "the password itself is never printed");
-    let st = h.docker.container_status(&id).await.unwrap().expect("container kept");
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(
+        stderr.contains("admin-password"),
+        "first run says where the password is: {stderr}"
+    );
+    assert!(
+        !stderr.contains(&password),
+        "the password itself is never printed"
+    );
+    let st = h
+        .docker
+        .container_status(&id)
+        .await
+        .unwrap()
+        .expect("container kept");
     assert!(st.running, "bots keep running after botmaker stops");
 }
