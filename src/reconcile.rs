@@ -187,9 +187,11 @@ impl Reconciler {
                         Some(Ok(ev)) => {
                             since = Some(ev.time_nanos);
                             let Ok(id) = BotId::new(ev.bot_id.clone()) else { continue };
-                            if let EventKind::Die { .. } = ev.kind {
-                                let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
-                                self.bots.fleet().record_death(&id, at);
+                            let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
+                            match ev.kind {
+                                EventKind::Kill => self.bots.fleet().record_kill(&id, at),
+                                EventKind::Die { .. } => self.bots.fleet().record_death(&id, at),
+                                _ => {}
                             }
                             // exec_* and similar are noise for state.
                             if !matches!(ev.kind, EventKind::Other { .. }) {

@@ -14,6 +14,9 @@ use crate::BotId;
 use crate::docker::{ContainerInfo, ContainerState, ContainerStatus, Health};
 use crate::store::DesiredState;
 
+/// Longest a stop may take from signal to death (the grace period, with room to spare).
+const KILL_TO_DEATH: chrono::Duration = chrono::Duration::seconds(120);
+
 /// The observed state of a bot, as the API reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -91,6 +94,7 @@ pub struct BotEvent {
 struct Entry {
     status: Option<ContainerStatus>,
     deaths: VecDeque<DateTime<Utc>>,
+    last_kill: Option<DateTime<Utc>>,
     probe: Option<ProbeState>,
     last_published: Option<Observed>,
 }
@@ -155,11 +159,21 @@ impl Fleet {
         });
     }
 
-    /// Records that the bot's container died at `at`.
+    /// Records that someone signalled the container (a stop, restart or `docker kill`): the
+    /// death that follows was asked for and is no crash.
+    pub fn record_kill(&self, id: &BotId, at: DateTime<Utc>) {
+        self.with(|m| m.entry(id.clone()).or_default().last_kill = Some(at));
+    }
+
+    /// Records that the bot's container died at `at`. Deaths shortly after a signal sent to it
+    /// were requested (stop, restart, kill) and do not count toward a crash loop.
     pub fn record_death(&self, id: &BotId, at: DateTime<Utc>) {
         let window = self.policy.window;
         self.with(|m| {
             let e = m.entry(id.clone()).or_default();
+            if e.last_kill.take().is_some_and(|k| at - k <= KILL_TO_DEATH) {
+                return;
+            }
             e.deaths.push_back(at);
             prune(&mut e.deaths, at, window);
         });
@@ -394,6 +408,28 @@ mod tests {
         fleet.record_death(&id, now - chrono::Duration::seconds(5));
         assert!(!fleet.extras(&id).0, "the old death is outside the window");
         fleet.record_death(&id, now);
+        assert!(fleet.extras(&id).0);
+    }
+
+    #[test]
+    fn requested_deaths_are_no_crashes() {
+        let fleet = Fleet::new(CrashLoopPolicy {
+            restarts: 2,
+            window: Duration::from_secs(60),
+        });
+        let id = BotId::new("b").unwrap();
+        let now = Utc::now();
+        for i in 0..5 {
+            let t = now + chrono::Duration::seconds(i);
+            fleet.record_kill(&id, t);
+            fleet.record_death(&id, t + chrono::Duration::milliseconds(200));
+        }
+        assert!(
+            !fleet.extras(&id).0,
+            "stops and restarts are not a crash loop"
+        );
+        fleet.record_death(&id, now + chrono::Duration::seconds(6));
+        fleet.record_death(&id, now + chrono::Duration::seconds(7));
         assert!(fleet.extras(&id).0);
     }
 
