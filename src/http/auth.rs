@@ -139,13 +139,32 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
 
 /// The bearer token of a request: `Authorization: Bearer <token>`, or the dashboard's cookie.
 pub fn presented_token(parts: &axum::http::HeaderMap) -> Option<String> {
+    presented_credential(parts).map(|(token, _)| token)
+}
+
+/// Where a request's token came from: the cookie is sent by the browser on its own, so only a
+/// cookie-borne credential needs CSRF protection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Carrier {
+    Header,
+    Cookie,
+}
+
+fn presented_credential(parts: &axum::http::HeaderMap) -> Option<(String, Carrier)> {
     if let Some(v) = parts
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
-        return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+        return v
+            .strip_prefix("Bearer ")
+            .map(|t| (t.trim().to_string(), Carrier::Header));
     }
-    parts
+    session_cookie(parts).map(|t| (t, Carrier::Cookie))
+}
+
+/// The value of the dashboard's session cookie, if the request carries one.
+pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -156,18 +175,66 @@ pub fn presented_token(parts: &axum::http::HeaderMap) -> Option<String> {
         })
 }
 
-/// Middleware: lets a request through only with a valid session or API token.
+/// Header carrying the CSRF token on unsafe requests authenticated by the session cookie.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The CSRF token of a session: hex SHA-256 of `"botmaker-csrf:" + session token`.
+///
+/// Derived rather than stored, so it needs no table and dies with the session. A page embeds
+/// it; a cross-site page can neither read it (same-origin policy) nor compute it (it would need
+/// the HttpOnly cookie), and the prefix keeps it distinct from the stored session hash.
+pub fn csrf_token_for(session_token: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"botmaker-csrf:");
+    h.update(session_token.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Whether `presented` is the CSRF token of `session_token` (in constant time).
+pub fn csrf_matches(session_token: &str, presented: &str) -> bool {
+    crate::auth::constant_time_eq(
+        csrf_token_for(session_token).as_bytes(),
+        presented.trim().as_bytes(),
+    )
+}
+
+/// 403 for a cookie-authenticated unsafe request without the right CSRF token.
+pub fn csrf_rejected() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "CSRF",
+        "missing or wrong CSRF token: a request authenticated by the session cookie must send \
+         the page's token (meta csrf-token) in the X-CSRF-Token header; scripts should use \
+         `Authorization: Bearer <token>` instead of the cookie",
+    )
+}
+
+/// Middleware: lets a request through only with a valid session or API token, and, when the
+/// credential is the browser's cookie, only unsafe methods (POST, PUT, PATCH, DELETE) that
+/// also carry the session's CSRF token.
 pub async fn require_auth(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let token = presented_token(req.headers()).ok_or_else(ApiError::unauthorized)?;
+    let (token, carrier) =
+        presented_credential(req.headers()).ok_or_else(ApiError::unauthorized)?;
     let principal = state
         .auth
         .authenticate(&token)
         .await?
         .ok_or_else(ApiError::unauthorized)?;
+    if carrier == Carrier::Cookie && !req.method().is_safe() {
+        let presented = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !csrf_matches(&token, presented) {
+            return Err(csrf_rejected());
+        }
+    }
     req.extensions_mut().insert(principal);
     Ok(next.run(req).await)
 }
@@ -280,4 +347,44 @@ pub fn router() -> Router<AppState> {
         .route("/api/logout", post(logout))
         .route("/api/tokens", get(list_tokens).post(create_token))
         .route("/api/tokens/{id}", delete(revoke_token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn csrf_token_is_the_prefixed_sha256_of_the_session_token() {
+        // printf 'botmaker-csrf:bms_abc' | sha256sum
+        assert_eq!(
+            csrf_token_for("bms_abc"),
+            "3ad254f94b0f1faa6ef1febe903af15fbd7306746b1bf6a1265f1d4612e93a93"
+        );
+        assert_ne!(csrf_token_for("bms_abc"), hash_token("bms_abc"));
+        assert!(csrf_matches("bms_abc", &csrf_token_for("bms_abc")));
+        assert!(!csrf_matches("bms_abc", &csrf_token_for("bms_abd")));
+        assert!(!csrf_matches("bms_abc", ""));
+    }
+
+    #[test]
+    fn the_authorization_header_wins_over_the_cookie() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; botmaker_session=bms_c"),
+        );
+        assert_eq!(
+            presented_credential(&h),
+            Some(("bms_c".into(), Carrier::Cookie))
+        );
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer bmt_x"),
+        );
+        assert_eq!(
+            presented_credential(&h),
+            Some(("bmt_x".into(), Carrier::Header))
+        );
+    }
 }

@@ -18,7 +18,10 @@ use axum::middleware;
 use axum::response::Response;
 use tower_http::timeout::TimeoutLayer;
 
-pub use auth::{Auth, DEFAULT_SESSION_TTL, Principal, SESSION_COOKIE};
+pub use auth::{
+    Auth, CSRF_HEADER, ClientIp, DEFAULT_SESSION_TTL, Principal, SESSION_COOKIE, csrf_matches,
+    csrf_token_for, session_cookie,
+};
 pub use error::ApiError;
 
 use crate::bots::BotService;

@@ -1,9 +1,43 @@
-//! The web dashboard (being built).
+//! The web dashboard: server-rendered pages, the login and logout forms, and the two static
+//! files (`app.js`, `app.css`) compiled into the binary; no Node toolchain, no CDN.
+//!
+//! Pages are shells that `assets/app.js` fills from the same JSON API scripts use, sending the
+//! session's CSRF token with every change and following `GET /api/events` for live state. This
+//! module owns the browser session (cookie, forms) and nothing else: it goes through
+//! [`AppState`] like the API does and never talks to Docker or the store's tables directly.
+
+mod assets;
+mod html;
+mod pages;
+mod session;
+mod stream;
+
 use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use tower_http::timeout::TimeoutLayer;
 
-use crate::http::AppState;
+use crate::http::{AppState, REQUEST_TIMEOUT};
 
-/// Dashboard routes.
+/// Dashboard routes: `/`, `/login`, `/logout`, `/bots/new`, `/bots/{id}`, `/admin`, the assets
+/// under `/assets/`, and the stats stream `/stream/stats`.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/", get(pages::fleet))
+        .route(
+            "/login",
+            get(session::login_page).post(session::login_submit),
+        )
+        .route("/logout", post(session::logout))
+        .route("/bots/new", get(pages::new_bot))
+        .route("/bots/{id}", get(pages::bot_detail))
+        .route("/admin", get(pages::admin))
+        .route("/assets/app.js", get(assets::js))
+        .route("/assets/app.css", get(assets::css))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        // A stream stays open as long as the page does: no request timeout.
+        .route("/stream/stats", get(stream::stats))
 }

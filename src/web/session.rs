@@ -1,0 +1,353 @@
+//! The browser session: the login and logout forms, the cookie, and the extractor that sends a
+//! visitor without a session to the login page.
+//!
+//! The session cookie is `HttpOnly` (scripts cannot read it) and `SameSite=Strict` (other sites
+//! cannot make the browser send it). Every state change made with it needs the session's CSRF
+//! token besides ([`crate::http::csrf_token_for`]): the API checks the `X-CSRF-Token` header,
+//! the logout form here checks its hidden field. The login form, made before any session
+//! exists, uses a double-submit token of its own in a short-lived cookie.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use chrono::Utc;
+use serde::Deserialize;
+
+use super::html::{Nav, Page, error_page, esc};
+use crate::auth::{hash_token, new_id};
+use crate::http::{
+    AppState, ClientIp, Principal, SESSION_COOKIE, csrf_matches, csrf_token_for, session_cookie,
+};
+
+/// Cookie holding the login form's double-submit token (path `/login` only).
+const LOGIN_COOKIE: &str = "botmaker_login";
+/// How long a login form stays usable.
+const LOGIN_FORM_TTL_SECS: u64 = 3600;
+
+/// A logged-in browser: what a page needs to embed for its requests.
+pub struct BrowserSession {
+    /// The CSRF token of the session.
+    pub csrf: String,
+}
+
+/// The session token of the request's cookie, if it names a live login session. API tokens
+/// are not accepted in the cookie: the dashboard is for people.
+pub async fn session_token(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ()> {
+    let Some(token) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    match state.auth.authenticate(&token).await {
+        Ok(Some(Principal::Session { .. })) => Ok(Some(token)),
+        Ok(_) => Ok(None),
+        Err(_) => Err(()),
+    }
+}
+
+impl FromRequestParts<AppState> for BrowserSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        match session_token(state, &parts.headers).await {
+            Ok(Some(token)) => Ok(Self {
+                csrf: csrf_token_for(&token),
+            }),
+            Ok(None) => {
+                let here = parts
+                    .uri
+                    .path_and_query()
+                    .map_or("/", |p| p.as_str())
+                    .to_string();
+                let to = if here == "/" {
+                    "/login".to_string()
+                } else {
+                    format!("/login?next={}", encode_query(&here))
+                };
+                Err(Redirect::to(&to).into_response())
+            }
+            Err(()) => Err(error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Server error",
+                "The session could not be checked (details are in the server log).",
+            )),
+        }
+    }
+}
+
+/// Percent-encodes `s` for a query value (keeps unreserved characters and `/`).
+fn encode_query(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where to go after logging in: a local path only (no `//host`, no `\`), never back to the
+/// login or logout pages.
+fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.chars().any(char::is_control)
+                && !n.starts_with("/login")
+                && !n.starts_with("/logout") =>
+        {
+            n
+        }
+        _ => "/",
+    }
+}
+
+fn cookie(name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; HttpOnly; SameSite=Strict; Path={path}; Max-Age={max_age}"
+    ))
+    .expect("cookie values are hex tokens")
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// The login page, with a fresh form token (and its cookie).
+fn login_form(status: StatusCode, error: Option<&str>, next: &str) -> Response {
+    let form_token = new_id();
+    let error = error.map_or_else(String::new, |e| {
+        format!(
+            "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>\n",
+            esc(e)
+        )
+    });
+    let described = if error.is_empty() {
+        "login-hint"
+    } else {
+        "login-error login-hint"
+    };
+    let body = format!(
+        r#"<section class="login card">
+<h1>Log in to botmaker</h1>
+{error}<form method="post" action="/login" id="login-form">
+<input type="hidden" name="csrf" value="{token}">
+<input type="hidden" name="next" value="{next}">
+<label for="password">Admin password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" required autofocus aria-describedby="{described}">
+<button type="submit" class="primary">Log in</button>
+</form>
+<div class="hint" id="login-hint">
+<p><strong>First run?</strong> When no admin password is configured, <code>botmaker serve</code>
+generates one and saves it in the file <code>admin-password</code> in its data directory:
+<code>&lt;data dir&gt;/admin-password</code> (the data directory is <code>--data-dir</code> /
+<code>BOTMAKER_DATA_DIR</code>, <code>./data</code> by default; the server also printed the full
+path when it started). Read it with <code>cat ./data/admin-password</code>.</p>
+<p>To choose your own, set <code>BOTMAKER_ADMIN_PASSWORD_FILE</code> and restart.</p>
+</div>
+</section>"#,
+        token = esc(&form_token),
+        next = esc(next),
+    );
+    let page = Page {
+        title: "Log in",
+        page: "login",
+        csrf: None,
+        nav: Nav::None,
+        data: &[],
+        body,
+    };
+    (
+        status,
+        AppendHeaders([(
+            header::SET_COOKIE,
+            cookie(LOGIN_COOKIE, &form_token, "/login", LOGIN_FORM_TTL_SECS),
+        )]),
+        page.respond(status),
+    )
+        .into_response()
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    if let Ok(Some(_)) = session_token(&state, &headers).await {
+        return Redirect::to(next).into_response();
+    }
+    login_form(StatusCode::OK, None, next)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+fn form_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == LOGIN_COOKIE).then(|| v.to_string())
+        })
+}
+
+/// `POST /login`: checks the form token and the password, then opens a session.
+pub async fn login_submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return login_form(
+            StatusCode::BAD_REQUEST,
+            Some("The login form was malformed; please try again."),
+            "/",
+        );
+    };
+    let next = safe_next(form.next.as_deref()).to_string();
+    let form_ok = form_cookie(&headers).is_some_and(|c| {
+        !c.is_empty() && crate::auth::constant_time_eq(c.as_bytes(), form.csrf.as_bytes())
+    });
+    if !form_ok {
+        return login_form(
+            StatusCode::FORBIDDEN,
+            Some("This login form has expired or did not come from this site; please try again."),
+            &next,
+        );
+    }
+    if form.password.is_empty() {
+        return login_form(
+            StatusCode::BAD_REQUEST,
+            Some("Enter the admin password."),
+            &next,
+        );
+    }
+    match state.auth.login(ip, &form.password).await {
+        Ok((token, expires_at)) => {
+            let max_age = (expires_at - Utc::now()).num_seconds().max(0) as u64;
+            (
+                AppendHeaders([
+                    (
+                        header::SET_COOKIE,
+                        cookie(SESSION_COOKIE, token.as_str(), "/", max_age),
+                    ),
+                    (header::SET_COOKIE, cookie(LOGIN_COOKIE, "", "/login", 0)),
+                ]),
+                Redirect::to(&next),
+            )
+                .into_response()
+        }
+        Err(e) => {
+            let status = e.status();
+            let message = match status {
+                StatusCode::UNAUTHORIZED => "Wrong password.".to_string(),
+                StatusCode::TOO_MANY_REQUESTS => {
+                    let res = e.into_response();
+                    let secs = res
+                        .headers()
+                        .get(header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("a few");
+                    format!("Too many failed logins: try again in {secs} seconds.")
+                }
+                _ => "Logging in failed on the server (details are in its log).".to_string(),
+            };
+            login_form(status, Some(&message), &next)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`: ends the session (CSRF-checked) and forgets the cookie.
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Response {
+    let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
+    let clear = AppendHeaders([(header::SET_COOKIE, cookie(SESSION_COOKIE, "", "/", 0))]);
+    match session_token(&state, &headers).await {
+        Ok(Some(token)) => {
+            if !csrf_matches(&token, &csrf) {
+                return error_page(
+                    StatusCode::FORBIDDEN,
+                    "Not logged out",
+                    "The logout request did not carry this session's CSRF token, so it may \
+                     not have come from this site. Use the Log out button of a dashboard page.",
+                );
+            }
+            if state
+                .store
+                .delete_session(&hash_token(&token))
+                .await
+                .is_err()
+            {
+                return error_page(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Not logged out",
+                    "The session could not be ended (details are in the server log).",
+                );
+            }
+            (clear, Redirect::to("/login")).into_response()
+        }
+        // No live session: nothing to end, and nothing a forged request could do.
+        Ok(None) => (clear, Redirect::to("/login")).into_response(),
+        Err(()) => error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Not logged out",
+            "The session could not be checked (details are in the server log).",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_is_a_local_path_only() {
+        assert_eq!(safe_next(Some("/bots/a?x=1")), "/bots/a?x=1");
+        for bad in [
+            "//evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "/login",
+            "/logout",
+            "",
+            "bots",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
+
+    #[test]
+    fn query_encoding_keeps_paths_readable() {
+        assert_eq!(encode_query("/bots/a-b"), "/bots/a-b");
+        assert_eq!(encode_query("/x?a=b&c"), "/x%3Fa%3Db%26c");
+    }
+}
