@@ -199,15 +199,7 @@ async fn admin_password_hash(config: &ServeConfig, store: &Store) -> Result<Stri
                 "admin password rejected: {e}; set BOTMAKER_ADMIN_PASSWORD(_FILE) to a longer one"
             ))
         })?;
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| err(&e))?
-            .map_err(|e| err(&e))?;
-        store
-            .set_setting(PASSWORD_HASH_SETTING, &hash)
-            .await
-            .map_err(|e| err(&e))?;
-        return Ok(hash);
+        return store_password_hash(store, password).await;
     }
     if let Some(hash) = store
         .get_setting(PASSWORD_HASH_SETTING)
@@ -224,6 +216,18 @@ async fn admin_password_hash(config: &ServeConfig, store: &Store) -> Result<Stri
             path.display()
         ))
     })?;
+    let hash = store_password_hash(store, password).await?;
+    eprintln!(
+        "botmaker: no admin password was configured, so one was generated and saved to {} \
+         (readable only by you). Log in with it, or set BOTMAKER_ADMIN_PASSWORD_FILE.",
+        path.display()
+    );
+    Ok(hash)
+}
+
+/// Hashes `password` (off the runtime: argon2 is slow on purpose) and stores only the hash.
+async fn store_password_hash(store: &Store, password: String) -> Result<String, StartupError> {
+    let err = |e: &dyn std::fmt::Display| StartupError(e.to_string());
     let hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|e| err(&e))?
@@ -232,11 +236,6 @@ async fn admin_password_hash(config: &ServeConfig, store: &Store) -> Result<Stri
         .set_setting(PASSWORD_HASH_SETTING, &hash)
         .await
         .map_err(|e| err(&e))?;
-    eprintln!(
-        "botmaker: no admin password was configured, so one was generated and saved to {} \
-         (readable only by you). Log in with it, or set BOTMAKER_ADMIN_PASSWORD_FILE.",
-        path.display()
-    );
     Ok(hash)
 }
 

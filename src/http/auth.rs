@@ -164,6 +164,11 @@ fn presented_credential(parts: &axum::http::HeaderMap) -> Option<(String, Carrie
 
 /// The value of the dashboard's session cookie, if the request carries one.
 pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    cookie(headers, SESSION_COOKIE)
+}
+
+/// The value of cookie `name`, if the request carries it.
+pub fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -171,7 +176,7 @@ pub fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .find_map(|kv| {
             let (k, v) = kv.trim().split_once('=')?;
-            (k == SESSION_COOKIE).then(|| v.to_string())
+            (k == name).then(|| v.to_string())
         })
 }
 

@@ -19,8 +19,8 @@ use axum::response::Response;
 use tower_http::timeout::TimeoutLayer;
 
 pub use auth::{
-    Auth, CSRF_HEADER, ClientIp, DEFAULT_SESSION_TTL, Principal, SESSION_COOKIE, csrf_matches,
-    csrf_token_for, session_cookie,
+    Auth, CSRF_HEADER, ClientIp, DEFAULT_SESSION_TTL, Principal, SESSION_COOKIE, cookie,
+    csrf_matches, csrf_token_for, session_cookie,
 };
 pub use error::ApiError;
 

@@ -198,15 +198,7 @@ pub struct LoginForm {
 }
 
 fn form_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|kv| {
-            let (k, v) = kv.trim().split_once('=')?;
-            (k == LOGIN_COOKIE).then(|| v.to_string())
-        })
+    crate::http::cookie(headers, LOGIN_COOKIE)
 }
 
 /// `POST /login`: checks the form token and the password, then opens a session.

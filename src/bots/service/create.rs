@@ -160,35 +160,8 @@ impl BotService {
         .await?;
 
         undo.workspace = true;
-        let spec: BotSpec = spec_of(row)?;
-        let names: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
-        let rendered = template.render(&RenderInput {
-            bot_id: id,
-            name: &row.name,
-            spec: &spec,
-            secrets_dir: &secrets_dir,
-            workspace_dir: &workspace,
-            secret_names: &names,
-        });
-        write_workspace(&workspace, &rendered.files, template.owner()).await?;
-
-        match self
-            .inner
-            .docker
-            .create_container(id, &rendered.config)
-            .await
-        {
-            Ok(_) => undo.container = true,
-            Err(ContainerError::NotFound { .. }) => {
-                return Err(BotError::ImageNotFound(spec.image.clone()));
-            }
-            // The name is taken: by a foreign container, or by an orphan of ours. Either way
-            // it is not this create's to remove.
-            Err(ContainerError::AlreadyExists { .. }) => {
-                return Err(BotError::NameTaken(id.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        }
+        self.create_container_from(row).await?;
+        undo.container = true;
         if row.desired_state == DesiredState::Running {
             self.inner.docker.start_container(id).await?;
         }

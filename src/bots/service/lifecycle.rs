@@ -5,15 +5,8 @@ use super::*;
 impl BotService {
     /// Starts the bot; recreates its container from the stored config if it is missing.
     pub async fn start(&self, id: &str) -> Result<BotView, BotError> {
-        let (bot, mut row) = self.row(id).await?;
-        let lock = self.lock_for(&bot);
-        let _g = lock.lock().await;
-        row.desired_state = DesiredState::Running;
-        self.inner
-            .store
-            .set_desired_state(&bot, DesiredState::Running)
-            .await?;
-        match self.inner.docker.start_container(&bot).await {
+        let (row, _guard) = self.desire(id, DesiredState::Running).await?;
+        match self.inner.docker.start_container(&row.id).await {
             Ok(()) => {}
             Err(ContainerError::NotFound { .. }) => self.recreate(&row).await?,
             Err(e) => return Err(e.into()),
@@ -23,20 +16,9 @@ impl BotService {
 
     /// Stops the bot (SIGTERM, then SIGKILL after the grace period).
     pub async fn stop(&self, id: &str) -> Result<BotView, BotError> {
-        let (bot, mut row) = self.row(id).await?;
-        let lock = self.lock_for(&bot);
-        let _g = lock.lock().await;
-        row.desired_state = DesiredState::Stopped;
-        self.inner
-            .store
-            .set_desired_state(&bot, DesiredState::Stopped)
-            .await?;
-        match self
-            .inner
-            .docker
-            .stop_container(&bot, Some(self.inner.stop_grace))
-            .await
-        {
+        let (row, _guard) = self.desire(id, DesiredState::Stopped).await?;
+        let grace = Some(self.inner.stop_grace);
+        match self.inner.docker.stop_container(&row.id, grace).await {
             Ok(()) | Err(ContainerError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
         }
@@ -45,25 +27,28 @@ impl BotService {
 
     /// Restarts the bot's process in its existing container (config changes need `apply`).
     pub async fn restart(&self, id: &str) -> Result<BotView, BotError> {
-        let (bot, mut row) = self.row(id).await?;
-        let lock = self.lock_for(&bot);
-        let _g = lock.lock().await;
-        row.desired_state = DesiredState::Running;
-        self.inner
-            .store
-            .set_desired_state(&bot, DesiredState::Running)
-            .await?;
-        match self
-            .inner
-            .docker
-            .restart_container(&bot, Some(self.inner.stop_grace))
-            .await
-        {
+        let (row, _guard) = self.desire(id, DesiredState::Running).await?;
+        let grace = Some(self.inner.stop_grace);
+        match self.inner.docker.restart_container(&row.id, grace).await {
             Ok(()) => {}
             Err(ContainerError::NotFound { .. }) => self.recreate(&row).await?,
             Err(e) => return Err(e.into()),
         }
         self.refresh(&row).await
+    }
+
+    /// Takes the bot's lock and records what the user now wants; the caller then makes
+    /// Docker match while still holding the returned guard.
+    async fn desire(
+        &self,
+        id: &str,
+        desired: DesiredState,
+    ) -> Result<(BotRow, tokio::sync::OwnedMutexGuard<()>), BotError> {
+        let (bot, mut row) = self.row(id).await?;
+        let guard = self.lock_for(&bot).lock_owned().await;
+        row.desired_state = desired;
+        self.inner.store.set_desired_state(&bot, desired).await?;
+        Ok((row, guard))
     }
 
     /// Recreates the container from the stored desired config (keeping secrets and
@@ -200,6 +185,16 @@ impl BotService {
     /// Creates (and, if desired, starts) the container of an existing bot from its stored
     /// config, rewriting the template's workspace files.
     async fn recreate(&self, row: &BotRow) -> Result<(), BotError> {
+        self.create_container_from(row).await?;
+        if row.desired_state == DesiredState::Running {
+            self.inner.docker.start_container(&row.id).await?;
+        }
+        Ok(())
+    }
+
+    /// Renders the bot's template from `row`, writes its workspace files and creates (without
+    /// starting) its container.
+    pub(super) async fn create_container_from(&self, row: &BotRow) -> Result<(), BotError> {
         let template = template::lookup(&row.template)
             .ok_or_else(|| BotError::Store(corrupt(&format!("template of bot {}", row.id))))?;
         let spec = spec_of(row)?;
@@ -227,19 +222,15 @@ impl BotService {
             .create_container(&row.id, &rendered.config)
             .await
         {
-            Ok(_) => {}
-            Err(ContainerError::NotFound { .. }) => {
-                return Err(BotError::ImageNotFound(spec.image));
-            }
+            Ok(_) => Ok(()),
+            Err(ContainerError::NotFound { .. }) => Err(BotError::ImageNotFound(spec.image)),
+            // The name is taken: by a foreign container, or by an orphan of ours. Either way
+            // it is not ours to remove.
             Err(ContainerError::AlreadyExists { .. }) => {
-                return Err(BotError::NameTaken(row.id.to_string()));
+                Err(BotError::NameTaken(row.id.to_string()))
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-        if row.desired_state == DesiredState::Running {
-            self.inner.docker.start_container(&row.id).await?;
-        }
-        Ok(())
     }
 
     /// Stops and removes the bot's container, deletes its secrets and workspace, then its
