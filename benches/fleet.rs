@@ -48,7 +48,7 @@ use summary::{Samples, Summary};
 const USAGE: &str = "\
 usage: cargo bench --bench fleet -- [--quick] [--reps N] [--concurrency N] [--out DIR]
 
-  --quick          smoke run: small fleets, 2 repetitions, short CPU windows (~3 min)
+  --quick          smoke run: small fleets, 2 repetitions, short CPU windows (~4 min)
   --reps N         repetitions of every expensive measurement (default 5; cheap ones do more)
   --concurrency N  concurrency of `apply` and of its raw floor (default 4, the CLI's default)
   --out DIR        where results.md and results.json go (default target/bench)
