@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{generate_password, hash_password, validate_password};
+use crate::auth::{generate_password, hash_password_async, validate_password};
 use crate::bots::{BotPaths, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::{DockerService, DockerSettings};
@@ -228,10 +228,7 @@ async fn admin_password_hash(config: &ServeConfig, store: &Store) -> Result<Stri
 /// Hashes `password` (off the runtime: argon2 is slow on purpose) and stores only the hash.
 async fn store_password_hash(store: &Store, password: String) -> Result<String, StartupError> {
     let err = |e: &dyn std::fmt::Display| StartupError(e.to_string());
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| err(&e))?
-        .map_err(|e| err(&e))?;
+    let hash = hash_password_async(password).await.map_err(|e| err(&e))?;
     store
         .set_setting(PASSWORD_HASH_SETTING, &hash)
         .await

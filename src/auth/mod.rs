@@ -17,7 +17,7 @@ mod token;
 
 pub use password::{
     MIN_PASSWORD_LEN, PASSWORD_ALPHABET, PASSWORD_GENERATED_LEN, generate_password, hash_password,
-    validate_password, verify_password,
+    hash_password_async, validate_password, verify_password, verify_password_async,
 };
 pub use rate_limit::{
     DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, LoginLimiter, MAX_TRACKED_CLIENTS, RetryAfter,

@@ -3,7 +3,7 @@
 
 use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{self, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{self, PasswordHash, SaltString};
 use rand::Rng;
 
 use super::AuthError;
@@ -41,11 +41,94 @@ pub fn validate_password(password: &str) -> Result<(), AuthError> {
 /// [`verify_password`] keeps accepting old hashes if the defaults change. This does not apply
 /// [`validate_password`]; do that first when the password comes from a user.
 pub fn hash_password(password: &str) -> Result<String, AuthError> {
+    let fail = |e: &dyn std::fmt::Display| AuthError::Hash(e.to_string());
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|e| AuthError::Hash(e.to_string()))
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes).map_err(|e| fail(&e))?;
+    let argon2 = hasher();
+    let mut out = [0u8; argon2::Params::DEFAULT_OUTPUT_LEN];
+    with_blocks(argon2.params().block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(password.as_bytes(), salt_bytes, &mut out, blocks)
+    })
+    .map_err(|e| fail(&e))?;
+    let output = password_hash::Output::new(&out).map_err(|e| fail(&e))?;
+    let params = password_hash::ParamsString::try_from(argon2.params()).map_err(|e| fail(&e))?;
+    Ok(PasswordHash {
+        algorithm: argon2::Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params,
+        salt: Some(salt.as_salt()),
+        hash: Some(output),
+    }
+    .to_string())
+}
+
+/// Runs `f` with a zeroed argon2 memory of `count` blocks, reusing one buffer per thread: a
+/// fresh multi-MiB allocation per login is what the C allocator fails to give back.
+fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T {
+    thread_local! {
+        static BLOCKS: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BLOCKS.with(|b| {
+        let mut blocks = b.borrow_mut();
+        blocks.clear();
+        blocks.resize(count, argon2::Block::default());
+        f(&mut blocks)
+    })
+}
+
+/// Runs `job` on the one thread that does all argon2 work, and waits for it without blocking
+/// the async runtime.
+///
+/// One thread, not the runtime's blocking pool: the C allocator keeps a freed argon2 buffer in
+/// the memory arena of the thread that used it, so hashing on whichever pool thread is free
+/// leaves one buffer per thread behind. It also queues bursts of logins instead of running
+/// them all at once.
+async fn on_hasher_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> T {
+    type Job = Box<dyn FnOnce() + Send>;
+    static HASHER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
+        std::sync::OnceLock::new();
+    let sender = HASHER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("argon2".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("spawning the argon2 thread");
+        std::sync::Mutex::new(tx)
+    });
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = reply.send(job());
+    });
+    sender
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(job)
+        .expect("the argon2 thread never exits");
+    answer.await.expect("the argon2 thread answers every job")
+}
+
+/// [`hash_password`] off the async runtime.
+pub async fn hash_password_async(password: String) -> Result<String, AuthError> {
+    on_hasher_thread(move || hash_password(&password)).await
+}
+
+/// [`verify_password`] off the async runtime.
+pub async fn verify_password_async(candidate: String, phc: String) -> bool {
+    on_hasher_thread(move || verify_password(&candidate, &phc)).await
+}
+
+/// argon2id with 7 MiB of memory and 5 passes, one of OWASP's equivalent recommended settings
+/// (the default, 19 MiB x 2, is another). The smaller memory matters to a server that aims to
+/// stay under 30 MB: the C allocator keeps a freed buffer of this size for good after the first
+/// login. Hashes record their parameters, so older hashes still verify.
+fn hasher() -> Argon2<'static> {
+    let params = argon2::Params::new(7 * 1024, 5, 1, None).expect("valid argon2 parameters");
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
 }
 
 /// Whether `candidate` is the password behind `phc`, a string made by [`hash_password`].
@@ -66,15 +149,41 @@ pub fn verify_password(candidate: &str, phc: &str) -> bool {
             return false;
         }
     };
-    match Argon2::default().verify_password(candidate.as_bytes(), &parsed) {
-        Ok(()) => true,
-        Err(password_hash::Error::Password) => false,
+    match verify_with_reused_memory(candidate, &parsed) {
+        Ok(ok) => ok,
         Err(e) => {
             // Parsed but unusable: an unknown algorithm or out-of-range parameters.
             tracing::error!(error = %e, "stored password hash cannot be verified; refusing the login");
             false
         }
     }
+}
+
+/// argon2's verification (same algorithm, version, parameters and salt as the stored hash,
+/// outputs compared in constant time), computed in the reused memory of [`with_blocks`].
+fn verify_with_reused_memory(
+    candidate: &str,
+    hash: &PasswordHash<'_>,
+) -> password_hash::Result<bool> {
+    let algorithm = argon2::Algorithm::try_from(hash.algorithm)?;
+    let version = hash
+        .version
+        .map(argon2::Version::try_from)
+        .transpose()?
+        .unwrap_or_default();
+    let params = argon2::Params::try_from(hash)?;
+    let (Some(salt), Some(expected)) = (hash.salt, hash.hash) else {
+        return Err(password_hash::Error::PhcStringField);
+    };
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt.decode_b64(&mut salt_bytes)?;
+    let argon2 = Argon2::new(algorithm, version, params);
+    let mut out = vec![0u8; expected.len()];
+    with_blocks(argon2.params().block_count(), |blocks| {
+        argon2.hash_password_into_with_memory(candidate.as_bytes(), salt_bytes, &mut out, blocks)
+    })
+    .map_err(password_hash::Error::from)?;
+    Ok(super::constant_time_eq(&out, expected.as_bytes()))
 }
 
 /// A strong random password for a first run: [`PASSWORD_GENERATED_LEN`] characters drawn
@@ -92,6 +201,28 @@ pub fn generate_password() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crates_own_api() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        // Ours verifies with argon2's verifier...
+        let ours = hash_password("interop password").unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(
+            Argon2::default()
+                .verify_password(b"interop password", &parsed)
+                .is_ok()
+        );
+        assert!(ours.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{ours}");
+        // ...and a hash made by argon2's own API (default parameters) verifies with ours.
+        let salt = SaltString::generate(&mut OsRng);
+        let theirs = Argon2::default()
+            .hash_password(b"older password", &salt)
+            .unwrap()
+            .to_string();
+        assert!(verify_password("older password", &theirs));
+        assert!(!verify_password("older passworD", &theirs));
+    }
 
     #[test]
     fn eleven_chars_is_too_short() {

@@ -21,7 +21,7 @@ use super::AppState;
 use super::error::{ApiError, ApiJson};
 use crate::auth::{
     API_TOKEN_PREFIX, LoginLimiter, SESSION_TOKEN_PREFIX, Token, hash_token, new_id,
-    verify_password,
+    verify_password_async,
 };
 use crate::bots::FieldErrors;
 use crate::store::Store;
@@ -60,10 +60,7 @@ impl Auth {
         if let Err(retry) = self.limiter.check(ip, Instant::now()) {
             return Err(ApiError::rate_limited(retry.as_secs()));
         }
-        let (candidate, hash) = (password.to_string(), self.password_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || verify_password(&candidate, &hash))
-            .await
-            .unwrap_or(false);
+        let ok = verify_password_async(password.to_string(), self.password_hash.clone()).await;
         if !ok {
             self.limiter.record_failure(ip, Instant::now());
             tracing::warn!(client = %ip, "failed login");
