@@ -61,20 +61,21 @@ impl Harness {
     pub async fn new() -> Self {
         let docker = connect(&unique("t")).await;
         let image = fixture::image(docker.client());
-        Self {
-            docker,
-            image,
-            tmp: tempfile::Builder::new()
-                .prefix("botmaker-test")
-                .tempdir()
-                .unwrap(),
-            foreign: Default::default(),
-        }
+        Self::with(docker, image)
     }
 
     /// A harness on another daemon (a private engine), with the fixture image built there.
     pub async fn on(docker: DockerService) -> Self {
         let image = fixture::build_image_on(docker.client()).await;
+        Self::with(docker, image)
+    }
+
+    /// A harness that owns nothing (placeholder while a server restarts).
+    pub async fn detached() -> Self {
+        Self::with(connect(&unique("t")).await, String::new())
+    }
+
+    fn with(docker: DockerService, image: String) -> Self {
         Self {
             docker,
             image,
@@ -82,17 +83,6 @@ impl Harness {
                 .prefix("botmaker-test")
                 .tempdir()
                 .unwrap(),
-            foreign: Default::default(),
-        }
-    }
-
-    /// A harness that owns nothing (placeholder while a server restarts).
-    pub async fn detached() -> Self {
-        let docker = connect(&unique("t")).await;
-        Self {
-            docker,
-            image: String::new(),
-            tmp: tempfile::tempdir().unwrap(),
             foreign: Default::default(),
         }
     }
