@@ -412,7 +412,8 @@ async fn hostile_symlinks_are_not_followed_by_the_reconcilers_recreate() {
     w.assert_configs_rewritten().await;
 }
 
-/// Delete removes the workspace, links and all, without following a link out of it.
+/// Delete removes the workspace, links and all, without following a link out of it; so does
+/// the orphan cleanup, for a workspace left behind with the same kind of links.
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_symlinks_are_not_followed_by_delete() {
     let w = world().await;
@@ -430,4 +431,24 @@ async fn hostile_symlinks_are_not_followed_by_delete() {
             ws.display()
         );
     }
+
+    // An orphan workspace (its bot deleted while botmaker was down) holding what a hostile bot
+    // leaves: links out at several depths, the persona directory a link to another bot's
+    // secrets.
+    let orphan = w.s.h.bot("orphan").to_string();
+    let ws = w.workspace(&orphan);
+    std::fs::create_dir_all(ws.join("deep/er")).unwrap();
+    let link = |target: &Path, at: &str| std::os::unix::fs::symlink(target, ws.join(at)).unwrap();
+    link(&w.targets.path("host-file"), "openclaw.json");
+    link(&w.victim_secrets, "workspace");
+    link(&w.targets.path("host-dir"), "deep/host-dir");
+    link(&w.targets.path("dangling-file"), "deep/er/dangling");
+    let (status, o) = w.s.get("/api/admin/orphans").await;
+    assert_eq!(status, StatusCode::OK, "{o}");
+    assert_eq!(o["workspaces"], json!([orphan]), "{o}");
+    let (status, r) = w.s.post("/api/admin/cleanup", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r["removed"]["workspaces"], json!([orphan]), "{r}");
+    assert!(std::fs::symlink_metadata(&ws).is_err());
+    w.assert_untouched("orphan cleanup");
 }
