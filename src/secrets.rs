@@ -19,10 +19,11 @@
 //!   is atomic, so a reader (the bot, through the mount) sees either the old or the new value,
 //!   never half of one, and a crash leaves one of the two on disk.
 //! - **Modes set explicitly.** Directories are `0700` and files `0600`, set with `fchmod` on the
-//!   open descriptor after creation rather than trusting the process umask. [`SecretsStore::with_owner`] hands the bot
-//!   directory and its files to the uid/gid the container runs as (for example 1000 for a
-//!   non-root image); the root stays private to botmaker, which is fine because the Docker daemon,
-//!   not the container, resolves the bind-mount source.
+//!   open descriptor after creation rather than trusting the process umask.
+//!   [`SecretsStore::with_owner`] hands the bot directory and its files to the uid/gid the
+//!   container runs as (for example 1000 for a non-root image); the root stays private to
+//!   botmaker, which is fine because the Docker daemon, not the container, resolves the
+//!   bind-mount source.
 //! - **No path escapes the root.** Every path is built from a [`BotId`] and a [`SecretName`],
 //!   whose alphabets contain neither `/` nor `.`, and every operation goes through
 //!   [`crate::safe_fs`]: the root and the bot directory are opened without following links (a

@@ -212,11 +212,17 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf, StartupError> {
     Ok(dir)
 }
 
-/// Sets `dir`'s mode, saying so when it was looser (an installation from before this check).
+/// Sets `dir`'s mode, saying so when it was different (an installation from before this
+/// check, or a hand-made directory).
 fn tighten(dir: &safe_fs::Dir, mode: u32) -> std::io::Result<()> {
     let was = std::fs::symlink_metadata(dir.path())?.permissions().mode() & 0o7777;
     if was != mode {
-        tracing::warn!(path = %dir.path().display(), from = format!("{was:o}"), to = format!("{mode:o}"), "tightening permissions");
+        tracing::warn!(
+            path = %dir.path().display(),
+            from = %format!("{was:o}"),
+            to = %format!("{mode:o}"),
+            "setting the data directory's permissions"
+        );
     }
     dir.set_mode(mode).map_err(std::io::Error::other)
 }

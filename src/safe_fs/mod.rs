@@ -31,94 +31,28 @@
 //!
 //! Every call blocks on the file system; async code runs them on the blocking pool.
 
+mod error;
 mod remove;
 mod resolve;
+mod write;
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, FileType, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 
+pub use error::{FsError, Result};
+use error::{io_err, kept_changing};
 use resolve::DIR_FLAGS;
 
 /// How many times an operation that a concurrent change undid (a name replaced between two
 /// steps) is retried before it gives up with an error.
 const RACE_RETRIES: usize = 16;
-
-/// Makes temp-file names unique within this process; the pid makes them unique across processes.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
-
-/// A failed file operation: what was attempted, on which path, and why. Never file contents.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FsError {
-    /// A system call failed (permissions, disk full, a name that kept changing, ...).
-    #[error("could not {op} {}: {source}", path.display())]
-    Io {
-        /// What was attempted, e.g. `"create directory"`.
-        op: &'static str,
-        /// On which path.
-        path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
-    },
-    /// A symlink sits where botmaker needs a directory or file, and the policy is to refuse.
-    #[error("refusing to follow symlink {}", path.display())]
-    Symlink {
-        /// The link (or the path that crosses one).
-        path: PathBuf,
-    },
-    /// Something other than a directory sits where a directory belongs.
-    #[error("{} exists but is not a directory", path.display())]
-    NotADirectory {
-        /// The offending path.
-        path: PathBuf,
-    },
-    /// Something other than a regular file sits where a file belongs.
-    #[error("{} exists but is not a regular file", path.display())]
-    NotAFile {
-        /// The offending path.
-        path: PathBuf,
-    },
-    /// A path given to this module is not plain and relative (a bug in the caller).
-    #[error("{} is not a plain relative path (no root, '.' or '..')", path.display())]
-    InvalidPath {
-        /// The path.
-        path: PathBuf,
-    },
-}
-
-impl FsError {
-    /// A stable code: `IO_ERROR` when the file system failed, `UNSAFE_PATH` when this module
-    /// refused to touch something that is not what it should be.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Io { .. } => "IO_ERROR",
-            Self::Symlink { .. }
-            | Self::NotADirectory { .. }
-            | Self::NotAFile { .. }
-            | Self::InvalidPath { .. } => "UNSAFE_PATH",
-        }
-    }
-}
-
-/// Result alias for this module.
-pub type Result<T, E = FsError> = std::result::Result<T, E>;
-
-fn io_err(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(Errno) -> FsError {
-    let path = path.into();
-    move |e| FsError::Io {
-        op,
-        path,
-        source: e.into(),
-    }
-}
 
 /// What to do with something other than what botmaker needs at a name: a symlink, fifo,
 /// socket, device or file where a directory belongs, or a directory where a file belongs.
@@ -326,104 +260,10 @@ impl Dir {
         set_owner(self.fd.as_fd(), owner).map_err(io_err("change owner of", &self.path))
     }
 
-    /// Writes `contents` as the file `name` (one component) in this directory, atomically:
-    /// a fresh temp file beside it, owner and mode set on its descriptor, `fsync`, `renameat`
-    /// over the name, `fsync` of the directory. Whatever non-directory was at the name (a
-    /// symlink, a fifo, an old file) is replaced, never opened; a directory there is handled by
-    /// `new.planted`. On failure the temp file is removed and the old entry left in place.
-    pub fn write_file(&self, name: &OsStr, contents: &[u8], new: &NewFile) -> Result<()> {
-        let name = single(name)?;
-        let target = self.child(name);
-        let (file, tmp) = self.create_temp(name)?;
-        let guard = RemoveTemp {
-            dir: self.fd.as_fd(),
-            name: Some(tmp.clone()),
-        };
-        let tmp_path = self.child(&tmp);
-        set_owner(file.as_fd(), new.owner).map_err(io_err("change owner of", &tmp_path))?;
-        rustix::fs::fchmod(&file, Mode::from_bits_truncate(new.mode))
-            .map_err(io_err("set permissions of", &tmp_path))?;
-        let mut file = File::from(file);
-        file.write_all(contents).map_err(|source| FsError::Io {
-            op: "write",
-            path: tmp_path.clone(),
-            source,
-        })?;
-        file.sync_all().map_err(|source| FsError::Io {
-            op: "sync",
-            path: tmp_path.clone(),
-            source,
-        })?;
-        drop(file);
-
-        let mut placed = false;
-        for _ in 0..RACE_RETRIES {
-            match rustix::fs::renameat(&self.fd, &tmp, &self.fd, name) {
-                Ok(()) => {
-                    placed = true;
-                    break;
-                }
-                // A directory holds the name.
-                Err(e @ (Errno::ISDIR | Errno::NOTEMPTY | Errno::EXIST)) => match new.planted {
-                    Planted::Replace => {
-                        self.remove_tree(name)?;
-                    }
-                    Planted::Refuse => return Err(io_err("rename into place", &target)(e)),
-                },
-                Err(e) => return Err(io_err("rename into place", &target)(e)),
-            }
-        }
-        if !placed {
-            return Err(kept_changing("rename into place", target));
-        }
-        guard.disarm();
-        self.sync()
-    }
-
-    /// [`ensure_dirs`](Self::ensure_dirs) for the parents of `rel`, then
-    /// [`write_file`](Self::write_file) there.
-    pub fn write_path(
-        &self,
-        rel: &Path,
-        contents: &[u8],
-        dirs: &NewDir,
-        file: &NewFile,
-    ) -> Result<()> {
-        let parts = checked(rel)?;
-        let (name, parents) = parts.split_last().expect("checked paths are not empty");
-        if parents.is_empty() {
-            return self.write_file(name, contents, file);
-        }
-        let parent: PathBuf = parents.iter().collect();
-        let dir = self.ensure_dirs(&parent, dirs)?;
-        dir.write_file(name, contents, file)
-    }
-
-    /// A new, empty temp file for `name`, created `O_EXCL` so it is never an existing entry.
-    fn create_temp(&self, name: &OsStr) -> Result<(OwnedFd, OsString)> {
-        for _ in 0..RACE_RETRIES {
-            let mut tmp = OsString::from(".");
-            tmp.push(name);
-            tmp.push(format!(
-                ".tmp-{}-{}",
-                std::process::id(),
-                TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-            ));
-            let flags =
-                OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            match rustix::fs::openat(&self.fd, &tmp, flags, Mode::from_bits_truncate(0o600)) {
-                Ok(fd) => return Ok((fd, tmp)),
-                // Someone made an entry of that name first: take another.
-                Err(Errno::EXIST) => continue,
-                Err(e) => return Err(io_err("create", self.child(&tmp))(e)),
-            }
-        }
-        Err(kept_changing("create a temp file in", self.path.clone()))
-    }
-
     /// Reads the regular file `rel` beneath this directory, or `None` if it does not exist.
     /// A symlink is [`FsError::Symlink`]; a directory, fifo, socket or device
-    /// [`FsError::NotAFile`] (checked before opening, so a fifo cannot block the read).
+    /// [`FsError::NotAFile`] (opened non-blocking and checked with `fstat` before a byte is
+    /// read, so a fifo cannot block it).
     pub fn read_file(&self, rel: &Path) -> Result<Option<Vec<u8>>> {
         checked(rel)?;
         let path = self.child(rel);
@@ -498,7 +338,7 @@ impl Dir {
     /// following a link: a link is removed itself, whatever it points to. Returns `false` if
     /// there was nothing.
     ///
-    /// Each level is opened beneath the one above with [`resolve`]'s rules, so a directory
+    /// Each level is opened beneath the one above without following links, so a directory
     /// swapped for a link mid-way is unlinked as a link, not entered. Below a fixed depth,
     /// subdirectories are first moved up to the top of the tree being removed (a rename never
     /// follows links), so arbitrarily deep trees need a bounded number of descriptors and stack
@@ -574,14 +414,6 @@ fn single(name: &OsStr) -> Result<&OsStr> {
     }
 }
 
-fn kept_changing(op: &'static str, path: PathBuf) -> FsError {
-    FsError::Io {
-        op,
-        path,
-        source: io::Error::other("it kept changing while botmaker worked on it"),
-    }
-}
-
 /// The kind of `name` in `dir`, not following it; `None` if it does not exist.
 fn kind_at(dir: BorrowedFd<'_>, name: &OsStr) -> Result<Option<Kind>, Errno> {
     match rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -597,28 +429,6 @@ fn set_owner(fd: BorrowedFd<'_>, owner: Option<(u32, u32)>) -> Result<(), Errno>
             rustix::fs::fchown(fd, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
         }
         None => Ok(()),
-    }
-}
-
-/// Removes a temp file on every early return of [`Dir::write_file`].
-struct RemoveTemp<'a> {
-    dir: BorrowedFd<'a>,
-    name: Option<OsString>,
-}
-
-impl RemoveTemp<'_> {
-    fn disarm(mut self) {
-        self.name = None;
-    }
-}
-
-impl Drop for RemoveTemp<'_> {
-    fn drop(&mut self) {
-        if let Some(name) = self.name.take() {
-            if let Err(e) = rustix::fs::unlinkat(self.dir, &name, AtFlags::empty()) {
-                tracing::warn!(name = ?name, error = %e, "could not remove a temp file");
-            }
-        }
     }
 }
 
