@@ -14,7 +14,8 @@ pub struct ServeConfig {
     #[arg(long, env = "BOTMAKER_LISTEN", default_value = "127.0.0.1:7100")]
     pub listen: SocketAddr,
 
-    /// Data directory: the SQLite database, bot secrets and workspaces.
+    /// Data directory: the SQLite database, bot secrets and workspaces. A relative path is
+    /// taken from the working directory at start-up; the directory is made private (0700).
     #[arg(long, env = "BOTMAKER_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 

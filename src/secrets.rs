@@ -18,30 +18,34 @@
 //!   it, renames it over the target and fsyncs the directory. `rename(2)` within one file system
 //!   is atomic, so a reader (the bot, through the mount) sees either the old or the new value,
 //!   never half of one, and a crash leaves one of the two on disk.
-//! - **Modes set explicitly.** Directories are `0700` and files `0600`, set with `chmod` after
-//!   creation rather than trusting the process umask. [`SecretsStore::with_owner`] hands the bot
-//!   directory and its files to the uid/gid the container runs as (for example 1000 for a
-//!   non-root image); the root stays private to botmaker, which is fine because the Docker daemon,
-//!   not the container, resolves the bind-mount source.
+//! - **Modes set explicitly.** Directories are `0700` and files `0600`, set with `fchmod` on the
+//!   open descriptor after creation rather than trusting the process umask.
+//!   [`SecretsStore::with_owner`] hands the bot directory and its files to the uid/gid the
+//!   container runs as (for example 1000 for a non-root image); the root stays private to
+//!   botmaker, which is fine because the Docker daemon, not the container, resolves the
+//!   bind-mount source.
 //! - **No path escapes the root.** Every path is built from a [`BotId`] and a [`SecretName`],
-//!   whose alphabets contain neither `/` nor `.`, and a bot directory or secret that turns out to
-//!   be a symlink is refused rather than followed.
+//!   whose alphabets contain neither `/` nor `.`, and every operation goes through
+//!   [`crate::safe_fs`]: the root and the bot directory are opened without following links (a
+//!   root, bot directory or secret that turns out to be a symlink is refused, never followed),
+//!   and deletion never leaves the tree. Containers mount their directory read-only, so no bot
+//!   can plant a link here; the same code as the bot-writable workspaces keeps it that way if
+//!   anything else does.
 //!
 //! Secret values travel in [`SecretValue`], whose `Debug` and `Display` print `***`, and no error
 //! or log line here ever contains one.
 //!
-//! The API is synchronous (`std::fs`); async callers should wrap calls in
+//! The API is synchronous; async callers should wrap calls in
 //! [`tokio::task::spawn_blocking`].
 
+use std::ffi::OsStr;
 use std::fmt;
-use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::BotId;
+use crate::safe_fs::{Dir, FsError, Kind, NewDir, NewFile, Planted};
 
 /// Longest allowed secret name, in characters.
 pub const MAX_SECRET_NAME_LEN: usize = 64;
@@ -50,9 +54,6 @@ pub const MAX_SECRET_NAME_LEN: usize = 64;
 const DIR_MODE: u32 = 0o700;
 /// Mode of every secret file (and of temp files while they are written).
 const FILE_MODE: u32 = 0o600;
-
-/// Makes temp-file names unique within this process; the pid makes them unique across processes.
-static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 // ---------------------------------------------------------------------------------------------
 // SecretName
@@ -260,11 +261,6 @@ impl SecretsError {
             }
         }
     }
-
-    fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { op, path, source }
-    }
 }
 
 /// Result alias for this module.
@@ -314,55 +310,38 @@ impl SecretsStore {
         self.root.join(bot.as_str())
     }
 
-    fn secret_path(&self, bot: &BotId, name: &SecretName) -> PathBuf {
-        self.bot_dir(bot).join(name.as_str())
-    }
-
     /// Creates the root and `bot`'s directory if needed, with mode 0700 and the configured owner,
     /// and returns the bot directory.
     ///
     /// An existing bot directory has its mode and owner re-applied. Fails with
-    /// [`SecretsError::Symlink`] or [`SecretsError::NotADirectory`] if the bot path is a symlink
-    /// or not a directory.
+    /// [`SecretsError::Symlink`] or [`SecretsError::NotADirectory`] if the root or the bot path
+    /// is a symlink or not a directory.
     pub fn ensure_bot_dir(&self, bot: &BotId) -> Result<PathBuf> {
-        if !self.root.exists() {
-            DirBuilder::new()
-                .recursive(true)
-                .mode(DIR_MODE)
-                .create(&self.root)
-                .map_err(SecretsError::io("create directory", &self.root))?;
-            fs::set_permissions(&self.root, fs::Permissions::from_mode(DIR_MODE))
-                .map_err(SecretsError::io("set permissions on", &self.root))?;
-        }
+        Ok(self.open_bot_dir(bot)?.path().to_path_buf())
+    }
 
-        let dir = self.bot_dir(bot);
-        // The mode passed here is only narrowed by the umask; the explicit chmod below settles it.
-        match DirBuilder::new().mode(DIR_MODE).create(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(SecretsError::io("create directory", &dir)(e)),
-        }
-        check_dir(&dir)?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(DIR_MODE))
-            .map_err(SecretsError::io("set permissions on", &dir))?;
-        if let Some((uid, gid)) = self.owner {
-            std::os::unix::fs::lchown(&dir, Some(uid), Some(gid))
-                .map_err(SecretsError::io("change owner of", &dir))?;
-        }
+    /// The bot directory, opened (and made if missing) beneath the root, never through a link.
+    fn open_bot_dir(&self, bot: &BotId) -> Result<Dir> {
+        let root = Dir::create_root(&self.root, DIR_MODE)?;
+        let dir = root.ensure_dir(
+            OsStr::new(bot.as_str()),
+            &NewDir {
+                mode: DIR_MODE,
+                owner: self.owner,
+                planted: Planted::Refuse,
+            },
+        )?;
+        dir.set_owner(self.owner)?;
+        dir.set_mode(DIR_MODE)?;
         Ok(dir)
     }
 
-    /// The bot directory if it exists, refusing symlinks and non-directories.
-    fn existing_bot_dir(&self, bot: &BotId) -> Result<Option<PathBuf>> {
-        let dir = self.bot_dir(bot);
-        match fs::symlink_metadata(&dir) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SecretsError::io("inspect", dir)(e)),
-            Ok(_) => {
-                check_dir(&dir)?;
-                Ok(Some(dir))
-            }
-        }
+    /// The bot directory if it exists, refusing symlinks and non-directories (at the root too).
+    fn existing_bot_dir(&self, bot: &BotId) -> Result<Option<Dir>> {
+        let Some(root) = Dir::open_root(&self.root)? else {
+            return Ok(None);
+        };
+        Ok(root.open_dir(Path::new(bot.as_str()))?)
     }
 
     /// Atomically writes `value` as `bot`'s secret `name`, creating the bot directory if needed.
@@ -370,64 +349,30 @@ impl SecretsStore {
     /// The value goes to a fresh 0600 temp file in the bot directory, is fsynced, renamed over
     /// the target, and the directory is fsynced. Readers (including the container, through its
     /// directory mount) see the old value or the new one, never a mix. On failure the temp file
-    /// is removed and the previous value, if any, is left in place.
+    /// is removed and the previous value, if any, is left in place. A symlink at the secret's
+    /// name is replaced by the rename, never followed.
     pub fn set(&self, bot: &BotId, name: &SecretName, value: &SecretValue) -> Result<()> {
-        let dir = self.ensure_bot_dir(bot)?;
-        let target = dir.join(name.as_str());
-        let tmp = dir.join(format!(
-            ".{}.tmp-{}-{}",
-            name.as_str(),
-            std::process::id(),
-            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(FILE_MODE)
-            .open(&tmp)
-            .map_err(SecretsError::io("create", &tmp))?;
-        let guard = RemoveOnDrop(Some(tmp.clone()));
-
-        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
-            .map_err(SecretsError::io("set permissions on", &tmp))?;
-        if let Some((uid, gid)) = self.owner {
-            std::os::unix::fs::fchown(&file, Some(uid), Some(gid))
-                .map_err(SecretsError::io("change owner of", &tmp))?;
-        }
-        file.write_all(value.expose())
-            .map_err(SecretsError::io("write", &tmp))?;
-        file.sync_all().map_err(SecretsError::io("sync", &tmp))?;
-        drop(file);
-
-        fs::rename(&tmp, &target).map_err(SecretsError::io("rename into place", &target))?;
-        guard.disarm();
-        sync_dir(&dir)
+        let dir = self.open_bot_dir(bot)?;
+        dir.write_file(
+            OsStr::new(name.as_str()),
+            value.expose(),
+            &NewFile {
+                mode: FILE_MODE,
+                owner: self.owner,
+                planted: Planted::Refuse,
+            },
+        )?;
+        Ok(())
     }
 
     /// Reads `bot`'s secret `name`, or `None` if it (or the bot directory) does not exist.
     ///
     /// Refuses a secret or bot directory that is a symlink or of the wrong file type.
     pub fn get(&self, bot: &BotId, name: &SecretName) -> Result<Option<SecretValue>> {
-        if self.existing_bot_dir(bot)?.is_none() {
+        let Some(dir) = self.existing_bot_dir(bot)? else {
             return Ok(None);
-        }
-        let path = self.secret_path(bot, name);
-        match fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(SecretsError::io("inspect", path)(e)),
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(SecretsError::Symlink { path });
-            }
-            Ok(meta) if !meta.is_file() => return Err(SecretsError::NotAFile { path }),
-            Ok(_) => {}
-        }
-        match fs::read(&path) {
-            Ok(bytes) => Ok(Some(SecretValue(bytes))),
-            // Deleted between the check and the read.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(SecretsError::io("read", path)(e)),
-        }
+        };
+        Ok(dir.read_file(Path::new(name.as_str()))?.map(SecretValue))
     }
 
     /// The names of `bot`'s secrets, sorted; empty if the bot directory does not exist.
@@ -438,24 +383,12 @@ impl SecretsStore {
         let Some(dir) = self.existing_bot_dir(bot)? else {
             return Ok(Vec::new());
         };
-        let mut names = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(SecretsError::io("list", &dir))? {
-            let entry = entry.map_err(SecretsError::io("list", &dir))?;
-            let Some(name) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| SecretName::new(s).ok())
-            else {
-                continue;
-            };
-            // `DirEntry::file_type` does not follow symlinks.
-            let file_type = entry
-                .file_type()
-                .map_err(SecretsError::io("inspect", entry.path()))?;
-            if file_type.is_file() {
-                names.push(name);
-            }
-        }
+        let mut names: Vec<SecretName> = dir
+            .entries()?
+            .into_iter()
+            .filter(|e| e.kind == Kind::File)
+            .filter_map(|e| e.name.to_str().and_then(|s| SecretName::new(s).ok()))
+            .collect();
         names.sort();
         Ok(names)
     }
@@ -465,29 +398,25 @@ impl SecretsStore {
         let Some(dir) = self.existing_bot_dir(bot)? else {
             return Ok(false);
         };
-        let path = dir.join(name.as_str());
-        match fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(SecretsError::io("remove", path)(e)),
+        if !dir.remove_file(OsStr::new(name.as_str()))? {
+            return Ok(false);
         }
-        sync_dir(&dir)?;
+        dir.sync()?;
         Ok(true)
     }
 
     /// Removes `bot`'s directory and every secret in it. Returns `false` if it did not exist.
     ///
-    /// A bot path that is a symlink is refused, so this never deletes anything outside the root.
+    /// A bot path that is a symlink is refused, and nothing inside is followed, so this never
+    /// deletes anything outside the root.
     pub fn delete_all(&self, bot: &BotId) -> Result<bool> {
-        let Some(dir) = self.existing_bot_dir(bot)? else {
+        if self.existing_bot_dir(bot)?.is_none() {
+            return Ok(false);
+        }
+        let Some(root) = Dir::open_root(&self.root)? else {
             return Ok(false);
         };
-        // `remove_dir_all` does not follow symlinks inside the tree.
-        match fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(SecretsError::io("remove directory", dir)(e)),
-        }
+        Ok(root.remove_tree(OsStr::new(bot.as_str()))?)
     }
 
     /// The bots that have a directory under the root, sorted; empty if the root does not exist.
@@ -495,67 +424,33 @@ impl SecretsStore {
     /// Entries that are not directories or whose name is not a valid [`BotId`] are skipped. Meant
     /// for finding secrets of bots that no longer exist.
     pub fn list_bot_dirs(&self) -> Result<Vec<BotId>> {
-        let entries = match fs::read_dir(&self.root) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(SecretsError::io("list", &self.root)(e)),
+        let Some(root) = Dir::open_root(&self.root)? else {
+            return Ok(Vec::new());
         };
-        let mut bots = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(SecretsError::io("list", &self.root))?;
-            let Some(bot) = entry.file_name().to_str().and_then(|s| BotId::new(s).ok()) else {
-                continue;
-            };
-            let file_type = entry
-                .file_type()
-                .map_err(SecretsError::io("inspect", entry.path()))?;
-            if file_type.is_dir() {
-                bots.push(bot);
-            }
-        }
+        let mut bots: Vec<BotId> = root
+            .entries()?
+            .into_iter()
+            .filter(|e| e.kind == Kind::Dir)
+            .filter_map(|e| e.name.to_str().and_then(|s| BotId::new(s).ok()))
+            .collect();
         bots.sort();
         Ok(bots)
     }
 }
 
-/// Fails unless `path` is a real directory (not a symlink to one).
-fn check_dir(path: &Path) -> Result<()> {
-    let meta = fs::symlink_metadata(path).map_err(SecretsError::io("inspect", path))?;
-    if meta.file_type().is_symlink() {
-        return Err(SecretsError::Symlink {
-            path: path.to_owned(),
-        });
-    }
-    if !meta.is_dir() {
-        return Err(SecretsError::NotADirectory {
-            path: path.to_owned(),
-        });
-    }
-    Ok(())
-}
-
-/// Makes a rename or unlink in `dir` durable.
-fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(SecretsError::io("sync directory", dir))
-}
-
-/// Removes a temp file on every early return of [`SecretsStore::set`].
-struct RemoveOnDrop(Option<PathBuf>);
-
-impl RemoveOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
-            if let Err(e) = fs::remove_file(&path) {
-                tracing::warn!(path = %path.display(), error = %e, "could not remove secrets temp file");
-            }
+impl From<FsError> for SecretsError {
+    fn from(e: FsError) -> Self {
+        match e {
+            FsError::Symlink { path } => Self::Symlink { path },
+            FsError::NotADirectory { path } => Self::NotADirectory { path },
+            FsError::NotAFile { path } => Self::NotAFile { path },
+            FsError::Io { op, path, source } => Self::Io { op, path, source },
+            // Bot ids and secret names are single plain components; this is a bug if it shows.
+            other => Self::Io {
+                op: "resolve",
+                path: PathBuf::new(),
+                source: io::Error::other(other.to_string()),
+            },
         }
     }
 }
@@ -563,9 +458,11 @@ impl Drop for RemoveOnDrop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::Arc;
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use tempfile::TempDir;
 
     fn bot(s: &str) -> BotId {
@@ -841,6 +738,32 @@ mod tests {
     }
 
     #[test]
+    fn symlinked_root_is_refused() {
+        let (tmp, _) = store();
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(outside.join("alpha")).unwrap();
+        fs::write(outside.join("alpha/TOKEN"), "not yours").unwrap();
+        fs::set_permissions(&outside, fs::Permissions::from_mode(0o755)).unwrap();
+        let root = tmp.path().join("secrets");
+        std::os::unix::fs::symlink(&outside, &root).unwrap();
+        let store = SecretsStore::new(&root);
+        let b = bot("alpha");
+
+        let is_symlink = |e: SecretsError| matches!(e, SecretsError::Symlink { .. });
+        assert!(is_symlink(store.ensure_bot_dir(&b).unwrap_err()));
+        assert!(is_symlink(
+            store
+                .set(&b, &name("TOKEN"), &SecretValue::from("v"))
+                .unwrap_err()
+        ));
+        assert!(is_symlink(store.get(&b, &name("TOKEN")).unwrap_err()));
+        assert!(is_symlink(store.delete_all(&b).unwrap_err()));
+        assert!(is_symlink(store.list_bot_dirs().unwrap_err()));
+        assert_eq!(fs::read(outside.join("alpha/TOKEN")).unwrap(), b"not yours");
+        assert_eq!(mode(&outside), 0o755);
+    }
+
+    #[test]
     fn bot_path_that_is_a_file_is_refused() {
         let (_tmp, store) = store();
         store.ensure_bot_dir(&bot("other")).unwrap();
@@ -923,9 +846,11 @@ mod tests {
 
     #[test]
     fn io_errors_name_path_and_operation() {
-        let err = SecretsError::io("read", "/x/bot/TOKEN")(io::Error::from(
-            io::ErrorKind::PermissionDenied,
-        ));
+        let err = SecretsError::Io {
+            op: "read",
+            path: "/x/bot/TOKEN".into(),
+            source: io::Error::from(io::ErrorKind::PermissionDenied),
+        };
         assert_eq!(err.code(), "SECRETS_IO");
         let msg = err.to_string();
         assert!(

@@ -2,8 +2,8 @@
 //! background workers (reconciler, probes, stats sampler), the HTTP server, and a graceful
 //! shutdown that leaves every bot container running.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use crate::config::ServeConfig;
 use crate::docker::{DockerService, DockerSettings};
 use crate::http::{AppState, Auth, app};
 use crate::reconcile::{Reconciler, run_probes};
+use crate::safe_fs;
 use crate::sampler::Sampler;
 use crate::store::Store;
 
@@ -36,13 +37,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Runs every start-up check: data dir writable, database opens, admin password set,
-    /// Docker answers, port free.
-    pub async fn prepare(config: ServeConfig) -> Result<Self, StartupError> {
-        prepare_data_dir(&config.data_dir)?;
+    /// Runs every start-up check: data dir writable (made absolute and private, the database
+    /// files 0600), database opens, admin password set, Docker answers, port free.
+    pub async fn prepare(mut config: ServeConfig) -> Result<Self, StartupError> {
+        config.data_dir = prepare_data_dir(&config.data_dir)?;
+        restrict_database_files(&config.database_path())?;
         let store = Store::open(&config.database_path())
             .await
             .map_err(|e| StartupError(e.to_string()))?;
+        // Opening may have created `-wal` and `-shm`.
+        restrict_database_files(&config.database_path())?;
         let password_hash = admin_password_hash(&config, &store).await?;
         let docker = DockerService::connect(DockerSettings {
             host: config.docker_host.clone(),
@@ -167,23 +171,94 @@ pub async fn shutdown_signal() {
     }
 }
 
-fn prepare_data_dir(dir: &Path) -> Result<(), StartupError> {
-    let fail = |what: &str, e: std::io::Error| {
+/// Mode of the data directory, of `secrets/` and `workspaces/`: only botmaker's user may look
+/// inside (Docker, as root, still resolves the bind-mount sources).
+const DATA_DIR_MODE: u32 = 0o700;
+/// Mode of the registry database and its `-wal` and `-shm` files, which hold the admin
+/// password's hash, session and token hashes and every bot's configuration.
+const DATABASE_FILE_MODE: u32 = 0o600;
+
+/// Creates the data directory (0700) with `secrets/` and `workspaces/` in it, tightens a
+/// looser existing one, checks it is writable, and returns its absolute, canonical path.
+///
+/// Absolute because its subdirectories become bind-mount sources, which Docker takes only as
+/// absolute paths: the default `./data` would otherwise make every create fail. Canonical so
+/// that the roots under it are opened without following links (see [`crate::safe_fs`]) even
+/// when the administrator's data directory is reached through one.
+fn prepare_data_dir(dir: &Path) -> Result<PathBuf, StartupError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
         StartupError(format!(
             "data directory {} is not usable ({what}: {e}); create it and make it writable by \
              this user, or choose another with --data-dir / BOTMAKER_DATA_DIR",
             dir.display()
         ))
     };
-    std::fs::create_dir_all(dir).map_err(|e| fail("create", e))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DATA_DIR_MODE)
+        .create(dir)
+        .map_err(|e| fail("create", &e))?;
+    let dir = std::fs::canonicalize(dir).map_err(|e| fail("resolve", &e))?;
+    let root = safe_fs::Dir::open_root(&dir)
+        .map_err(|e| fail("open", &e))?
+        .ok_or_else(|| fail("open", &"it vanished"))?;
+    tighten(&root, DATA_DIR_MODE).map_err(|e| fail("chmod", &e))?;
     let probe = dir.join(".write-test");
-    std::fs::write(&probe, b"ok").map_err(|e| fail("write", e))?;
+    std::fs::write(&probe, b"ok").map_err(|e| fail("write", &e))?;
     let _ = std::fs::remove_file(&probe);
     for sub in ["secrets", "workspaces"] {
-        let p = dir.join(sub);
-        std::fs::create_dir_all(&p).map_err(|e| fail("create", e))?;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| fail("chmod", e))?;
+        safe_fs::Dir::create_root(&dir.join(sub), DATA_DIR_MODE).map_err(|e| fail("create", &e))?;
+    }
+    Ok(dir)
+}
+
+/// Sets `dir`'s mode, saying so when it was different (an installation from before this
+/// check, or a hand-made directory).
+fn tighten(dir: &safe_fs::Dir, mode: u32) -> std::io::Result<()> {
+    let was = std::fs::symlink_metadata(dir.path())?.permissions().mode() & 0o7777;
+    if was != mode {
+        tracing::warn!(
+            path = %dir.path().display(),
+            from = %format!("{was:o}"),
+            to = %format!("{mode:o}"),
+            "setting the data directory's permissions"
+        );
+    }
+    dir.set_mode(mode).map_err(std::io::Error::other)
+}
+
+/// Makes the database file 0600 before SQLite first opens it (SQLite gives the `-wal` and
+/// `-shm` files it creates the mode of the database file), and tightens all three where an
+/// older installation left them readable by everyone. Never follows a link.
+fn restrict_database_files(db: &Path) -> Result<(), StartupError> {
+    use rustix::fs::{Mode, OFlags};
+    let fail = |path: &Path, e: rustix::io::Errno| {
+        StartupError(format!(
+            "cannot restrict the permissions of {} to 0600: {e}; fix its owner or remove it",
+            path.display()
+        ))
+    };
+    let base = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    let mode = Mode::from_bits_truncate(DATABASE_FILE_MODE);
+    let mut files = vec![db.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut name = db.as_os_str().to_owned();
+        name.push(suffix);
+        files.push(PathBuf::from(name));
+    }
+    for (i, path) in files.iter().enumerate() {
+        // The database itself is created if missing; its companions only tightened.
+        let flags = if i == 0 {
+            base | OFlags::RDWR | OFlags::CREATE
+        } else {
+            base | OFlags::RDONLY
+        };
+        let fd = match rustix::fs::open(path, flags, mode) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) if i > 0 => continue,
+            Err(e) => return Err(fail(path, e)),
+        };
+        rustix::fs::fchmod(&fd, mode).map_err(|e| fail(path, e))?;
     }
     Ok(())
 }
@@ -245,7 +320,90 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    // An existing file keeps its mode through `open`: set it on the descriptor.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
     f.write_all(contents.as_bytes())?;
     f.write_all(b"\n")?;
     f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn data_dir_is_made_absolute_canonical_and_private() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("a")).unwrap();
+        let got = prepare_data_dir(&tmp.path().join("a/../data")).unwrap();
+        let want = std::fs::canonicalize(tmp.path()).unwrap().join("data");
+        assert_eq!(got, want);
+        for p in [&want, &want.join("secrets"), &want.join("workspaces")] {
+            assert_eq!(mode(p), 0o700, "{}", p.display());
+        }
+
+        // A loosened one is tightened again.
+        std::fs::set_permissions(&want, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(
+            want.join("workspaces"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        prepare_data_dir(&want).unwrap();
+        assert_eq!(mode(&want), 0o700);
+        assert_eq!(mode(&want.join("workspaces")), 0o700);
+    }
+
+    #[test]
+    fn a_symlinked_secrets_or_workspaces_root_stops_start_up() {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::set_permissions(&elsewhere, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, data.join("workspaces")).unwrap();
+        let err = prepare_data_dir(&data).unwrap_err().to_string();
+        assert!(
+            err.contains("symlink") && err.contains("workspaces"),
+            "{err}"
+        );
+        assert_eq!(mode(&elsewhere), 0o755);
+    }
+
+    #[test]
+    fn database_files_are_created_private_and_loosened_ones_tightened() {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("botmaker.db");
+        restrict_database_files(&db).unwrap();
+        assert_eq!(mode(&db), 0o600);
+        assert!(!tmp.path().join("botmaker.db-wal").exists());
+
+        for name in ["botmaker.db", "botmaker.db-wal", "botmaker.db-shm"] {
+            let p = tmp.path().join(name);
+            std::fs::write(&p, b"").unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        restrict_database_files(&db).unwrap();
+        for name in ["botmaker.db", "botmaker.db-wal", "botmaker.db-shm"] {
+            assert_eq!(mode(&tmp.path().join(name)), 0o600, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_symlinked_database_file_is_refused_not_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        std::fs::write(&outside, b"x").unwrap();
+        std::fs::set_permissions(&outside, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let db = tmp.path().join("botmaker.db");
+        std::os::unix::fs::symlink(&outside, tmp.path().join("botmaker.db-wal")).unwrap();
+        let err = restrict_database_files(&db).unwrap_err().to_string();
+        assert!(err.contains("botmaker.db-wal"), "{err}");
+        assert_eq!(mode(&outside), 0o644);
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::validate::FieldErrors;
 use crate::docker::ContainerError;
+use crate::safe_fs::FsError;
 use crate::secrets::SecretsError;
 use crate::store::StoreError;
 
@@ -54,16 +55,9 @@ pub enum BotError {
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
-    /// A workspace file operation failed.
-    #[error("could not {op} {path}: {source}")]
-    Io {
-        /// What was attempted.
-        op: &'static str,
-        /// On which path.
-        path: std::path::PathBuf,
-        /// Why it failed.
-        source: std::io::Error,
-    },
+    /// A workspace file operation failed, or found something it refuses to touch.
+    #[error("workspace: {0}")]
+    Files(#[from] FsError),
 }
 
 impl BotError {
@@ -81,7 +75,7 @@ impl BotError {
             Self::Docker(e) => e.code(),
             Self::Secrets(e) => e.code(),
             Self::Store(e) => e.code(),
-            Self::Io { .. } => "IO_ERROR",
+            Self::Files(e) => e.code(),
         }
     }
 }

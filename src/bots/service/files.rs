@@ -1,108 +1,102 @@
-//! Workspace files on the host: written with the container user's ownership, removed without following links.
+//! Workspace files on the host, through [`crate::safe_fs`]: a bot can write its workspace, so
+//! nothing here follows a link, and what the bot planted where the template writes is replaced.
+
+use std::ffi::OsStr;
 
 use super::*;
+use crate::safe_fs::{Dir, FsError, NewDir, NewFile, Planted};
+
+/// Mode of a workspace and of directories the template makes in it.
+const DIR_MODE: u32 = 0o700;
+/// Mode of the template's files.
+const FILE_MODE: u32 = 0o600;
+
+/// Splits a workspace directory into its root (the workspaces directory, which no bot can
+/// write) and its name there (the bot id).
+fn split(dir: &Path) -> Result<(&Path, &OsStr), BotError> {
+    match (dir.parent(), dir.file_name()) {
+        (Some(root), Some(name)) => Ok((root, name)),
+        _ => Err(FsError::InvalidPath {
+            path: dir.to_path_buf(),
+        }
+        .into()),
+    }
+}
 
 /// Writes the template's files into a fresh (or existing) workspace: directory 0700, owned
 /// by the container user when the template has one, so the bot can write its state there.
+///
+/// The workspace is opened beneath its root without following links, and every file is
+/// written beneath it the same way: a symlink, fifo or directory the bot left where a
+/// template file or directory goes is replaced (see [`Planted::Replace`]), never followed, so
+/// the bot can change nothing but its own workspace. Something other than a directory at the
+/// workspace's own name (which a bot cannot reach) is refused.
 pub(super) async fn write_workspace(
     dir: &Path,
     files: &[crate::bots::template::WorkspaceFile],
     owner: Option<(u32, u32)>,
 ) -> Result<(), BotError> {
-    let dir = dir.to_path_buf();
+    let (root, name) = split(dir)?;
+    let (root, name) = (root.to_path_buf(), name.to_os_string());
     let files = files.to_vec();
     blocking(move || {
-        let io = |op: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| BotError::Io { op, path, source }
+        let root = Dir::create_root(&root, DIR_MODE)?;
+        let workspace = root.ensure_dir(
+            &name,
+            &NewDir {
+                mode: DIR_MODE,
+                owner,
+                planted: Planted::Refuse,
+            },
+        )?;
+        workspace.set_owner(owner)?;
+        workspace.set_mode(DIR_MODE)?;
+        let dirs = NewDir {
+            mode: DIR_MODE,
+            owner,
+            planted: Planted::Replace,
         };
-        std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(io("set permissions of", &dir))?;
-        let chown = |p: &Path| match owner {
-            Some((uid, gid)) => {
-                std::os::unix::fs::lchown(p, Some(uid), Some(gid)).map_err(io("chown", p))
-            }
-            None => Ok(()),
+        let file = NewFile {
+            mode: FILE_MODE,
+            owner,
+            planted: Planted::Replace,
         };
-        chown(&dir)?;
         for f in &files {
-            let path = dir.join(&f.path);
-            // Template paths are relative and fixed; still, never write outside the workspace.
-            if f.path.is_absolute()
-                || f.path
-                    .components()
-                    .any(|c| matches!(c, std::path::Component::ParentDir))
-            {
-                return Err(BotError::Io {
-                    op: "write",
-                    path,
-                    source: std::io::Error::other("path escapes the workspace"),
-                });
-            }
-            if let Some(parent) = path.parent() {
-                let mut created = Vec::new();
-                let mut p = parent;
-                while p != dir && !p.exists() {
-                    created.push(p.to_path_buf());
-                    p = p.parent().unwrap_or(&dir);
-                }
-                std::fs::create_dir_all(parent).map_err(io("create", parent))?;
-                for c in created {
-                    chown(&c)?;
-                }
-            }
-            std::fs::write(&path, &f.contents).map_err(io("write", &path))?;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .map_err(io("set permissions of", &path))?;
-            chown(&path)?;
+            workspace.write_path(&f.path, f.contents.as_bytes(), &dirs, &file)?;
         }
         Ok(())
     })
     .await
 }
 
+/// Removes a workspace and everything in it without following links; a link at the
+/// workspace's name is removed itself. Nothing there is fine.
 pub(super) async fn remove_dir(dir: &Path) -> Result<(), BotError> {
-    match tokio::fs::symlink_metadata(dir).await {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Ok(m) if m.file_type().is_symlink() => {
-            tokio::fs::remove_file(dir)
-                .await
-                .map_err(|source| BotError::Io {
-                    op: "remove",
-                    path: dir.to_path_buf(),
-                    source,
-                })
+    let (root, name) = split(dir)?;
+    let (root, name) = (root.to_path_buf(), name.to_os_string());
+    blocking(move || {
+        if let Some(root) = Dir::open_root(&root)? {
+            root.remove_tree(&name)?;
         }
-        _ => tokio::fs::remove_dir_all(dir)
-            .await
-            .map_err(|source| BotError::Io {
-                op: "remove",
-                path: dir.to_path_buf(),
-                source,
-            }),
-    }
+        Ok(())
+    })
+    .await
 }
 
+/// The names under a workspaces root that are valid bot ids (whatever they are: an orphan
+/// file or link is listed, and removed by cleanup, as well as a directory).
 pub(super) async fn list_dirs(root: &Path) -> Result<Vec<String>, BotError> {
-    let mut out = Vec::new();
-    let mut rd = match tokio::fs::read_dir(root).await {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(source) => {
-            return Err(BotError::Io {
-                op: "list",
-                path: root.to_path_buf(),
-                source,
-            });
-        }
-    };
-    while let Ok(Some(e)) = rd.next_entry().await {
-        if let Some(name) = e.file_name().to_str() {
-            if BotId::new(name).is_ok() {
-                out.push(name.to_string());
-            }
-        }
-    }
-    Ok(out)
+    let root = root.to_path_buf();
+    blocking(move || {
+        let Some(root) = Dir::open_root(&root)? else {
+            return Ok(Vec::new());
+        };
+        Ok(root
+            .entries()?
+            .into_iter()
+            .filter_map(|e| e.name.into_string().ok())
+            .filter(|name| BotId::new(name.as_str()).is_ok())
+            .collect())
+    })
+    .await
 }

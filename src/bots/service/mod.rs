@@ -2,7 +2,6 @@
 //! one rule for failures: a create that fails leaves nothing behind.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
