@@ -57,7 +57,12 @@ pub struct ServeConfig {
     /// client's address to `X-Forwarded-For`: believe both (the last `X-Forwarded-For` entry is
     /// the client rate limits apply to; `https` makes cookies `Secure`). Without it both headers
     /// are ignored, since any client could forge them.
-    #[arg(long, env = "BOTMAKER_TRUST_PROXY")]
+    #[arg(
+        long,
+        env = "BOTMAKER_TRUST_PROXY",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub trust_proxy: bool,
 
     /// Seconds a bot gets between SIGTERM and SIGKILL when stopped.
@@ -217,6 +222,12 @@ mod tests {
                 .unwrap()
                 .public_url_is_https()
         );
+    }
+
+    #[test]
+    fn trust_proxy_is_a_plain_flag() {
+        assert!(!parse(&[]).unwrap().trust_proxy);
+        assert!(parse(&["--trust-proxy"]).unwrap().trust_proxy);
     }
 
     #[test]

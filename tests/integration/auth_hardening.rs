@@ -223,6 +223,44 @@ async fn streams_outlived_a_logged_out_session() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn cli_log_follow_outlived_its_revoked_token() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("cli-revoked").await;
+    let (status, t) = s.post("/api/tokens", json!({ "name": "cli" })).await;
+    assert_eq!(status, StatusCode::CREATED, "{t}");
+    let cli_dir = tempfile::tempdir().unwrap();
+    let child = Command::new(BIN)
+        .args(["bots", "logs", "-f", &id])
+        .env("BOTMAKER_CONFIG", cli_dir.path().join("cli.json"))
+        .env("BOTMAKER_URL", &s.base)
+        .env("BOTMAKER_TOKEN", t["token"].as_str().unwrap())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Let it follow for a moment (the fixture bot ticks every 200 ms), then revoke.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let tid = t["id"].as_str().unwrap();
+    let (status, v) = s
+        .call(Method::DELETE, &format!("/api/tokens/{tid}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+        .await
+        .expect("`bots logs -f` ends once its token is revoked")
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(stdout.contains("tick"), "it was following: {stdout}");
+    assert_eq!(out.status.code(), Some(4), "exit code of a 401: {stderr}");
+    assert!(stderr.contains("log in again"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn streams_outlived_an_expired_session() {
     let h = Harness::new().await;
     let data = tempfile::Builder::new()

@@ -185,7 +185,7 @@
       // login page (api() does on a 401) instead of reconnecting.
       es.addEventListener('unauthorized', () => {
         close();
-        api('GET', '/api/stats').then(open, () => {});
+        api('GET', '/api/stats').then(open, open);
       });
       for (const [name, fn] of Object.entries(listeners)) {
         es.addEventListener(name, (e) => {
