@@ -28,8 +28,8 @@ pub struct ServeConfig {
     pub instance: String,
 
     /// Admin password (at least 12 characters). Not secret on the command line: every local
-    /// user sees `--admin-password <value>` in `ps` and /proc/<pid>/cmdline, and the variable
-    /// is in /proc/<pid>/environ. Prefer `--admin-password-file` / BOTMAKER_ADMIN_PASSWORD_FILE.
+    /// user sees `--admin-password <value>` in `ps` and `/proc/PID/cmdline`, and the variable
+    /// is in `/proc/PID/environ`. Prefer `--admin-password-file` / BOTMAKER_ADMIN_PASSWORD_FILE.
     #[arg(long, env = "BOTMAKER_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
