@@ -28,17 +28,43 @@ pub struct ServeConfig {
     #[arg(long, env = "BOTMAKER_INSTANCE", default_value = "default")]
     pub instance: String,
 
-    /// Admin password (at least 12 characters). Prefer `--admin-password-file`.
+    /// Admin password (at least 12 characters). Not secret on the command line: every local
+    /// user sees `--admin-password <value>` in `ps` and `/proc/PID/cmdline`, and the variable
+    /// is in `/proc/PID/environ`. Prefer `--admin-password-file` / BOTMAKER_ADMIN_PASSWORD_FILE.
     #[arg(long, env = "BOTMAKER_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<String>,
 
-    /// File holding the admin password; wins over `--admin-password`.
+    /// File holding the admin password (the preferred way: it shows in no process listing);
+    /// wins over `--admin-password`. Changing the password revokes every login session at the
+    /// next start; API tokens stay valid.
     #[arg(long, env = "BOTMAKER_ADMIN_PASSWORD_FILE")]
     pub admin_password_file: Option<PathBuf>,
 
     /// Hours a login session lasts.
     #[arg(long, env = "BOTMAKER_SESSION_HOURS", default_value_t = 24)]
     pub session_hours: u64,
+
+    /// Seconds a login session lasts; overrides `--session-hours` (for sessions shorter than
+    /// an hour).
+    #[arg(long, env = "BOTMAKER_SESSION_SECONDS")]
+    pub session_seconds: Option<u64>,
+
+    /// The URL users reach botmaker at (`https://bots.example.com`). When it is https, the
+    /// session cookie is marked `Secure`, so a browser never sends it over plain HTTP.
+    #[arg(long, env = "BOTMAKER_PUBLIC_URL", value_parser = parse_public_url)]
+    pub public_url: Option<String>,
+
+    /// botmaker sits behind a reverse proxy that sets `X-Forwarded-Proto` and appends the
+    /// client's address to `X-Forwarded-For`: believe both (the last `X-Forwarded-For` entry is
+    /// the client rate limits apply to; `https` makes cookies `Secure`). Without it both headers
+    /// are ignored, since any client could forge them.
+    #[arg(
+        long,
+        env = "BOTMAKER_TRUST_PROXY",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub trust_proxy: bool,
 
     /// Seconds a bot gets between SIGTERM and SIGKILL when stopped.
     #[arg(long, env = "BOTMAKER_STOP_TIMEOUT", default_value_t = 10)]
@@ -86,6 +112,23 @@ impl ServeConfig {
         self.data_dir.join("admin-password")
     }
 
+    /// How long a login session lasts: `--session-seconds` if given (at least one second),
+    /// else `--session-hours` (at least one hour).
+    pub fn session_ttl(&self) -> Duration {
+        match self.session_seconds {
+            Some(secs) => Duration::from_secs(secs.max(1)),
+            None => Duration::from_secs(self.session_hours.max(1) * 3600),
+        }
+    }
+
+    /// Whether the configured public URL is https (cookies are then `Secure`).
+    pub fn public_url_is_https(&self) -> bool {
+        self.public_url.as_deref().is_some_and(|u| {
+            u.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        })
+    }
+
     /// The stop grace period.
     pub fn stop_grace(&self) -> Duration {
         Duration::from_secs(self.stop_timeout)
@@ -105,5 +148,104 @@ impl ServeConfig {
                 });
         }
         Ok(self.admin_password.clone().filter(|p| !p.is_empty()))
+    }
+}
+
+/// Accepts an absolute `http://` or `https://` URL with a host.
+fn parse_public_url(raw: &str) -> Result<String, String> {
+    let url = raw.trim();
+    let rest = ["https://", "http://"]
+        .iter()
+        .find_map(|scheme| {
+            url.get(..scheme.len())
+                .filter(|s| s.eq_ignore_ascii_case(scheme))
+                .map(|_| &url[scheme.len()..])
+        })
+        .ok_or_else(|| {
+            format!("{url:?} is not an http(s) URL; give it as https://host[:port][/path]")
+        })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{url:?} has no valid host; give it as https://host[:port][/path]"
+        ));
+    }
+    Ok(url.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeConfig,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeConfig, clap::Error> {
+        let argv = std::iter::once("botmaker").chain(args.iter().copied());
+        Cli::try_parse_from(argv).map(|c| c.serve)
+    }
+
+    #[test]
+    fn public_url_must_be_http_or_https_with_a_host() {
+        for good in [
+            "https://bots.example.com",
+            "HTTPS://h:8443/x",
+            "http://10.0.0.1",
+        ] {
+            assert_eq!(parse_public_url(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in [
+            "bots.example.com",
+            "ftp://x",
+            "https://",
+            "https:///path",
+            "https://a b",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+        assert!(parse(&["--public-url", "example.com"]).is_err());
+    }
+
+    #[test]
+    fn only_an_https_public_url_makes_cookies_secure() {
+        assert!(!parse(&[]).unwrap().public_url_is_https());
+        assert!(
+            !parse(&["--public-url", "http://bots.example.com"])
+                .unwrap()
+                .public_url_is_https()
+        );
+        assert!(
+            parse(&["--public-url", "Https://bots.example.com"])
+                .unwrap()
+                .public_url_is_https()
+        );
+    }
+
+    #[test]
+    fn trust_proxy_is_a_plain_flag() {
+        assert!(!parse(&[]).unwrap().trust_proxy);
+        assert!(parse(&["--trust-proxy"]).unwrap().trust_proxy);
+    }
+
+    #[test]
+    fn session_seconds_override_hours() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.session_ttl(), Duration::from_secs(24 * 3600));
+        let c = parse(&["--session-hours", "0"]).unwrap();
+        assert_eq!(c.session_ttl(), Duration::from_secs(3600));
+        let c = parse(&["--session-hours", "2", "--session-seconds", "90"]).unwrap();
+        assert_eq!(c.session_ttl(), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn the_password_help_warns_about_ps() {
+        use clap::CommandFactory;
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("ps"), "{help}");
+        assert!(help.contains("--admin-password-file"), "{help}");
     }
 }

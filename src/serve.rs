@@ -10,18 +10,17 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use crate::auth::{generate_password, hash_password_async, validate_password};
+use crate::auth::{
+    generate_password, hash_password_async, validate_password, verify_password_async,
+};
 use crate::bots::{BotPaths, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::{DockerService, DockerSettings};
-use crate::http::{AppState, Auth, app};
+use crate::http::{AppState, Auth, AuthSettings, app};
 use crate::reconcile::{Reconciler, run_probes};
 use crate::safe_fs;
 use crate::sampler::Sampler;
 use crate::store::Store;
-
-/// Setting under which the admin password's hash is stored.
-const PASSWORD_HASH_SETTING: &str = "admin_password_hash";
 
 /// A start-up failure, with what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +79,11 @@ impl Server {
         let auth = Arc::new(Auth::new(
             store.clone(),
             password_hash,
-            Duration::from_secs(config.session_hours.max(1) * 3600),
+            AuthSettings {
+                session_ttl: config.session_ttl(),
+                public_https: config.public_url_is_https(),
+                trust_proxy: config.trust_proxy,
+            },
         ));
         let reconciler = Reconciler::new(
             bots.clone(),
@@ -97,6 +100,11 @@ impl Server {
             reconciler,
             config,
         })
+    }
+
+    /// The authentication state (login limits, verification counts), shared with the server.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.state.auth.clone()
     }
 
     /// The bound address (useful with port 0).
@@ -140,11 +148,14 @@ impl Server {
         });
 
         tracing::info!(addr = %self.local_addr(), "botmaker listening");
+        let auth = self.state.auth.clone();
         let app = app(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 tracing::info!("shutting down; bot containers keep running");
+                // A graceful shutdown waits for every response to end; a stream never would.
+                auth.close_streams();
             })
             .await;
         let _ = stop_tx.send(true);
@@ -263,24 +274,28 @@ fn restrict_database_files(db: &Path) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// The argon2 hash logins are checked against. A configured password is validated and hashed;
-/// without one, a previously stored hash is used; on a first run a strong password is
-/// generated, saved 0600 in the data directory, and its location printed once.
+/// The argon2 hash logins are checked against. A configured password is validated; if the
+/// stored hash is not of that password, the new hash replaces it and every login session ends
+/// (a password change must lock out whoever knew the old one). Without a configured password,
+/// a previously stored hash is used; on a first run a strong password is generated, saved 0600
+/// in the data directory, and its location printed once.
 async fn admin_password_hash(config: &ServeConfig, store: &Store) -> Result<String, StartupError> {
     let err = |e: &dyn std::fmt::Display| StartupError(e.to_string());
+    let stored = store.admin_password_hash().await.map_err(|e| err(&e))?;
     if let Some(password) = config.configured_password().map_err(StartupError)? {
         validate_password(&password).map_err(|e| {
             StartupError(format!(
                 "admin password rejected: {e}; set BOTMAKER_ADMIN_PASSWORD(_FILE) to a longer one"
             ))
         })?;
+        if let Some(hash) = stored {
+            if verify_password_async(password.clone(), hash.clone()).await {
+                return Ok(hash);
+            }
+        }
         return store_password_hash(store, password).await;
     }
-    if let Some(hash) = store
-        .get_setting(PASSWORD_HASH_SETTING)
-        .await
-        .map_err(|e| err(&e))?
-    {
+    if let Some(hash) = stored {
         return Ok(hash);
     }
     let password = generate_password();
@@ -300,14 +315,25 @@ async fn admin_password_hash(config: &ServeConfig, store: &Store) -> Result<Stri
     Ok(hash)
 }
 
-/// Hashes `password` (off the runtime: argon2 is slow on purpose) and stores only the hash.
+/// Hashes `password` (off the runtime: argon2 is slow on purpose), stores only the hash and
+/// ends every login session, in one transaction. API tokens stay valid: they are credentials
+/// issued for scripts, listed and revoked on their own (`botmaker tokens`).
 async fn store_password_hash(store: &Store, password: String) -> Result<String, StartupError> {
     let err = |e: &dyn std::fmt::Display| StartupError(e.to_string());
     let hash = hash_password_async(password).await.map_err(|e| err(&e))?;
-    store
-        .set_setting(PASSWORD_HASH_SETTING, &hash)
+    let ended = store
+        .replace_admin_password_hash(&hash)
         .await
         .map_err(|e| err(&e))?;
+    if ended > 0 {
+        let tokens = store.list_api_tokens().await.map_err(|e| err(&e))?.len();
+        tracing::warn!(
+            sessions_ended = ended,
+            api_tokens_kept = tokens,
+            "the admin password changed: every login session was ended; API tokens stay \
+             valid (review them with `botmaker tokens list`)"
+        );
+    }
     Ok(hash)
 }
 

@@ -3,7 +3,8 @@
 //! This module owns the cryptographic decisions behind `botmaker serve`'s login, and only those:
 //! which hash protects the admin password ([`hash_password`], argon2id), what a session or API
 //! token looks like ([`Token`]) and how it is stored ([`hash_token`], SHA-256), and how fast a
-//! client may guess ([`LoginLimiter`]). It knows nothing of HTTP, cookies or the database: callers
+//! client may guess ([`LoginLimiter`]) and how many guesses are checked at once
+//! ([`VerifyQueue`]). It knows nothing of HTTP, cookies or the database: callers
 //! store the strings these functions return and hand them back for verification. Keeping it pure
 //! means every rule here is unit-tested without a server, and the HTTP layer cannot get the
 //! cryptography subtly wrong because it never touches it.
@@ -14,17 +15,20 @@
 mod password;
 mod rate_limit;
 mod token;
+mod verify_queue;
 
 pub use password::{
     MIN_PASSWORD_LEN, PASSWORD_ALPHABET, PASSWORD_GENERATED_LEN, generate_password, hash_password,
     hash_password_async, validate_password, verify_password, verify_password_async,
 };
 pub use rate_limit::{
-    DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, LoginLimiter, MAX_TRACKED_CLIENTS, RetryAfter,
+    DEFAULT_MAX_FAILURES, DEFAULT_WINDOW, LoginAttempt, LoginLimiter, MAX_TRACKED_CLIENTS,
+    RetryAfter,
 };
 pub use token::{
     API_TOKEN_PREFIX, SESSION_TOKEN_PREFIX, Token, constant_time_eq, hash_token, new_id,
 };
+pub use verify_queue::{BUSY_RETRY_AFTER, DEFAULT_VERIFY_QUEUE, VerifyBusy, VerifyQueue};
 
 /// A password that cannot be accepted or hashed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

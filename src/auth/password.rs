@@ -82,9 +82,11 @@ fn with_blocks<T>(count: usize, f: impl FnOnce(&mut [argon2::Block]) -> T) -> T 
 ///
 /// One thread, not the runtime's blocking pool: the C allocator keeps a freed argon2 buffer in
 /// the memory arena of the thread that used it, so hashing on whichever pool thread is free
-/// leaves one buffer per thread behind. It also queues bursts of logins instead of running
-/// them all at once.
-async fn on_hasher_thread<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> T {
+/// leaves one buffer per thread behind. It also runs bursts one at a time instead of all at
+/// once; how many logins may wait here is bounded by [`super::VerifyQueue`].
+pub(super) async fn on_hasher_thread<T: Send + 'static>(
+    job: impl FnOnce() -> T + Send + 'static,
+) -> T {
     type Job = Box<dyn FnOnce() + Send>;
     static HASHER: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Job>>> =
         std::sync::OnceLock::new();
@@ -117,7 +119,8 @@ pub async fn hash_password_async(password: String) -> Result<String, AuthError> 
     on_hasher_thread(move || hash_password(&password)).await
 }
 
-/// [`verify_password`] off the async runtime.
+/// [`verify_password`] off the async runtime, unqueued: for start-up checks. Logins go
+/// through a [`super::VerifyQueue`], which bounds how many wait.
 pub async fn verify_password_async(candidate: String, phc: String) -> bool {
     on_hasher_thread(move || verify_password(&candidate, &phc)).await
 }

@@ -52,6 +52,18 @@ pub async fn logs(client: &ApiClient, args: &LogsArgs) -> Result<(), CliError> {
                     note("the bot's container was removed");
                     return Ok(());
                 }
+                // The server ends a follow whose credential was revoked, logged out or expired.
+                "unauthorized" => {
+                    let body: serde_json::Value =
+                        serde_json::from_str(&event.data).unwrap_or_default();
+                    return Err(CliError::Unauthorized {
+                        code: "UNAUTHORIZED".into(),
+                        message: body["error"]
+                            .as_str()
+                            .unwrap_or("the token is no longer valid; log in again")
+                            .to_string(),
+                    });
+                }
                 _ => {}
             }
         }

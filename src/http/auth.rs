@@ -1,14 +1,17 @@
 //! Login, sessions, API tokens, and the middleware that guards every other `/api/*` route.
 //!
 //! Only hashes of tokens are stored, so a copy of the database lets nobody in. Sessions live
-//! in SQLite and survive a restart; failed logins are rate-limited per client address.
+//! in SQLite and survive a restart; failed logins are rate-limited per client address and
+//! password checks go through a bounded queue. Every revocation goes through [`Auth`], which
+//! lets long-lived streams notice it (see [`super::stream_auth`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{delete, get, post};
@@ -16,12 +19,13 @@ use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
 use super::AppState;
 use super::error::{ApiError, ApiJson};
 use crate::auth::{
-    API_TOKEN_PREFIX, LoginLimiter, SESSION_TOKEN_PREFIX, Token, hash_token, new_id,
-    verify_password_async,
+    API_TOKEN_PREFIX, BUSY_RETRY_AFTER, LoginLimiter, SESSION_TOKEN_PREFIX, Token, VerifyQueue,
+    hash_token, new_id,
 };
 use crate::bots::FieldErrors;
 use crate::store::Store;
@@ -30,42 +34,110 @@ use crate::store::Store;
 pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Name of the dashboard's session cookie.
 pub const SESSION_COOKIE: &str = "botmaker_session";
+/// How often a long-lived stream re-checks its credential: a stream ends within about this
+/// long of a revoke, logout or expiry.
+pub const CREDENTIAL_RECHECK: Duration = Duration::from_secs(2);
+
+/// How [`Auth`] is set up.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Users reach the server over https (`--public-url https://…`): cookies are `Secure`.
+    pub public_https: bool,
+    /// A reverse proxy in front sets `X-Forwarded-Proto` and `X-Forwarded-For`; believe them.
+    pub trust_proxy: bool,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            session_ttl: DEFAULT_SESSION_TTL,
+            public_https: false,
+            trust_proxy: false,
+        }
+    }
+}
 
 /// Authentication state shared by the handlers.
 pub struct Auth {
     store: Store,
     password_hash: String,
     limiter: LoginLimiter,
-    session_ttl: Duration,
+    queue: VerifyQueue,
+    settings: AuthSettings,
+    /// Bumped after every revocation (logout, token revoke). A stream whose credential was
+    /// checked at the current value needs no database lookup to know it is still valid.
+    revocations: AtomicU64,
+    /// Becomes `true` when the server shuts down: open streams end then, since a graceful
+    /// shutdown waits for every response to finish and a stream never would.
+    closing: watch::Sender<bool>,
+}
+
+/// A request's credential as [`Auth::authenticate`] found it: who, until when, and the
+/// revocation count it was checked at, so a stream can re-check it cheaply
+/// ([`Auth::recheck`]).
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// Who presented it.
+    pub principal: Principal,
+    token_hash: String,
+    expires_at: Option<DateTime<Utc>>,
+    checked_at: u64,
 }
 
 impl Auth {
     /// Checks logins against `password_hash` (argon2 PHC string).
-    pub fn new(store: Store, password_hash: String, session_ttl: Duration) -> Self {
+    pub fn new(store: Store, password_hash: String, settings: AuthSettings) -> Self {
         Self {
             store,
             password_hash,
             limiter: LoginLimiter::default(),
-            session_ttl,
+            queue: VerifyQueue::default(),
+            settings,
+            revocations: AtomicU64::new(0),
+            closing: watch::Sender::new(false),
         }
     }
 
-    /// Verifies the admin password (off the async runtime: argon2 is deliberately slow) and,
-    /// if right, opens a session. `Err` carries the answer to give.
+    /// Verifies the admin password and, if right, opens a session. `Err` carries the answer
+    /// to give: 429 when the client has used up its guesses, 503 when the verification queue
+    /// is full, 401 for a wrong password.
+    ///
+    /// The attempt is reserved with the limiter *before* argon2 runs, so concurrent guesses
+    /// cannot all slip past the limit; a success forgives it, a full queue hands it back.
     pub async fn login(
         &self,
         ip: IpAddr,
         password: &str,
     ) -> Result<(Token, DateTime<Utc>), ApiError> {
-        if let Err(retry) = self.limiter.check(ip, Instant::now()) {
-            return Err(ApiError::rate_limited(retry.as_secs()));
-        }
-        let ok = verify_password_async(password.to_string(), self.password_hash.clone()).await;
+        let attempt = self
+            .limiter
+            .reserve(ip, Instant::now())
+            .map_err(|retry| ApiError::rate_limited(retry.as_secs()))?;
+        let ok = match self
+            .queue
+            .verify(password.to_string(), self.password_hash.clone())
+            .await
+        {
+            Ok(ok) => ok,
+            Err(busy) => {
+                self.limiter.release(attempt);
+                tracing::debug!(client = %ip, "login turned away: verification queue full");
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    busy.code(),
+                    busy.to_string(),
+                )
+                .with_retry_after(BUSY_RETRY_AFTER.as_secs()));
+            }
+        };
         if !ok {
-            self.limiter.record_failure(ip, Instant::now());
+            // The reserved attempt stays as the recorded failure.
+            let _ = attempt;
             tracing::warn!(client = %ip, "failed login");
             return Err(ApiError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
+                StatusCode::UNAUTHORIZED,
                 "INVALID_PASSWORD",
                 "invalid password",
             ));
@@ -73,8 +145,9 @@ impl Auth {
         self.limiter.record_success(ip);
         let token = Token::generate(SESSION_TOKEN_PREFIX);
         let now = Utc::now();
-        let expires_at =
-            now + chrono::Duration::from_std(self.session_ttl).unwrap_or(chrono::Duration::days(1));
+        let expires_at = now
+            + chrono::Duration::from_std(self.settings.session_ttl)
+                .unwrap_or(chrono::Duration::days(1));
         self.store
             .insert_session(&hash_token(token.as_str()), now, expires_at)
             .await?;
@@ -82,25 +155,121 @@ impl Auth {
     }
 
     /// Who presents `token`, if anyone.
-    pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Credential>, ApiError> {
+        // Read before the lookup: a revocation that the lookup misses bumps it afterwards.
+        let checked_at = self.revocations.load(Ordering::SeqCst);
         let hash = hash_token(token);
         if token.starts_with(SESSION_TOKEN_PREFIX) {
-            let valid = self
+            let expires_at = self
                 .store
                 .session_expiry(&hash)
                 .await?
-                .is_some_and(|exp| exp > Utc::now());
-            return Ok(valid.then_some(Principal::Session { hash }));
+                .filter(|exp| *exp > Utc::now());
+            return Ok(expires_at.map(|exp| Credential {
+                principal: Principal::Session { hash: hash.clone() },
+                token_hash: hash,
+                expires_at: Some(exp),
+                checked_at,
+            }));
         }
         if token.starts_with(API_TOKEN_PREFIX) {
-            return Ok(self
-                .store
-                .find_api_token(&hash)
-                .await?
-                .map(|t| Principal::ApiToken { id: t.id }));
+            return Ok(self.store.find_api_token(&hash).await?.map(|t| Credential {
+                principal: Principal::ApiToken { id: t.id },
+                token_hash: hash,
+                expires_at: None,
+                checked_at,
+            }));
         }
         Ok(None)
     }
+
+    /// Whether `credential` is still valid. Cheap: the clock decides expiry, and the database
+    /// is asked only if something was revoked since the credential was last checked.
+    pub async fn recheck(&self, credential: &mut Credential) -> Result<bool, ApiError> {
+        if credential.expires_at.is_some_and(|exp| exp <= Utc::now()) {
+            return Ok(false);
+        }
+        let now_at = self.revocations.load(Ordering::SeqCst);
+        if now_at == credential.checked_at {
+            return Ok(true);
+        }
+        let valid = match credential.principal {
+            Principal::Session { .. } => self
+                .store
+                .session_expiry(&credential.token_hash)
+                .await?
+                .is_some_and(|exp| exp > Utc::now()),
+            Principal::ApiToken { .. } => {
+                self.store.api_token_exists(&credential.token_hash).await?
+            }
+        };
+        credential.checked_at = now_at;
+        Ok(valid)
+    }
+
+    /// Resolves when `credential` stops being valid (revoked, logged out, expired; a failed
+    /// check counts as invalid) or the server shuts down, re-checking every
+    /// [`CREDENTIAL_RECHECK`].
+    pub async fn ended(&self, mut credential: Credential) -> StreamEnd {
+        let mut closing = self.closing.subscribe();
+        loop {
+            tokio::select! {
+                _ = closing.wait_for(|c| *c) => return StreamEnd::ShuttingDown,
+                () = tokio::time::sleep(CREDENTIAL_RECHECK) => {}
+            }
+            match self.recheck(&mut credential).await {
+                Ok(true) => {}
+                Ok(false) => return StreamEnd::Unauthorized,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "stream credential check failed; ending the stream");
+                    return StreamEnd::Unauthorized;
+                }
+            }
+        }
+    }
+
+    /// Ends every open stream: the server is shutting down.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Ends the session with this token hash (logout). Returns `false` if there was none.
+    pub async fn end_session(&self, hash: &str) -> Result<bool, ApiError> {
+        let ended = self.store.delete_session(hash).await?;
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        Ok(ended)
+    }
+
+    /// Revokes the API token with this id. Returns `false` if there was none.
+    pub async fn revoke_api_token(&self, id: &str) -> Result<bool, ApiError> {
+        let revoked = self.store.delete_api_token(id).await?;
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        Ok(revoked)
+    }
+
+    /// Whether cookies set in answer to a request with these headers must be `Secure`: the
+    /// public URL is https, or a trusted proxy says the client used https.
+    pub fn secure_cookies(&self, headers: &HeaderMap) -> bool {
+        self.settings.public_https
+            || (self.settings.trust_proxy
+                && last_forwarded(headers, "x-forwarded-proto")
+                    .is_some_and(|p| p.eq_ignore_ascii_case("https")))
+    }
+
+    /// How many login passwords have been put through argon2 (refused or turned-away logins
+    /// cost none): for tests and diagnostics.
+    pub fn password_verifications(&self) -> u64 {
+        self.queue.verifications()
+    }
+}
+
+/// Why a stream ended before its client left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// Its credential was revoked, logged out or expired.
+    Unauthorized,
+    /// The server is shutting down.
+    ShuttingDown,
 }
 
 /// Who made a request.
@@ -118,20 +287,48 @@ pub enum Principal {
     },
 }
 
-/// The client's address (unspecified when the server was not told, e.g. in-process tests).
+/// The client's address: the peer of the connection (unspecified when the server was not
+/// told, e.g. in-process tests), or with `--trust-proxy` the last `X-Forwarded-For` entry,
+/// the one the proxy appended. Without `--trust-proxy` the header is ignored: any client can
+/// send one, and believing it would let each guess come from a new "client".
 pub struct ClientIp(pub IpAddr);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let forwarded = state
+            .auth
+            .settings
+            .trust_proxy
+            .then(|| last_forwarded(&parts.headers, "x-forwarded-for"))
+            .flatten()
+            .and_then(|v| {
+                v.parse::<IpAddr>()
+                    .ok()
+                    .or_else(|| v.parse::<SocketAddr>().ok().map(|a| a.ip()))
+            });
+        Ok(Self(forwarded.unwrap_or(peer)))
     }
+}
+
+/// The last comma-separated entry of header `name` over all its lines: the one the nearest
+/// proxy wrote.
+fn last_forwarded<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty())
 }
 
 /// The bearer token of a request: `Authorization: Bearer <token>`, or the dashboard's cookie.
@@ -222,7 +419,7 @@ pub async fn require_auth(
 ) -> Result<Response, ApiError> {
     let (token, carrier) =
         presented_credential(req.headers()).ok_or_else(ApiError::unauthorized)?;
-    let principal = state
+    let credential = state
         .auth
         .authenticate(&token)
         .await?
@@ -237,7 +434,8 @@ pub async fn require_auth(
             return Err(csrf_rejected());
         }
     }
-    req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(credential.principal.clone());
+    req.extensions_mut().insert(credential);
     Ok(next.run(req).await)
 }
 
@@ -276,7 +474,7 @@ async fn logout(
 ) -> Result<Json<Value>, ApiError> {
     match principal {
         Principal::Session { hash } => {
-            state.store.delete_session(&hash).await?;
+            state.auth.end_session(&hash).await?;
             Ok(Json(json!({ "success": true })))
         }
         Principal::ApiToken { .. } => Err(ApiError::new(
@@ -327,7 +525,7 @@ async fn revoke_token(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if state.store.delete_api_token(&id).await? {
+    if state.auth.revoke_api_token(&id).await? {
         Ok(Json(json!({ "success": true })))
     } else {
         Err(ApiError::new(

@@ -78,6 +78,14 @@ impl ApiError {
         }
     }
 
+    /// The same error with a `Retry-After` of `secs` (for a 429 or 503).
+    pub fn with_retry_after(self, secs: u64) -> Self {
+        Self {
+            retry_after: Some(secs),
+            ..self
+        }
+    }
+
     /// 500 whose cause is logged, not shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -7,6 +7,7 @@ mod bots;
 pub mod error;
 mod observe;
 pub mod openapi;
+mod stream_auth;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +20,11 @@ use axum::response::Response;
 use tower_http::timeout::TimeoutLayer;
 
 pub use auth::{
-    Auth, CSRF_HEADER, ClientIp, DEFAULT_SESSION_TTL, Principal, SESSION_COOKIE, cookie,
-    csrf_matches, csrf_token_for, session_cookie,
+    Auth, AuthSettings, CREDENTIAL_RECHECK, CSRF_HEADER, ClientIp, Credential, DEFAULT_SESSION_TTL,
+    Principal, SESSION_COOKIE, StreamEnd, cookie, csrf_matches, csrf_token_for, session_cookie,
 };
 pub use error::ApiError;
+pub use stream_auth::until_credential_ends;
 
 use crate::bots::BotService;
 use crate::sampler::Sampler;

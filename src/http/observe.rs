@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -15,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::AppState;
 use super::error::ApiError;
+use super::{AppState, Credential, until_credential_ends};
 use crate::BotId;
 use crate::bots::BotService;
 use crate::docker::{LogLine, LogOptions};
@@ -71,6 +72,7 @@ fn parse_since(s: &str) -> Option<DateTime<Utc>> {
 
 async fn logs(
     State(s): State<AppState>,
+    Extension(credential): Extension<Credential>,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Response, ApiError> {
@@ -100,13 +102,16 @@ async fn logs(
     // Fail fast (404) before switching to a stream.
     s.bots.get(&id).await?;
     let bot = BotId::new(id).map_err(|_| ApiError::no_route())?;
-    Ok(Sse::new(follow_logs(s.bots.clone(), bot, opts))
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    let lines = follow_logs(s.bots.clone(), bot, opts);
+    Ok(
+        Sse::new(until_credential_ends(s.auth.clone(), credential, lines))
+            .keep_alive(KeepAlive::default())
+            .into_response(),
+    )
 }
 
 /// Log lines as Server-Sent Events, re-attaching whenever the container starts again, until
-/// the client goes away.
+/// the client goes away (or, through [`until_credential_ends`], its credential does).
 fn follow_logs(
     bots: BotService,
     bot: BotId,
@@ -209,7 +214,10 @@ async fn bot_stats(
     })))
 }
 
-async fn events(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+async fn events(
+    State(s): State<AppState>,
+    Extension(credential): Extension<Credential>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = s.bots.fleet().subscribe();
     let events = stream::unfold(rx, |mut rx| async move {
         let event = match rx.recv().await {
@@ -225,7 +233,8 @@ async fn events(State(s): State<AppState>) -> Sse<impl Stream<Item = Result<Even
         };
         Some((Ok(event), rx))
     });
-    Sse::new(events).keep_alive(KeepAlive::default())
+    Sse::new(until_credential_ends(s.auth.clone(), credential, events))
+        .keep_alive(KeepAlive::default())
 }
 
 /// `GET /health` (public).

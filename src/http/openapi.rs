@@ -167,8 +167,10 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (
         503,
         "ServiceUnavailable",
-        "`DOCKER_UNAVAILABLE`: the Docker Engine is unreachable; retry later. (A request that \
-         exceeds the server's time limit also ends with 503, without a body.)",
+        "`DOCKER_UNAVAILABLE`: the Docker Engine is unreachable; retry later. `LOGIN_BUSY` \
+         (login only): too many logins are being checked at once; retry after `Retry-After` \
+         seconds. (A request that exceeds the server's time limit also ends with 503, without \
+         a body.)",
     ),
 ];
 
@@ -307,12 +309,14 @@ fn auth_paths() -> Vec<PathItem> {
                 "tags": ["auth"],
                 "operationId": "login",
                 "summary": "Exchange the admin password for a session token",
-                "description": "Failed logins are rate-limited per client address (429).",
+                "description": "Failed logins are rate-limited per client address (429; the \
+                                attempt counts before the password is checked); at most a few \
+                                logins are checked at once (503 `LOGIN_BUSY` beyond that).",
                 "security": [],
                 "requestBody": json_body("The admin password", schema("Login")),
                 "responses": responses(
                     &[(200, json_response("Logged in", schema("Session")))],
-                    &[400, 401, 413, 415, 429, 500],
+                    &[400, 401, 413, 415, 429, 500, 503],
                 ),
             }}),
         ),
@@ -592,10 +596,14 @@ fn observe_paths() -> Vec<PathItem> {
                         "description": "An endless event stream",
                         "content": { "text/event-stream": event_stream(
                             "`bot` events carry a BotEvent as JSON; `resync` (data: how many \
-                             events were missed) tells a slow client to re-read the bot list.",
+                             events were missed) tells a slow client to re-read the bot list. \
+                             `unauthorized` (the credential was revoked, logged out or expired; \
+                             checked every 2 s) and `shutdown` end the stream.",
                             json!({
                                 "bot": schema("BotEvent"),
                                 "resync": { "type": "integer", "minimum": 1 },
+                                "unauthorized": schema("Error"),
+                                "shutdown": schema("Error"),
                             }),
                         )},
                     }))],
@@ -610,12 +618,15 @@ fn logs_path() -> Value {
     let stream = event_stream(
         "With `follow=true`: `line` events carry a LogLine as JSON; `detached` when the \
          container stops, `attached` when it runs again, `gone` when it was removed (the stream \
-         then ends).",
+         then ends). `unauthorized` (the credential was revoked, logged out or expired; checked \
+         every 2 s) and `shutdown` also end it.",
         json!({
             "line": schema("LogLine"),
             "detached": { "type": "string" },
             "attached": { "type": "string" },
             "gone": { "type": "string" },
+            "unauthorized": schema("Error"),
+            "shutdown": schema("Error"),
         }),
     );
     json!({
@@ -722,7 +733,7 @@ fn components() -> Value {
         .iter()
         .map(|(status, name, description)| {
             let mut r = json_response(description, schema("Error"));
-            if *status == 429 {
+            if *status == 429 || *status == 503 {
                 r["headers"] = json!({ "Retry-After": {
                     "description": "Seconds to wait before trying again",
                     "schema": { "type": "integer", "minimum": 0 },

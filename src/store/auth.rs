@@ -1,7 +1,7 @@
-//! Dashboard sessions and API tokens, stored by hash.
+//! Dashboard sessions and API tokens, stored by hash, and the admin password's hash.
 //!
 //! The caller hashes every token before it reaches the store, so the database never holds a
-//! credential that works if the file leaks, and nothing here returns a hash.
+//! credential that works if the file leaks, and nothing here returns a token hash.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, params};
@@ -23,6 +23,9 @@ pub struct ApiTokenRow {
 }
 
 const TOKEN_COLUMNS: &str = "id, name, created_at, last_used_at";
+
+/// Setting under which the admin password's argon2 hash is stored.
+const PASSWORD_HASH_SETTING: &str = "admin_password_hash";
 
 /// An `api_tokens` row as SQLite hands it over; see `RawBot` for why parsing is a second step.
 struct RawApiToken {
@@ -143,6 +146,37 @@ impl Store {
         .await
     }
 
+    /// The stored argon2 hash (PHC string) of the admin password, if one was ever set.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the read fails.
+    pub async fn admin_password_hash(&self) -> Result<Option<String>, StoreError> {
+        self.get_setting(PASSWORD_HASH_SETTING).await
+    }
+
+    /// Stores `hash` as the admin password's hash and ends every session, in one transaction:
+    /// a session opened with the old password must not outlive it, and a crash in between
+    /// must not leave the new password with the old sessions. API tokens are kept (they are
+    /// separately issued and revoked credentials). Returns how many sessions ended.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the write fails; nothing changes then.
+    pub async fn replace_admin_password_hash(&self, hash: &str) -> Result<usize, StoreError> {
+        let hash = hash.to_owned();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [PASSWORD_HASH_SETTING, hash.as_str()],
+            )?;
+            let ended = tx.execute("DELETE FROM sessions", [])?;
+            tx.commit()?;
+            Ok(ended)
+        })
+        .await
+    }
+
     /// Records a new API token under its public `id` and the hash of its secret.
     ///
     /// # Errors
@@ -217,6 +251,26 @@ impl Store {
         .await
     }
 
+    /// Whether an API token with this hash exists, without stamping its `last_used_at`: the
+    /// cheap re-check of a long-lived stream, which is not a new use of the token.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the read fails.
+    pub async fn api_token_exists(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let token_hash = token_hash.to_owned();
+        self.call(move |conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT 1 FROM api_tokens WHERE token_hash = ?1",
+                    [token_hash],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
+        })
+        .await
+    }
+
     /// Revokes the API token with this id. Returns `false` if there was no such token.
     ///
     /// # Errors
@@ -279,6 +333,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_new_admin_password_ends_every_session_but_keeps_api_tokens() {
+        let store = Store::open_in_memory().await.unwrap();
+        assert_eq!(store.admin_password_hash().await.unwrap(), None);
+        assert_eq!(store.replace_admin_password_hash("phc-1").await.unwrap(), 0);
+        store.insert_session("h-1", at(0), at(100)).await.unwrap();
+        store.insert_session("h-2", at(0), at(100)).await.unwrap();
+        store
+            .insert_api_token("tok", "ci", "hash-t", at(0))
+            .await
+            .unwrap();
+        assert_eq!(store.replace_admin_password_hash("phc-2").await.unwrap(), 2);
+        assert_eq!(
+            store.admin_password_hash().await.unwrap().as_deref(),
+            Some("phc-2")
+        );
+        assert_eq!(store.session_expiry("h-1").await.unwrap(), None);
+        assert!(store.api_token_exists("hash-t").await.unwrap());
+    }
+
+    #[tokio::test]
     async fn api_tokens_insert_find_list_delete() {
         let store = Store::open_in_memory().await.unwrap();
         store
@@ -322,12 +396,21 @@ mod tests {
         assert_eq!(listed[0].last_used_at, None, "other tokens are untouched");
 
         assert_eq!(store.find_api_token("hash-x").await.unwrap(), None);
+        assert!(store.api_token_exists("hash-b").await.unwrap());
+        assert!(!store.api_token_exists("hash-x").await.unwrap());
+        let listed_again = store.list_api_tokens().await.unwrap();
+        assert_eq!(
+            listed_again[1].last_used_at,
+            Some(used),
+            "exists does not stamp"
+        );
         // An id is not a hash.
         assert_eq!(store.find_api_token("tok-a").await.unwrap(), None);
 
         assert!(store.delete_api_token("tok-b").await.unwrap());
         assert!(!store.delete_api_token("tok-b").await.unwrap());
         assert_eq!(store.find_api_token("hash-b").await.unwrap(), None);
+        assert!(!store.api_token_exists("hash-b").await.unwrap());
         assert_eq!(store.list_api_tokens().await.unwrap().len(), 1);
     }
 

@@ -1,8 +1,9 @@
 //! The browser session: the login and logout forms, the cookie, and the extractor that sends a
 //! visitor without a session to the login page.
 //!
-//! The session cookie is `HttpOnly` (scripts cannot read it) and `SameSite=Strict` (other sites
-//! cannot make the browser send it). Every state change made with it needs the session's CSRF
+//! The session cookie is `HttpOnly` (scripts cannot read it), `SameSite=Strict` (other sites
+//! cannot make the browser send it), and `Secure` when users come over https (an https
+//! `--public-url`, or `X-Forwarded-Proto: https` from a proxy trusted with `--trust-proxy`). Every state change made with it needs the session's CSRF
 //! token besides ([`crate::http::csrf_token_for`]): the API checks the `X-CSRF-Token` header,
 //! the logout form here checks its hidden field. The login form, made before any session
 //! exists, uses a double-submit token of its own in a short-lived cookie.
@@ -19,7 +20,8 @@ use serde::Deserialize;
 use super::html::{Nav, Page, error_page, esc};
 use crate::auth::{hash_token, new_id};
 use crate::http::{
-    AppState, ClientIp, Principal, SESSION_COOKIE, csrf_matches, csrf_token_for, session_cookie,
+    AppState, ClientIp, Credential, Principal, SESSION_COOKIE, csrf_matches, csrf_token_for,
+    session_cookie,
 };
 
 /// Cookie holding the login form's double-submit token (path `/login` only).
@@ -33,14 +35,17 @@ pub struct BrowserSession {
     pub csrf: String,
 }
 
-/// The session token of the request's cookie, if it names a live login session. API tokens
-/// are not accepted in the cookie: the dashboard is for people.
-pub async fn session_token(state: &AppState, headers: &HeaderMap) -> Result<Option<String>, ()> {
+/// The session token of the request's cookie and its checked credential, if it names a live
+/// login session. API tokens are not accepted in the cookie: the dashboard is for people.
+pub async fn session_token(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(String, Credential)>, ()> {
     let Some(token) = session_cookie(headers) else {
         return Ok(None);
     };
     match state.auth.authenticate(&token).await {
-        Ok(Some(Principal::Session { .. })) => Ok(Some(token)),
+        Ok(Some(c)) if matches!(c.principal, Principal::Session { .. }) => Ok(Some((token, c))),
         Ok(_) => Ok(None),
         Err(_) => Err(()),
     }
@@ -51,7 +56,7 @@ impl FromRequestParts<AppState> for BrowserSession {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         match session_token(state, &parts.headers).await {
-            Ok(Some(token)) => Ok(Self {
+            Ok(Some((token, _))) => Ok(Self {
                 csrf: csrf_token_for(&token),
             }),
             Ok(None) => {
@@ -107,9 +112,11 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-fn cookie(name: &str, value: &str, path: &str, max_age: u64) -> HeaderValue {
+/// A `Set-Cookie` value; `secure` adds `Secure` ([`crate::http::Auth::secure_cookies`]).
+fn cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{name}={value}; HttpOnly; SameSite=Strict; Path={path}; Max-Age={max_age}"
+        "{name}={value}; HttpOnly; SameSite=Strict; Path={path}; Max-Age={max_age}{secure}"
     ))
     .expect("cookie values are hex tokens")
 }
@@ -119,8 +126,8 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-/// The login page, with a fresh form token (and its cookie).
-fn login_form(status: StatusCode, error: Option<&str>, next: &str) -> Response {
+/// The login page, with a fresh form token (and its cookie, `Secure` if `secure`).
+fn login_form(status: StatusCode, error: Option<&str>, next: &str, secure: bool) -> Response {
     let form_token = new_id();
     let error = error.map_or_else(String::new, |e| {
         format!(
@@ -167,7 +174,13 @@ path when it started). Read it with <code>cat ./data/admin-password</code>.</p>
         status,
         AppendHeaders([(
             header::SET_COOKIE,
-            cookie(LOGIN_COOKIE, &form_token, "/login", LOGIN_FORM_TTL_SECS),
+            cookie(
+                LOGIN_COOKIE,
+                &form_token,
+                "/login",
+                LOGIN_FORM_TTL_SECS,
+                secure,
+            ),
         )]),
         page.respond(status),
     )
@@ -184,7 +197,12 @@ pub async fn login_page(
     if let Ok(Some(_)) = session_token(&state, &headers).await {
         return Redirect::to(next).into_response();
     }
-    login_form(StatusCode::OK, None, next)
+    login_form(
+        StatusCode::OK,
+        None,
+        next,
+        state.auth.secure_cookies(&headers),
+    )
 }
 
 #[derive(Deserialize)]
@@ -208,11 +226,13 @@ pub async fn login_submit(
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
+    let secure = state.auth.secure_cookies(&headers);
     let Ok(Form(form)) = form else {
         return login_form(
             StatusCode::BAD_REQUEST,
             Some("The login form was malformed; please try again."),
             "/",
+            secure,
         );
     };
     let next = safe_next(form.next.as_deref()).to_string();
@@ -224,6 +244,7 @@ pub async fn login_submit(
             StatusCode::FORBIDDEN,
             Some("This login form has expired or did not come from this site; please try again."),
             &next,
+            secure,
         );
     }
     if form.password.is_empty() {
@@ -231,6 +252,7 @@ pub async fn login_submit(
             StatusCode::BAD_REQUEST,
             Some("Enter the admin password."),
             &next,
+            secure,
         );
     }
     match state.auth.login(ip, &form.password).await {
@@ -240,9 +262,12 @@ pub async fn login_submit(
                 AppendHeaders([
                     (
                         header::SET_COOKIE,
-                        cookie(SESSION_COOKIE, token.as_str(), "/", max_age),
+                        cookie(SESSION_COOKIE, token.as_str(), "/", max_age, secure),
                     ),
-                    (header::SET_COOKIE, cookie(LOGIN_COOKIE, "", "/login", 0)),
+                    (
+                        header::SET_COOKIE,
+                        cookie(LOGIN_COOKIE, "", "/login", 0, secure),
+                    ),
                 ]),
                 Redirect::to(&next),
             )
@@ -261,9 +286,12 @@ pub async fn login_submit(
                         .unwrap_or("a few");
                     format!("Too many failed logins: try again in {secs} seconds.")
                 }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    "The server is busy checking other logins; try again in a second.".to_string()
+                }
                 _ => "Logging in failed on the server (details are in its log).".to_string(),
             };
-            login_form(status, Some(&message), &next)
+            login_form(status, Some(&message), &next, secure)
         }
     }
 }
@@ -281,9 +309,13 @@ pub async fn logout(
     form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Response {
     let csrf = form.map(|Form(f)| f.csrf).unwrap_or_default();
-    let clear = AppendHeaders([(header::SET_COOKIE, cookie(SESSION_COOKIE, "", "/", 0))]);
+    let secure = state.auth.secure_cookies(&headers);
+    let clear = AppendHeaders([(
+        header::SET_COOKIE,
+        cookie(SESSION_COOKIE, "", "/", 0, secure),
+    )]);
     match session_token(&state, &headers).await {
-        Ok(Some(token)) => {
+        Ok(Some((token, _))) => {
             if !csrf_matches(&token, &csrf) {
                 return error_page(
                     StatusCode::FORBIDDEN,
@@ -292,12 +324,7 @@ pub async fn logout(
                      not have come from this site. Use the Log out button of a dashboard page.",
                 );
             }
-            if state
-                .store
-                .delete_session(&hash_token(&token))
-                .await
-                .is_err()
-            {
+            if state.auth.end_session(&hash_token(&token)).await.is_err() {
                 return error_page(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Not logged out",

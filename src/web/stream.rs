@@ -2,7 +2,8 @@
 //! CPU and memory figures stay current without the browser polling anything.
 //!
 //! The stream watches the sampler's in-memory cache (no Docker call) and sends each bot's
-//! sample once, when a new one appears.
+//! sample once, when a new one appears. Like every stream it ends with its session
+//! ([`until_credential_ends`]).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -16,7 +17,7 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
 
 use super::session::session_token;
-use crate::http::{ApiError, AppState};
+use crate::http::{ApiError, AppState, until_credential_ends};
 use crate::sampler::{BotStats, Sampler};
 
 /// How often the cache is looked at; the sampler itself reads Docker far less often.
@@ -25,9 +26,13 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// `GET /stream/stats` (session cookie only).
 pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match session_token(&state, &headers).await {
-        Ok(Some(_)) => Sse::new(samples(state.sampler.clone()))
-            .keep_alive(KeepAlive::default())
-            .into_response(),
+        Ok(Some((_, credential))) => Sse::new(until_credential_ends(
+            state.auth.clone(),
+            credential,
+            samples(state.sampler.clone()),
+        ))
+        .keep_alive(KeepAlive::default())
+        .into_response(),
         Ok(None) => ApiError::unauthorized().into_response(),
         Err(()) => ApiError::internal(&"session check failed").into_response(),
     }

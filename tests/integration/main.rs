@@ -3,6 +3,7 @@
 mod support;
 
 mod api;
+mod auth_hardening;
 mod cli;
 mod docker_lifecycle;
 mod docker_observe;

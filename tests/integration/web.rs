@@ -887,6 +887,21 @@ async fn openclaw_bot_from_the_form_runs_in_stand_in_mode() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn dashboard_stayed_live_after_its_session_was_logged_out() {
+    let s = TestServer::start().await;
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/")).await;
+    b.wait_text("#live", "live").await;
+    // The session ends elsewhere (another tab, or the API): the page's event stream ends with
+    // it, and the page goes to the login form instead of reconnecting.
+    let (status, v) = s.post("/api/logout", json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    b.wait_js("the login page", "return location.pathname === '/login';")
+        .await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn fleet_follows_state_changes_without_reload_and_acts_on_the_selection() {
     let s = TestServer::start().await;
     let a = s.create_bot("web-fleet-a").await;

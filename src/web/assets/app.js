@@ -181,6 +181,12 @@
           retry = setTimeout(() => api('GET', '/api/stats').then(open, open), 3000);
         }
       });
+      // The server ends a stream whose session was logged out, revoked or expired: go to the
+      // login page (api() does on a 401) instead of reconnecting.
+      es.addEventListener('unauthorized', () => {
+        close();
+        api('GET', '/api/stats').then(open, open);
+      });
       for (const [name, fn] of Object.entries(listeners)) {
         es.addEventListener(name, (e) => {
           let data = e.data;
@@ -1005,6 +1011,11 @@
         follow.addEventListener('detached', () => logStatus('The container stopped; waiting for it to run again…'));
         follow.addEventListener('attached', () => logStatus('The container runs again; following.'));
         follow.addEventListener('gone', () => { logStatus('The container was removed.'); stopFollow(); });
+        follow.addEventListener('unauthorized', () => {
+          stopFollow();
+          logStatus('The session ended.');
+          api('GET', '/api/stats').catch(() => {});
+        });
         follow.addEventListener('error', () => {
           // A browser reconnect would replay the tail: start over cleanly instead.
           stopFollow();

@@ -29,6 +29,8 @@ pub struct TestServer {
     pub token: String,
     /// The data directory.
     pub data: TempDir,
+    /// The server's authentication state (login limits, argon2 verification count).
+    pub auth: std::sync::Arc<botmaker::http::Auth>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -43,6 +45,9 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         admin_password: Some(PASSWORD.to_string()),
         admin_password_file: None,
         session_hours: 24,
+        session_seconds: None,
+        public_url: None,
+        trust_proxy: false,
         stop_timeout: 5,
         stats_interval: 1,
         resync_interval: 2,
@@ -79,6 +84,7 @@ impl TestServer {
     pub async fn start_with(h: Harness, data: TempDir, cfg: ServeConfig) -> Self {
         let server = Server::prepare(cfg).await.expect("server starts");
         let base = format!("http://{}", server.local_addr());
+        let auth = server.auth();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -98,6 +104,7 @@ impl TestServer {
             client,
             token: String::new(),
             data,
+            auth,
             stop: Some(stop),
             task: Some(task),
         };
