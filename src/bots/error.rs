@@ -54,6 +54,9 @@ pub enum BotError {
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
+    /// botmaker is shutting down and the operation could not run.
+    #[error("botmaker is shutting down; try again when it is back")]
+    ShuttingDown,
     /// A workspace file operation failed.
     #[error("could not {op} {path}: {source}")]
     Io {
@@ -81,6 +84,7 @@ impl BotError {
             Self::Docker(e) => e.code(),
             Self::Secrets(e) => e.code(),
             Self::Store(e) => e.code(),
+            Self::ShuttingDown => "SHUTTING_DOWN",
             Self::Io { .. } => "IO_ERROR",
         }
     }

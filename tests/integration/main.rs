@@ -6,5 +6,6 @@ mod api;
 mod cli;
 mod docker_lifecycle;
 mod docker_observe;
+mod hardening;
 mod serve_cli;
 mod web;
