@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::BotId;
-use crate::bots::{BotError, BotService, BotSpec, HttpProbe, Recovered};
+use crate::bots::{BotError, BotService, BotSpec, HttpProbe, Recovered, Unsettled};
 use crate::docker::{ContainerError, ContainerState, EventKind};
 use crate::store::DesiredState;
 
@@ -75,11 +75,13 @@ impl Reconciler {
 
     /// Finishes interrupted creates and deletes, then brings every bot to its desired state:
     /// starts stopped containers of bots that should run, stops running containers of bots
-    /// that should not, and recreates missing ones. Then records what it sees.
+    /// that should not, and recreates missing ones (and those a failed change may have left
+    /// with another config). Then records what it sees.
     pub async fn enforce_desired(&self) -> Result<ReconcileReport, ContainerError> {
         let docker = self.bots.docker();
         // Docker first: recovery of a bot cut short needs it, and an outage is reported as one.
         docker.ping().await?;
+        let unsettled: HashMap<BotId, Unsettled> = self.bots.take_unsettled().into_iter().collect();
         let recovered = self
             .bots
             .recover_interrupted()
@@ -103,38 +105,10 @@ impl Reconciler {
             ..Default::default()
         };
         for row in &rows {
-            let id = row.id.as_str();
-            let state = containers.get(id);
-            let running = matches!(
-                state,
-                Some(ContainerState::Running | ContainerState::Restarting | ContainerState::Paused)
-            );
-            let (result, done) = match (row.desired_state, state) {
-                (
-                    DesiredState::Running,
-                    Some(ContainerState::Running | ContainerState::Restarting),
-                ) => {
-                    continue;
-                }
-                (DesiredState::Running, Some(_)) => {
-                    (self.bots.start(id).await, &mut report.started)
-                }
-                (DesiredState::Running, None) => (self.bots.start(id).await, &mut report.recreated),
-                (DesiredState::Stopped, Some(_)) if running => {
-                    (self.bots.stop(id).await, &mut report.stopped)
-                }
-                (DesiredState::Stopped, Some(_)) => continue,
-                (DesiredState::Stopped, None) => (self.bots.apply(id).await, &mut report.recreated),
-            };
-            match result {
-                Ok(_) => done.push(id.to_string()),
-                // Deleted meanwhile: nothing to enforce.
-                Err(BotError::NotFound(_)) => {}
-                Err(e) => {
-                    tracing::warn!(bot = %id, error = %e, "could not bring bot to its desired state");
-                    report.failed.push((id.to_string(), e.to_string()));
-                }
-            }
+            let recreate = unsettled.get(&row.id) == Some(&Unsettled::Container);
+            let state = containers.get(row.id.as_str()).copied();
+            self.enforce_one(&row.id, row.desired_state, state, recreate, &mut report)
+                .await;
         }
         // One inspect per bot, a few at a time, so restart counts, OOM kills and probe
         // addresses are known without waiting for the bots' next events.
@@ -146,6 +120,93 @@ impl Reconciler {
         .await;
         self.resync().await?;
         Ok(report)
+    }
+
+    /// Brings one bot to `desired`, given its container's `state`; with `recreate`, makes its
+    /// container again from the stored config whatever its state.
+    async fn enforce_one(
+        &self,
+        id: &BotId,
+        desired: DesiredState,
+        state: Option<ContainerState>,
+        recreate: bool,
+        report: &mut ReconcileReport,
+    ) {
+        let running = matches!(
+            state,
+            Some(ContainerState::Running | ContainerState::Restarting | ContainerState::Paused)
+        );
+        let id = id.as_str();
+        let (result, done) = match (desired, state) {
+            _ if recreate => (self.bots.apply(id).await, &mut report.recreated),
+            (DesiredState::Running, Some(ContainerState::Running | ContainerState::Restarting)) => {
+                return;
+            }
+            (DesiredState::Running, Some(_)) => (self.bots.start(id).await, &mut report.started),
+            (DesiredState::Running, None) => (self.bots.start(id).await, &mut report.recreated),
+            (DesiredState::Stopped, Some(_)) if running => {
+                (self.bots.stop(id).await, &mut report.stopped)
+            }
+            (DesiredState::Stopped, Some(_)) => return,
+            (DesiredState::Stopped, None) => (self.bots.apply(id).await, &mut report.recreated),
+        };
+        match result {
+            Ok(_) => done.push(id.to_string()),
+            // Deleted meanwhile: nothing to enforce.
+            Err(BotError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(bot = %id, error = %e, "could not bring bot to its desired state");
+                report.failed.push((id.to_string(), e.to_string()));
+            }
+        }
+    }
+
+    /// Settles what calls Docker did not answer may have left behind, while Docker is up:
+    /// interrupted creates and deletes, and bots whose container may not match their row.
+    /// Runs with every resync, so a short stall of the daemon (too short for the
+    /// reconciler to see it down) is settled too.
+    async fn settle(&self) -> Result<(), ContainerError> {
+        let unsettled = self.bots.take_unsettled();
+        let recovered = self.bots.recover_interrupted().await;
+        if let Err(e) = &recovered {
+            tracing::warn!(error = %e, "could not finish interrupted operations");
+        }
+        let mut report = ReconcileReport::default();
+        for (id, how) in &unsettled {
+            let row = match self.bots.store().get_bot(id).await {
+                Ok(Some(row)) => row,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(bot = %id, error = %e, "could not read bot to settle it");
+                    self.bots.unsettle(id, *how);
+                    continue;
+                }
+            };
+            let state = match self.bots.docker().container_status(id).await {
+                Ok(s) => s.map(|s| s.state),
+                Err(ContainerError::NotOwned { .. }) => continue,
+                Err(e) => {
+                    self.bots.unsettle(id, *how);
+                    return Err(e);
+                }
+            };
+            let failed = report.failed.len();
+            self.enforce_one(
+                id,
+                row.desired_state,
+                state,
+                *how == Unsettled::Container,
+                &mut report,
+            )
+            .await;
+            if report.failed.len() > failed {
+                self.bots.unsettle(id, *how);
+            }
+        }
+        if !unsettled.is_empty() {
+            tracing::info!(?report, "settled bots left unsure by a Docker outage");
+        }
+        recovered.map(drop).map_err(as_container_error)
     }
 
     /// Re-lists all containers and publishes every bot's observed state that changed.
@@ -220,7 +281,11 @@ impl Reconciler {
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = resync.tick() => {
-                        if let Err(e) = self.resync().await {
+                        let synced = match self.settle().await {
+                            Ok(()) => self.resync().await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = synced {
                             tracing::warn!(error = %e, "resync failed");
                             was_down = e.is_unavailable();
                             if was_down { break; }

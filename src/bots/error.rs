@@ -54,6 +54,12 @@ pub enum BotError {
     /// The database failed.
     #[error(transparent)]
     Store(StoreError),
+    /// Another operation on the bot did not finish in time; this one was not started.
+    #[error(
+        "another operation on bot '{0}' is still running (Docker may be slow to answer); \
+         nothing was done: try again"
+    )]
+    Busy(String),
     /// botmaker is shutting down and the operation could not run.
     #[error("botmaker is shutting down; try again when it is back")]
     ShuttingDown,
@@ -84,9 +90,18 @@ impl BotError {
             Self::Docker(e) => e.code(),
             Self::Secrets(e) => e.code(),
             Self::Store(e) => e.code(),
+            Self::Busy(_) => "BOT_BUSY",
             Self::ShuttingDown => "SHUTTING_DOWN",
             Self::Io { .. } => "IO_ERROR",
         }
+    }
+}
+
+impl BotError {
+    /// Whether Docker did not answer: the call's outcome there is unknown (the daemon may
+    /// still carry out a request whose answer was lost).
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::DockerUnavailable(_))
     }
 }
 

@@ -127,7 +127,7 @@ impl From<BotError> for ApiError {
             BotError::ImageNotFound(_) => StatusCode::BAD_REQUEST,
             // The request was fine; the bot's own configuration cannot run.
             BotError::StartFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            BotError::ShuttingDown => {
+            BotError::ShuttingDown | BotError::Busy(_) => {
                 return Self::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string());
             }
             BotError::DockerUnavailable(cause) => {

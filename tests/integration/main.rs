@@ -2,6 +2,7 @@
 
 mod support;
 
+mod adversarial;
 mod api;
 mod cli;
 mod docker_lifecycle;

@@ -10,7 +10,7 @@ impl BotService {
     pub async fn create(&self, req: CreateBot) -> Result<BotView, BotError> {
         let valid = self.validate_create(req)?;
         let registry = self.inner.registry.clone().read_owned().await;
-        let guard = self.lock_bot(&valid.id).await;
+        let guard = self.lock_bot_bounded(&valid.id).await?;
         let s = self.clone();
         run_to_completion(async move {
             let _registry = registry;
@@ -42,6 +42,7 @@ impl BotService {
             container: false,
             workspace: false,
             secrets: false,
+            outage: false,
         };
         let made = match self.provision(&row, template, &secrets, &mut undo).await {
             Ok(view) => match self.inner.store.end_operation(&id).await {
@@ -58,6 +59,7 @@ impl BotService {
                 Ok(view)
             }
             Err(e) => {
+                undo.outage = e.is_outage();
                 undo.run().await;
                 Err(e)
             }
@@ -218,6 +220,10 @@ struct Undo<'a> {
     container: bool,
     workspace: bool,
     secrets: bool,
+    /// The create failed because Docker did not answer: a request it never answered may
+    /// still be carried out when it resumes, so even a container it says is not there may
+    /// appear later.
+    outage: bool,
 }
 
 impl Undo<'_> {
@@ -250,13 +256,14 @@ impl Undo<'_> {
             }
         }
         s.fleet.forget(self.id);
-        let forgotten = if container_gone {
+        let forgotten = if container_gone && !self.outage {
             // Row and journal entry go together; if this fails, the entry makes the next
             // start finish the undo.
             s.store.forget_bot(self.id).await
         } else {
-            // Docker is out of reach and may yet carry out the create it was sent: the
-            // journal entry stays, and recovery removes that container once Docker answers.
+            // Docker is (or was) out of reach and may yet carry out the create it was sent:
+            // the journal entry stays, and the reconciler's recovery removes that container
+            // once Docker answers again.
             tracing::warn!(bot = %self.id, "rollback: container removal left for recovery");
             s.store.delete_bot(self.id).await
         };

@@ -74,11 +74,18 @@ impl BotService {
     /// workspace), so configuration changes take effect. Docker cannot edit a container.
     pub async fn apply(&self, id: &str) -> Result<BotView, BotError> {
         self.with_bot(id, |s, row| async move {
-            s.inner
-                .docker
-                .remove_container(&row.id, Some(s.inner.stop_grace))
-                .await?;
-            s.recreate(&row).await?;
+            let result = async {
+                s.inner
+                    .docker
+                    .remove_container(&row.id, Some(s.inner.stop_grace))
+                    .await?;
+                s.recreate(&row).await
+            }
+            .await;
+            if result.as_ref().is_err_and(BotError::is_outage) {
+                s.unsettle(&row.id, Unsettled::Container);
+            }
+            result?;
             s.refresh(&row).await
         })
         .await
@@ -90,8 +97,15 @@ impl BotService {
     /// recreated, the previous secret files are put back (and new ones removed), and the
     /// stored config is untouched.
     pub async fn update(&self, id: &str, req: UpdateBot) -> Result<BotView, BotError> {
-        self.with_bot(id, |s, old| async move { s.update_locked(old, req).await })
-            .await
+        self.with_bot(id, |s, old| async move {
+            let bot = old.id.clone();
+            let result = s.update_locked(old, req).await;
+            if result.as_ref().is_err_and(BotError::is_outage) {
+                s.unsettle(&bot, Unsettled::Container);
+            }
+            result
+        })
+        .await
     }
 
     async fn update_locked(&self, old: BotRow, req: UpdateBot) -> Result<BotView, BotError> {
@@ -306,7 +320,7 @@ impl BotService {
     pub async fn delete(&self, id: &str) -> Result<(), BotError> {
         let registry = self.inner.registry.clone().read_owned().await;
         let bot = BotId::new(id).map_err(|_| BotError::NotFound(id.to_string()))?;
-        let guard = self.lock_bot(&bot).await;
+        let guard = self.lock_bot_bounded(&bot).await?;
         let Some(row) = self.inner.store.get_bot(&bot).await? else {
             self.drop_lock(&bot, &guard);
             return Err(BotError::NotFound(id.to_string()));
@@ -315,8 +329,10 @@ impl BotService {
         run_to_completion(async move {
             let _registry = registry;
             let result = s.delete_locked(&row).await;
-            if result.is_ok() {
-                s.drop_lock(&bot, &guard);
+            match &result {
+                Ok(()) => s.drop_lock(&bot, &guard),
+                Err(e) if e.is_outage() => s.unsettle(&bot, Unsettled::State),
+                Err(_) => {}
             }
             result
         })

@@ -48,6 +48,22 @@ pub struct BotPolicy {
     pub allow_host_network: bool,
 }
 
+/// Longest wait for another operation on the same bot to finish before giving up with
+/// `BOT_BUSY` (nothing done): shorter than the HTTP request timeout, so a request queued
+/// behind a stuck operation gets a clear answer instead of a timeout of unknown outcome.
+pub const LOCK_WAIT_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// How a bot's container may differ from its row after a call Docker did not answer: the
+/// daemon may still carry out a request whose answer never came. The reconciler settles such
+/// bots as soon as Docker answers again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Unsettled {
+    /// Whether it runs may differ from `desired_state` (or the container may be gone).
+    State,
+    /// The container may be missing or made from another config: recreate it from the row.
+    Container,
+}
+
 /// How long a log read may take in all: a daemon that answers slowly must not keep the
 /// request waiting until the HTTP timeout.
 pub const LOG_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -70,6 +86,7 @@ struct Inner {
     registry: Arc<RwLock<()>>,
     stop_grace: Duration,
     policy: BotPolicy,
+    unsettled: Mutex<HashMap<BotId, Unsettled>>,
 }
 
 /// One bot's lock.
@@ -109,6 +126,7 @@ impl BotService {
                 registry: Arc::new(RwLock::new(())),
                 stop_grace,
                 policy,
+                unsettled: Mutex::default(),
             }),
         }
     }
@@ -145,6 +163,34 @@ impl BotService {
         }
     }
 
+    /// Takes the bot's lock, or fails with `BOT_BUSY` after [`LOCK_WAIT_TIMEOUT`].
+    async fn lock_bot_bounded(&self, id: &BotId) -> Result<BotGuard, BotError> {
+        tokio::time::timeout(LOCK_WAIT_TIMEOUT, self.lock_bot(id))
+            .await
+            .map_err(|_| BotError::Busy(id.to_string()))
+    }
+
+    /// Records that the bot may not be as its row says (see [`Unsettled`]).
+    pub(crate) fn unsettle(&self, id: &BotId, how: Unsettled) {
+        let mut map = self
+            .inner
+            .unsettled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(id.clone()).or_insert(how);
+        *entry = (*entry).max(how);
+    }
+
+    /// The bots left unsettled by calls Docker did not answer, forgetting them.
+    pub(crate) fn take_unsettled(&self) -> Vec<(BotId, Unsettled)> {
+        let mut map = self
+            .inner
+            .unsettled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.drain().collect()
+    }
+
     /// Forgets the lock of a bot that no longer exists (the guard stays held until dropped).
     fn drop_lock(&self, id: &BotId, guard: &BotGuard) {
         let mut locks = self.locks();
@@ -169,7 +215,7 @@ impl BotService {
         Fut: Future<Output = Result<T, BotError>> + Send + 'static,
     {
         let bot = BotId::new(id).map_err(|_| BotError::NotFound(id.to_string()))?;
-        let guard = self.lock_bot(&bot).await;
+        let guard = self.lock_bot_bounded(&bot).await?;
         let row = match self.inner.store.get_bot(&bot).await? {
             Some(row) => row,
             None => {
@@ -178,9 +224,14 @@ impl BotService {
             }
         };
         let op = op(self.clone(), row);
+        let s = self.clone();
         run_to_completion(async move {
-            let _guard = guard;
-            op.await
+            let result = op.await;
+            if result.as_ref().is_err_and(BotError::is_outage) {
+                s.unsettle(&bot, Unsettled::State);
+            }
+            drop(guard);
+            result
         })
         .await
     }

@@ -28,12 +28,17 @@ impl BotService {
     ///
     /// Each bot is handled under its lock, and its journal entry re-read under it: a live
     /// create or delete holds that lock from its first step to its last, so an entry still
-    /// there is one whose operation is over. Runs at start-up and whenever Docker comes back.
+    /// there is one whose operation is over. A bot whose lock is taken is left for the next
+    /// round rather than waited for. Runs before botmaker serves, whenever Docker comes back,
+    /// and with every resync.
     pub async fn recover_interrupted(&self) -> Result<Recovered, BotError> {
         let _registry = self.inner.registry.read().await;
         let mut done = Recovered::default();
         for (bot, _) in self.inner.store.unfinished_operations().await? {
-            let guard = self.lock_bot(&bot).await;
+            let lock = self.locks().entry(bot.clone()).or_default().clone();
+            let Ok(guard) = lock.try_lock_owned() else {
+                continue;
+            };
             let Some(op) = self.inner.store.unfinished_operation(&bot).await? else {
                 continue;
             };
