@@ -118,3 +118,28 @@ impl ServeConfig {
         Ok(self.admin_password.clone().filter(|p| !p.is_empty()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeConfig,
+    }
+
+    fn allow_host_network(args: &[&str]) -> bool {
+        let argv = std::iter::once("botmaker").chain(args.iter().copied());
+        Cli::try_parse_from(argv).unwrap().serve.allow_host_network
+    }
+
+    #[test]
+    fn host_network_is_off_unless_asked_for() {
+        assert!(!allow_host_network(&[]));
+        assert!(allow_host_network(&["--allow-host-network"]));
+        assert!(allow_host_network(&["--allow-host-network=yes"]));
+        assert!(!allow_host_network(&["--allow-host-network=false"]));
+    }
+}
