@@ -97,15 +97,8 @@ impl BotService {
     /// recreated, the previous secret files are put back (and new ones removed), and the
     /// stored config is untouched.
     pub async fn update(&self, id: &str, req: UpdateBot) -> Result<BotView, BotError> {
-        self.with_bot(id, |s, old| async move {
-            let bot = old.id.clone();
-            let result = s.update_locked(old, req).await;
-            if result.as_ref().is_err_and(BotError::is_outage) {
-                s.unsettle(&bot, Unsettled::Container);
-            }
-            result
-        })
-        .await
+        self.with_bot(id, |s, old| async move { s.update_locked(old, req).await })
+            .await
     }
 
     async fn update_locked(&self, old: BotRow, req: UpdateBot) -> Result<BotView, BotError> {
@@ -197,6 +190,22 @@ impl BotService {
     /// the old container never sees the new values, and if the new container cannot be made
     /// to run, everything goes back as it was (container, secret files, stored row).
     async fn swap_container(
+        &self,
+        old: &BotRow,
+        new: &BotRow,
+        store: SecretsStore,
+        secrets: Vec<(SecretName, SecretValue)>,
+    ) -> Result<(), BotError> {
+        let result = self.swap_container_steps(old, new, store, secrets).await;
+        // Docker may yet carry out a call it did not answer: the container could end up
+        // missing, or made from the new config. The reconciler recreates it from the row.
+        if result.as_ref().is_err_and(BotError::is_outage) {
+            self.unsettle(&old.id, Unsettled::Container);
+        }
+        result
+    }
+
+    async fn swap_container_steps(
         &self,
         old: &BotRow,
         new: &BotRow,
