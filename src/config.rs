@@ -86,6 +86,18 @@ pub struct ServeConfig {
     #[arg(long, env = "BOTMAKER_CRASH_LOOP_WINDOW", default_value_t = 300)]
     pub crash_loop_window: u64,
 
+    /// Let bots use `network: "host"`. Off by default: a bot on the host's network stack
+    /// reaches every service bound to this machine's loopback, botmaker's own API included.
+    #[arg(
+        long,
+        env = "BOTMAKER_ALLOW_HOST_NETWORK",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        default_value_t = false,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub allow_host_network: bool,
+
     /// Log filter (`info`, `debug`, `botmaker=debug,tower_http=info`, ...).
     #[arg(long, env = "BOTMAKER_LOG", default_value = "info")]
     pub log: String,
@@ -247,5 +259,14 @@ mod tests {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("ps"), "{help}");
         assert!(help.contains("--admin-password-file"), "{help}");
+    }
+
+    #[test]
+    fn host_network_is_off_unless_asked_for() {
+        let allow = |args: &[&str]| parse(args).unwrap().allow_host_network;
+        assert!(!allow(&[]));
+        assert!(allow(&["--allow-host-network"]));
+        assert!(allow(&["--allow-host-network=yes"]));
+        assert!(!allow(&["--allow-host-network=false"]));
     }
 }

@@ -1,9 +1,14 @@
 //! The reconciler: keeps botmaker's picture of the fleet in step with Docker.
 //!
-//! - At start-up (and after the daemon comes back) it enforces desired state: a bot that should
-//!   run but whose container is stopped is started, and one whose container vanished is
-//!   recreated from its stored config. Docker's restart policy alone is not enough: containers
-//!   it considers "manually stopped" stay down after a daemon restart.
+//! - At start-up (and after the daemon comes back) it first finishes what a crash or an outage
+//!   cut short (creates are undone, deletes finished: see
+//!   [`BotService::recover_interrupted`]), then enforces desired state both ways: a bot that
+//!   should run but whose container is stopped is started, one that should be stopped but runs
+//!   is stopped, and one whose container vanished is recreated from its stored config (and
+//!   started only if it should run). Docker's restart policy alone is not enough: containers it
+//!   considers "manually stopped" stay down after a daemon restart, and others come back up
+//!   whatever botmaker wanted. A lifecycle call records a new desired state only when it
+//!   succeeds, so what is enforced is what the last successful call asked for.
 //! - Continuously it follows the Docker event stream, inspecting a bot when its container
 //!   changes. The stream resumes with `since` after a disconnect, so no event is lost, and a
 //!   periodic full resync is the safety net.
@@ -23,20 +28,29 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::BotId;
-use crate::bots::{BotService, BotSpec, HttpProbe};
+use crate::bots::{BotError, BotService, BotSpec, HttpProbe, Recovered, Unsettled};
 use crate::docker::{ContainerError, ContainerState, EventKind};
 use crate::store::DesiredState;
 
 /// How often the reconciler re-lists everything even when events flow.
 pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(60);
+/// Longest wait between two pings of a daemon that went away: a ping costs nothing, and
+/// following events again soon after the daemon returns matters more than quiet logs.
+pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
+/// How long one of those pings may take (a frozen daemon accepts and never answers).
+const RECONNECT_PING_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What a start-up reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReconcileReport {
     /// Bots in the registry.
     pub bots_checked: usize,
+    /// Interrupted creates undone and deletes finished first.
+    pub recovered: Recovered,
     /// Bots whose stopped container was started.
     pub started: Vec<String>,
+    /// Bots that should be stopped whose running container was stopped.
+    pub stopped: Vec<String>,
     /// Bots whose missing container was recreated.
     pub recreated: Vec<String>,
     /// Bots that could not be brought to their desired state, with why.
@@ -59,20 +73,26 @@ impl Reconciler {
         }
     }
 
-    /// Brings every bot that should run to running: starts stopped containers and recreates
-    /// missing ones. Then records what it sees.
+    /// Finishes interrupted creates and deletes, then brings every bot to its desired state:
+    /// starts stopped containers of bots that should run, stops running containers of bots
+    /// that should not, and recreates missing ones (and those a failed change may have left
+    /// with another config). Then records what it sees.
     pub async fn enforce_desired(&self) -> Result<ReconcileReport, ContainerError> {
         let docker = self.bots.docker();
+        // Docker first: recovery of a bot cut short needs it, and an outage is reported as one.
+        docker.ping().await?;
+        let unsettled: HashMap<BotId, Unsettled> = self.bots.take_unsettled().into_iter().collect();
+        let recovered = self
+            .bots
+            .recover_interrupted()
+            .await
+            .map_err(as_container_error)?;
         let rows = self
             .bots
             .store()
             .list_bots()
             .await
-            .map_err(|e| ContainerError::Docker {
-                bot_id: String::new(),
-                status: 0,
-                message: e.to_string(),
-            })?;
+            .map_err(|e| as_container_error(e.into()))?;
         let containers: HashMap<String, ContainerState> = docker
             .list_managed_containers()
             .await?
@@ -81,26 +101,14 @@ impl Reconciler {
             .collect();
         let mut report = ReconcileReport {
             bots_checked: rows.len(),
+            recovered,
             ..Default::default()
         };
-        for row in rows
-            .iter()
-            .filter(|r| r.desired_state == DesiredState::Running)
-        {
-            let id = row.id.as_str();
-            let action = match containers.get(id) {
-                Some(ContainerState::Running | ContainerState::Restarting) => continue,
-                Some(_) => "start",
-                None => "recreate",
-            };
-            match self.bots.start(id).await {
-                Ok(_) if action == "start" => report.started.push(id.to_string()),
-                Ok(_) => report.recreated.push(id.to_string()),
-                Err(e) => {
-                    tracing::warn!(bot = %id, error = %e, "could not bring bot to its desired state");
-                    report.failed.push((id.to_string(), e.to_string()));
-                }
-            }
+        for row in &rows {
+            let recreate = unsettled.get(&row.id) == Some(&Unsettled::Container);
+            let state = containers.get(row.id.as_str()).copied();
+            self.enforce_one(&row.id, row.desired_state, state, recreate, &mut report)
+                .await;
         }
         // One inspect per bot, a few at a time, so restart counts, OOM kills and probe
         // addresses are known without waiting for the bots' next events.
@@ -114,16 +122,96 @@ impl Reconciler {
         Ok(report)
     }
 
+    /// Brings one bot to `desired`, given its container's `state`; with `recreate`, makes its
+    /// container again from the stored config whatever its state.
+    async fn enforce_one(
+        &self,
+        id: &BotId,
+        desired: DesiredState,
+        state: Option<ContainerState>,
+        recreate: bool,
+        report: &mut ReconcileReport,
+    ) {
+        let running = matches!(
+            state,
+            Some(ContainerState::Running | ContainerState::Restarting | ContainerState::Paused)
+        );
+        let id = id.as_str();
+        let (result, done) = match (desired, state) {
+            _ if recreate => (self.bots.apply(id).await, &mut report.recreated),
+            (DesiredState::Running, Some(ContainerState::Running | ContainerState::Restarting)) => {
+                return;
+            }
+            (DesiredState::Running, Some(_)) => (self.bots.start(id).await, &mut report.started),
+            (DesiredState::Running, None) => (self.bots.start(id).await, &mut report.recreated),
+            (DesiredState::Stopped, Some(_)) if running => {
+                (self.bots.stop(id).await, &mut report.stopped)
+            }
+            (DesiredState::Stopped, Some(_)) => return,
+            (DesiredState::Stopped, None) => (self.bots.apply(id).await, &mut report.recreated),
+        };
+        match result {
+            Ok(_) => done.push(id.to_string()),
+            // Deleted meanwhile: nothing to enforce.
+            Err(BotError::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(bot = %id, error = %e, "could not bring bot to its desired state");
+                report.failed.push((id.to_string(), e.to_string()));
+            }
+        }
+    }
+
+    /// Settles what calls Docker did not answer may have left behind, while Docker is up:
+    /// interrupted creates and deletes, and bots whose container may not match their row.
+    /// Runs with every resync, so a short stall of the daemon (too short for the
+    /// reconciler to see it down) is settled too.
+    async fn settle(&self) -> Result<(), ContainerError> {
+        let unsettled = self.bots.take_unsettled();
+        let recovered = self.bots.recover_interrupted().await;
+        if let Err(e) = &recovered {
+            tracing::warn!(error = %e, "could not finish interrupted operations");
+        }
+        let mut report = ReconcileReport::default();
+        for (id, how) in &unsettled {
+            let row = match self.bots.store().get_bot(id).await {
+                Ok(Some(row)) => row,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(bot = %id, error = %e, "could not read bot to settle it");
+                    self.bots.unsettle(id, *how);
+                    continue;
+                }
+            };
+            let state = match self.bots.docker().container_status(id).await {
+                Ok(s) => s.map(|s| s.state),
+                Err(ContainerError::NotOwned { .. }) => continue,
+                Err(e) => {
+                    self.bots.unsettle(id, *how);
+                    return Err(e);
+                }
+            };
+            let failed = report.failed.len();
+            self.enforce_one(
+                id,
+                row.desired_state,
+                state,
+                *how == Unsettled::Container,
+                &mut report,
+            )
+            .await;
+            if report.failed.len() > failed {
+                self.bots.unsettle(id, *how);
+            }
+        }
+        if !unsettled.is_empty() {
+            tracing::info!(?report, "settled bots left unsure by a Docker outage");
+        }
+        recovered.map(drop).map_err(as_container_error)
+    }
+
     /// Re-lists all containers and publishes every bot's observed state that changed.
     pub async fn resync(&self) -> Result<(), ContainerError> {
-        let views = self.bots.list().await.map_err(|e| match e {
-            crate::bots::BotError::DockerUnavailable(e) | crate::bots::BotError::Docker(e) => e,
-            other => ContainerError::Docker {
-                bot_id: String::new(),
-                status: 0,
-                message: other.to_string(),
-            },
-        })?;
+        let views = self.bots.list().await.map_err(as_container_error)?;
         for v in views {
             if let Ok(id) = BotId::new(v.id) {
                 self.bots.fleet().publish_if_changed(&id, v.observed);
@@ -143,17 +231,33 @@ impl Reconciler {
     /// (with `since`) when the daemon goes away, and enforces desired state when it returns.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut since: Option<i64> = None;
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff = Duration::from_millis(250);
         let mut was_down = false;
         loop {
             if *shutdown.borrow() {
                 return;
             }
             if was_down {
-                match self.enforce_desired().await {
+                // Ping until the daemon answers, at most MAX_RECONNECT_BACKOFF apart, so events
+                // are followed again within about a second of its return however long it was
+                // away.
+                let answered = matches!(
+                    tokio::time::timeout(RECONNECT_PING_TIMEOUT, self.bots.docker().ping()).await,
+                    Ok(Ok(()))
+                );
+                let reconciled = if answered {
+                    self.enforce_desired().await
+                } else {
+                    Err(ContainerError::timeout(
+                        self.bots.docker().host(),
+                        crate::docker::Op::Connect,
+                        RECONNECT_PING_TIMEOUT,
+                    ))
+                };
+                match reconciled {
                     Ok(report) => {
                         tracing::info!(?report, "Docker is back: reconciled");
-                        backoff = Duration::from_millis(500);
+                        backoff = Duration::from_millis(250);
                     }
                     Err(e) => {
                         tracing::debug!(error = %e, "Docker still unavailable");
@@ -161,7 +265,7 @@ impl Reconciler {
                             _ = tokio::time::sleep(backoff) => {}
                             _ = shutdown.changed() => return,
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(15));
+                        backoff = next_backoff(backoff);
                         continue;
                     }
                 }
@@ -177,7 +281,11 @@ impl Reconciler {
                 tokio::select! {
                     _ = shutdown.changed() => return,
                     _ = resync.tick() => {
-                        if let Err(e) = self.resync().await {
+                        let synced = match self.settle().await {
+                            Ok(()) => self.resync().await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = synced {
                             tracing::warn!(error = %e, "resync failed");
                             was_down = e.is_unavailable();
                             if was_down { break; }
@@ -212,6 +320,24 @@ impl Reconciler {
                 }
             }
         }
+    }
+}
+
+/// The wait before the next ping of a daemon that did not answer: doubling, capped at
+/// [`MAX_RECONNECT_BACKOFF`].
+fn next_backoff(current: Duration) -> Duration {
+    (current * 2).min(MAX_RECONNECT_BACKOFF)
+}
+
+/// A bot-level failure as the Docker failure it stands for (an outage stays an outage).
+fn as_container_error(e: BotError) -> ContainerError {
+    match e {
+        BotError::DockerUnavailable(e) | BotError::Docker(e) => e,
+        other => ContainerError::Docker {
+            bot_id: String::new(),
+            status: 0,
+            message: other.to_string(),
+        },
     }
 }
 
@@ -297,4 +423,19 @@ async fn probe_once(ip: &str, probe: &HttpProbe) -> bool {
         tokio::time::timeout(Duration::from_secs(2), attempt).await,
         Ok(Some(true))
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnect_backoff_stays_short_however_long_the_outage() {
+        let mut b = Duration::from_millis(250);
+        for _ in 0..100 {
+            b = next_backoff(b);
+            assert!(b <= MAX_RECONNECT_BACKOFF, "{b:?}");
+        }
+        assert_eq!(b, MAX_RECONNECT_BACKOFF);
+    }
 }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::auth::{
     generate_password, hash_password_async, validate_password, verify_password_async,
 };
-use crate::bots::{BotPaths, BotService, CrashLoopPolicy, Fleet};
+use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::{DockerService, DockerSettings};
 use crate::http::{AppState, Auth, AuthSettings, app};
@@ -75,6 +75,9 @@ impl Server {
             },
             fleet,
             config.stop_grace(),
+            BotPolicy {
+                allow_host_network: config.allow_host_network,
+            },
         );
         let auth = Arc::new(Auth::new(
             store.clone(),
@@ -117,6 +120,17 @@ impl Server {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Before the first request: a create or delete cut short by a crash is undone or
+        // finished, so no request ever sees a half-made bot.
+        match self.state.bots.recover_interrupted().await {
+            Ok(r) if !r.is_empty() => {
+                tracing::info!(recovered = ?r, "finished interrupted operations")
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not finish interrupted operations yet; will retry")
+            }
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let reconciler = self.reconciler.clone();
         let rx = stop_rx.clone();

@@ -58,6 +58,15 @@ pub enum BotError {
     /// A workspace file operation failed, or found something it refuses to touch.
     #[error("workspace: {0}")]
     Files(#[from] FsError),
+    /// Another operation on the bot did not finish in time; this one was not started.
+    #[error(
+        "another operation on bot '{0}' is still running (Docker may be slow to answer); \
+         nothing was done: try again"
+    )]
+    Busy(String),
+    /// botmaker is shutting down and the operation could not run.
+    #[error("botmaker is shutting down; try again when it is back")]
+    ShuttingDown,
 }
 
 impl BotError {
@@ -76,7 +85,17 @@ impl BotError {
             Self::Secrets(e) => e.code(),
             Self::Store(e) => e.code(),
             Self::Files(e) => e.code(),
+            Self::Busy(_) => "BOT_BUSY",
+            Self::ShuttingDown => "SHUTTING_DOWN",
         }
+    }
+}
+
+impl BotError {
+    /// Whether Docker did not answer: the call's outcome there is unknown (the daemon may
+    /// still carry out a request whose answer was lost).
+    pub fn is_outage(&self) -> bool {
+        matches!(self, Self::DockerUnavailable(_))
     }
 }
 

@@ -16,7 +16,10 @@ mod view;
 pub use error::BotError;
 pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
 pub use openclaw::OpenClaw;
-pub use service::{BotPaths, BotService, Orphans};
+pub use service::{
+    BotPaths, BotPolicy, BotService, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, Orphans, Recovered,
+    Unsettled,
+};
 pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 pub use validate::FieldErrors;
 pub use view::BotView;

@@ -114,6 +114,15 @@ pub struct LimitsSpec {
     pub pids: Option<i64>,
 }
 
+impl LimitsSpec {
+    /// The memory limit in bytes. Validation bounds it, and a stored value from before the
+    /// bound is clamped to it, so the conversion cannot overflow into a small limit.
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory_mb
+            .map(|m| m.min(super::validate::MAX_MEMORY_MB) << 20)
+    }
+}
+
 /// An HTTP health probe botmaker runs against the bot (like kubelet's httpGet), far cheaper for
 /// the daemon than a Docker HEALTHCHECK, which execs a process in the container every interval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -131,10 +131,13 @@ pub fn base_config(input: &RenderInput<'_>) -> ContainerConfig {
             protocol: p.protocol,
         })
         .collect();
+    // Specs stored before limits had defaults get them here too.
+    let mut limits = spec.limits.clone();
+    super::validate::apply_default_limits(&mut limits);
     config.limits = ResourceLimits {
-        memory_bytes: spec.limits.memory_mb.map(|m| m * 1024 * 1024),
-        cpus: spec.limits.cpus,
-        pids: spec.limits.pids,
+        memory_bytes: limits.memory_bytes(),
+        cpus: limits.cpus,
+        pids: limits.pids,
     };
     config.network = spec.network.clone();
     config.init = true;

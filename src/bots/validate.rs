@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::spec::{LimitsSpec, PortSpec};
+use super::spec::{HttpProbe, LimitsSpec, PortSpec};
 use crate::secrets::SecretName;
 
 /// Longest display name.
@@ -14,6 +14,24 @@ pub const MAX_NAME_LEN: usize = 128;
 pub const MAX_SECRET_LEN: usize = 64 * 1024;
 /// Smallest memory limit: below this a container cannot even start its runtime.
 pub const MIN_MEMORY_MB: u64 = 6;
+/// Largest memory limit, 1 TiB: anything above is a typo (and `MiB << 20` must not overflow).
+pub const MAX_MEMORY_MB: u64 = 1 << 20;
+/// Memory limit of a bot that sets none: enough for a chat bot, and a leaking one is killed
+/// before it takes the host down with it.
+pub const DEFAULT_MEMORY_MB: u64 = 512;
+/// Most processes (threads included) a bot may set; the kernel's default `pid_max`.
+pub const MAX_PIDS: i64 = 32_768;
+/// Process limit of a bot that sets none: room for a runtime, its workers and a headless
+/// browser, while a fork bomb stops there.
+pub const DEFAULT_PIDS: i64 = 512;
+/// Most CPU cores a bot may set.
+pub const MAX_CPUS: f64 = 1024.0;
+/// Longest time between two health probes, and longest probe start period: a day.
+pub const MAX_PROBE_SECS: u64 = 86_400;
+/// Most consecutive failed probes before a bot is unhealthy.
+pub const MAX_PROBE_FAILURES: u32 = 100;
+/// The network that shares the host's network stack, allowed only with `--allow-host-network`.
+pub const HOST_NETWORK: &str = "host";
 
 /// Problems found in a request, by field path (`env.FOO`, `secrets.bad name`, `ports[0].host`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -130,6 +148,12 @@ pub fn check_secrets<'a>(
                 format!("value must be at most {MAX_SECRET_LEN} bytes"),
             );
         }
+        if v.is_empty() {
+            errors.add(
+                format!("secrets.{}", k.escape_debug()),
+                "value must not be empty",
+            );
+        }
     }
     names
 }
@@ -158,8 +182,10 @@ pub fn check_ports(ports: &[PortSpec], errors: &mut FieldErrors) {
     }
 }
 
-/// Checks a Docker network name.
-pub fn check_network(name: &str, errors: &mut FieldErrors) {
+/// Checks a Docker network name. `host` shares the host's network stack (a bot on it reaches
+/// everything bound to this machine's loopback, botmaker's API included), so it needs the
+/// server's explicit opt-in.
+pub fn check_network(name: &str, allow_host: bool, errors: &mut FieldErrors) {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name
@@ -170,28 +196,77 @@ pub fn check_network(name: &str, errors: &mut FieldErrors) {
             "network",
             "must be a Docker network name (letters, digits, '_', '.', '-')",
         );
+    } else if name.eq_ignore_ascii_case(HOST_NETWORK) && !allow_host {
+        errors.add(
+            "network",
+            "the host network gives a bot this machine's network stack, botmaker's own API on \
+             127.0.0.1 included; it is refused unless botmaker runs with --allow-host-network \
+             (BOTMAKER_ALLOW_HOST_NETWORK=true)",
+        );
     }
 }
 
-/// Checks limits are positive and large enough to run anything.
+/// Checks limits are within bounds: large enough to run anything, small enough to mean
+/// something (and to convert to bytes without overflow).
 pub fn check_limits(limits: &LimitsSpec, errors: &mut FieldErrors) {
     if let Some(m) = limits.memory_mb {
-        if m < MIN_MEMORY_MB {
+        if !(MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(&m) {
             errors.add(
                 "limits.memory_mb",
-                format!("must be at least {MIN_MEMORY_MB}"),
+                format!("must be {MIN_MEMORY_MB}-{MAX_MEMORY_MB} (MiB)"),
             );
         }
     }
     if let Some(c) = limits.cpus {
-        if !(c.is_finite() && c > 0.0 && c <= 1024.0) {
-            errors.add("limits.cpus", "must be a number of cores above 0");
+        if !(c.is_finite() && c > 0.0 && c <= MAX_CPUS) {
+            errors.add(
+                "limits.cpus",
+                format!("must be a number of cores above 0 and at most {MAX_CPUS}"),
+            );
         }
     }
     if let Some(p) = limits.pids {
-        if p <= 0 {
-            errors.add("limits.pids", "must be positive");
+        if !(1..=MAX_PIDS).contains(&p) {
+            errors.add("limits.pids", format!("must be 1-{MAX_PIDS}"));
         }
+    }
+}
+
+/// Fills the limits a bot left unset with the defaults: no bot runs without a memory and a
+/// process limit.
+pub fn apply_default_limits(limits: &mut LimitsSpec) {
+    limits.memory_mb.get_or_insert(DEFAULT_MEMORY_MB);
+    limits.pids.get_or_insert(DEFAULT_PIDS);
+}
+
+/// Checks botmaker's HTTP probe: a real port, an absolute path, and timings within a day.
+pub fn check_health_check(p: &HttpProbe, errors: &mut FieldErrors) {
+    if p.port == 0 {
+        errors.add("health_check.port", "must be 1-65535");
+    }
+    if !p.path.starts_with('/') || p.path.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        errors.add(
+            "health_check.path",
+            "must be an absolute URL path like /healthz",
+        );
+    }
+    if !(1..=MAX_PROBE_SECS).contains(&p.interval_secs) {
+        errors.add(
+            "health_check.interval_secs",
+            format!("must be 1-{MAX_PROBE_SECS}"),
+        );
+    }
+    if p.start_period_secs > MAX_PROBE_SECS {
+        errors.add(
+            "health_check.start_period_secs",
+            format!("must be 0-{MAX_PROBE_SECS}"),
+        );
+    }
+    if !(1..=MAX_PROBE_FAILURES).contains(&p.failure_threshold) {
+        errors.add(
+            "health_check.failure_threshold",
+            format!("must be 1-{MAX_PROBE_FAILURES}"),
+        );
     }
 }
 
@@ -239,6 +314,97 @@ mod tests {
             "limits.pids",
         ] {
             assert!(f.contains_key(key), "missing {key}: {f:?}");
+        }
+    }
+
+    #[test]
+    fn limits_have_upper_bounds() {
+        let mut e = FieldErrors::default();
+        check_limits(
+            &LimitsSpec {
+                // `m * 1024 * 1024` of this wrapped to a 100 MiB limit.
+                memory_mb: Some(17_592_186_044_516),
+                cpus: Some(1e300),
+                pids: Some(MAX_PIDS + 1),
+            },
+            &mut e,
+        );
+        for key in ["limits.memory_mb", "limits.cpus", "limits.pids"] {
+            assert!(e.fields().contains_key(key), "missing {key}: {e}");
+        }
+        let mut e = FieldErrors::default();
+        check_limits(
+            &LimitsSpec {
+                memory_mb: Some(MAX_MEMORY_MB),
+                cpus: Some(MAX_CPUS),
+                pids: Some(MAX_PIDS),
+            },
+            &mut e,
+        );
+        assert!(e.is_empty(), "{e}");
+    }
+
+    #[test]
+    fn unset_limits_get_defaults_and_set_ones_are_kept() {
+        let mut l = LimitsSpec::default();
+        apply_default_limits(&mut l);
+        assert_eq!(l.memory_mb, Some(DEFAULT_MEMORY_MB));
+        assert_eq!(l.pids, Some(DEFAULT_PIDS));
+        assert_eq!(l.cpus, None);
+        let mut l = LimitsSpec {
+            memory_mb: Some(64),
+            cpus: Some(1.0),
+            pids: Some(8),
+        };
+        apply_default_limits(&mut l);
+        assert_eq!((l.memory_mb, l.pids), (Some(64), Some(8)));
+    }
+
+    #[test]
+    fn host_network_needs_the_opt_in() {
+        for name in ["host", "HOST"] {
+            let mut e = FieldErrors::default();
+            check_network(name, false, &mut e);
+            assert!(e.summary().contains("--allow-host-network"), "{e}");
+            let mut e = FieldErrors::default();
+            check_network(name, true, &mut e);
+            assert!(e.is_empty(), "{e}");
+        }
+        let mut e = FieldErrors::default();
+        check_network("none", false, &mut e);
+        check_network("my-net", false, &mut e);
+        assert!(e.is_empty(), "{e}");
+    }
+
+    #[test]
+    fn empty_secret_values_are_refused() {
+        let mut e = FieldErrors::default();
+        let secrets = BTreeMap::from([("EMPTY".to_string(), String::new())]);
+        check_secrets(&secrets, &mut e);
+        assert!(e.fields().contains_key("secrets.EMPTY"), "{e}");
+    }
+
+    #[test]
+    fn probe_timings_are_bounded() {
+        let mut e = FieldErrors::default();
+        check_health_check(
+            &HttpProbe {
+                port: 0,
+                path: "healthz".into(),
+                interval_secs: u64::MAX,
+                start_period_secs: u64::MAX,
+                failure_threshold: 0,
+            },
+            &mut e,
+        );
+        for key in [
+            "health_check.port",
+            "health_check.path",
+            "health_check.interval_secs",
+            "health_check.start_period_secs",
+            "health_check.failure_threshold",
+        ] {
+            assert!(e.fields().contains_key(key), "missing {key}: {e}");
         }
     }
 

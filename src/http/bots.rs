@@ -1,14 +1,14 @@
 //! `/api/bots`: the registry over HTTP, plus secrets and orphan cleanup.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::AppState;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath, decode_json};
 use crate::bots::{BotView, CreateBot, UpdateBot};
 use crate::secrets::SecretValue;
 
@@ -34,14 +34,14 @@ async fn create_bot(
 
 async fn get_bot(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.get(&id).await?))
 }
 
 async fn update_bot(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateBot>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.update(&id, body).await?))
@@ -49,7 +49,7 @@ async fn update_bot(
 
 async fn delete_bot(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     s.bots.delete(&id).await?;
     Ok(Json(json!({ "success": true })))
@@ -57,35 +57,35 @@ async fn delete_bot(
 
 async fn start_bot(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.start(&id).await?))
 }
 
 async fn stop_bot(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.stop(&id).await?))
 }
 
 async fn restart_bot(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.restart(&id).await?))
 }
 
 async fn apply_bot(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.apply(&id).await?))
 }
 
 async fn list_secrets(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({ "secrets": s.bots.secret_names(&id).await? })))
 }
@@ -93,7 +93,7 @@ async fn list_secrets(
 /// The value is the raw body, or `{"value": "..."}` when sent as JSON.
 async fn put_secret(
     State(s): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -107,13 +107,7 @@ async fn put_secret(
         struct Body {
             value: String,
         }
-        let b: Body = serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "INVALID_JSON",
-                format!("expected {{\"value\": \"...\"}}: {e}"),
-            )
-        })?;
+        let b: Body = decode_json(&body)?;
         SecretValue::from(b.value)
     } else {
         SecretValue::from(body.to_vec())
@@ -124,7 +118,7 @@ async fn put_secret(
 
 async fn delete_secret(
     State(s): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     if s.bots.delete_secret(&id, &name).await? {
         Ok(Json(json!({ "success": true })))

@@ -3,11 +3,13 @@
 //! cause, which goes to the log instead.
 
 use axum::Json;
-use axum::extract::FromRequest;
-use axum::extract::rejection::JsonRejection;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::bots::{BotError, FieldErrors};
 use crate::store::StoreError;
@@ -133,6 +135,9 @@ impl From<BotError> for ApiError {
             BotError::ImageNotFound(_) => StatusCode::BAD_REQUEST,
             // The request was fine; the bot's own configuration cannot run.
             BotError::StartFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            BotError::ShuttingDown | BotError::Busy(_) => {
+                return Self::new(StatusCode::SERVICE_UNAVAILABLE, code, e.to_string());
+            }
             BotError::DockerUnavailable(cause) => {
                 tracing::warn!(error = %cause, "Docker unavailable");
                 return Self::new(
@@ -156,43 +161,210 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// `Json<T>` whose rejections (malformed JSON, wrong types, unknown fields, too large) come
-/// back in botmaker's error shape instead of axum's plain text.
+/// A request part (body, query string) that did not deserialize into what the handler takes.
+/// A wrong value at a known field (`ports[0].container` given a float) is a field error like
+/// any validation failure; anything else (malformed syntax, a wrong shape at the top) is
+/// `code` with the parser's message.
+fn deserialize_error<E: std::fmt::Display>(
+    err: serde_path_to_error::Error<E>,
+    code: &'static str,
+    what: &str,
+    data_error: impl FnOnce(&E) -> bool,
+) -> ApiError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if path != "." && !path.is_empty() && data_error(&inner) {
+        let mut fields = FieldErrors::default();
+        fields.add(path, inner.to_string());
+        ApiError::validation(fields)
+    } else {
+        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{what}: {inner}"))
+    }
+}
+
+/// Whether the request says its body is JSON (`application/json`, or `application/*+json`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = ct.split(';').next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        || essence
+            .get(..12)
+            .is_some_and(|t| t.eq_ignore_ascii_case("application/"))
+            && essence.to_ascii_lowercase().ends_with("+json")
+}
+
+/// A JSON body whose rejections (malformed JSON, wrong types, unknown fields, too large, not
+/// JSON at all) come back in botmaker's error shape instead of axum's plain text; a value of
+/// the wrong type at a known field is a field error (`VALIDATION_FAILED`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Self(v)),
-            Err(rejection) => {
-                let status = rejection.status();
-                let code = match status {
-                    StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "UNSUPPORTED_MEDIA_TYPE",
-                    _ => "INVALID_JSON",
-                };
-                // 422 (axum's choice for well-formed JSON of the wrong shape) is a 400 here:
-                // one status for "your body is wrong".
-                let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
-                    StatusCode::BAD_REQUEST
-                } else {
-                    status
-                };
-                Err(ApiError::new(status, code, rejection.body_text()))
-            }
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected a request body with `Content-Type: application/json`",
+            ));
         }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            let code = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+                _ => "INVALID_BODY",
+            };
+            ApiError::new(status, code, rejection.body_text())
+        })?;
+        decode_json(&bytes).map(Self)
     }
+}
+
+/// Parses a JSON body into `T`, with the field path of a wrong value.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        deserialize_error(e, "INVALID_JSON", "invalid JSON body", |inner| {
+            inner.classify() == serde_json::error::Category::Data
+        })
+    })?;
+    de.end().map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            format!("invalid JSON body: {e}"),
+        )
+    })?;
+    Ok(value)
 }
 
 impl<T: Serialize> IntoResponse for ApiJson<T> {
     fn into_response(self) -> Response {
         Json(self.0).into_response()
+    }
+}
+
+/// A query string parsed into `T`; a bad value is a field error, anything else
+/// `INVALID_QUERY`, both as JSON (axum's `Query` answers in plain text).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Self)
+            .map_err(|e| deserialize_error(e, "INVALID_QUERY", "invalid query string", |_| true))
+    }
+}
+
+/// Path parameters parsed into `T`, rejected as JSON (`INVALID_PATH`, for example a
+/// percent-encoding that is not UTF-8) instead of axum's plain text.
+#[derive(Debug, Clone, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Self(v)),
+            Err(rejection) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "INVALID_PATH",
+                rejection.body_text(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Port {
+        container: u16,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        id: String,
+        #[serde(default)]
+        ports: Vec<Port>,
+    }
+
+    fn field_errors(e: &ApiError) -> Vec<String> {
+        e.fields
+            .as_ref()
+            .map(|f| f.fields().keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_wrong_type_at_a_field_is_a_field_error() {
+        let e = decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 80.5}]}"#).unwrap_err();
+        assert_eq!(e.code, "VALIDATION_FAILED");
+        assert_eq!(field_errors(&e), ["ports[0].container"]);
+        let e =
+            decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 70000}]}"#).unwrap_err();
+        assert_eq!(field_errors(&e), ["ports[0].container"]);
+    }
+
+    #[test]
+    fn malformed_json_and_root_errors_are_invalid_json() {
+        for body in [
+            &br#"{"id": "#[..],
+            br#""just a string""#,
+            br#"{"id": "x"} trailing"#,
+            br#"{}"#,
+        ] {
+            let e = decode_json::<Body>(body).unwrap_err();
+            assert_eq!(e.code, "INVALID_JSON", "{}", String::from_utf8_lossy(body));
+            assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        }
+        let e = decode_json::<Body>(br#"{"id": "x", "colour": "red"}"#).unwrap_err();
+        assert!(e.message.contains("colour"), "{}", e.message);
+    }
+
+    #[test]
+    fn content_types_that_are_json() {
+        let h = |ct: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+            is_json(&m)
+        };
+        assert!(h("application/json"));
+        assert!(h("Application/JSON; charset=utf-8"));
+        assert!(h("application/merge-patch+json"));
+        assert!(!h("text/plain"));
+        assert!(!h("application/jsonx"));
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

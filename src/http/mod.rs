@@ -16,8 +16,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
-use axum::response::Response;
-use tower_http::timeout::TimeoutLayer;
+use axum::response::{IntoResponse, Response};
 
 pub use auth::{
     Auth, AuthSettings, CREDENTIAL_RECHECK, CSRF_HEADER, ClientIp, Credential, DEFAULT_SESSION_TTL,
@@ -55,10 +54,7 @@ pub fn app(state: AppState) -> Router {
         .merge(auth::router())
         .merge(observe::router())
         .merge(openapi::router())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
+        .layer(middleware::from_fn(request_timeout))
         // Streams (logs follow, events) may stay open for hours: no request timeout.
         .merge(observe::streaming_router())
         .route_layer(middleware::from_fn_with_state(
@@ -94,6 +90,25 @@ async fn unknown_route(
         }
     }
     ApiError::no_route()
+}
+
+/// Answers a request that takes longer than [`REQUEST_TIMEOUT`] with a JSON 503. A bot
+/// operation that had already begun still runs to its end (see `BotService`), so the outcome
+/// is unknown, not undone: the message says to look.
+async fn request_timeout(req: axum::extract::Request, next: middleware::Next) -> Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "TIMEOUT",
+            format!(
+                "no answer within {} s (Docker may be slow or unreachable); an operation that \
+                 had begun still completes: check the bot's state before retrying",
+                REQUEST_TIMEOUT.as_secs()
+            ),
+        )
+        .into_response(),
+    }
 }
 
 async fn security_headers(mut res: Response) -> Response {

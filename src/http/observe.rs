@@ -4,7 +4,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiPath, ApiQuery};
 use super::{AppState, Credential, until_credential_ends};
 use crate::BotId;
 use crate::bots::BotService;
@@ -73,8 +73,8 @@ fn parse_since(s: &str) -> Option<DateTime<Utc>> {
 async fn logs(
     State(s): State<AppState>,
     Extension(credential): Extension<Credential>,
-    Path(id): Path<String>,
-    Query(q): Query<LogQuery>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<LogQuery>,
 ) -> Result<Response, ApiError> {
     let since = match q.since.as_deref() {
         None => None,
@@ -90,13 +90,8 @@ async fn logs(
         follow: false,
     };
     if !q.follow {
-        let lines: Vec<LogLine> = s
-            .bots
-            .logs(&id, &opts)
-            .await?
-            .filter_map(|l| std::future::ready(l.ok()))
-            .collect()
-            .await;
+        // Docker down or frozen is a 503, like stats and follow: never an empty 200.
+        let lines: Vec<LogLine> = s.bots.log_lines(&id, &opts).await?;
         return Ok(Json(json!({ "lines": lines })).into_response());
     }
     // Fail fast (404) before switching to a stream.
@@ -201,7 +196,7 @@ async fn all_stats(State(s): State<AppState>) -> Json<Value> {
 
 async fn bot_stats(
     State(s): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     let view = s.bots.get(&id).await?;
     let bot = BotId::new(view.id.clone()).map_err(|_| ApiError::no_route())?;
@@ -210,7 +205,7 @@ async fn bot_stats(
         "id": view.id,
         "latest": history.last(),
         "history": history,
-        "memory_limit_bytes": view.limits.memory_mb.map(|m| m * 1024 * 1024),
+        "memory_limit_bytes": view.limits.memory_bytes(),
     })))
 }
 

@@ -14,7 +14,11 @@ use crate::auth::{API_TOKEN_PREFIX, SESSION_TOKEN_PREFIX};
 use crate::bot_id::MAX_BOT_ID_LEN;
 use crate::bots::HttpProbe;
 use crate::bots::template::TEMPLATE_NAMES;
-use crate::bots::validate::{MAX_NAME_LEN, MAX_SECRET_LEN, MIN_MEMORY_MB};
+use crate::bots::validate::{
+    DEFAULT_MEMORY_MB, DEFAULT_PIDS, MAX_CPUS, MAX_MEMORY_MB, MAX_NAME_LEN, MAX_PIDS,
+    MAX_PROBE_FAILURES, MAX_PROBE_SECS, MAX_SECRET_LEN, MIN_MEMORY_MB,
+};
+use crate::bots::{LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT};
 use crate::secrets::MAX_SECRET_NAME_LEN;
 
 /// The document's route.
@@ -80,8 +84,17 @@ fn info() -> Value {
              `GET /health` are public.\n\n\
              **Errors** are JSON: `{{\"error\": \"message\", \"code\": \"STABLE_CODE\"}}`, with \
              `fields` (problems by field) on validation failures. Request bodies are limited to \
-             {MAX_BODY_BYTES} bytes, and non-streaming requests to {} s.",
-            REQUEST_TIMEOUT.as_secs()
+             {MAX_BODY_BYTES} bytes, and non-streaming requests to {} s (then 503 `TIMEOUT`).\n\n\
+             **Consistency.** Calls that change a bot are serialized per bot, each acting on what \
+             the previous one left; one that waits more than {} s for the bot gives up with 503 \
+             `BOT_BUSY`, having done nothing. A call records a new `desired_state`, config or \
+             secret only when it succeeds: one that fails (503 `DOCKER_UNAVAILABLE` included) \
+             leaves the bot as it was, and the reconciler brings its container back to the \
+             recorded state once Docker answers. A PATCH is all or nothing, secrets included. \
+             Log reads give up after {} s with 503.",
+            REQUEST_TIMEOUT.as_secs(),
+            LOCK_WAIT_TIMEOUT.as_secs(),
+            LOG_READ_TIMEOUT.as_secs(),
         ),
         "license": { "name": "MIT", "identifier": "MIT" },
     })
@@ -111,8 +124,10 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (
         400,
         "BadRequest",
-        "The request is invalid: `VALIDATION_FAILED` (with `fields`), `INVALID_JSON`, \
-         `IMAGE_NOT_FOUND`, `INVALID_CONFIG`, `NOT_A_SESSION`...",
+        "The request is invalid: `VALIDATION_FAILED` (with `fields`, also for a value of the \
+         wrong type at a known field of the body or query string), `INVALID_JSON`, \
+         `INVALID_QUERY`, `INVALID_PATH`, `IMAGE_NOT_FOUND`, `INVALID_CONFIG`, \
+         `NOT_A_SESSION`...",
     ),
     (
         401,
@@ -167,12 +182,21 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (
         503,
         "ServiceUnavailable",
-        "`DOCKER_UNAVAILABLE`: the Docker Engine is unreachable; retry later. `LOGIN_BUSY` \
+        "Retry later. `DOCKER_UNAVAILABLE`: the Docker Engine is unreachable or did not \
+         answer in time; nothing was recorded (a lifecycle call changes `desired_state`, the \
+         config or the secrets only when it succeeds, and the reconciler settles the bot when \
+         Docker is back). `BOT_BUSY`: another operation on the bot did not finish in time; \
+         nothing was done. `TIMEOUT`: no answer within the request time limit; an operation \
+         that had begun still completes, so check the bot before retrying. `SHUTTING_DOWN`. `LOGIN_BUSY` \
          (login only): too many logins are being checked at once; retry after `Retry-After` \
-         seconds. (A request that exceeds the server's time limit also ends with 503, without \
-         a body.)",
+         seconds.",
     ),
 ];
+
+/// What `POST /api/tokens` accepts as a token name: no control character (Unicode `Cc`,
+/// what Rust's `char::is_control` refuses) and at least one that is not a space.
+const TOKEN_NAME_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f]*\
+     [^\\s\\u0000-\\u001f\\u007f-\\u009f][^\\u0000-\\u001f\\u007f-\\u009f]*$";
 
 /// A reference to a schema component.
 fn schema(name: &str) -> Value {
@@ -515,14 +539,14 @@ fn secret_paths() -> Vec<PathItem> {
                     "requestBody": secret_body(),
                     "responses": responses(
                         &[(200, json_response("Stored", schema("SecretSet")))],
-                        &[400, 401, 404, 413, 500],
+                        &[400, 401, 404, 413, 503, 500],
                     ),
                 },
                 "delete": {
                     "tags": ["secrets"],
                     "operationId": "deleteSecret",
                     "summary": "Delete a secret",
-                    "responses": responses(&[(200, success())], &[401, 404, 500]),
+                    "responses": responses(&[(200, success())], &[401, 404, 503, 500]),
                 },
             }),
         ),
@@ -532,14 +556,16 @@ fn secret_paths() -> Vec<PathItem> {
 fn secret_body() -> Value {
     let raw = json!({
         "type": "string",
+        "minLength": 1,
         "maxLength": MAX_SECRET_LEN,
-        "description": "The value, exactly as sent",
+        "description": "The value, exactly as sent (not empty)",
     });
     json!({
         "required": true,
         "description": format!(
             "The value: the raw body (any content type but JSON), or `{{\"value\": \"...\"}}` \
-             sent as `application/json`. At most {MAX_SECRET_LEN} bytes."
+             sent as `application/json`. 1 to {MAX_SECRET_LEN} bytes: an empty value is \
+             refused."
         ),
         "content": {
             "text/plain": { "schema": raw },
@@ -917,15 +943,22 @@ fn config_schemas() -> Vec<(&'static str, Value)> {
                 json!({
                     "memory_mb": {
                         "type": ["integer", "null"], "minimum": MIN_MEMORY_MB,
-                        "description": "Memory limit in MiB",
+                        "maximum": MAX_MEMORY_MB, "default": DEFAULT_MEMORY_MB,
+                        "description": format!(
+                            "Memory limit in MiB (swap capped alike); {DEFAULT_MEMORY_MB} when \
+                             unset, unless the template sets its own"
+                        ),
                     },
                     "cpus": {
-                        "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1024,
-                        "description": "CPU limit in cores",
+                        "type": ["number", "null"], "exclusiveMinimum": 0, "maximum": MAX_CPUS,
+                        "description": "CPU limit in cores; none when unset",
                     },
                     "pids": {
-                        "type": ["integer", "null"], "minimum": 1,
-                        "description": "Process limit",
+                        "type": ["integer", "null"], "minimum": 1, "maximum": MAX_PIDS,
+                        "default": DEFAULT_PIDS,
+                        "description": format!(
+                            "Process (and thread) limit; {DEFAULT_PIDS} when unset"
+                        ),
                     },
                 }),
                 &[],
@@ -944,15 +977,18 @@ fn health_check_schema() -> Value {
             "port": port_number("Container port serving the endpoint"),
             "path": { "type": "string", "default": d.path, "description": "Path to GET" },
             "interval_secs": {
-                "type": "integer", "minimum": 1, "default": d.interval_secs,
+                "type": "integer", "minimum": 1, "maximum": MAX_PROBE_SECS,
+                "default": d.interval_secs,
                 "description": "Seconds between probes",
             },
             "start_period_secs": {
-                "type": "integer", "minimum": 0, "default": d.start_period_secs,
+                "type": "integer", "minimum": 0, "maximum": MAX_PROBE_SECS,
+                "default": d.start_period_secs,
                 "description": "Seconds after start before failures count",
             },
             "failure_threshold": {
-                "type": "integer", "minimum": 1, "default": d.failure_threshold,
+                "type": "integer", "minimum": 1, "maximum": MAX_PROBE_FAILURES,
+                "default": d.failure_threshold,
                 "description": "Consecutive failures before the bot is `unhealthy`",
             },
         }),
@@ -982,9 +1018,9 @@ fn secret_map() -> Value {
     json!({
         "type": "object",
         "propertyNames": schema("SecretName"),
-        "additionalProperties": { "type": "string", "maxLength": MAX_SECRET_LEN },
+        "additionalProperties": { "type": "string", "minLength": 1, "maxLength": MAX_SECRET_LEN },
         "description": format!(
-            "Secrets, name → value (at most {MAX_SECRET_LEN} bytes each): written to files in \
+            "Secrets, name → value (1 to {MAX_SECRET_LEN} bytes each): written to files in \
              the bot's secrets directory, never to its environment or the database"
         ),
     })
@@ -995,7 +1031,9 @@ fn network() -> Value {
         "type": ["string", "null"],
         "pattern": "^[A-Za-z0-9_.-]{1,128}$",
         "description": "Docker network to attach to: the default bridge when absent, `none` for \
-                        no network",
+                        no network. `host` is refused unless the server runs with \
+                        `--allow-host-network`: it would give the bot the host's network \
+                        stack, botmaker's own API on 127.0.0.1 included.",
     })
 }
 
@@ -1125,7 +1163,10 @@ fn auth_schemas() -> Vec<(&'static str, Value)> {
             closed(
                 json!({ "name": {
                     "type": "string", "minLength": 1, "maxLength": 64,
-                    "description": "A label (\"ci\", \"laptop\"...): 1-64 printable characters",
+                    "pattern": TOKEN_NAME_PATTERN,
+                    "description": "A label (\"ci\", \"laptop\"...): 1-64 printable characters \
+                                    (no control characters, not only spaces; surrounding spaces \
+                                    are trimmed)",
                 }}),
                 &["name"],
             ),
@@ -1252,7 +1293,7 @@ fn misc_schemas() -> Vec<(&'static str, Value)> {
         (
             "SecretValue",
             closed(
-                json!({ "value": { "type": "string", "maxLength": MAX_SECRET_LEN } }),
+                json!({ "value": { "type": "string", "minLength": 1, "maxLength": MAX_SECRET_LEN } }),
                 &["value"],
             ),
         ),
@@ -1845,6 +1886,45 @@ mod tests {
         {
             assert!(keys.contains(r.as_str().expect("a name")), "{schema}: {r}");
         }
+    }
+
+    #[test]
+    fn token_name_rule_is_in_the_schema() {
+        let doc = document();
+        let name = &doc["components"]["schemas"]["CreateToken"]["properties"]["name"];
+        assert_eq!(name["minLength"], 1);
+        assert_eq!(name["maxLength"], 64);
+        let pattern = name["pattern"].as_str().expect("a pattern");
+        // Every control character `char::is_control` refuses is outside the pattern's classes.
+        assert!(
+            pattern.starts_with("^[^\\u0000-\\u001f\\u007f-\\u009f]*"),
+            "{pattern}"
+        );
+        assert!(
+            pattern.contains("[^\\s"),
+            "a blank name is refused too: {pattern}"
+        );
+        assert!(pattern.ends_with("]*$"), "{pattern}");
+        for c in ['\u{0}', '\u{1f}', '\u{7f}', '\u{9f}'] {
+            assert!(c.is_control());
+        }
+    }
+
+    #[test]
+    fn limits_state_the_bounds_and_defaults_the_server_enforces() {
+        let doc = document();
+        let limits = &doc["components"]["schemas"]["Limits"]["properties"];
+        assert_eq!(limits["memory_mb"]["minimum"], MIN_MEMORY_MB);
+        assert_eq!(limits["memory_mb"]["maximum"], MAX_MEMORY_MB);
+        assert_eq!(limits["memory_mb"]["default"], DEFAULT_MEMORY_MB);
+        assert_eq!(limits["pids"]["maximum"], MAX_PIDS);
+        assert_eq!(limits["pids"]["default"], DEFAULT_PIDS);
+        assert_eq!(limits["cpus"]["maximum"], MAX_CPUS);
+        let probe = &doc["components"]["schemas"]["HealthCheck"]["properties"];
+        assert_eq!(probe["interval_secs"]["maximum"], MAX_PROBE_SECS);
+        assert_eq!(probe["failure_threshold"]["maximum"], MAX_PROBE_FAILURES);
+        let secret = &doc["components"]["schemas"]["SecretValue"]["properties"]["value"];
+        assert_eq!(secret["minLength"], 1);
     }
 
     #[test]

@@ -149,6 +149,61 @@ impl RawBot {
     }
 }
 
+/// A create or delete of a bot that has begun and not yet ended (the `bot_operations` journal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BotOperation {
+    /// The bot is being created: a crash leaves it half-made, so it is undone.
+    Create,
+    /// The bot is being deleted: a crash leaves it half-deleted, so it is finished.
+    Delete,
+}
+
+fn parse_operation(id: &str, op: &str) -> Result<(BotId, BotOperation), StoreError> {
+    let bot = BotId::new(id).map_err(|e| {
+        StoreError::corrupt(format!(
+            "bot_operations.bot_id {id:?} is not a valid bot id: {e}"
+        ))
+    })?;
+    let op = match op {
+        "create" => BotOperation::Create,
+        "delete" => BotOperation::Delete,
+        other => {
+            return Err(StoreError::corrupt(format!(
+                "bot_operations.operation {other:?} of bot '{id}'"
+            )));
+        }
+    };
+    Ok((bot, op))
+}
+
+fn insert(conn: &rusqlite::Connection, bot: &BotRow) -> Result<(), StoreError> {
+    conn.execute(
+        &format!(
+            "INSERT INTO bots ({BOT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            bot.id.as_str(),
+            bot.name,
+            bot.template,
+            bot.spec.to_string(),
+            secret_names_json(&bot.secret_names),
+            bot.desired_state.as_str(),
+            bot.container_id,
+            bot.image_id,
+            timestamp(&bot.created_at),
+            timestamp(&bot.updated_at),
+        ],
+    )
+    .map_err(|e| match unique_violation(&e) {
+        Some(UniqueViolation::PrimaryKey) => StoreError::AlreadyExists {
+            id: bot.id.to_string(),
+        },
+        _ => e.into(),
+    })?;
+    Ok(())
+}
+
 /// The stored form of a secret-name list: a JSON array.
 fn secret_names_json(names: &[String]) -> String {
     serde_json::Value::from(names).to_string()
@@ -161,29 +216,125 @@ impl Store {
     /// [`StoreError::AlreadyExists`] (with the bot id) if a bot with this id exists.
     pub async fn insert_bot(&self, bot: &BotRow) -> Result<(), StoreError> {
         let bot = bot.clone();
+        self.call(move |conn| insert(conn, &bot)).await
+    }
+
+    /// Adds a bot and records, in the same transaction, that its creation has begun: until
+    /// [`Store::end_operation`], a restart takes the bot for a create cut short and undoes it.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] (with the bot id) if a bot with this id exists.
+    pub async fn begin_create(&self, bot: &BotRow) -> Result<(), StoreError> {
+        let bot = bot.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            insert(&tx, &bot)?;
+            tx.execute(
+                "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
+                 VALUES (?1, 'create', ?2)",
+                params![bot.id.as_str(), timestamp(&Utc::now())],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records that the bot's deletion has begun: until the row is gone
+    /// ([`Store::forget_bot`]), a restart finishes the delete. Returns `false` if there is no
+    /// such bot.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the write fails.
+    pub async fn begin_delete(&self, id: &BotId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.call(move |conn| {
+            let changed = conn.execute(
+                "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
+                 SELECT id, 'delete', ?2 FROM bots WHERE id = ?1",
+                params![id.as_str(), timestamp(&Utc::now())],
+            )?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    /// Ends the bot's create or delete: the bot stays as it now is.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the write fails.
+    pub async fn end_operation(&self, id: &BotId) -> Result<(), StoreError> {
+        let id = id.clone();
         self.call(move |conn| {
             conn.execute(
-                &format!("INSERT INTO bots ({BOT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-                params![
-                    bot.id.as_str(),
-                    bot.name,
-                    bot.template,
-                    bot.spec.to_string(),
-                    secret_names_json(&bot.secret_names),
-                    bot.desired_state.as_str(),
-                    bot.container_id,
-                    bot.image_id,
-                    timestamp(&bot.created_at),
-                    timestamp(&bot.updated_at),
-                ],
-            )
-            .map_err(|e| match unique_violation(&e) {
-                Some(UniqueViolation::PrimaryKey) => StoreError::AlreadyExists {
-                    id: bot.id.to_string(),
-                },
-                _ => e.into(),
-            })?;
+                "DELETE FROM bot_operations WHERE bot_id = ?1",
+                [id.as_str()],
+            )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Removes the bot's row and its create or delete entry, in one transaction. Returns
+    /// `false` if there was no such bot.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`] if the write fails.
+    pub async fn forget_bot(&self, id: &BotId) -> Result<bool, StoreError> {
+        let id = id.clone();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let changed = tx.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
+            tx.execute(
+                "DELETE FROM bot_operations WHERE bot_id = ?1",
+                [id.as_str()],
+            )?;
+            tx.commit()?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
+    /// Creates and deletes that began and never ended, oldest first: after a crash, the ones
+    /// to undo or finish.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if an entry cannot be read back.
+    pub async fn unfinished_operations(&self) -> Result<Vec<(BotId, BotOperation)>, StoreError> {
+        self.call(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT bot_id, operation FROM bot_operations ORDER BY started_at, bot_id",
+            )?;
+            let raw = stmt
+                .query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            raw.into_iter()
+                .map(|(id, op)| parse_operation(&id, &op))
+                .collect()
+        })
+        .await
+    }
+
+    /// The bot's create or delete that began and has not ended, if any.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] if the entry cannot be read back.
+    pub async fn unfinished_operation(
+        &self,
+        id: &BotId,
+    ) -> Result<Option<BotOperation>, StoreError> {
+        let id = id.clone();
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT operation FROM bot_operations WHERE bot_id = ?1",
+                [id.as_str()],
+                |row| row.get::<_, String>(0),
+            )
+            .optional()?
+            .map(|op| parse_operation(id.as_str(), &op).map(|(_, op)| op))
+            .transpose()
         })
         .await
     }
@@ -517,6 +668,39 @@ mod tests {
         assert!(!store.set_secret_names(&ghost.id, &[]).await.unwrap());
         assert!(!store.delete_bot(&ghost.id).await.unwrap());
         assert!(store.list_bots().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn creates_and_deletes_are_journaled_until_they_end() {
+        let store = Store::open_in_memory().await.unwrap();
+        let made = bot("made", at(0));
+        let going = bot("going", at(1));
+        store.begin_create(&made).await.unwrap();
+        store.insert_bot(&going).await.unwrap();
+        assert!(store.begin_delete(&going.id).await.unwrap());
+        assert!(!store.begin_delete(&id("nobody")).await.unwrap());
+        assert_eq!(
+            store.unfinished_operations().await.unwrap(),
+            vec![
+                (made.id.clone(), BotOperation::Create),
+                (going.id.clone(), BotOperation::Delete)
+            ]
+        );
+        assert_eq!(
+            store.unfinished_operation(&made.id).await.unwrap(),
+            Some(BotOperation::Create)
+        );
+        // A duplicate create changes nothing, journal included.
+        let err = store.begin_create(&made).await.unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err:?}");
+
+        store.end_operation(&made.id).await.unwrap();
+        assert_eq!(store.unfinished_operation(&made.id).await.unwrap(), None);
+        assert!(store.get_bot(&made.id).await.unwrap().is_some());
+        assert!(store.forget_bot(&going.id).await.unwrap());
+        assert!(store.unfinished_operations().await.unwrap().is_empty());
+        assert!(store.get_bot(&going.id).await.unwrap().is_none());
+        assert!(!store.forget_bot(&going.id).await.unwrap());
     }
 
     async fn insert_raw(store: &Store, id: &'static str, spec: &'static str, names: &'static str) {

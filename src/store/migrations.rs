@@ -15,7 +15,7 @@ use super::StoreError;
 /// already run it and will not run it again, so an edit would silently give them a different
 /// schema from new installs. To change the schema, append a new script.
 /// `migrations_are_frozen` below fails when an applied script changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL];
+pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_BOT_OPERATIONS];
 
 /// The schema version this binary migrates databases to: the number of embedded migrations.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -58,6 +58,20 @@ CREATE TABLE api_tokens (
 CREATE TABLE settings (
     key   TEXT PRIMARY KEY NOT NULL,
     value TEXT NOT NULL
+);
+";
+
+/// v2: a journal of bot creates and deletes in progress.
+///
+/// A create or delete is several steps (row, secrets, workspace, container) that cannot share
+/// one transaction; a botmaker killed half-way leaves its entry here, and the next start undoes
+/// the create or finishes the delete. No foreign key: the entry of a delete outlives the row
+/// until the very end, in the same transaction that removes it.
+const V2_BOT_OPERATIONS: &str = "
+CREATE TABLE bot_operations (
+    bot_id     TEXT PRIMARY KEY NOT NULL,
+    operation  TEXT NOT NULL CHECK (operation IN ('create', 'delete')),
+    started_at TEXT NOT NULL
 );
 ";
 
@@ -119,7 +133,13 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn, MIGRATIONS).unwrap();
         assert_eq!(user_version(&conn).unwrap(), SCHEMA_VERSION);
-        for table in ["bots", "sessions", "api_tokens", "settings"] {
+        for table in [
+            "bots",
+            "sessions",
+            "api_tokens",
+            "settings",
+            "bot_operations",
+        ] {
             assert!(table_exists(&conn, table), "{table}");
         }
     }
@@ -172,8 +192,10 @@ mod tests {
     /// field have already run: revert it and append a new migration instead.
     #[test]
     fn migrations_are_frozen() {
-        const RELEASED: &[&str] =
-            &["147671d0ea9f91a9a644481bb319c7f328b056a88a82c40d68188e1b89d88207"];
+        const RELEASED: &[&str] = &[
+            "147671d0ea9f91a9a644481bb319c7f328b056a88a82c40d68188e1b89d88207",
+            "907fc1a35ac4fdf73cff6935ded08979bd7348049d35169953687e31a41bca78",
+        ];
         for (index, expected) in RELEASED.iter().enumerate() {
             // Ignore `\r` so a CRLF checkout does not look like an edit.
             let script = MIGRATIONS[index].replace('\r', "");

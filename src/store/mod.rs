@@ -29,7 +29,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use auth::ApiTokenRow;
-pub use bots::{BotRow, DesiredState, UnknownDesiredState};
+pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use migrations::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.

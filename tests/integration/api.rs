@@ -790,7 +790,7 @@ async fn orphans_are_listed_without_side_effects_and_cleaned_up() {
 #[tokio::test(flavor = "multi_thread")]
 async fn daemon_restart_and_docker_down_mid_create() {
     let mut engine = PrivateEngine::start().await;
-    let docker = engine.service(&crate::support::unique("t")).await.unwrap();
+    let docker = engine.service(&crate::support::instance()).await.unwrap();
     let h = Harness::on(docker).await;
     let s = TestServer::start_on(h).await;
     let mut body = s.bot_body("survivor");

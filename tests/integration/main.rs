@@ -2,11 +2,13 @@
 
 mod support;
 
+mod adversarial;
 mod api;
 mod auth_hardening;
 mod cli;
 mod docker_lifecycle;
 mod docker_observe;
+mod hardening;
 mod hostile_bot;
 mod serve_cli;
 mod web;

@@ -5,27 +5,53 @@ use super::*;
 impl BotService {
     /// Validates `req`, then stores the bot, writes its secrets and workspace, creates its
     /// container and starts it (unless `start` is false). On any failure every step already
-    /// taken is undone.
+    /// taken is undone; a crash half-way is undone at the next start (the create is journaled,
+    /// see [`BotService::recover_interrupted`]).
     pub async fn create(&self, req: CreateBot) -> Result<BotView, BotError> {
+        let valid = self.validate_create(req)?;
+        let registry = self.inner.registry.clone().read_owned().await;
+        let guard = self.lock_bot_bounded(&valid.id).await?;
+        let s = self.clone();
+        run_to_completion(async move {
+            let _registry = registry;
+            let id = valid.id.clone();
+            let result = s.create_locked(valid).await;
+            if result.is_err() && matches!(s.inner.store.get_bot(&id).await, Ok(None)) {
+                s.drop_lock(&id, &guard);
+            }
+            result
+        })
+        .await
+    }
+
+    async fn create_locked(&self, valid: ValidCreate) -> Result<BotView, BotError> {
         let ValidCreate {
             id,
             row,
             template,
             secrets,
-        } = self.validate_create(req)?;
-        let _registry = self.inner.registry.read().await;
-        let lock = self.lock_for(&id);
-        let _bot = lock.lock().await;
-
-        self.inner.store.insert_bot(&row).await?;
+        } = valid;
+        if self.inner.store.get_bot(&id).await?.is_some() {
+            return Err(BotError::AlreadyExists(id.to_string()));
+        }
+        self.refuse_leftovers(&id, template).await?;
+        self.inner.store.begin_create(&row).await?;
         let mut undo = Undo {
             service: self,
             id: &id,
             container: false,
             workspace: false,
             secrets: false,
+            outage: false,
         };
-        match self.provision(&row, template, &secrets, &mut undo).await {
+        let made = match self.provision(&row, template, &secrets, &mut undo).await {
+            Ok(view) => match self.inner.store.end_operation(&id).await {
+                Ok(()) => Ok(view),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) => Err(e),
+        };
+        match made {
             Ok(view) => {
                 self.inner
                     .fleet
@@ -33,10 +59,34 @@ impl BotService {
                 Ok(view)
             }
             Err(e) => {
+                undo.outage = e.is_outage();
                 undo.run().await;
                 Err(e)
             }
         }
+    }
+
+    /// Files left by a bot deleted while botmaker was down belong to nobody: refuse rather
+    /// than hand them to a new bot. Checked before anything is written, so the undo of this
+    /// create (or its recovery after a crash) never removes what it did not make.
+    async fn refuse_leftovers(&self, id: &BotId, template: &dyn Template) -> Result<(), BotError> {
+        let secrets_dir = self.secrets_for(template).bot_dir(id);
+        if tokio::fs::symlink_metadata(&secrets_dir).await.is_ok() {
+            return Err(BotError::Leftover {
+                id: id.to_string(),
+                what: "secrets directory",
+            });
+        }
+        if tokio::fs::symlink_metadata(self.workspace_dir(id))
+            .await
+            .is_ok()
+        {
+            return Err(BotError::Leftover {
+                id: id.to_string(),
+                what: "workspace",
+            });
+        }
+        Ok(())
     }
 
     fn validate_create(&self, req: CreateBot) -> Result<ValidCreate, BotError> {
@@ -60,10 +110,10 @@ impl BotService {
         validate::check_ports(&req.ports, &mut errors);
         validate::check_limits(&req.limits, &mut errors);
         if let Some(p) = &req.health_check {
-            check_probe(p, &mut errors);
+            validate::check_health_check(p, &mut errors);
         }
         if let Some(n) = &req.network {
-            validate::check_network(n, &mut errors);
+            validate::check_network(n, self.inner.policy.allow_host_network, &mut errors);
         }
         let mut spec = BotSpec {
             image: req.image.clone().unwrap_or_default(),
@@ -91,6 +141,7 @@ impl BotService {
             let all: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
             t.prepare(&mut spec, &all, &mut errors);
         }
+        validate::apply_default_limits(&mut spec.limits);
         errors.into_result().map_err(BotError::Validation)?;
         let (Some(id), Some(template)) = (id, template) else {
             unreachable!("errors were recorded for a missing id or template");
@@ -130,24 +181,7 @@ impl BotService {
         undo: &mut Undo<'_>,
     ) -> Result<BotView, BotError> {
         let id = &row.id;
-        // Files left by a bot deleted while botmaker was down belong to nobody: refuse rather
-        // than hand them to a new bot.
         let secrets_store = self.secrets_for(template);
-        let secrets_dir = secrets_store.bot_dir(id);
-        if tokio::fs::symlink_metadata(&secrets_dir).await.is_ok() {
-            return Err(BotError::Leftover {
-                id: id.to_string(),
-                what: "secrets directory",
-            });
-        }
-        let workspace = self.workspace_dir(id);
-        if tokio::fs::symlink_metadata(&workspace).await.is_ok() {
-            return Err(BotError::Leftover {
-                id: id.to_string(),
-                what: "workspace",
-            });
-        }
-
         undo.secrets = true;
         let (store, bot, values) = (secrets_store.clone(), id.clone(), secrets.to_vec());
         blocking(move || {
@@ -160,8 +194,9 @@ impl BotService {
         .await?;
 
         undo.workspace = true;
-        self.create_container_from(row).await?;
+        // Before the call: a create that timed out may still be carried out by the daemon.
         undo.container = true;
+        self.create_container_from(row).await?;
         if row.desired_state == DesiredState::Running {
             self.inner.docker.start_container(id).await?;
         }
@@ -185,18 +220,28 @@ struct Undo<'a> {
     container: bool,
     workspace: bool,
     secrets: bool,
+    /// The create failed because Docker did not answer: a request it never answered may
+    /// still be carried out when it resumes, so even a container it says is not there may
+    /// appear later.
+    outage: bool,
 }
 
 impl Undo<'_> {
     async fn run(self) {
         let s = &self.service.inner;
+        let mut container_gone = true;
         if self.container {
-            if let Err(e) = s
+            match s
                 .docker
                 .remove_container(self.id, Some(Duration::ZERO))
                 .await
             {
-                tracing::error!(bot = %self.id, error = %e, "rollback: could not remove container");
+                // Another owner's container holding the name was never ours.
+                Ok(_) | Err(ContainerError::NotOwned { .. }) => {}
+                Err(e) => {
+                    tracing::error!(bot = %self.id, error = %e, "rollback: could not remove container");
+                    container_gone = false;
+                }
             }
         }
         if self.workspace {
@@ -210,24 +255,20 @@ impl Undo<'_> {
                 tracing::error!(bot = %self.id, error = %e, "rollback: could not remove secrets");
             }
         }
-        if let Err(e) = s.store.delete_bot(self.id).await {
+        s.fleet.forget(self.id);
+        let forgotten = if container_gone && !self.outage {
+            // Row and journal entry go together; if this fails, the entry makes the next
+            // start finish the undo.
+            s.store.forget_bot(self.id).await
+        } else {
+            // Docker is (or was) out of reach and may yet carry out the create it was sent:
+            // the journal entry stays, and the reconciler's recovery removes that container
+            // once Docker answers again.
+            tracing::warn!(bot = %self.id, "rollback: container removal left for recovery");
+            s.store.delete_bot(self.id).await
+        };
+        if let Err(e) = forgotten {
             tracing::error!(bot = %self.id, error = %e, "rollback: could not delete bot record");
         }
-        s.fleet.forget(self.id);
-    }
-}
-
-fn check_probe(p: &crate::bots::spec::HttpProbe, errors: &mut FieldErrors) {
-    if p.port == 0 {
-        errors.add("health_check.port", "must be 1-65535");
-    }
-    if !p.path.starts_with('/') || p.path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        errors.add(
-            "health_check.path",
-            "must be an absolute URL path like /healthz",
-        );
-    }
-    if p.interval_secs == 0 {
-        errors.add("health_check.interval_secs", "must be at least 1");
     }
 }

@@ -1,71 +1,108 @@
 //! Start, stop, restart, apply, update and delete, serialized per bot.
+//!
+//! Each takes the bot's lock before reading its row (see [`BotService::with_bot`]), and the
+//! registry records a change only once Docker has made it: a call that fails (Docker down, a
+//! container that will not start) leaves `desired_state`, the config and the secrets as they
+//! were, and the reconciler brings the container back to that recorded state when Docker
+//! returns.
 
 use super::*;
+use crate::bots::template::WorkspaceFile;
 
 impl BotService {
     /// Starts the bot; recreates its container from the stored config if it is missing.
     pub async fn start(&self, id: &str) -> Result<BotView, BotError> {
-        let (row, _guard) = self.desire(id, DesiredState::Running).await?;
-        match self.inner.docker.start_container(&row.id).await {
-            Ok(()) => {}
-            Err(ContainerError::NotFound { .. }) => self.recreate(&row).await?,
-            Err(e) => return Err(e.into()),
-        }
-        self.refresh(&row).await
+        self.with_bot(id, |s, row| async move {
+            let want = with_desired(row, DesiredState::Running);
+            match s.inner.docker.start_container(&want.id).await {
+                Ok(()) => {}
+                Err(ContainerError::NotFound { .. }) => s.recreate(&want).await?,
+                Err(e) => return Err(e.into()),
+            }
+            s.record_desired(&want).await
+        })
+        .await
     }
 
     /// Stops the bot (SIGTERM, then SIGKILL after the grace period).
     pub async fn stop(&self, id: &str) -> Result<BotView, BotError> {
-        let (row, _guard) = self.desire(id, DesiredState::Stopped).await?;
-        let grace = Some(self.inner.stop_grace);
-        match self.inner.docker.stop_container(&row.id, grace).await {
-            Ok(()) | Err(ContainerError::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        self.refresh(&row).await
+        self.with_bot(id, |s, row| async move {
+            let want = with_desired(row, DesiredState::Stopped);
+            let grace = Some(s.inner.stop_grace);
+            match s.inner.docker.stop_container(&want.id, grace).await {
+                Ok(()) | Err(ContainerError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+            s.record_desired(&want).await
+        })
+        .await
     }
 
     /// Restarts the bot's process in its existing container (config changes need `apply`).
     pub async fn restart(&self, id: &str) -> Result<BotView, BotError> {
-        let (row, _guard) = self.desire(id, DesiredState::Running).await?;
-        let grace = Some(self.inner.stop_grace);
-        match self.inner.docker.restart_container(&row.id, grace).await {
-            Ok(()) => {}
-            Err(ContainerError::NotFound { .. }) => self.recreate(&row).await?,
-            Err(e) => return Err(e.into()),
-        }
-        self.refresh(&row).await
+        self.with_bot(id, |s, row| async move {
+            let want = with_desired(row, DesiredState::Running);
+            let grace = Some(s.inner.stop_grace);
+            match s.inner.docker.restart_container(&want.id, grace).await {
+                Ok(()) => {}
+                Err(ContainerError::NotFound { .. }) => s.recreate(&want).await?,
+                Err(e) => return Err(e.into()),
+            }
+            s.record_desired(&want).await
+        })
+        .await
     }
 
-    /// Takes the bot's lock and records what the user now wants; the caller then makes
-    /// Docker match while still holding the returned guard.
-    async fn desire(
-        &self,
-        id: &str,
-        desired: DesiredState,
-    ) -> Result<(BotRow, tokio::sync::OwnedMutexGuard<()>), BotError> {
-        let (bot, mut row) = self.row(id).await?;
-        let guard = self.lock_for(&bot).lock_owned().await;
-        row.desired_state = desired;
-        self.inner.store.set_desired_state(&bot, desired).await?;
-        Ok((row, guard))
+    /// Records the desired state Docker now matches, and returns the bot as it now is.
+    async fn record_desired(&self, want: &BotRow) -> Result<BotView, BotError> {
+        let found = self
+            .inner
+            .store
+            .set_desired_state(&want.id, want.desired_state)
+            .await?;
+        must_exist(found, &want.id)?;
+        let row = self
+            .inner
+            .store
+            .get_bot(&want.id)
+            .await?
+            .ok_or_else(|| BotError::NotFound(want.id.to_string()))?;
+        self.refresh(&row).await
     }
 
     /// Recreates the container from the stored desired config (keeping secrets and
     /// workspace), so configuration changes take effect. Docker cannot edit a container.
     pub async fn apply(&self, id: &str) -> Result<BotView, BotError> {
-        let (bot, row) = self.row(id).await?;
-        let lock = self.lock_for(&bot);
-        let _g = lock.lock().await;
-        self.replace_container(&row, None).await?;
-        self.refresh(&row).await
+        self.with_bot(id, |s, row| async move {
+            let result = async {
+                s.inner
+                    .docker
+                    .remove_container(&row.id, Some(s.inner.stop_grace))
+                    .await?;
+                s.recreate(&row).await
+            }
+            .await;
+            if result.as_ref().is_err_and(BotError::is_outage) {
+                s.unsettle(&row.id, Unsettled::Container);
+            }
+            result?;
+            s.refresh(&row).await
+        })
+        .await
     }
 
     /// Changes a bot's configuration; with `apply` (the default) recreates its container.
+    ///
+    /// All or nothing: if the new container cannot be made to run, the previous one is
+    /// recreated, the previous secret files are put back (and new ones removed), and the
+    /// stored config is untouched.
     pub async fn update(&self, id: &str, req: UpdateBot) -> Result<BotView, BotError> {
-        let (bot, old) = self.row(id).await?;
-        let lock = self.lock_for(&bot);
-        let _g = lock.lock().await;
+        self.with_bot(id, |s, old| async move { s.update_locked(old, req).await })
+            .await
+    }
+
+    async fn update_locked(&self, old: BotRow, req: UpdateBot) -> Result<BotView, BotError> {
+        let bot = old.id.clone();
         let template = template::lookup(&old.template)
             .ok_or_else(|| BotError::Store(corrupt(&format!("template of bot {bot}"))))?;
         let mut spec = spec_of(&old)?;
@@ -110,12 +147,11 @@ impl BotService {
             }
         }
         template.prepare(&mut spec, &all, &mut errors);
+        validate::apply_default_limits(&mut spec.limits);
         errors.into_result().map_err(BotError::Validation)?;
         if req.apply && !self.inner.docker.image_exists(&spec.image).await? {
             return Err(BotError::ImageNotFound(spec.image));
         }
-
-        let store = self.secrets_for(template);
         let values: Vec<(SecretName, SecretValue)> = names
             .into_iter()
             .map(|n| {
@@ -123,67 +159,111 @@ impl BotService {
                 (n, v)
             })
             .collect();
-        let b = bot.clone();
-        blocking(move || {
-            for (n, v) in &values {
-                store.set(&b, n, v)?;
-            }
-            Ok::<_, BotError>(())
-        })
-        .await?;
         let mut names: Vec<String> = all.iter().map(|n| n.to_string()).collect();
         names.sort();
         row.secret_names = names;
         row.spec = serde_json::to_value(&spec).expect("spec serializes");
         row.updated_at = Utc::now();
-        self.inner.store.update_bot(&row).await?;
+
+        let secrets = self.secrets_for(template);
         if req.apply {
-            if let Err(e) = self.replace_container(&row, Some(&old)).await {
-                // Keep the stored config consistent with what runs.
-                let _ = self.inner.store.update_bot(&old).await;
+            self.swap_container(&old, &row, secrets, values).await?;
+        } else {
+            // The files show through the running container's mount at once, as a rotation.
+            let backup = SecretsBackup::write(secrets, &bot, values).await?;
+            if let Err(e) = self.save_row(&row).await {
+                backup.restore().await;
                 return Err(e);
             }
         }
         self.inner.fleet.publish(&bot, "updated", None);
+        let row = self
+            .inner
+            .store
+            .get_bot(&bot)
+            .await?
+            .ok_or_else(|| BotError::NotFound(bot.to_string()))?;
         self.refresh(&row).await
     }
 
-    /// Removes the container and creates it again from `row`; if that fails and `fallback`
-    /// is given, puts the fallback config back so the bot is not left without a container.
-    async fn replace_container(
+    /// Replaces the container of `old` by one made from `new`, writing `secrets` in between:
+    /// the old container never sees the new values, and if the new container cannot be made
+    /// to run, everything goes back as it was (container, secret files, stored row).
+    async fn swap_container(
         &self,
-        row: &BotRow,
-        fallback: Option<&BotRow>,
+        old: &BotRow,
+        new: &BotRow,
+        store: SecretsStore,
+        secrets: Vec<(SecretName, SecretValue)>,
     ) -> Result<(), BotError> {
-        match self
+        let result = self.swap_container_steps(old, new, store, secrets).await;
+        // Docker may yet carry out a call it did not answer: the container could end up
+        // missing, or made from the new config. The reconciler recreates it from the row.
+        if result.as_ref().is_err_and(BotError::is_outage) {
+            self.unsettle(&old.id, Unsettled::Container);
+        }
+        result
+    }
+
+    async fn swap_container_steps(
+        &self,
+        old: &BotRow,
+        new: &BotRow,
+        store: SecretsStore,
+        secrets: Vec<(SecretName, SecretValue)>,
+    ) -> Result<(), BotError> {
+        // Until this succeeds nothing has changed.
+        self.inner
+            .docker
+            .remove_container(&old.id, Some(self.inner.stop_grace))
+            .await?;
+        let backup = match SecretsBackup::write(store, &old.id, secrets).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.put_back(old, None).await;
+                return Err(e);
+            }
+        };
+        let result = match self.recreate(new).await {
+            Ok(()) => self.save_row(new).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            self.put_back(old, Some(backup)).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Puts a bot back as `old` describes it after a failed change: removes whatever
+    /// container the change made, restores the secret files, recreates the old container.
+    /// Failures are logged: the caller reports the error that started it, and the
+    /// reconciler recreates a missing container when Docker is back.
+    async fn put_back(&self, old: &BotRow, backup: Option<SecretsBackup>) {
+        if let Err(e) = self
             .inner
             .docker
-            .remove_container(&row.id, Some(self.inner.stop_grace))
+            .remove_container(&old.id, Some(Duration::ZERO))
             .await
         {
-            Ok(_) => {}
-            Err(e) => return Err(e.into()),
+            tracing::error!(bot = %old.id, error = %e, "rollback: could not remove the new container");
         }
-        match self.recreate(row).await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                if let Some(old) = fallback {
-                    let _ = self
-                        .inner
-                        .docker
-                        .remove_container(&row.id, Some(Duration::ZERO))
-                        .await;
-                    if let Err(e2) = self.recreate(old).await {
-                        tracing::error!(bot = %row.id, error = %e2, "could not restore the previous container");
-                    }
-                }
-                Err(e)
-            }
+        if let Some(backup) = backup {
+            backup.restore().await;
+        }
+        if let Err(e) = self.recreate(old).await {
+            tracing::error!(bot = %old.id, error = %e, "rollback: could not restore the previous container");
         }
     }
 
-    /// Creates (and, if desired, starts) the container of an existing bot from its stored
-    /// config, rewriting the template's workspace files.
+    /// Writes `row` over the stored bot; a bot that is gone is `NOT_FOUND`.
+    async fn save_row(&self, row: &BotRow) -> Result<(), BotError> {
+        let found = self.inner.store.update_bot(row).await?;
+        must_exist(found, &row.id)
+    }
+
+    /// Creates (and, if desired, starts) the container of an existing bot from `row`,
+    /// rewriting the template's workspace files.
     async fn recreate(&self, row: &BotRow) -> Result<(), BotError> {
         self.create_container_from(row).await?;
         if row.desired_state == DesiredState::Running {
@@ -198,6 +278,13 @@ impl BotService {
         let template = template::lookup(&row.template)
             .ok_or_else(|| BotError::Store(corrupt(&format!("template of bot {}", row.id))))?;
         let spec = spec_of(row)?;
+        // A bot stored with the host network before the server's opt-in was withdrawn does
+        // not get it back on a recreate.
+        if let Some(network) = &spec.network {
+            let mut errors = FieldErrors::default();
+            validate::check_network(network, self.inner.policy.allow_host_network, &mut errors);
+            errors.into_result().map_err(BotError::Validation)?;
+        }
         let names: Vec<SecretName> = row
             .secret_names
             .iter()
@@ -215,7 +302,8 @@ impl BotService {
             workspace_dir: &workspace,
             secret_names: &names,
         });
-        write_workspace(&workspace, &rendered.files, template.owner()).await?;
+        let files: &[WorkspaceFile] = &rendered.files;
+        write_workspace(&workspace, files, template.owner()).await?;
         match self
             .inner
             .docker
@@ -235,33 +323,130 @@ impl BotService {
 
     /// Stops and removes the bot's container, deletes its secrets and workspace, then its
     /// record. A container that already vanished is fine.
+    ///
+    /// The delete is journaled: once the container is gone, a crash before the end leaves an
+    /// entry that the next start finishes (see [`BotService::recover_interrupted`]).
     pub async fn delete(&self, id: &str) -> Result<(), BotError> {
-        let (bot, row) = self.row(id).await?;
-        let _registry = self.inner.registry.read().await;
-        let lock = self.lock_for(&bot);
-        let _g = lock.lock().await;
+        let registry = self.inner.registry.clone().read_owned().await;
+        let bot = BotId::new(id).map_err(|_| BotError::NotFound(id.to_string()))?;
+        let guard = self.lock_bot_bounded(&bot).await?;
+        let Some(row) = self.inner.store.get_bot(&bot).await? else {
+            self.drop_lock(&bot, &guard);
+            return Err(BotError::NotFound(id.to_string()));
+        };
+        let s = self.clone();
+        run_to_completion(async move {
+            let _registry = registry;
+            let result = s.delete_locked(&row).await;
+            match &result {
+                Ok(()) => s.drop_lock(&bot, &guard),
+                Err(e) if e.is_outage() => s.unsettle(&bot, Unsettled::State),
+                Err(_) => {}
+            }
+            result
+        })
+        .await
+    }
+
+    async fn delete_locked(&self, row: &BotRow) -> Result<(), BotError> {
+        let found = self.inner.store.begin_delete(&row.id).await?;
+        must_exist(found, &row.id)?;
         match self
             .inner
             .docker
-            .remove_container(&bot, Some(self.inner.stop_grace))
+            .remove_container(&row.id, Some(self.inner.stop_grace))
             .await
         {
             // A container of another owner holding the name is not ours to remove.
             Ok(_) | Err(ContainerError::NotOwned { .. }) => {}
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // Nothing was destroyed: the bot stays, whole.
+                if let Err(e) = self.inner.store.end_operation(&row.id).await {
+                    tracing::error!(bot = %row.id, error = %e, "could not end the delete's journal entry");
+                }
+                return Err(e.into());
+            }
         }
-        let template = template::lookup(&row.template).unwrap_or(&template::Generic);
-        let (store, b) = (self.secrets_for(template), bot.clone());
+        self.purge_files_and_row(&row.id).await
+    }
+
+    /// Deletes the bot's secrets, workspace and row (its container already removed), and
+    /// tells watchers it is gone.
+    pub(super) async fn purge_files_and_row(&self, bot: &BotId) -> Result<(), BotError> {
+        let (store, b) = (self.inner.secrets.clone(), bot.clone());
         blocking(move || Ok::<_, BotError>(store.delete_all(&b).map(drop)?)).await?;
-        remove_dir(&self.workspace_dir(&bot)).await?;
-        self.inner.store.delete_bot(&bot).await?;
-        self.inner.fleet.forget(&bot);
-        self.inner.fleet.publish(&bot, "deleted", None);
-        self.inner
-            .locks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&bot);
+        remove_dir(&self.workspace_dir(bot)).await?;
+        self.inner.store.forget_bot(bot).await?;
+        self.inner.fleet.forget(bot);
+        self.inner.fleet.publish(bot, "deleted", None);
         Ok(())
+    }
+}
+
+fn with_desired(mut row: BotRow, desired: DesiredState) -> BotRow {
+    row.desired_state = desired;
+    row
+}
+
+/// The previous values of the secrets a change writes, kept until the change has taken
+/// effect so a failed change can put them back.
+pub(super) struct SecretsBackup {
+    store: SecretsStore,
+    bot: BotId,
+    previous: Vec<(SecretName, Option<SecretValue>)>,
+}
+
+impl SecretsBackup {
+    /// Writes `values`, remembering what each name held before. If a write fails, the ones
+    /// already made are undone before the error is returned.
+    pub(super) async fn write(
+        store: SecretsStore,
+        bot: &BotId,
+        values: Vec<(SecretName, SecretValue)>,
+    ) -> Result<Self, BotError> {
+        let bot = bot.clone();
+        blocking(move || {
+            let mut backup = SecretsBackup {
+                store,
+                bot,
+                previous: Vec::new(),
+            };
+            for (name, value) in &values {
+                let written = backup.store.get(&backup.bot, name).and_then(|prev| {
+                    backup.store.set(&backup.bot, name, value)?;
+                    Ok(prev)
+                });
+                match written {
+                    Ok(prev) => backup.previous.push((name.clone(), prev)),
+                    Err(e) => {
+                        backup.restore_now();
+                        return Err(e.into());
+                    }
+                }
+            }
+            Ok(backup)
+        })
+        .await
+    }
+
+    /// Puts every written secret back as it was: the old value, or no file.
+    pub(super) async fn restore(self) {
+        let _ = blocking(move || {
+            self.restore_now();
+            Ok::<_, BotError>(())
+        })
+        .await;
+    }
+
+    fn restore_now(&self) {
+        for (name, prev) in self.previous.iter().rev() {
+            let result = match prev {
+                Some(value) => self.store.set(&self.bot, name, value),
+                None => self.store.delete(&self.bot, name).map(drop),
+            };
+            if let Err(e) = result {
+                tracing::error!(bot = %self.bot, secret = %name, error = %e, "rollback: could not restore a secret");
+            }
+        }
     }
 }

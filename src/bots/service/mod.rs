@@ -1,15 +1,24 @@
 //! `BotService`: every bot operation, from validated request to Docker, disk and database, with
-//! one rule for failures: a create that fails leaves nothing behind.
+//! one rule for failures: an operation that fails leaves the bot as it was (a create that
+//! fails leaves nothing behind).
+//!
+//! Concurrency: every operation that changes a bot takes the bot's lock BEFORE it reads the
+//! bot's row, so it acts on what the previous operation left, never on a stale copy; a caller
+//! that gives up while queued for the lock changes nothing, and once the lock is held the
+//! operation runs as a task of its own, so a client that disconnects or times out cannot cut
+//! a multi-step change in half. Reads (`get`, `list`) take no lock.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use serde::Serialize;
-use tokio::sync::RwLock;
+use tokio::sync::{OwnedMutexGuard, RwLock};
 
 use super::error::BotError;
 use super::observed::{Fleet, Observed};
@@ -31,6 +40,33 @@ pub struct BotPaths {
     pub workspaces_root: PathBuf,
 }
 
+/// What the server allows bots to do, beyond what every bot may.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BotPolicy {
+    /// Whether a bot may use the host's network stack (`network: "host"`).
+    pub allow_host_network: bool,
+}
+
+/// Longest wait for another operation on the same bot to finish before giving up with
+/// `BOT_BUSY` (nothing done): shorter than the HTTP request timeout, so a request queued
+/// behind a stuck operation gets a clear answer instead of a timeout of unknown outcome.
+pub const LOCK_WAIT_TIMEOUT: Duration = Duration::from_secs(40);
+
+/// How a bot's container may differ from its row after a call Docker did not answer: the
+/// daemon may still carry out a request whose answer never came. The reconciler settles such
+/// bots as soon as Docker answers again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Unsettled {
+    /// Whether it runs may differ from `desired_state` (or the container may be gone).
+    State,
+    /// The container may be missing or made from another config: recreate it from the row.
+    Container,
+}
+
+/// How long a log read may take in all: a daemon that answers slowly must not keep the
+/// request waiting until the HTTP timeout.
+pub const LOG_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The bot registry's operations.
 #[derive(Clone)]
 pub struct BotService {
@@ -43,21 +79,30 @@ struct Inner {
     secrets: SecretsStore,
     workspaces_root: PathBuf,
     fleet: Arc<Fleet>,
-    locks: Mutex<HashMap<BotId, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<BotId, BotLock>>,
     /// Creates and deletes hold it shared; orphan cleanup holds it exclusively, so it never
     /// mistakes a bot being created for an orphan.
-    registry: RwLock<()>,
+    registry: Arc<RwLock<()>>,
     stop_grace: Duration,
+    policy: BotPolicy,
+    unsettled: Mutex<HashMap<BotId, Unsettled>>,
 }
+
+/// One bot's lock.
+type BotLock = Arc<tokio::sync::Mutex<()>>;
+/// A held bot lock.
+type BotGuard = OwnedMutexGuard<()>;
 
 mod create;
 mod files;
 mod lifecycle;
 mod orphans;
+mod recovery;
 mod secrets;
 
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
+pub use recovery::Recovered;
 
 impl BotService {
     /// A service over the given parts.
@@ -67,6 +112,7 @@ impl BotService {
         paths: BotPaths,
         fleet: Arc<Fleet>,
         stop_grace: Duration,
+        policy: BotPolicy,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -76,8 +122,10 @@ impl BotService {
                 workspaces_root: paths.workspaces_root,
                 fleet,
                 locks: Mutex::default(),
-                registry: RwLock::new(()),
+                registry: Arc::new(RwLock::new(())),
                 stop_grace,
+                policy,
+                unsettled: Mutex::default(),
             }),
         }
     }
@@ -97,14 +145,94 @@ impl BotService {
         &self.inner.store
     }
 
-    fn lock_for(&self, id: &BotId) -> Arc<tokio::sync::Mutex<()>> {
-        self.inner
-            .locks
+    fn locks(&self) -> std::sync::MutexGuard<'_, HashMap<BotId, BotLock>> {
+        self.inner.locks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the bot's lock. A delete drops the bot's entry from the map while holding it, so
+    /// a waiter that wakes up holding a lock no longer in the map tries again: two holders of
+    /// different locks for one bot would not exclude each other.
+    async fn lock_bot(&self, id: &BotId) -> BotGuard {
+        loop {
+            let lock = self.locks().entry(id.clone()).or_default().clone();
+            let guard = lock.clone().lock_owned().await;
+            if self.locks().get(id).is_some_and(|l| Arc::ptr_eq(l, &lock)) {
+                return guard;
+            }
+        }
+    }
+
+    /// Takes the bot's lock, or fails with `BOT_BUSY` after [`LOCK_WAIT_TIMEOUT`].
+    async fn lock_bot_bounded(&self, id: &BotId) -> Result<BotGuard, BotError> {
+        tokio::time::timeout(LOCK_WAIT_TIMEOUT, self.lock_bot(id))
+            .await
+            .map_err(|_| BotError::Busy(id.to_string()))
+    }
+
+    /// Records that the bot may not be as its row says (see [`Unsettled`]).
+    pub(crate) fn unsettle(&self, id: &BotId, how: Unsettled) {
+        let mut map = self
+            .inner
+            .unsettled
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(id.clone())
-            .or_default()
-            .clone()
+            .unwrap_or_else(|e| e.into_inner());
+        let entry = map.entry(id.clone()).or_insert(how);
+        *entry = (*entry).max(how);
+    }
+
+    /// The bots left unsettled by calls Docker did not answer, forgetting them.
+    pub(crate) fn take_unsettled(&self) -> Vec<(BotId, Unsettled)> {
+        let mut map = self
+            .inner
+            .unsettled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.drain().collect()
+    }
+
+    /// Forgets the lock of a bot that no longer exists (the guard stays held until dropped).
+    fn drop_lock(&self, id: &BotId, guard: &BotGuard) {
+        let mut locks = self.locks();
+        if locks
+            .get(id)
+            .is_some_and(|l| Arc::ptr_eq(l, OwnedMutexGuard::mutex(guard)))
+        {
+            locks.remove(id);
+        }
+    }
+
+    /// Runs `op` on the bot's current row with the bot's lock held.
+    ///
+    /// The lock is awaited, and the row read, in the caller's future: a caller that gives up
+    /// while queued changes nothing. Once the lock is held, `op` runs as a task of its own and
+    /// finishes even if the caller goes away (a client that disconnects, a request timeout),
+    /// so no multi-step change is ever cut in half by a cancellation.
+    async fn with_bot<T, F, Fut>(&self, id: &str, op: F) -> Result<T, BotError>
+    where
+        T: Send + 'static,
+        F: FnOnce(BotService, BotRow) -> Fut,
+        Fut: Future<Output = Result<T, BotError>> + Send + 'static,
+    {
+        let bot = BotId::new(id).map_err(|_| BotError::NotFound(id.to_string()))?;
+        let guard = self.lock_bot_bounded(&bot).await?;
+        let row = match self.inner.store.get_bot(&bot).await? {
+            Some(row) => row,
+            None => {
+                self.drop_lock(&bot, &guard);
+                return Err(BotError::NotFound(id.to_string()));
+            }
+        };
+        let op = op(self.clone(), row);
+        let s = self.clone();
+        run_to_completion(async move {
+            let result = op.await;
+            if result.as_ref().is_err_and(BotError::is_outage) {
+                s.unsettle(&bot, Unsettled::State);
+            }
+            drop(guard);
+            result
+        })
+        .await
     }
 
     fn secrets_for(&self, template: &dyn Template) -> SecretsStore {
@@ -128,10 +256,12 @@ impl BotService {
         let container_id = status.as_ref().map(|s| s.id.clone());
         let image_id = status.as_ref().map(|s| s.image_id.clone());
         if container_id != row.container_id || image_id != row.image_id {
-            self.inner
+            let found = self
+                .inner
                 .store
                 .set_container(&row.id, container_id.as_deref(), image_id.as_deref())
                 .await?;
+            must_exist(found, &row.id)?;
         }
         self.inner.fleet.record_status(&row.id, status.clone());
         let observed = self
@@ -190,6 +320,36 @@ impl BotService {
             .collect()
     }
 
+    /// The bot's existing log lines, at most [`LOG_READ_TIMEOUT`] in the making. A bot without
+    /// a container has none; a daemon that is down or does not answer is an error, never an
+    /// empty answer.
+    pub async fn log_lines(&self, id: &str, opts: &LogOptions) -> Result<Vec<LogLine>, BotError> {
+        let opts = LogOptions {
+            follow: false,
+            ..opts.clone()
+        };
+        let mut stream = self.logs(id, &opts).await?;
+        let read = async {
+            let mut lines = Vec::new();
+            while let Some(line) = stream.next().await {
+                match line {
+                    Ok(line) => lines.push(line),
+                    Err(ContainerError::NotFound { .. }) if lines.is_empty() => break,
+                    Err(e) => return Err(BotError::from(e)),
+                }
+            }
+            Ok(lines)
+        };
+        match tokio::time::timeout(LOG_READ_TIMEOUT, read).await {
+            Ok(r) => r,
+            Err(_) => Err(BotError::from(ContainerError::timeout(
+                self.inner.docker.host(),
+                crate::docker::Op::Logs,
+                LOG_READ_TIMEOUT,
+            ))),
+        }
+    }
+
     /// The bot's log lines (see [`DockerService::logs`]).
     pub async fn logs(
         &self,
@@ -201,9 +361,23 @@ impl BotService {
     }
 }
 
+/// The bot's spec, with the default limits filled in for specs stored before every bot had
+/// them (the container gets them too: see [`template::base_config`]).
 fn spec_of(row: &BotRow) -> Result<BotSpec, BotError> {
-    serde_json::from_value(row.spec.clone())
-        .map_err(|_| BotError::Store(corrupt(&format!("spec of bot {}", row.id))))
+    let mut spec: BotSpec = serde_json::from_value(row.spec.clone())
+        .map_err(|_| BotError::Store(corrupt(&format!("spec of bot {}", row.id))))?;
+    validate::apply_default_limits(&mut spec.limits);
+    Ok(spec)
+}
+
+/// A store write that matched no row means the bot is gone: `NOT_FOUND`, never a silent
+/// success.
+fn must_exist(found: bool, id: &BotId) -> Result<(), BotError> {
+    if found {
+        Ok(())
+    } else {
+        Err(BotError::NotFound(id.to_string()))
+    }
 }
 
 fn corrupt(what: &str) -> crate::store::StoreError {
@@ -214,6 +388,17 @@ fn corrupt(what: &str) -> crate::store::StoreError {
 
 fn view_of(row: &BotRow, observed: Observed) -> Result<BotView, BotError> {
     Ok(BotView::new(row, spec_of(row)?, observed))
+}
+
+/// Runs `fut` as a task of its own and waits for it: dropping the waiter does not stop it.
+async fn run_to_completion<T: Send + 'static>(
+    fut: impl Future<Output = Result<T, BotError>> + Send + 'static,
+) -> Result<T, BotError> {
+    match tokio::spawn(fut).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(BotError::ShuttingDown),
+    }
 }
 
 async fn blocking<T: Send + 'static>(

@@ -1,5 +1,6 @@
 //! A bot's secrets by name: set (atomically, visible through the mount at once), list, delete.
 
+use super::lifecycle::SecretsBackup;
 use super::*;
 
 impl BotService {
@@ -16,12 +17,13 @@ impl BotService {
         name: &str,
         value: SecretValue,
     ) -> Result<(), BotError> {
-        let (bot, row) = self.row(id).await?;
         let mut errors = FieldErrors::default();
         let name = SecretName::new(name.to_string())
             .map_err(|e| errors.add("name", e.to_string()))
             .ok();
-        if value.expose().len() > validate::MAX_SECRET_LEN {
+        if value.expose().is_empty() {
+            errors.add("value", "must not be empty");
+        } else if value.expose().len() > validate::MAX_SECRET_LEN {
             errors.add(
                 "value",
                 format!("must be at most {} bytes", validate::MAX_SECRET_LEN),
@@ -29,39 +31,53 @@ impl BotService {
         }
         errors.into_result().map_err(BotError::Validation)?;
         let name = name.expect("validated");
-        let lock = self.lock_for(&bot);
-        let _g = lock.lock().await;
-        let template = template::lookup(&row.template).unwrap_or(&template::Generic);
-        let (store, b, n) = (self.secrets_for(template), bot.clone(), name.clone());
-        blocking(move || Ok::<_, BotError>(store.set(&b, &n, &value)?)).await?;
-        let mut names = row.secret_names.clone();
-        if !names.iter().any(|x| x == name.as_str()) {
-            names.push(name.to_string());
-            names.sort();
-            self.inner.store.set_secret_names(&bot, &names).await?;
-        }
-        Ok(())
+        self.with_bot(id, |s, row| async move {
+            let template = template::lookup(&row.template).unwrap_or(&template::Generic);
+            let bot = row.id.clone();
+            let backup =
+                SecretsBackup::write(s.secrets_for(template), &bot, vec![(name.clone(), value)])
+                    .await?;
+            if !row.secret_names.iter().any(|x| x == name.as_str()) {
+                let mut names = row.secret_names.clone();
+                names.push(name.to_string());
+                names.sort();
+                let saved = s.inner.store.set_secret_names(&bot, &names).await;
+                if let Err(e) = saved
+                    .map_err(BotError::from)
+                    .and_then(|f| must_exist(f, &bot))
+                {
+                    backup.restore().await;
+                    return Err(e);
+                }
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Deletes one secret; `false` if the bot had no such secret.
     pub async fn delete_secret(&self, id: &str, name: &str) -> Result<bool, BotError> {
-        let (bot, row) = self.row(id).await?;
         let Ok(name) = SecretName::new(name.to_string()) else {
+            // No such secret can exist; still, an unknown bot is NOT_FOUND.
+            self.row(id).await?;
             return Ok(false);
         };
-        let lock = self.lock_for(&bot);
-        let _g = lock.lock().await;
-        let (store, b, n) = (self.inner.secrets.clone(), bot.clone(), name.clone());
-        let existed = blocking(move || Ok::<_, BotError>(store.delete(&b, &n)?)).await?;
-        let names: Vec<String> = row
-            .secret_names
-            .iter()
-            .filter(|x| x.as_str() != name.as_str())
-            .cloned()
-            .collect();
-        if names.len() != row.secret_names.len() {
-            self.inner.store.set_secret_names(&bot, &names).await?;
-        }
-        Ok(existed)
+        self.with_bot(id, |s, row| async move {
+            let bot = row.id.clone();
+            let (store, b, n) = (s.inner.secrets.clone(), bot.clone(), name.clone());
+            let existed = blocking(move || Ok::<_, BotError>(store.delete(&b, &n)?)).await?;
+            let names: Vec<String> = row
+                .secret_names
+                .iter()
+                .filter(|x| x.as_str() != name.as_str())
+                .cloned()
+                .collect();
+            if names.len() != row.secret_names.len() {
+                let found = s.inner.store.set_secret_names(&bot, &names).await?;
+                must_exist(found, &bot)?;
+            }
+            Ok(existed)
+        })
+        .await
     }
 }

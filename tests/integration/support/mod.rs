@@ -28,6 +28,14 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{:x}{:x}{n}", std::process::id(), nanos % 0xfff)
 }
 
+/// A fresh `botmaker.instance` name for one test. Under `scripts/test` it starts with the run's
+/// `BOTMAKER_TEST_RUN` prefix, so the leftover check at the end finds exactly this run's
+/// containers even while another checkout's tests share the daemon.
+pub fn instance() -> String {
+    let run = std::env::var("BOTMAKER_TEST_RUN").unwrap_or_default();
+    unique(&format!("{run}t"))
+}
+
 /// Connects to the engine the suite runs against, or fails with what to do about it.
 pub async fn connect(instance: &str) -> DockerService {
     let settings = DockerSettings {
@@ -59,7 +67,7 @@ pub struct Harness {
 impl Harness {
     /// Connects under a fresh instance name and makes sure the fixture image exists.
     pub async fn new() -> Self {
-        let docker = connect(&unique("t")).await;
+        let docker = connect(&instance()).await;
         let image = fixture::image(docker.client());
         Self::with(docker, image)
     }
@@ -72,7 +80,7 @@ impl Harness {
 
     /// A harness that owns nothing (placeholder while a server restarts).
     pub async fn detached() -> Self {
-        Self::with(connect(&unique("t")).await, String::new())
+        Self::with(connect(&instance()).await, String::new())
     }
 
     fn with(docker: DockerService, image: String) -> Self {

@@ -41,7 +41,12 @@ impl PrivateEngine {
             assert!(ok, "ip {args:?} failed (needs root and iproute2)");
         };
         ip(&["link", "add", "name", &bridge, "type", "bridge"]);
-        ip(&["addr", "add", "10.213.77.1/24", "dev", &bridge]);
+        // A subnet of its own, so several private engines can run side by side.
+        let subnet = format!(
+            "10.213.{}.1/24",
+            1 + u32::from_str_radix(&bridge[3..], 16).unwrap() % 250
+        );
+        ip(&["addr", "add", &subnet, "dev", &bridge]);
         let mut e = Self {
             dir,
             bridge,
@@ -102,8 +107,32 @@ impl PrivateEngine {
         .ok()
     }
 
+    /// Sends `signal` (`STOP`, `CONT`, ...) to the daemon.
+    fn signal(&self, signal: &str) {
+        if let Some(pid) = self.child.as_ref().and_then(|c| c.id()) {
+            let ok = std::process::Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(pid.to_string())
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "kill -{signal} {pid} failed");
+        }
+    }
+
+    /// Freezes the daemon (SIGSTOP): its socket still accepts connections, but nothing answers.
+    pub fn freeze(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen daemon run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("CONT");
+    }
+
     /// Stops the daemon (SIGTERM) and waits for it to exit.
     pub async fn stop(&mut self) {
+        // A frozen daemon would never act on SIGTERM.
+        self.thaw();
         if let Some(mut child) = self.child.take() {
             if let Some(pid) = child.id() {
                 let _ = Command::new("kill")
@@ -132,6 +161,10 @@ impl Drop for PrivateEngine {
     fn drop(&mut self) {
         if let Some(child) = self.child.as_mut() {
             if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .arg("-CONT")
+                    .arg(pid.to_string())
+                    .status();
                 let _ = std::process::Command::new("kill")
                     .arg("-TERM")
                     .arg(pid.to_string())

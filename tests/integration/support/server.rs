@@ -53,6 +53,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         resync_interval: 2,
         crash_loop_restarts: 3,
         crash_loop_window: 300,
+        allow_host_network: false,
         log: "warn".into(),
     }
 }
