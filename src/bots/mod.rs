@@ -15,7 +15,7 @@ mod view;
 
 pub use error::BotError;
 pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
-pub use openclaw::OpenClaw;
+pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
 pub use service::{BotPaths, BotService, Orphans};
 pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 pub use validate::FieldErrors;
