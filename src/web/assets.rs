@@ -11,9 +11,11 @@ use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+
+use crate::http::ApiError;
 
 /// A page's script module: what the page does in the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +169,7 @@ pub fn preload_urls(script: Script) -> impl Iterator<Item = &'static str> {
 /// `GET /assets/{file}`: any listed file; the `v` query is only there to change the URL.
 pub async fn serve(Path(file): Path<String>) -> Response {
     let Some(asset) = asset(&file) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return ApiError::no_route().into_response();
     };
     let mut res = asset.body.as_str().into_response();
     let h = res.headers_mut();

@@ -148,8 +148,7 @@ impl Browser {
         let client = loop {
             match builder.connect(&url).await {
                 Ok(c) => break c,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
+                Err(_) if Instant::now() < deadline => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => panic!("no WebDriver session from chromedriver: {e}"),
