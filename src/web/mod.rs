@@ -1,13 +1,16 @@
-//! The web dashboard: server-rendered pages, the login and logout forms, and the two static
-//! files (`app.js`, `app.css`) compiled into the binary; no Node toolchain, no CDN.
+//! The web dashboard: server-rendered pages, the login and logout forms, and the static files
+//! (a style sheet, one script module per page and the shared modules they import) compiled
+//! into the binary; no Node toolchain, no CDN.
 //!
-//! Pages are shells that `assets/app.js` fills from the same JSON API scripts use, sending the
-//! session's CSRF token with every change and following `GET /api/events` for live state. This
-//! module owns the browser session (cookie, forms) and nothing else: it goes through
-//! [`AppState`] like the API does and never talks to Docker or the store's tables directly.
+//! Pages are shells built with maud (escaping by default) that their script module fills from
+//! the same JSON API scripts use, sending the session's CSRF token with every change and
+//! following `GET /api/events` for live state. This module owns the browser session (cookie,
+//! forms) and nothing else: it goes through [`AppState`] like the API does and never talks to
+//! Docker or the store's tables directly.
 
 mod assets;
-mod html;
+mod form;
+mod layout;
 mod pages;
 mod session;
 mod stream;
@@ -32,8 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/bots/new", get(pages::new_bot))
         .route("/bots/{id}", get(pages::bot_detail))
         .route("/admin", get(pages::admin))
-        .route("/assets/app.js", get(assets::js))
-        .route("/assets/app.css", get(assets::css))
+        .route("/assets/{file}", get(assets::serve))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,

@@ -14,14 +14,15 @@ use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
+use axum_extra::extract::CookieJar;
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::html::{Nav, Page, error_page, esc};
+use super::layout::error_page;
+use super::pages::login;
 use crate::auth::{hash_token, new_id};
 use crate::http::{
     AppState, ClientIp, Credential, Principal, SESSION_COOKIE, csrf_matches, csrf_token_for,
-    session_cookie,
 };
 
 /// Cookie holding the login form's double-submit token (path `/login` only).
@@ -41,7 +42,7 @@ pub async fn session_token(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(String, Credential)>, ()> {
-    let Some(token) = session_cookie(headers) else {
+    let Some(token) = cookie_value(headers, SESSION_COOKIE) else {
         return Ok(None);
     };
     match state.auth.authenticate(&token).await {
@@ -129,47 +130,7 @@ pub struct LoginQuery {
 /// The login page, with a fresh form token (and its cookie, `Secure` if `secure`).
 fn login_form(status: StatusCode, error: Option<&str>, next: &str, secure: bool) -> Response {
     let form_token = new_id();
-    let error = error.map_or_else(String::new, |e| {
-        format!(
-            "<p class=\"error\" id=\"login-error\" role=\"alert\">{}</p>\n",
-            esc(e)
-        )
-    });
-    let described = if error.is_empty() {
-        "login-hint"
-    } else {
-        "login-error login-hint"
-    };
-    let body = format!(
-        r#"<section class="login card">
-<h1>Log in to botmaker</h1>
-{error}<form method="post" action="/login" id="login-form">
-<input type="hidden" name="csrf" value="{token}">
-<input type="hidden" name="next" value="{next}">
-<label for="password">Admin password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" required autofocus aria-describedby="{described}">
-<button type="submit" class="primary">Log in</button>
-</form>
-<div class="hint" id="login-hint">
-<p><strong>First run?</strong> When no admin password is configured, <code>botmaker serve</code>
-generates one and saves it in the file <code>admin-password</code> in its data directory:
-<code>&lt;data dir&gt;/admin-password</code> (the data directory is <code>--data-dir</code> /
-<code>BOTMAKER_DATA_DIR</code>, <code>./data</code> by default; the server also printed the full
-path when it started). Read it with <code>cat ./data/admin-password</code>.</p>
-<p>To choose your own, set <code>BOTMAKER_ADMIN_PASSWORD_FILE</code> and restart.</p>
-</div>
-</section>"#,
-        token = esc(&form_token),
-        next = esc(next),
-    );
-    let page = Page {
-        title: "Log in",
-        page: "login",
-        csrf: None,
-        nav: Nav::None,
-        data: &[],
-        body,
-    };
+    let page = login::page(error, next, &form_token);
     (
         status,
         AppendHeaders([(
@@ -216,7 +177,14 @@ pub struct LoginForm {
 }
 
 fn form_cookie(headers: &HeaderMap) -> Option<String> {
-    crate::http::cookie(headers, LOGIN_COOKIE)
+    cookie_value(headers, LOGIN_COOKIE)
+}
+
+/// The value of the request's cookie `name` (read through axum-extra's [`CookieJar`]).
+fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_owned())
 }
 
 /// `POST /login`: checks the form token and the password, then opens a session.

@@ -1,9 +1,10 @@
 //! The dashboard, end to end: a real server and Docker Engine driven through headless Chromium
-//! (Debian's `chromium` + `chromium-driver`, installed by `scripts/test`), plus HTTP-level checks
-//! of the browser session: cookie attributes, CSRF, redirects, assets, and that no secret value
-//! ever comes back. Screenshots of every page land in `target/screenshots/`.
+//! (Debian's `chromium` + `chromium-driver`, installed by `scripts/test`; see [`browser`]), plus
+//! HTTP-level checks of the browser session: cookie attributes, CSRF, redirects, assets, and
+//! that no secret value ever comes back. Screenshots of every page land in
+//! `target/screenshots/`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use botmaker::http::csrf_token_for;
@@ -14,523 +15,9 @@ use sha2::{Digest, Sha256};
 use crate::support::server::{PASSWORD, TestServer};
 use crate::support::unique;
 
-// ==================================================================== a small WebDriver client
+mod browser;
 
-/// A minimal W3C WebDriver client over reqwest. (fantoccini's plain-HTTP mode needs a
-/// `hyper-util` connector the test crate does not depend on; the protocol is a dozen JSON
-/// calls, so they are spelled out here.)
-mod webdriver {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    use std::path::{Path, PathBuf};
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Duration, Instant};
-
-    use reqwest::Method;
-    use serde_json::{Value, json};
-    use tempfile::TempDir;
-
-    const CHROMIUM: &str = "/usr/bin/chromium";
-    const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-    /// W3C's key for element references.
-    const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
-    /// How long waits for the page last before failing the test.
-    pub const WAIT: Duration = Duration::from_secs(30);
-    /// Window size of every session.
-    const WINDOW: (u64, u64) = (1280, 1000);
-
-    /// A chromedriver process and the browser profile; both go away on drop.
-    struct Driver {
-        child: Child,
-        port: u16,
-        _profile: TempDir,
-    }
-
-    impl Drop for Driver {
-        /// Only the driver itself is killed, through its handle: the browser it started has
-        /// been told to quit already (`Browser`'s drop ends the session first).
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    /// One headless Chromium session.
-    pub struct Browser {
-        http: reqwest::Client,
-        session: String,
-        closed: bool,
-        driver: Driver,
-    }
-
-    /// A WebDriver error answer.
-    #[derive(Debug)]
-    pub struct WdError(pub String);
-
-    impl std::fmt::Display for WdError {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(&self.0)
-        }
-    }
-
-    fn free_port() -> u16 {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    }
-
-    impl Browser {
-        /// Starts chromedriver on a free port and opens a headless session with a fresh profile.
-        pub async fn start() -> Self {
-            for bin in [CHROMIUM, CHROMEDRIVER] {
-                assert!(
-                    Path::new(bin).exists(),
-                    "{bin} is missing: the dashboard tests drive Debian's chromium and \
-                     chromium-driver; run scripts/test (it installs them as root) or \
-                     apt-get install chromium chromium-driver"
-                );
-            }
-            let profile = tempfile::Builder::new()
-                .prefix("botmaker-chromium")
-                .tempdir()
-                .unwrap();
-            let port = free_port();
-            let child = Command::new(CHROMEDRIVER)
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("starting chromedriver");
-            let driver = Driver {
-                child,
-                port,
-                _profile: profile,
-            };
-            let http = reqwest::Client::builder()
-                .timeout(Duration::from_secs(90))
-                .build()
-                .unwrap();
-            let base = format!("http://127.0.0.1:{port}");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                let ready = http
-                    .get(format!("{base}/status"))
-                    .send()
-                    .await
-                    .ok()
-                    .and_then(|r| r.status().is_success().then_some(()));
-                if ready.is_some() {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "chromedriver did not answer");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            let caps = json!({ "capabilities": { "alwaysMatch": {
-                "browserName": "chrome",
-                "goog:loggingPrefs": { "browser": "ALL" },
-                "goog:chromeOptions": {
-                    "binary": CHROMIUM,
-                    "args": [
-                        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--no-first-run",
-                        format!("--window-size={},{}", WINDOW.0, WINDOW.1),
-                        format!("--user-data-dir={}", driver._profile.path().display()),
-                    ],
-                },
-            }}});
-            let res: Value = http
-                .post(format!("{base}/session"))
-                .json(&caps)
-                .send()
-                .await
-                .expect("chromedriver answers")
-                .json()
-                .await
-                .unwrap();
-            let id = res["value"]["sessionId"]
-                .as_str()
-                .unwrap_or_else(|| panic!("no WebDriver session: {res}"))
-                .to_string();
-            Self {
-                http,
-                session: format!("{base}/session/{id}"),
-                closed: false,
-                driver,
-            }
-        }
-
-        async fn cmd(
-            &self,
-            method: Method,
-            path: &str,
-            body: Option<Value>,
-        ) -> Result<Value, WdError> {
-            let mut req = self.http.request(method, format!("{}{path}", self.session));
-            if let Some(b) = body {
-                req = req.json(&b);
-            }
-            let res = req.send().await.map_err(|e| WdError(e.to_string()))?;
-            let ok = res.status().is_success();
-            let v: Value = res.json().await.map_err(|e| WdError(e.to_string()))?;
-            if ok {
-                Ok(v["value"].clone())
-            } else {
-                Err(WdError(format!(
-                    "{}: {}",
-                    v["value"]["error"], v["value"]["message"]
-                )))
-            }
-        }
-
-        /// Checks the page's console held no script error and no Content Security Policy
-        /// violation, then ends the session (Chromium quits).
-        pub async fn close(mut self) {
-            let problems = self.console_problems().await;
-            let _ = self.cmd(Method::DELETE, "", None).await;
-            self.closed = true;
-            assert!(problems.is_empty(), "browser console: {problems:#?}");
-        }
-
-        /// Console entries since the last call that point at a broken page: uncaught errors
-        /// and CSP refusals (failed requests the test provoked, such as a wrong password's
-        /// 401, are expected and not counted).
-        pub async fn console_problems(&self) -> Vec<String> {
-            let entries = self
-                .cmd(Method::POST, "/se/log", Some(json!({ "type": "browser" })))
-                .await
-                .expect("chromedriver hands out the browser log");
-            entries
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|e| e["message"].as_str())
-                .filter(|m| {
-                    [
-                        "Content Security Policy",
-                        "Uncaught",
-                        "TypeError",
-                        "ReferenceError",
-                    ]
-                    .iter()
-                    .any(|p| m.contains(p))
-                })
-                .map(str::to_string)
-                .collect()
-        }
-
-        /// Navigates and waits for the page to load.
-        pub async fn goto(&self, url: &str) {
-            self.cmd(Method::POST, "/url", Some(json!({ "url": url })))
-                .await
-                .unwrap_or_else(|e| panic!("goto {url}: {e}"));
-        }
-
-        /// The path of the current URL.
-        pub async fn path(&self) -> String {
-            let url = self.cmd(Method::GET, "/url", None).await.unwrap();
-            let url = url.as_str().unwrap_or_default();
-            let rest = url.splitn(4, '/').nth(3).unwrap_or("");
-            format!("/{}", rest.split(['?', '#']).next().unwrap_or(""))
-        }
-
-        async fn find(&self, css: &str) -> Result<String, WdError> {
-            let v = self
-                .cmd(
-                    Method::POST,
-                    "/element",
-                    Some(json!({ "using": "css selector", "value": css })),
-                )
-                .await?;
-            v[ELEMENT_KEY]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| WdError(format!("no element id in {v}")))
-        }
-
-        /// Retries `f` on the element `css` until it succeeds or [`WAIT`] passes (pages render
-        /// asynchronously, and re-render).
-        async fn on<T, F, Fut>(&self, css: &str, what: &str, mut f: F) -> T
-        where
-            F: FnMut(String) -> Fut,
-            Fut: Future<Output = Result<T, WdError>>,
-        {
-            let deadline = Instant::now() + WAIT;
-            loop {
-                let last = match self.find(css).await {
-                    Ok(el) => match f(el).await {
-                        Ok(v) => return v,
-                        Err(e) => e,
-                    },
-                    Err(e) => e,
-                };
-                if Instant::now() > deadline {
-                    let _ = self
-                        .screenshot(&format!("failed-{}", what.replace(' ', "-")))
-                        .await;
-                    panic!("{what} `{css}`: {last}");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-
-        /// Waits until `css` matches an element.
-        pub async fn wait_for(&self, css: &str) {
-            self.on(css, "waiting for", |_| async { Ok(()) }).await
-        }
-
-        /// Clicks `css`.
-        pub async fn click(&self, css: &str) {
-            self.on(css, "clicking", |el| async move {
-                self.cmd(
-                    Method::POST,
-                    &format!("/element/{el}/click"),
-                    Some(json!({})),
-                )
-                .await
-                .map(|_| ())
-            })
-            .await
-        }
-
-        /// Replaces the value of the input `css` with `text`.
-        pub async fn fill(&self, css: &str, text: &str) {
-            self.on(css, "filling", |el| async move {
-                self.cmd(
-                    Method::POST,
-                    &format!("/element/{el}/clear"),
-                    Some(json!({})),
-                )
-                .await?;
-                self.cmd(
-                    Method::POST,
-                    &format!("/element/{el}/value"),
-                    Some(json!({ "text": text })),
-                )
-                .await
-                .map(|_| ())
-            })
-            .await
-        }
-
-        /// Visible text of `css`.
-        pub async fn text(&self, css: &str) -> String {
-            self.on(css, "reading", |el| async move {
-                let v = self
-                    .cmd(Method::GET, &format!("/element/{el}/text"), None)
-                    .await?;
-                Ok(v.as_str().unwrap_or_default().to_string())
-            })
-            .await
-        }
-
-        /// Waits until the visible text of `css` contains `needle`; returns the text.
-        pub async fn wait_text(&self, css: &str, needle: &str) -> String {
-            let deadline = Instant::now() + WAIT;
-            loop {
-                let text = match self.find(css).await {
-                    Ok(el) => self
-                        .cmd(Method::GET, &format!("/element/{el}/text"), None)
-                        .await
-                        .map(|v| v.as_str().unwrap_or_default().to_string())
-                        .unwrap_or_default(),
-                    Err(_) => String::new(),
-                };
-                if text.contains(needle) {
-                    return text;
-                }
-                if Instant::now() > deadline {
-                    let _ = self.screenshot("failed-wait-text").await;
-                    panic!("`{css}` never showed {needle:?}; it shows {text:?}");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-
-        /// Runs `script` (a function body) in the page.
-        pub async fn js(&self, script: &str) -> Value {
-            self.cmd(
-                Method::POST,
-                "/execute/sync",
-                Some(json!({ "script": script, "args": [] })),
-            )
-            .await
-            .unwrap_or_else(|e| panic!("script failed: {e}"))
-        }
-
-        /// Waits until `script` returns something truthy; returns it.
-        pub async fn wait_js(&self, what: &str, script: &str) -> Value {
-            let deadline = Instant::now() + WAIT;
-            loop {
-                let v = self
-                    .cmd(
-                        Method::POST,
-                        "/execute/sync",
-                        Some(json!({ "script": script, "args": [] })),
-                    )
-                    .await
-                    .unwrap_or(Value::Null);
-                let truthy = match &v {
-                    Value::Null => false,
-                    Value::Bool(b) => *b,
-                    Value::Number(n) => n.as_f64() != Some(0.0),
-                    Value::String(s) => !s.is_empty(),
-                    _ => true,
-                };
-                if truthy {
-                    return v;
-                }
-                if Instant::now() > deadline {
-                    let _ = self.screenshot("failed-wait").await;
-                    panic!("timed out waiting for {what}");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-
-        /// The current DOM, serialized.
-        pub async fn source(&self) -> String {
-            self.cmd(Method::GET, "/source", None)
-                .await
-                .unwrap()
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        }
-
-        /// Sets a cookie for the current site.
-        pub async fn add_cookie(&self, name: &str, value: &str) {
-            self.cmd(
-                Method::POST,
-                "/cookie",
-                Some(json!({ "cookie": {
-                    "name": name, "value": value, "path": "/", "httpOnly": true, "sameSite": "Strict",
-                }})),
-            )
-            .await
-            .unwrap();
-        }
-
-        /// Saves a PNG of the whole page as `target/screenshots/<name>.png` (the window grows
-        /// to the page's height for the shot).
-        pub async fn screenshot(&self, name: &str) -> Result<PathBuf, WdError> {
-            self.cmd(
-                Method::POST,
-                "/execute/sync",
-                Some(json!({ "script": "window.scrollTo(0, 0); return true;", "args": [] })),
-            )
-            .await?;
-            let height = self
-                .cmd(
-                    Method::POST,
-                    "/execute/sync",
-                    Some(json!({
-                        "script": "return document.documentElement.scrollHeight;", "args": [],
-                    })),
-                )
-                .await?
-                .as_u64()
-                .unwrap_or(0)
-                .clamp(WINDOW.1, 8000);
-            self.resize(WINDOW.0, height).await?;
-            let shot = self.cmd(Method::GET, "/screenshot", None).await;
-            self.resize(WINDOW.0, WINDOW.1).await?;
-            let v = shot?;
-            let png = base64_decode(v.as_str().unwrap_or_default());
-            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
-            std::fs::create_dir_all(&dir).map_err(|e| WdError(e.to_string()))?;
-            let path = dir.join(format!("{name}.png"));
-            std::fs::write(&path, png).map_err(|e| WdError(e.to_string()))?;
-            Ok(path)
-        }
-    }
-
-    impl Browser {
-        /// Makes the page see `prefers-color-scheme: dark` (Chrome DevTools protocol).
-        pub async fn dark_mode(&self) {
-            self.cmd(
-                Method::POST,
-                "/goog/cdp/execute",
-                Some(json!({
-                    "cmd": "Emulation.setEmulatedMedia",
-                    "params": { "features": [{ "name": "prefers-color-scheme", "value": "dark" }] },
-                })),
-            )
-            .await
-            .expect("chromedriver passes DevTools commands");
-        }
-
-        async fn resize(&self, width: u64, height: u64) -> Result<(), WdError> {
-            self.cmd(
-                Method::POST,
-                "/window/rect",
-                Some(json!({ "width": width, "height": height })),
-            )
-            .await
-            .map(|_| ())
-        }
-    }
-
-    impl Drop for Browser {
-        /// Quits Chromium even when the test panicked: a blocking `DELETE /session` (no runtime
-        /// is guaranteed here), then the driver's process group goes.
-        fn drop(&mut self) {
-            if self.closed {
-                return;
-            }
-            let path = self
-                .session
-                .splitn(4, '/')
-                .nth(3)
-                .map(|p| format!("/{p}"))
-                .unwrap_or_default();
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.driver.port)) {
-                let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-                let _ = write!(
-                    s,
-                    "DELETE {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                );
-                let _ = s.read_to_end(&mut Vec::new());
-            }
-        }
-    }
-
-    /// Standard base64 (screenshots come as such).
-    fn base64_decode(s: &str) -> Vec<u8> {
-        let val = |c: u8| -> Option<u32> {
-            Some(match c {
-                b'A'..=b'Z' => c - b'A',
-                b'a'..=b'z' => c - b'a' + 26,
-                b'0'..=b'9' => c - b'0' + 52,
-                b'+' => 62,
-                b'/' => 63,
-                _ => return None,
-            } as u32)
-        };
-        let mut out = Vec::with_capacity(s.len() * 3 / 4);
-        let (mut acc, mut bits) = (0u32, 0u32);
-        for c in s.bytes().filter_map(val) {
-            acc = (acc << 6) | c;
-            bits += 6;
-            if bits >= 8 {
-                bits -= 8;
-                out.push((acc >> bits) as u8);
-                acc &= (1 << bits) - 1;
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn base64_decodes() {
-        assert_eq!(base64_decode("aGVsbG8gd29ybGQ="), b"hello world");
-        assert_eq!(base64_decode("AAEC/w=="), [0, 1, 2, 255]);
-    }
-}
-
-use webdriver::Browser;
+use browser::Browser;
 
 /// A browser logged in to `s` (through the session the harness opened, set as the cookie).
 async fn logged_in(s: &TestServer) -> Browser {
@@ -612,8 +99,18 @@ async fn login_page_shows_a_failed_login_and_then_lets_the_admin_in() {
     assert!(hint.contains("admin-password"), "first-run hint: {hint}");
     b.screenshot("login").await.unwrap();
 
+    // A second submit while the first is under way is not sent (login.js): one failed login,
+    // one answer.
     b.fill("#password", "not the password at all").await;
-    b.click("#login-form button[type=submit]").await;
+    let sent = b
+        .js(
+            "const f = document.querySelector('#login-form'); let sent = 0; \
+             f.addEventListener('submit', (e) => { if (!e.defaultPrevented) sent += 1; }); \
+             f.requestSubmit(); f.requestSubmit(); \
+             return [sent, f.querySelector('button[type=submit]').textContent];",
+        )
+        .await;
+    assert_eq!(sent, json!([1, "Logging in…"]));
     b.wait_text("#login-error", "Wrong password").await;
     b.screenshot("login-failed").await.unwrap();
 
@@ -912,6 +409,14 @@ async fn fleet_follows_state_changes_without_reload_and_acts_on_the_selection() 
     wait_row_state(&b, &c, "running").await;
     b.wait_text("#live", "live").await;
     mark_document(&b).await;
+    // The page fetched its own module and the shared one it imports, nothing else.
+    let scripts = b
+        .js(
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname) \
+             .filter(p => p.endsWith('.js')).sort();",
+        )
+        .await;
+    assert_eq!(scripts, json!(["/assets/common.js", "/assets/fleet.js"]));
 
     // Changes made elsewhere (here: the API) show up live.
     let (status, v) = s.post(&format!("/api/bots/{a}/stop"), json!({})).await;
@@ -1145,7 +650,13 @@ async fn no_page_or_api_response_contains_a_secret_value() {
         "/api/admin/orphans",
         "/api/tokens",
         "/api/openapi.json",
-        "/assets/app.js",
+        "/assets/common.js",
+        "/assets/forms.js",
+        "/assets/fleet.js",
+        "/assets/new-bot.js",
+        "/assets/bot.js",
+        "/assets/admin.js",
+        "/assets/login.js",
     ]
     .iter()
     .map(|p| p.to_string())
@@ -1392,7 +903,11 @@ async fn pages_need_a_session_and_the_login_form_sets_a_locked_down_cookie() {
 
     // Pages embed the session's CSRF token, load only same-origin script and style files, and
     // carry no inline script, style or handler.
-    for path in ["/", "/bots/new", "/admin"] {
+    for (path, module) in [
+        ("/", "fleet"),
+        ("/bots/new", "new-bot"),
+        ("/admin", "admin"),
+    ] {
         let res = http
             .get(s.url(path))
             .header(header::COOKIE, session_cookie(token))
@@ -1413,7 +928,12 @@ async fn pages_need_a_session_and_the_login_form_sets_a_locked_down_cookie() {
         )));
         assert!(!html.contains(token), "{path} shows the session token");
         assert_eq!(html.matches("<script").count(), 1, "{path}");
-        assert!(html.contains("<script src=\"/assets/app.js?v="), "{path}");
+        assert!(
+            html.contains(&format!(
+                "<script type=\"module\" src=\"/assets/{module}.js?v="
+            )),
+            "{path} loads its own module"
+        );
         for inline in [" style=", " onclick=", " onload=", "<style", "javascript:"] {
             assert!(!html.contains(inline), "{path} has {inline}");
         }
@@ -1425,76 +945,170 @@ async fn pages_need_a_session_and_the_login_form_sets_a_locked_down_cookie() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    // What a visitor puts in the URL comes back as text, never as markup.
+    let res = http
+        .get(s.url("/bots/%3Cscript%3Ealert(1)%3C%2Fscript%3E%22%3E"))
+        .header(header::COOKIE, session_cookie(token))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;"),
+        "{html}"
+    );
+    assert!(!html.contains("<script"), "{html}");
+}
+
+/// Every `/assets/<file>?v=<hex>` URL in `text`, in order.
+fn asset_urls(text: &str) -> Vec<String> {
+    text.match_indices("/assets/")
+        .filter_map(|(at, _)| {
+            let rest = &text[at..];
+            let q = rest.find("?v=")?;
+            let name = &rest["/assets/".len()..q];
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            let hex: String = rest[q + 3..]
+                .chars()
+                .take_while(|c| c.is_ascii_hexdigit())
+                .collect();
+            (ok && !hex.is_empty()).then(|| format!("{}{hex}", &rest[..q + 3]))
+        })
+        .collect()
+}
+
+/// The modules a script imports: `from './x.js?v=...'` as `/assets/x.js?v=...`.
+fn imports(js: &str) -> Vec<String> {
+    js.match_indices("from './")
+        .map(|(at, m)| {
+            let spec = &js[at + m.len()..];
+            format!("/assets/{}", &spec[..spec.find('\'').unwrap()])
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn assets_are_served_with_their_types_and_content_hashed_urls() {
     let s = TestServer::start().await;
     let http = no_redirects();
-    let page = http
-        .get(s.url("/"))
-        .header(header::COOKIE, session_cookie(&s.token))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut seen = BTreeMap::new();
-    for (file, kind) in [("app.js", "text/javascript"), ("app.css", "text/css")] {
-        let marker = format!("/assets/{file}?v=");
-        let start = page
-            .find(&marker)
-            .unwrap_or_else(|| panic!("{file} not linked"))
-            + marker.len();
-        let version: String = page[start..]
-            .chars()
-            .take_while(|c| c.is_ascii_hexdigit())
-            .collect();
-        let res = http
-            .get(s.url(&format!("/assets/{file}?v={version}")))
-            .send()
+    let get = |path: String, cookie: bool| {
+        let mut req = http.get(s.url(&path));
+        if cookie {
+            req = req.header(header::COOKIE, session_cookie(&s.token));
+        }
+        req.send()
+    };
+    // Each page loads its own module and preloads exactly the modules that one imports, so a
+    // page fetches only what it runs.
+    let mut pages = Vec::new();
+    let mut queue = Vec::new();
+    for (path, module) in [
+        ("/", "fleet"),
+        ("/bots/new", "new-bot"),
+        ("/admin", "admin"),
+        ("/login", "login"),
+    ] {
+        let page = get(path.to_string(), path != "/login")
+            .await
+            .unwrap()
+            .text()
             .await
             .unwrap();
-        assert_eq!(res.status(), StatusCode::OK);
+        let urls = asset_urls(&page);
+        let script = urls
+            .iter()
+            .find(|u| u.starts_with(&format!("/assets/{module}.js?v=")))
+            .unwrap_or_else(|| panic!("{path} does not load {module}.js: {urls:?}"))
+            .clone();
+        let js = get(script.clone(), false)
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        let mut todo = imports(&js);
+        while let Some(dep) = todo.pop() {
+            if wanted.insert(dep.clone()) {
+                let body = get(dep, false).await.unwrap().text().await.unwrap();
+                todo.extend(imports(&body));
+            }
+        }
+        let preloaded: BTreeSet<String> = urls
+            .iter()
+            .filter(|u| u.contains(".js?"))
+            .filter(|u| **u != script)
+            .cloned()
+            .collect();
+        assert_eq!(preloaded, wanted, "{path}: preloads and imports differ");
         assert!(
-            res.headers()[header::CONTENT_TYPE]
-                .to_str()
-                .unwrap()
-                .starts_with(kind)
+            !wanted.is_empty(),
+            "{path}: every page module imports common.js"
+        );
+        queue.extend(urls);
+        pages.push(page);
+    }
+    // Every file, and every module a module imports, is served with its type, for good, under
+    // a URL whose version is the hash of what is served.
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    while let Some(url) = queue.pop() {
+        if seen.contains_key(&url) {
+            continue;
+        }
+        let res = get(url.clone(), false).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{url}");
+        let kind = if url.contains(".css?") {
+            "text/css"
+        } else {
+            "text/javascript"
+        };
+        let h = res.headers();
+        assert!(
+            h[header::CONTENT_TYPE].to_str().unwrap().starts_with(kind),
+            "{url}"
         );
         assert!(
-            res.headers()[header::CACHE_CONTROL]
+            h[header::CACHE_CONTROL]
                 .to_str()
                 .unwrap()
                 .contains("immutable")
         );
-        let body = res.bytes().await.unwrap();
+        let body = res.text().await.unwrap();
+        let version = &url[url.find("?v=").unwrap() + 3..];
         assert!(
-            hex::encode(Sha256::digest(&body)).starts_with(&version),
-            "{file}: the URL's version is a hash of the contents"
+            hex::encode(Sha256::digest(body.as_bytes())).starts_with(version),
+            "{url}: the URL's version is a hash of the contents"
         );
-        seen.insert(file, body.len());
+        queue.extend(imports(&body));
+        seen.insert(url, body);
     }
-    assert!(seen.values().all(|n| *n > 1000));
+    let names: BTreeSet<&str> = seen
+        .keys()
+        .map(|u| &u["/assets/".len()..u.find('?').unwrap()])
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from([
+            "admin.js",
+            "app.css",
+            "common.js",
+            "fleet.js",
+            "forms.js",
+            "login.js",
+            "new-bot.js"
+        ]),
+        "the bot page's module is checked by the browser tests"
+    );
+    assert!(seen.values().all(|b| b.len() > 500));
+    let (status, body) = s.get("/assets/no-such-file.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "NOT_FOUND", "{body}");
     // No third-party origin anywhere: scripts, styles and fonts are all served from here.
-    let js = http
-        .get(s.url("/assets/app.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let css = http
-        .get(s.url("/assets/app.css"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    for text in [&page, &js, &css] {
+    for text in pages.iter().chain(seen.values()) {
         assert!(!text.contains("https://"), "an external URL");
         assert!(!text.contains("@import") && !text.contains("@font-face"));
     }

@@ -1,0 +1,400 @@
+// A bot's page (/bots/{id}): state and configuration kept current from /api/events, the
+// lifecycle actions, secrets (names only), CPU and memory charts from /stream/stats, and the
+// logs, followed live.
+
+import {
+  $, $$, h, s, enc, api, notify, confirmAction, fmtBytes, fmtPercent, fmtTime, uptime,
+  memoryLimit, STATE_LABEL, subscribeEvents, subscribeStats, startPage,
+} from './common.js';
+import { clearErrors, showErrors } from './forms.js';
+
+function botPage() {
+  const id = document.body.dataset.botId;
+  const base = `/api/bots/${enc(id)}`;
+  let bot = null;
+  let history = [];
+  let gone = false;
+
+  // ---- state and configuration
+
+  function renderState() {
+    if (!bot) return;
+    $('#bot-name').textContent = bot.name || bot.id;
+    document.title = `${bot.name || bot.id} · botmaker`;
+    $('#bot-light').className = `light state-${bot.state}`;
+    const badge = $('#bot-state');
+    badge.textContent = STATE_LABEL[bot.state] || bot.state;
+    badge.dataset.state = bot.state;
+    const rowsData = [
+      ['Desired state', bot.desired_state],
+      ['Observed state', STATE_LABEL[bot.state] || bot.state],
+      ['Health', bot.health],
+      ['Uptime', uptime(bot)],
+      ['Started', fmtTime(bot.started_at)],
+      ['Restarts', String(bot.restart_count ?? 0)],
+      ['Last exit code', bot.exit_code === null || bot.exit_code === undefined ? '—' : String(bot.exit_code)],
+      ['Killed for memory', bot.oom_killed ? 'yes' : 'no'],
+      ['Container', bot.container_id ? bot.container_id.slice(0, 12) : '—'],
+      ['Image id', bot.image_id ? bot.image_id.replace(/^sha256:/, '').slice(0, 12) : '—'],
+    ];
+    $('#state-table tbody').replaceChildren(...rowsData.map(([k, v]) =>
+      h('tr', null, h('th', { scope: 'row', text: k }), h('td', { text: v, 'data-key': k }))));
+    for (const b of $$('[data-action]')) b.disabled = gone;
+  }
+
+  function renderConfig() {
+    const entries = [
+      ['Id', bot.id], ['Template', bot.template], ['Image', bot.image],
+      ['Command', bot.command && bot.command.length ? bot.command.join(' ') : '(image default)'],
+      ['Environment', Object.entries(bot.env || {}).map(([k, v]) => `${k}=${v}`).join('\n') || '—'],
+      ['Ports', (bot.ports || []).map((p) => `${p.host_ip || '127.0.0.1'}:${p.host || '(any)'} → ${p.container}/${p.protocol || 'tcp'}`).join('\n') || '—'],
+      ['Limits', [
+        bot.limits.memory_mb ? `memory ${bot.limits.memory_mb} MiB` : null,
+        bot.limits.cpus ? `${bot.limits.cpus} CPUs` : null,
+        bot.limits.pids ? `${bot.limits.pids} processes` : null].filter(Boolean).join(', ') || 'none'],
+      ['Health probe', bot.health_check ? `GET :${bot.health_check.port}${bot.health_check.path} every ${bot.health_check.interval_secs}s` : 'none'],
+      ['Settings', bot.settings && Object.keys(bot.settings).length ? JSON.stringify(bot.settings, null, 2) : '—'],
+      ['Created', fmtTime(bot.created_at)], ['Updated', fmtTime(bot.updated_at)],
+    ];
+    $('#config').replaceChildren(...entries.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', null, h('pre', { text: v }))]));
+    const ta = $('#config-json');
+    if (!ta.dataset.dirty) {
+      const editable = {
+        name: bot.name, image: bot.image, command: bot.command || [], env: bot.env,
+        ports: bot.ports, limits: bot.limits, settings: bot.settings,
+      };
+      ta.value = JSON.stringify(editable, null, 2);
+    }
+  }
+
+  function renderSecrets() {
+    const list = $('#secret-list');
+    if (!bot.secrets.length) {
+      list.replaceChildren(h('li', { class: 'muted', text: 'No secrets.' }));
+      return;
+    }
+    list.replaceChildren(...bot.secrets.map((name) => h('li', { 'data-secret': name },
+      h('code', { text: name }), h('span', { class: 'muted', text: ' (value hidden)' }),
+      h('span', { class: 'row-actions' },
+        h('button', { type: 'button', text: 'Replace', 'aria-label': `Replace ${name}`, onclick: () => {
+          $('#secret-name').value = name;
+          $('#secret-value').value = '';
+          $('#secret-value').focus();
+        } }),
+        h('button', { type: 'button', class: 'danger', text: 'Delete', 'aria-label': `Delete ${name}`, onclick: async () => {
+          if (!await confirmAction(`Delete secret ${name}?`, `The file ${name} is removed from the bot's secrets directory.`, 'Delete secret')) return;
+          try {
+            await api('DELETE', `${base}/secrets/${enc(name)}`);
+            notify(`Secret ${name} deleted`, 'ok');
+            await load();
+          } catch (e) { notify(`Could not delete ${name}: ${e.message}`, 'error'); }
+        } })))));
+  }
+
+  function render() {
+    renderState();
+    renderConfig();
+    renderSecrets();
+  }
+
+  async function load() {
+    try {
+      bot = await api('GET', base);
+      render();
+    } catch (e) {
+      if (e.status === 404) markGone();
+      else notify(`Could not load the bot: ${e.message}`, 'error');
+    }
+  }
+
+  function markGone() {
+    gone = true;
+    $('#bot-state').textContent = 'deleted';
+    $('#bot-state').dataset.state = 'missing';
+    for (const b of $$('[data-action]')) b.disabled = true;
+    notify('This bot has been deleted.', 'error');
+  }
+
+  // ---- actions
+
+  for (const button of $$('[data-action]')) {
+    button.addEventListener('click', async () => {
+      const action = button.dataset.action;
+      if (action === 'delete') {
+        const ok = await confirmAction(`Delete ${id}?`,
+          'Its container, secrets and workspace are removed. This cannot be undone.', 'Delete bot');
+        if (!ok) return;
+      }
+      for (const b of $$('[data-action]')) b.disabled = true;
+      const label = button.textContent;
+      button.textContent = `${label.replace('…', '')}…`;
+      try {
+        if (action === 'delete') {
+          await api('DELETE', base);
+          gone = true;
+          location.assign('/');
+          return;
+        }
+        bot = await api('POST', `${base}/${action}`);
+        render();
+        notify(`${action}: done`, 'ok');
+      } catch (e) {
+        notify(`${action} failed: ${e.message}`, 'error');
+      } finally {
+        button.textContent = label;
+        if (!gone) for (const b of $$('[data-action]')) b.disabled = false;
+      }
+    });
+  }
+
+  // ---- edit configuration
+
+  $('#config-json').addEventListener('input', (e) => { e.target.dataset.dirty = '1'; });
+  $('#config-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const out = $('#config-errors');
+    out.hidden = true;
+    out.replaceChildren();
+    let patch;
+    try {
+      patch = JSON.parse($('#config-json').value);
+    } catch (err) {
+      out.append(h('p', { text: `Not valid JSON: ${err.message}` }));
+      out.hidden = false;
+      return;
+    }
+    patch.apply = $('#config-apply').checked;
+    try {
+      bot = await api('PATCH', base, patch);
+      delete $('#config-json').dataset.dirty;
+      render();
+      notify(patch.apply ? 'Configuration saved and applied' : 'Configuration saved; apply it to take effect', 'ok');
+    } catch (err) {
+      const msgs = err.fields ? Object.entries(err.fields).flatMap(([f, ms]) => ms.map((m) => `${f}: ${m}`)) : [err.message];
+      out.replaceChildren(...msgs.map((m) => h('p', { text: m })));
+      out.hidden = false;
+    }
+  });
+
+  // ---- secrets
+
+  $('#secret-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const name = $('#secret-name').value.trim();
+    const valueInput = $('#secret-value');
+    const local = {};
+    if (!name) local.name = ['is required'];
+    if (!valueInput.value) local.value = ['is required'];
+    if (Object.keys(local).length) { showErrors(form, local); return; }
+    const submit = $('#secret-submit');
+    submit.disabled = true;
+    try {
+      await api('PUT', `${base}/secrets/${enc(name)}`, { value: valueInput.value });
+      valueInput.value = '';
+      $('#secret-name').value = '';
+      notify(`Secret ${name} set`, 'ok');
+      await load();
+    } catch (err) {
+      const unplaced = err.fields ? showErrors(form, err.fields) : [err.message];
+      if (unplaced.length) showErrors(form, { name: unplaced });
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  // ---- resources chart
+
+  function drawChart(svg, points, max, fmt, limitLine) {
+    const W = 600; const H = 140; const L = 56; const R = 8; const T = 8; const B = 20;
+    const now = Date.now();
+    const span = 10 * 60 * 1000;
+    const t0 = now - span;
+    const x = (t) => L + ((t - t0) / span) * (W - L - R);
+    const y = (v) => T + (1 - Math.min(v, max) / max) * (H - T - B);
+    const kids = [];
+    for (const f of [0, 0.5, 1]) {
+      kids.push(s('line', { class: 'grid', x1: L, x2: W - R, y1: y(max * f), y2: y(max * f) }));
+      kids.push(s('text', { class: 'axis', x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, fmt(max * f)));
+    }
+    kids.push(s('text', { class: 'axis', x: L, y: H - 4 }, '10 min ago'));
+    kids.push(s('text', { class: 'axis', x: W - R, y: H - 4, 'text-anchor': 'end' }, 'now'));
+    if (limitLine) kids.push(s('line', { class: 'limit', x1: L, x2: W - R, y1: y(limitLine), y2: y(limitLine) }));
+    const pts = points.filter((p) => p.t >= t0);
+    if (pts.length) {
+      const line = pts.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
+      const area = `${x(pts[0].t).toFixed(1)},${y(0)} ${line} ${x(pts[pts.length - 1].t).toFixed(1)},${y(0)}`;
+      kids.push(s('polygon', { class: 'area', points: area }));
+      kids.push(s('polyline', { class: 'series', points: line }));
+      const last = pts[pts.length - 1];
+      kids.push(s('circle', { class: 'dot', cx: x(last.t), cy: y(last.v), r: 3 }));
+    } else {
+      kids.push(s('text', { class: 'axis', x: (W + L) / 2, y: H / 2, 'text-anchor': 'middle' }, 'no samples in the last 10 minutes'));
+    }
+    svg.replaceChildren(...kids);
+  }
+
+  function renderStats() {
+    const pts = history.filter((p) => p.read).map((p) => ({ ...p, t: new Date(p.read).getTime() }));
+    const last = history[history.length - 1];
+    const limit = memoryLimit(bot, last) || Math.max(1, ...history.map((p) => p.memory_bytes));
+    const cpuLimit = bot && bot.limits && bot.limits.cpus ? bot.limits.cpus * 100 : null;
+    const cpuMax = Math.max(cpuLimit || 100, ...pts.map((p) => p.cpu_percent * 1.1));
+    drawChart($('#chart-cpu'), pts.map((p) => ({ t: p.t, v: p.cpu_percent })), cpuMax, (v) => `${Math.round(v)} %`, cpuLimit);
+    drawChart($('#chart-mem'), pts.map((p) => ({ t: p.t, v: p.memory_bytes })), limit, fmtBytes, null);
+    const summary = $('#stats-summary');
+    if (last) {
+      summary.textContent = `Now: CPU ${fmtPercent(last.cpu_percent)}, memory ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}, ${last.pids} process${last.pids === 1 ? '' : 'es'}.`;
+      $('#chart-cpu').setAttribute('aria-label', `CPU use over the last 10 minutes; now ${fmtPercent(last.cpu_percent)}`);
+      $('#chart-mem').setAttribute('aria-label', `Memory use over the last 10 minutes; now ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}`);
+    }
+  }
+
+  async function loadStats() {
+    try {
+      const st = await api('GET', `${base}/stats`);
+      history = st.history || [];
+    } catch (e) { history = []; }
+    renderStats();
+  }
+
+  subscribeStats((samples) => {
+    const mine = samples.filter((x) => x.id === id);
+    if (!mine.length) return;
+    history.push(...mine);
+    const cutoff = Date.now() - 10 * 60 * 1000;
+    history = history.filter((p) => !p.read || new Date(p.read).getTime() >= cutoff).slice(-120);
+    renderStats();
+  });
+
+  // ---- logs
+
+  const logEl = $('#log');
+  const MAX_LINES = 5000;
+  let logLines = [];
+  let follow = null;
+  let stick = true;
+  let reconnectTimer = null;
+
+  const logStatus = (t) => { $('#log-status').textContent = t; };
+  const filterText = () => $('#log-filter').value.toLowerCase();
+
+  function addLine(l) {
+    logLines.push(l);
+    const q = filterText();
+    const div = h('div', { class: `line ${l.stream || ''}` },
+      l.timestamp ? h('time', { datetime: l.timestamp, text: new Date(l.timestamp).toLocaleTimeString() }) : null,
+      h('span', { class: 'msg', text: l.message }));
+    if (q && !l.message.toLowerCase().includes(q)) div.hidden = true;
+    logEl.append(div);
+    if (logLines.length > MAX_LINES) {
+      logLines = logLines.slice(-MAX_LINES);
+      while (logEl.childElementCount > MAX_LINES) logEl.firstElementChild.remove();
+    }
+    if (stick) logEl.scrollTop = logEl.scrollHeight;
+  }
+
+  function stopFollow() {
+    clearTimeout(reconnectTimer);
+    if (follow) { follow.close(); follow = null; }
+  }
+
+  async function loadLogs() {
+    stopFollow();
+    logLines = [];
+    logEl.replaceChildren();
+    stick = true;
+    $('#log-resume').hidden = true;
+    const tail = Math.max(1, Math.min(10000, Number($('#log-tail').value) || 200));
+    if ($('#log-follow').checked) {
+      logStatus('Following…');
+      follow = new EventSource(`${base}/logs?follow=true&tail=${tail}`);
+      follow.addEventListener('line', (e) => { try { addLine(JSON.parse(e.data)); } catch (err) { /* skip */ } });
+      follow.addEventListener('open', () => logStatus('Following new lines.'));
+      follow.addEventListener('detached', () => logStatus('The container stopped; waiting for it to run again…'));
+      follow.addEventListener('attached', () => logStatus('The container runs again; following.'));
+      follow.addEventListener('gone', () => { logStatus('The container was removed.'); stopFollow(); });
+      follow.addEventListener('unauthorized', () => {
+        stopFollow();
+        logStatus('The session ended.');
+        api('GET', '/api/stats').catch(() => {});
+      });
+      follow.addEventListener('error', () => {
+        // A browser reconnect would replay the tail: start over cleanly instead.
+        stopFollow();
+        if (gone) return;
+        logStatus('Connection lost; reconnecting…');
+        reconnectTimer = setTimeout(loadLogs, 3000);
+      });
+    } else {
+      logStatus('Loading…');
+      try {
+        const r = await api('GET', `${base}/logs?tail=${tail}`);
+        r.lines.forEach(addLine);
+        logStatus(`${r.lines.length} line(s).`);
+      } catch (e) {
+        logStatus(`Could not read the logs: ${e.message}`);
+      }
+    }
+  }
+
+  logEl.addEventListener('scroll', () => {
+    const atBottom = logEl.scrollHeight - logEl.scrollTop - logEl.clientHeight < 8;
+    stick = atBottom;
+    $('#log-resume').hidden = atBottom;
+    logEl.dataset.paused = atBottom ? 'false' : 'true';
+  });
+  $('#log-resume').addEventListener('click', () => {
+    stick = true;
+    logEl.scrollTop = logEl.scrollHeight;
+    $('#log-resume').hidden = true;
+    logEl.focus();
+  });
+  $('#log-filter').addEventListener('input', () => {
+    const q = filterText();
+    for (const div of logEl.children) {
+      div.hidden = Boolean(q) && !$('.msg', div).textContent.toLowerCase().includes(q);
+    }
+    if (stick) logEl.scrollTop = logEl.scrollHeight;
+  });
+  $('#log-load').addEventListener('click', loadLogs);
+  $('#log-follow').addEventListener('change', loadLogs);
+  $('#log-tail').addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); loadLogs(); } });
+  $('#log-download').addEventListener('click', () => {
+    const text = logLines.map((l) => `${l.timestamp || ''} ${l.stream || ''} ${l.message}`.trim()).join('\n');
+    const url = URL.createObjectURL(new Blob([`${text}\n`], { type: 'text/plain' }));
+    const a = h('a', { href: url, download: `${id}-logs.txt` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  });
+
+  // ---- live state
+
+  subscribeEvents((ev) => {
+    if (ev.id !== id) return;
+    if (ev.kind === 'deleted') { markGone(); stopFollow(); return; }
+    if (ev.kind === 'state' && ev.observed && bot) {
+      Object.assign(bot, ev.observed);
+      renderState();
+    } else {
+      load();
+    }
+  }, load);
+
+  // Uptime advances on its own; this touches only the page, never the network.
+  setInterval(() => {
+    const cell = $('#state-table td[data-key="Uptime"]');
+    if (bot && cell) cell.textContent = uptime(bot);
+  }, 1000);
+  // A hidden tab lets its log stream go (see liveStream) and catches up when shown.
+  document.addEventListener('visibilitychange', () => {
+    if (document.hidden) stopFollow();
+    else if ($('#log-follow').checked && !gone) loadLogs();
+  });
+  load().then(() => { loadStats(); loadLogs(); });
+}
+
+startPage(botPage);
