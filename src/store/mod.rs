@@ -17,6 +17,7 @@
 
 mod auth;
 mod bots;
+mod llm;
 mod migrations;
 mod settings;
 
@@ -30,6 +31,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
+pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
