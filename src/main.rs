@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the botmaker server (REST API, dashboard, reconciler).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Client commands: talk to a running server's API.
     #[command(flatten)]
     Client(cli::Command),
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
         Err(e) => return cli::report_parse_error(&e),
     };
     match cli.command {
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => serve(*config),
         Command::Client(command) => cli::run(cli.connection, command),
     }
 }

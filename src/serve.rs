@@ -17,6 +17,7 @@ use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::{DockerService, DockerSettings};
 use crate::http::{AppState, Auth, AuthSettings, app};
+use crate::llm::{LlmService, ProxyEndpoint};
 use crate::reconcile::{Reconciler, run_probes};
 use crate::safe_fs;
 use crate::sampler::Sampler;
@@ -30,6 +31,8 @@ pub struct StartupError(pub String);
 /// A prepared server: checks passed, listener bound, workers not yet started.
 pub struct Server {
     listener: TcpListener,
+    /// The LLM proxy's listener, when it runs.
+    llm_listener: Option<TcpListener>,
     state: AppState,
     reconciler: Reconciler,
     config: ServeConfig,
@@ -62,6 +65,24 @@ impl Server {
             ))
         })?;
 
+        let llm_listener = crate::llm::listen::bind(config.llm_proxy_listen, async {
+            docker
+                .network_gateway(crate::llm::listen::DEFAULT_BRIDGE)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(StartupError)?;
+        let llm = LlmService::open(
+            store.clone(),
+            config.llm_keys_root(),
+            llm_listener.as_ref().map(|l| ProxyEndpoint {
+                listen: l.local_addr().expect("bound listener"),
+            }),
+        )
+        .await
+        .map_err(|e| StartupError(format!("cannot load the LLM providers: {e}")))?;
+
         let fleet = Arc::new(Fleet::new(CrashLoopPolicy {
             restarts: config.crash_loop_restarts.max(1),
             window: Duration::from_secs(config.crash_loop_window),
@@ -78,7 +99,8 @@ impl Server {
             BotPolicy {
                 allow_host_network: config.allow_host_network,
             },
-        );
+        )
+        .with_llm(llm.clone());
         let auth = Arc::new(Auth::new(
             store.clone(),
             password_hash,
@@ -94,11 +116,13 @@ impl Server {
         );
         Ok(Self {
             listener,
+            llm_listener,
             state: AppState {
                 bots,
                 store,
                 auth,
                 sampler: Sampler::new(),
+                llm,
             },
             reconciler,
             config,
@@ -115,9 +139,16 @@ impl Server {
         self.listener.local_addr().expect("bound listener")
     }
 
+    /// Where the LLM proxy listens, if it runs.
+    pub fn llm_proxy_addr(&self) -> Option<std::net::SocketAddr> {
+        self.llm_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound listener"))
+    }
+
     /// Serves until `shutdown` resolves. Bot containers are left running.
     pub async fn run(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         // Before the first request: a create or delete cut short by a crash is undone or
@@ -161,6 +192,18 @@ impl Server {
             }
         });
 
+        let llm = self.state.llm.clone();
+        tokio::spawn(llm.clone().run(stop_rx.clone()));
+        tokio::spawn(crate::llm::follow_fleet(
+            llm.clone(),
+            self.state.bots.fleet().clone(),
+            stop_rx.clone(),
+        ));
+        let llm_proxy = self.llm_listener.take().map(|listener| {
+            tracing::info!(addr = %listener.local_addr().expect("bound listener"), "LLM proxy listening");
+            tokio::spawn(crate::llm::proxy::serve(listener, llm, stop_rx.clone()))
+        });
+
         tracing::info!(addr = %self.local_addr(), "botmaker listening");
         let auth = self.state.auth.clone();
         let app = app(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
@@ -173,6 +216,9 @@ impl Server {
             })
             .await;
         let _ = stop_tx.send(true);
+        if let Some(proxy) = llm_proxy {
+            let _ = proxy.await;
+        }
         result
     }
 }
@@ -231,7 +277,7 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf, StartupError> {
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").map_err(|e| fail("write", &e))?;
     let _ = std::fs::remove_file(&probe);
-    for sub in ["secrets", "workspaces"] {
+    for sub in ["secrets", "workspaces", "llm-providers"] {
         safe_fs::Dir::create_root(&dir.join(sub), DATA_DIR_MODE).map_err(|e| fail("create", &e))?;
     }
     Ok(dir)

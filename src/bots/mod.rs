@@ -5,6 +5,7 @@
 //! layer that talks to all three.
 
 mod error;
+pub mod llm;
 pub mod observed;
 mod openclaw;
 mod service;

@@ -42,6 +42,7 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::llm::{LlmApi, LlmRoute, LlmUse};
 use super::spec::{BotSpec, HttpProbe, PortSpec};
 use super::template::{RenderInput, Rendered, Template, WorkspaceFile};
 use super::validate::FieldErrors;
@@ -611,7 +612,10 @@ impl Template for OpenClaw {
                 files: Vec::new(),
             };
         };
-        if plan.needs_host_alias() {
+        let route = input.llm.get(plan.provider.id);
+        if route.is_some() {
+            config.extra_hosts.extend(input.llm.extra_host.clone());
+        } else if plan.needs_host_alias() {
             config
                 .extra_hosts
                 .push(format!("{DOCKER_HOST_ALIAS}:host-gateway"));
@@ -625,7 +629,7 @@ impl Template for OpenClaw {
 
         let mut files = vec![WorkspaceFile {
             path: CONFIG_FILE.into(),
-            contents: render_config(&plan, control_ui_port),
+            contents: render_config(&plan, control_ui_port, route),
         }];
         files.extend(persona_files(plan.persona.as_ref()));
         Rendered { config, files }
@@ -640,6 +644,39 @@ impl Template for OpenClaw {
     fn owner(&self) -> Option<(u32, u32)> {
         Some(CONTAINER_OWNER)
     }
+
+    /// The configured provider, its key in `<PROVIDER>_API_KEY` (for every provider, `ollama`
+    /// included: through the proxy even a keyless provider gets a virtual key).
+    fn llm_uses(&self, spec: &BotSpec) -> Vec<LlmUse> {
+        let Some(provider) = spec
+            .settings
+            .get("provider")
+            .and_then(|p| p.as_str())
+            .and_then(Provider::find)
+        else {
+            return Vec::new();
+        };
+        let api = match provider.api {
+            "anthropic-messages" => LlmApi::Anthropic,
+            "openai-responses" | COMPLETIONS => LlmApi::OpenAi,
+            other => LlmApi::Other(other),
+        };
+        let has_base_url = spec.settings.get("base_url").is_some_and(|v| !v.is_null());
+        vec![LlmUse {
+            provider: provider.id.to_string(),
+            secret: provider_key_secret(provider),
+            api,
+            required: false,
+            field: "settings.provider",
+            conflicting_setting: has_base_url.then_some("settings.base_url"),
+        }]
+    }
+}
+
+/// `<PROVIDER>_API_KEY`: where the provider's key (real, or virtual through the proxy) is.
+fn provider_key_secret(provider: &Provider) -> SecretName {
+    SecretName::new(format!("{}_API_KEY", provider.id.to_ascii_uppercase()))
+        .expect("provider ids are lowercase ASCII letters")
 }
 
 fn set_env_default(spec: &mut BotSpec, key: &str, value: &str) {
@@ -732,7 +769,10 @@ fn check_gateway_published(ports: &[PortSpec], gateway_port: u16, errors: &mut F
 ///   had the same shape.
 /// - `agents.defaults.model.primary: "<provider>/<model>"`, `agents.defaults.workspace`: the
 ///   origin's generator; the workspace is OpenClaw's default under the state dir.
-fn render_config(plan: &Plan, control_ui_port: Option<u16>) -> String {
+///
+/// Through botmaker's LLM proxy (`route`), `baseUrl` is the proxy's and `apiKey` the bot's
+/// virtual key in `<PROVIDER>_API_KEY`: the real key never enters the container.
+fn render_config(plan: &Plan, control_ui_port: Option<u16>, route: Option<&LlmRoute>) -> String {
     let gateway_token = secret(GATEWAY_TOKEN_SECRET);
     let mut file_secrets = vec![gateway_token.clone()];
 
@@ -754,11 +794,15 @@ fn render_config(plan: &Plan, control_ui_port: Option<u16>) -> String {
     }
 
     let mut provider = json!({
-        "baseUrl": plan.base_url(),
+        "baseUrl": route.map_or(plan.base_url(), |r| r.base_url.as_str()),
         "api": plan.provider.api,
         "models": [{ "id": plan.model, "name": plan.model }],
     });
-    if let Some(key) = plan.provider.key_secret() {
+    let key = match route {
+        Some(r) => Some(r.secret.clone()),
+        None => plan.provider.key_secret(),
+    };
+    if let Some(key) = key {
         provider["apiKey"] = file_ref(&key);
         file_secrets.push(key);
     }
@@ -890,6 +934,14 @@ mod tests {
     }
 
     fn render(spec: &BotSpec, secrets: &[SecretName]) -> Rendered {
+        render_routed(spec, secrets, &crate::bots::llm::LlmRoutes::NONE)
+    }
+
+    fn render_routed(
+        spec: &BotSpec,
+        secrets: &[SecretName],
+        llm: &crate::bots::llm::LlmRoutes,
+    ) -> Rendered {
         let id = BotId::new("claw").unwrap();
         OpenClaw.render(&RenderInput {
             bot_id: &id,
@@ -898,6 +950,7 @@ mod tests {
             secrets_dir: Path::new("/srv/secrets/claw"),
             workspace_dir: Path::new("/srv/workspaces/claw"),
             secret_names: secrets,
+            llm,
         })
     }
 
@@ -1330,6 +1383,88 @@ mod tests {
         assert_eq!(
             config_json(&r)["models"]["providers"]["ollama"]["baseUrl"],
             "http://10.0.0.5:11434/v1"
+        );
+    }
+
+    #[test]
+    fn a_configured_provider_is_reached_through_the_proxy_with_the_virtual_key() {
+        use crate::bots::llm::{LlmApi, LlmRoute, LlmRoutes};
+        let spec = prepared();
+        let uses = OpenClaw.llm_uses(&spec);
+        assert_eq!(uses.len(), 1);
+        assert_eq!(uses[0].provider, "anthropic");
+        assert_eq!(uses[0].secret.as_str(), "ANTHROPIC_API_KEY");
+        assert_eq!(uses[0].api, LlmApi::Anthropic);
+        assert!(!uses[0].required && uses[0].conflicting_setting.is_none());
+
+        let routes = LlmRoutes {
+            routes: vec![LlmRoute {
+                provider: "anthropic".into(),
+                base_url: "http://botmaker-llm:7101".into(),
+                secret: secret("ANTHROPIC_API_KEY"),
+            }],
+            extra_host: Some("botmaker-llm:172.17.0.1".into()),
+        };
+        let r = render_routed(&spec, &all_user_secrets(), &routes);
+        let config = config_json(&r);
+        let provider = &config["models"]["providers"]["anthropic"];
+        assert_eq!(provider["baseUrl"], "http://botmaker-llm:7101");
+        assert_eq!(provider["apiKey"]["provider"], "anthropic_api_key");
+        assert_eq!(
+            config["secrets"]["providers"]["anthropic_api_key"]["path"],
+            "/run/secrets/ANTHROPIC_API_KEY"
+        );
+        assert!(
+            r.config
+                .extra_hosts
+                .contains(&"botmaker-llm:172.17.0.1".to_string())
+        );
+        // Without a route, the provider's own URL and no proxy host.
+        let r = render(&spec, &all_user_secrets());
+        assert_eq!(
+            config_json(&r)["models"]["providers"]["anthropic"]["baseUrl"],
+            "https://api.anthropic.com"
+        );
+        assert!(r.config.extra_hosts.is_empty());
+    }
+
+    #[test]
+    fn a_keyless_provider_gets_a_virtual_key_through_the_proxy_and_base_url_conflicts() {
+        use crate::bots::llm::{LlmRoute, LlmRoutes};
+        let mut spec = spec_with(
+            json!({"provider": "ollama", "model": "llama3", "base_url": "http://x:1/v1"}),
+        );
+        assert!(prepare(&mut spec, &[]).is_empty());
+        let uses = OpenClaw.llm_uses(&spec);
+        assert_eq!(uses[0].secret.as_str(), "OLLAMA_API_KEY");
+        assert_eq!(uses[0].conflicting_setting, Some("settings.base_url"));
+        let routes = LlmRoutes {
+            routes: vec![LlmRoute {
+                provider: "ollama".into(),
+                base_url: "http://botmaker-llm:7101/v1".into(),
+                secret: secret("OLLAMA_API_KEY"),
+            }],
+            extra_host: Some("botmaker-llm:172.17.0.1".into()),
+        };
+        let config = config_json(&render_routed(&spec, &[], &routes));
+        assert_eq!(
+            config["models"]["providers"]["ollama"]["baseUrl"],
+            "http://botmaker-llm:7101/v1"
+        );
+        assert_eq!(
+            config["models"]["providers"]["ollama"]["apiKey"]["provider"],
+            "ollama_api_key"
+        );
+        // Google's API is not one the proxy carries.
+        let spec = spec_with(json!({"provider": "google", "model": "gemini"}));
+        assert!(matches!(
+            OpenClaw.llm_uses(&spec)[0].api,
+            crate::bots::llm::LlmApi::Other("google-generative-ai")
+        ));
+        assert!(
+            OpenClaw
+                .llm_uses(&spec_with(json!({"provider": "nope"})))
+                .is_empty()
         );
     }
 }

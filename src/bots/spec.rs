@@ -112,6 +112,16 @@ pub struct LimitsSpec {
     /// Process limit.
     #[serde(default)]
     pub pids: Option<i64>,
+    /// LLM tokens (input + output) per UTC day through botmaker's proxy; then 429 until
+    /// midnight UTC.
+    #[serde(default)]
+    pub llm_tokens_per_day: Option<u64>,
+    /// LLM cost per UTC month (in the providers' price-table unit); then 429 until the 1st.
+    #[serde(default)]
+    pub llm_cost_per_month: Option<f64>,
+    /// LLM requests per UTC minute; 0 cuts the bot off from its LLMs.
+    #[serde(default)]
+    pub llm_requests_per_minute: Option<u64>,
 }
 
 impl LimitsSpec {

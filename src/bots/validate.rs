@@ -230,7 +230,40 @@ pub fn check_limits(limits: &LimitsSpec, errors: &mut FieldErrors) {
             errors.add("limits.pids", format!("must be 1-{MAX_PIDS}"));
         }
     }
+    if limits
+        .llm_tokens_per_day
+        .is_some_and(|t| t > MAX_LLM_TOKENS_PER_DAY)
+    {
+        errors.add(
+            "limits.llm_tokens_per_day",
+            format!("must be 0-{MAX_LLM_TOKENS_PER_DAY}"),
+        );
+    }
+    if limits
+        .llm_requests_per_minute
+        .is_some_and(|r| r > MAX_LLM_REQUESTS_PER_MINUTE)
+    {
+        errors.add(
+            "limits.llm_requests_per_minute",
+            format!("must be 0-{MAX_LLM_REQUESTS_PER_MINUTE}"),
+        );
+    }
+    if let Some(c) = limits.llm_cost_per_month {
+        if !(c.is_finite() && (0.0..=MAX_LLM_COST_PER_MONTH).contains(&c)) {
+            errors.add(
+                "limits.llm_cost_per_month",
+                format!("must be a cost from 0 to {MAX_LLM_COST_PER_MONTH}"),
+            );
+        }
+    }
 }
+
+/// Highest `limits.llm_tokens_per_day` (a trillion: far beyond any fleet's day).
+pub const MAX_LLM_TOKENS_PER_DAY: u64 = 1_000_000_000_000;
+/// Highest `limits.llm_requests_per_minute`.
+pub const MAX_LLM_REQUESTS_PER_MINUTE: u64 = 1_000_000;
+/// Highest `limits.llm_cost_per_month` (its cost in billionths fits 64 bits many times over).
+pub const MAX_LLM_COST_PER_MONTH: f64 = 1_000_000_000.0;
 
 /// Fills the limits a bot left unset with the defaults: no bot runs without a memory and a
 /// process limit.
@@ -298,6 +331,7 @@ mod tests {
                 memory_mb: Some(1),
                 cpus: Some(-1.0),
                 pids: Some(0),
+                ..LimitsSpec::default()
             },
             &mut e,
         );
@@ -326,6 +360,7 @@ mod tests {
                 memory_mb: Some(17_592_186_044_516),
                 cpus: Some(1e300),
                 pids: Some(MAX_PIDS + 1),
+                ..LimitsSpec::default()
             },
             &mut e,
         );
@@ -338,10 +373,46 @@ mod tests {
                 memory_mb: Some(MAX_MEMORY_MB),
                 cpus: Some(MAX_CPUS),
                 pids: Some(MAX_PIDS),
+                ..LimitsSpec::default()
             },
             &mut e,
         );
         assert!(e.is_empty(), "{e}");
+    }
+
+    #[test]
+    fn llm_limits_are_bounded_and_zero_is_allowed() {
+        let mut e = FieldErrors::default();
+        check_limits(
+            &LimitsSpec {
+                llm_tokens_per_day: Some(MAX_LLM_TOKENS_PER_DAY + 1),
+                llm_cost_per_month: Some(f64::INFINITY),
+                llm_requests_per_minute: Some(MAX_LLM_REQUESTS_PER_MINUTE + 1),
+                ..LimitsSpec::default()
+            },
+            &mut e,
+        );
+        for key in [
+            "limits.llm_tokens_per_day",
+            "limits.llm_cost_per_month",
+            "limits.llm_requests_per_minute",
+        ] {
+            assert!(e.fields().contains_key(key), "missing {key}: {e}");
+        }
+        let mut e = FieldErrors::default();
+        check_limits(
+            &LimitsSpec {
+                llm_tokens_per_day: Some(0),
+                llm_cost_per_month: Some(-0.01),
+                llm_requests_per_minute: Some(0),
+                ..LimitsSpec::default()
+            },
+            &mut e,
+        );
+        assert_eq!(
+            e.fields().keys().collect::<Vec<_>>(),
+            ["limits.llm_cost_per_month"]
+        );
     }
 
     #[test]
@@ -355,6 +426,7 @@ mod tests {
             memory_mb: Some(64),
             cpus: Some(1.0),
             pids: Some(8),
+            ..LimitsSpec::default()
         };
         apply_default_limits(&mut l);
         assert_eq!((l.memory_mb, l.pids), (Some(64), Some(8)));
@@ -431,6 +503,7 @@ mod tests {
                 memory_mb: Some(64),
                 cpus: Some(0.5),
                 pids: Some(10),
+                ..LimitsSpec::default()
             },
             &mut e,
         );

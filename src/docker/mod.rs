@@ -15,6 +15,7 @@ mod error;
 mod events;
 mod labels;
 mod logs;
+mod networks;
 mod stats;
 mod status;
 

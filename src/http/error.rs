@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::bots::{BotError, FieldErrors};
+use crate::llm::LlmError;
 use crate::store::StoreError;
 
 /// An error answer.
@@ -149,6 +150,20 @@ impl From<BotError> for ApiError {
             BotError::Docker(crate::docker::ContainerError::InvalidConfig { message, .. }) => {
                 return Self::new(StatusCode::BAD_REQUEST, code, message.clone());
             }
+            _ => return Self::internal(&e),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<LlmError> for ApiError {
+    fn from(e: LlmError) -> Self {
+        let code = e.code();
+        let status = match &e {
+            LlmError::Validation(fields) => return Self::validation(fields.clone()),
+            LlmError::ProviderNotFound(_) | LlmError::BotNotFound(_) => StatusCode::NOT_FOUND,
+            LlmError::ProviderInUse { .. } => StatusCode::CONFLICT,
+            LlmError::ProxyOff => StatusCode::CONFLICT,
             _ => return Self::internal(&e),
         };
         Self::new(status, code, e.to_string())

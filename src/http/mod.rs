@@ -5,6 +5,7 @@
 mod auth;
 mod bots;
 pub mod error;
+mod llm;
 mod observe;
 pub mod openapi;
 mod stream_auth;
@@ -26,6 +27,7 @@ pub use error::ApiError;
 pub use stream_auth::until_credential_ends;
 
 use crate::bots::BotService;
+use crate::llm::LlmService;
 use crate::sampler::Sampler;
 use crate::store::Store;
 
@@ -45,6 +47,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Cached stats.
     pub sampler: Sampler,
+    /// LLM providers, virtual keys and usage.
+    pub llm: LlmService,
 }
 
 /// The complete HTTP application.
@@ -53,6 +57,7 @@ pub fn app(state: AppState) -> Router {
         .merge(bots::router())
         .merge(auth::router())
         .merge(observe::router())
+        .merge(llm::router())
         .merge(openapi::router())
         .layer(middleware::from_fn(request_timeout))
         // Streams (logs follow, events) may stay open for hours: no request timeout.

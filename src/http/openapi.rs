@@ -8,6 +8,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
+mod llm;
+
 use super::observe::DEFAULT_LOG_TAIL;
 use super::{AppState, CSRF_HEADER, MAX_BODY_BYTES, REQUEST_TIMEOUT, SESSION_COOKIE};
 use crate::auth::{API_TOKEN_PREFIX, SESSION_TOKEN_PREFIX};
@@ -15,8 +17,9 @@ use crate::bot_id::MAX_BOT_ID_LEN;
 use crate::bots::HttpProbe;
 use crate::bots::template::TEMPLATE_NAMES;
 use crate::bots::validate::{
-    DEFAULT_MEMORY_MB, DEFAULT_PIDS, MAX_CPUS, MAX_MEMORY_MB, MAX_NAME_LEN, MAX_PIDS,
-    MAX_PROBE_FAILURES, MAX_PROBE_SECS, MAX_SECRET_LEN, MIN_MEMORY_MB,
+    DEFAULT_MEMORY_MB, DEFAULT_PIDS, MAX_CPUS, MAX_LLM_COST_PER_MONTH, MAX_LLM_REQUESTS_PER_MINUTE,
+    MAX_LLM_TOKENS_PER_DAY, MAX_MEMORY_MB, MAX_NAME_LEN, MAX_PIDS, MAX_PROBE_FAILURES,
+    MAX_PROBE_SECS, MAX_SECRET_LEN, MIN_MEMORY_MB,
 };
 use crate::bots::{LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT};
 use crate::secrets::MAX_SECRET_NAME_LEN;
@@ -38,6 +41,7 @@ pub fn document() -> Value {
         secret_paths(),
         observe_paths(),
         admin_paths(),
+        llm::paths(),
         meta_paths(),
     ];
     for (path, mut item) in groups.into_iter().flatten() {
@@ -108,6 +112,7 @@ fn tags() -> Value {
         { "name": "secrets", "description": "Bot secrets (values are write-only)" },
         { "name": "observe", "description": "Logs, stats and live events" },
         { "name": "admin", "description": "Housekeeping" },
+        { "name": "llm", "description": "The LLM key proxy: providers, virtual keys, usage" },
         { "name": "meta", "description": "This document" },
     ])
 }
@@ -749,6 +754,7 @@ fn components() -> Value {
         auth_schemas(),
         observe_schemas(),
         misc_schemas(),
+        llm::schemas(),
     ] {
         for (name, s) in group {
             let previous = schemas.insert(name.to_string(), s);
@@ -959,6 +965,23 @@ fn config_schemas() -> Vec<(&'static str, Value)> {
                         "description": format!(
                             "Process (and thread) limit; {DEFAULT_PIDS} when unset"
                         ),
+                    },
+                    "llm_tokens_per_day": {
+                        "type": ["integer", "null"], "minimum": 0,
+                        "maximum": MAX_LLM_TOKENS_PER_DAY,
+                        "description": "LLM tokens (input + output) per UTC day through the \
+                                        proxy; then 429 until midnight UTC",
+                    },
+                    "llm_cost_per_month": {
+                        "type": ["number", "null"], "minimum": 0,
+                        "maximum": MAX_LLM_COST_PER_MONTH,
+                        "description": "LLM cost per UTC month (price-table unit); then 429 \
+                                        until the 1st",
+                    },
+                    "llm_requests_per_minute": {
+                        "type": ["integer", "null"], "minimum": 0,
+                        "maximum": MAX_LLM_REQUESTS_PER_MINUTE,
+                        "description": "LLM requests per UTC minute; 0 refuses every one",
                     },
                 }),
                 &[],

@@ -17,6 +17,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
 
+use tokio::net::TcpListener;
+
 /// The proxy's port when none is given.
 pub const DEFAULT_PROXY_PORT: u16 = 7101;
 /// The name bot containers reach the proxy by.
@@ -76,6 +78,53 @@ impl fmt::Display for ProxyListen {
             Self::Off => f.write_str("off"),
             Self::Auto { port } => write!(f, "auto:{port}"),
             Self::At(addr) => write!(f, "{addr}"),
+        }
+    }
+}
+
+/// Binds the proxy's listener as `listen` says; `bridge_gateway` looks up the default bridge's
+/// gateway for `auto`. An explicit address that cannot be bound is an error (the operator asked
+/// for it); `auto` that finds no bridge or cannot bind its gateway logs why and runs without the
+/// proxy (botmaker in a container, a daemon on another host, `dockerd --bridge=none`).
+pub async fn bind(
+    listen: ProxyListen,
+    bridge_gateway: impl Future<Output = Result<Option<std::net::IpAddr>, String>>,
+) -> Result<Option<TcpListener>, String> {
+    let addr = match listen {
+        ProxyListen::Off => return Ok(None),
+        ProxyListen::At(addr) => {
+            return TcpListener::bind(addr).await.map(Some).map_err(|e| {
+                format!(
+                    "cannot listen for the LLM proxy on {addr}: {e}; pick another address with \
+                     --llm-proxy-listen / BOTMAKER_LLM_PROXY_LISTEN (or `off`)"
+                )
+            });
+        }
+        ProxyListen::Auto { port } => match bridge_gateway.await {
+            Ok(Some(ip)) => SocketAddr::new(ip, port),
+            Ok(None) => {
+                tracing::warn!(
+                    "the LLM proxy is off: Docker's default bridge has no gateway address; set \
+                     --llm-proxy-listen to an address bot containers can reach"
+                );
+                return Ok(None);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the LLM proxy is off: cannot find Docker's default bridge; set --llm-proxy-listen to an address bot containers can reach");
+                return Ok(None);
+            }
+        },
+    };
+    match TcpListener::bind(addr).await {
+        Ok(l) => Ok(Some(l)),
+        Err(e) => {
+            tracing::warn!(
+                %addr, error = %e,
+                "the LLM proxy is off: cannot listen on the default bridge's gateway (is \
+                 botmaker in a container, or the daemon on another host?); set \
+                 --llm-proxy-listen to an address bot containers can reach"
+            );
+            Ok(None)
         }
     }
 }

@@ -18,8 +18,10 @@
 //! This module knows nothing of Docker or of bots beyond their ids: the bot domain asks it for
 //! keys and routes (`crate::bots`), HTTP for providers and usage (`crate::http`).
 
+pub mod api;
 pub mod budget;
 mod error;
+mod follow;
 pub mod keys;
 pub mod listen;
 pub mod meter;
@@ -31,6 +33,7 @@ pub mod wire;
 
 pub use budget::{BotLimits, BudgetState, Limit};
 pub use error::LlmError;
+pub use follow::follow_fleet;
 pub use listen::{DEFAULT_PROXY_PORT, HOST_ALIAS, ProxyEndpoint, ProxyListen};
 pub use provider::{Price, PriceTable, ProviderKind, ProviderName, ProviderView, PutProvider};
 pub use service::{FLUSH_INTERVAL, LlmEvent, LlmMetrics, LlmService, Provider};

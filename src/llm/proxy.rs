@@ -131,6 +131,35 @@ pub fn router(service: LlmService) -> Router {
     Router::new().fallback(forward).with_state(service)
 }
 
+/// How long open answers may go on after shutdown begins, before they are cut.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Serves the proxy on `listener` until `stop`; answers still streaming then get
+/// [`SHUTDOWN_GRACE`] to end before they are cut (their usage is booked either way).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    service: LlmService,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut stopped = stop.clone();
+    let server = axum::serve(listener, router(service)).with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = &mut server => {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "the LLM proxy stopped");
+            }
+            return;
+        }
+        _ = stop.wait_for(|s| *s) => {}
+    }
+    if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+        tracing::info!("LLM answers still streaming at shutdown were cut");
+    }
+}
+
 /// The key a request presents: `Authorization: Bearer` (OpenAI) or `x-api-key` (Anthropic).
 fn presented_key(headers: &HeaderMap) -> Option<&[u8]> {
     if let Some(v) = headers.get(header::AUTHORIZATION) {

@@ -107,6 +107,7 @@ impl BotService {
         validate::check_command(req.command.as_deref(), &mut errors);
         validate::check_env(&req.env, &mut errors);
         let names = validate::check_secrets(&req.secrets, &mut errors);
+        let supplied = names.clone();
         validate::check_ports(&req.ports, &mut errors);
         validate::check_limits(&req.limits, &mut errors);
         if let Some(p) = &req.health_check {
@@ -132,13 +133,17 @@ impl BotService {
                 (n, v)
             })
             .collect();
+        // Filled with virtual LLM keys when the container is made.
+        let mut virtual_keys: Vec<SecretName> = Vec::new();
         if let Some(t) = template {
             for (n, v) in t.generated_secrets(&spec) {
                 if !secrets.iter().any(|(have, _)| *have == n) {
                     secrets.push((n, SecretValue::from(v)));
                 }
             }
-            let all: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
+            let mut all: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
+            virtual_keys = self.check_llm_uses(t, &spec, &supplied, &mut errors);
+            all.extend(virtual_keys.iter().cloned());
             t.prepare(&mut spec, &all, &mut errors);
         }
         validate::apply_default_limits(&mut spec.limits);
@@ -147,8 +152,13 @@ impl BotService {
             unreachable!("errors were recorded for a missing id or template");
         };
         let now = Utc::now();
-        let mut secret_names: Vec<String> = secrets.iter().map(|(n, _)| n.to_string()).collect();
+        let mut secret_names: Vec<String> = secrets
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .chain(virtual_keys.iter().map(|n| n.to_string()))
+            .collect();
         secret_names.sort();
+        secret_names.dedup();
         let row = BotRow {
             id: id.clone(),
             name,

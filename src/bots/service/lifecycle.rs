@@ -146,6 +146,11 @@ impl BotService {
                 all.push(n.clone());
             }
         }
+        for n in self.check_llm_uses(template, &spec, &names, &mut errors) {
+            if !all.contains(&n) {
+                all.push(n);
+            }
+        }
         template.prepare(&mut spec, &all, &mut errors);
         validate::apply_default_limits(&mut spec.limits);
         errors.into_result().map_err(BotError::Validation)?;
@@ -294,6 +299,9 @@ impl BotService {
         let (s, b) = (secrets_store.clone(), row.id.clone());
         let secrets_dir = blocking(move || Ok::<_, BotError>(s.ensure_bot_dir(&b)?)).await?;
         let workspace = self.workspace_dir(&row.id);
+        let llm = self
+            .llm_routes(row, template, &spec, &secrets_store)
+            .await?;
         let rendered = template.render(&RenderInput {
             bot_id: &row.id,
             name: &row.name,
@@ -301,6 +309,7 @@ impl BotService {
             secrets_dir: &secrets_dir,
             workspace_dir: &workspace,
             secret_names: &names,
+            llm: &llm,
         });
         let files: &[WorkspaceFile] = &rendered.files;
         write_workspace(&workspace, files, template.owner()).await?;

@@ -86,6 +86,8 @@ struct Inner {
     stop_grace: Duration,
     policy: BotPolicy,
     unsettled: Mutex<HashMap<BotId, Unsettled>>,
+    /// The LLM key proxy's state (see [`BotService::with_llm`]).
+    llm: Option<crate::llm::LlmService>,
 }
 
 /// One bot's lock.
@@ -96,6 +98,7 @@ type BotGuard = OwnedMutexGuard<()>;
 mod create;
 mod files;
 mod lifecycle;
+mod llm;
 mod orphans;
 mod recovery;
 mod secrets;
@@ -126,6 +129,7 @@ impl BotService {
                 stop_grace,
                 policy,
                 unsettled: Mutex::default(),
+                llm: None,
             }),
         }
     }

@@ -32,6 +32,7 @@ impl BotService {
         errors.into_result().map_err(BotError::Validation)?;
         let name = name.expect("validated");
         self.with_bot(id, |s, row| async move {
+            s.refuse_virtual_key(&row, &name)?;
             let template = template::lookup(&row.template).unwrap_or(&template::Generic);
             let bot = row.id.clone();
             let backup =
@@ -63,6 +64,7 @@ impl BotService {
             return Ok(false);
         };
         self.with_bot(id, |s, row| async move {
+            s.refuse_virtual_key(&row, &name)?;
             let bot = row.id.clone();
             let (store, b, n) = (s.inner.secrets.clone(), bot.clone(), name.clone());
             let existed = blocking(move || Ok::<_, BotError>(store.delete(&b, &n)?)).await?;

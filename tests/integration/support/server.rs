@@ -54,6 +54,8 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         crash_loop_restarts: 3,
         crash_loop_window: 300,
         allow_host_network: false,
+        // Any free port on the default bridge's gateway: parallel test servers each get one.
+        llm_proxy_listen: botmaker::llm::ProxyListen::Auto { port: 0 },
         log: "warn".into(),
     }
 }

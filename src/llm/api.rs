@@ -1,0 +1,101 @@
+//! The request and response bodies of the providers and usage API that are not domain types
+//! of their own: shared by the HTTP handlers, the CLI and the dashboard's expectations, so
+//! none of them re-declares the shapes.
+
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+
+use super::provider::ProviderView;
+
+/// Where the proxy is, as `GET /api/providers` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyInfo {
+    /// Whether it runs.
+    pub enabled: bool,
+    /// The address it listens on.
+    pub listen: Option<String>,
+    /// Its root as bots see it (`http://botmaker-llm:7101`).
+    pub url: Option<String>,
+}
+
+/// `GET /api/providers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProviderList {
+    /// The proxy.
+    pub proxy: ProxyInfo,
+    /// Every provider, by name.
+    pub providers: Vec<ProviderView>,
+}
+
+/// What a rotation of virtual keys did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRotation {
+    /// The providers whose key was replaced.
+    pub rotated: Vec<String>,
+    /// How the new keys reach the running bot: `in_place` (the secret files changed; the bot
+    /// reads them at its next request or start, as its template says).
+    pub effect: String,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRevocation {
+    /// How many keys stopped working.
+    pub revoked: usize,
+}
+
+/// `?since=` of the usage routes: a UTC day `YYYY-MM-DD` (or an RFC 3339 time, whose UTC day
+/// is taken); the first day of the current month when absent.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinceQuery {
+    /// The first day counted.
+    #[serde(default)]
+    pub since: Option<String>,
+}
+
+impl SinceQuery {
+    /// The day, or why `since` is not one.
+    pub fn day(&self, today: NaiveDate) -> Result<NaiveDate, String> {
+        let Some(raw) = self
+            .since
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
+            return Ok(today.with_day0(0).expect("the 1st exists"));
+        };
+        if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+            return Ok(d);
+        }
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .map(|t| t.with_timezone(&chrono::Utc).date_naive())
+            .map_err(|_| format!("{raw:?} is not a day (YYYY-MM-DD) or an RFC 3339 time"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_is_a_day_a_time_or_the_start_of_the_month() {
+        let today = NaiveDate::from_ymd_opt(2025, 3, 17).unwrap();
+        let q = |s: Option<&str>| {
+            SinceQuery {
+                since: s.map(String::from),
+            }
+            .day(today)
+        };
+        assert_eq!(q(None), Ok(NaiveDate::from_ymd_opt(2025, 3, 1).unwrap()));
+        assert_eq!(
+            q(Some("2025-01-02")),
+            Ok(NaiveDate::from_ymd_opt(2025, 1, 2).unwrap())
+        );
+        assert_eq!(
+            q(Some("2025-01-02T23:30:00-02:00")),
+            Ok(NaiveDate::from_ymd_opt(2025, 1, 3).unwrap())
+        );
+        assert!(q(Some("yesterday")).is_err());
+    }
+}
