@@ -127,7 +127,13 @@ pub struct LoginQuery {
 }
 
 /// The login page, with a fresh form token (and its cookie, `Secure` if `secure`).
-fn login_form(status: StatusCode, error: Option<&str>, next: &str, secure: bool) -> Response {
+fn login_form(
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+    secure: bool,
+    password_file: &str,
+) -> Response {
     let form_token = new_id();
     let error = error.map_or_else(String::new, |e| {
         format!(
@@ -155,12 +161,13 @@ fn login_form(status: StatusCode, error: Option<&str>, next: &str, secure: bool)
 generates one and saves it in the file <code>admin-password</code> in its data directory:
 <code>&lt;data dir&gt;/admin-password</code> (the data directory is <code>--data-dir</code> /
 <code>BOTMAKER_DATA_DIR</code>, <code>./data</code> by default; the server also printed the full
-path when it started). Read it with <code>cat ./data/admin-password</code>.</p>
+path when it started). Read it with <code>cat {password_file}</code>.</p>
 <p>To choose your own, set <code>BOTMAKER_ADMIN_PASSWORD_FILE</code> and restart.</p>
 </div>
 </section>"#,
         token = esc(&form_token),
         next = esc(next),
+        password_file = esc(password_file),
     );
     let page = Page {
         title: "Log in",
@@ -202,6 +209,7 @@ pub async fn login_page(
         None,
         next,
         state.auth.secure_cookies(&headers),
+        &state.auth.password_file_hint(),
     )
 }
 
@@ -227,12 +235,14 @@ pub async fn login_submit(
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let secure = state.auth.secure_cookies(&headers);
+    let password_file = state.auth.password_file_hint();
     let Ok(Form(form)) = form else {
         return login_form(
             StatusCode::BAD_REQUEST,
             Some("The login form was malformed; please try again."),
             "/",
             secure,
+            &password_file,
         );
     };
     let next = safe_next(form.next.as_deref()).to_string();
@@ -245,6 +255,7 @@ pub async fn login_submit(
             Some("This login form has expired or did not come from this site; please try again."),
             &next,
             secure,
+            &password_file,
         );
     }
     if form.password.is_empty() {
@@ -253,6 +264,7 @@ pub async fn login_submit(
             Some("Enter the admin password."),
             &next,
             secure,
+            &password_file,
         );
     }
     match state.auth.login(ip, &form.password).await {
@@ -291,7 +303,7 @@ pub async fn login_submit(
                 }
                 _ => "Logging in failed on the server (details are in its log).".to_string(),
             };
-            login_form(status, Some(&message), &next, secure)
+            login_form(status, Some(&message), &next, secure, &password_file)
         }
     }
 }

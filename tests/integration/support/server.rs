@@ -54,6 +54,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         crash_loop_restarts: 3,
         crash_loop_window: 300,
         log: "warn".into(),
+        log_format: botmaker::config::LogFormat::Text,
     }
 }
 
