@@ -253,6 +253,7 @@ async fn check_data_dir_on_daemon_host(
             )));
         }
     };
+    let short = id.get(..12).unwrap_or(&id);
     let why = "the Docker daemon resolves the bots' bind mounts (their secrets and workspaces) \
                on its host, so the data directory must be mounted at the same path on both \
                sides";
@@ -264,8 +265,8 @@ async fn check_data_dir_on_daemon_host(
         let problem = match host_path(&mounts, &path) {
             HostPath::Same => continue,
             HostPath::NotMounted => format!(
-                "botmaker runs in container {id} and {} is not mounted from the host: it \
-                 lives in the container's own file system; {why}: run the container with \
+                "this container ({short}) does not mount {} from the Docker host: it lives in \
+                 the container's own file system; {why}: run the container with \
                  `-v {d}:{d}` (and keep --data-dir / BOTMAKER_DATA_DIR {d})",
                 path.display(),
                 d = data_dir.display(),
@@ -280,8 +281,8 @@ async fn check_data_dir_on_daemon_host(
                     _ => data_dir.to_path_buf(),
                 };
                 format!(
-                    "botmaker runs in container {id} and {} is mounted from {} on the Docker \
-                     host (`-v {src}:{}`); {why}: run the container with `-v {src}:{src}` and \
+                    "this container ({short}) mounts {} from {} on the Docker host \
+                     (`-v {src}:{}`); {why}: run the container with `-v {src}:{src}` and \
                      --data-dir / BOTMAKER_DATA_DIR {}",
                     path.display(),
                     host.display(),
@@ -290,8 +291,8 @@ async fn check_data_dir_on_daemon_host(
                 )
             }
             HostPath::Elsewhere { mount, .. } => format!(
-                "botmaker runs in container {id} and {} is on a {} mount at {} the daemon \
-                 cannot bind from at that path; {why}: mount a host directory instead, e.g. \
+                "this container ({short}) has {} on a {} mount at {}, which the daemon cannot \
+                 bind from at that path; {why}: mount a host directory instead, e.g. \
                  `-v /srv/botmaker:/srv/botmaker` with --data-dir / BOTMAKER_DATA_DIR \
                  /srv/botmaker",
                 path.display(),

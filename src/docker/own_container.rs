@@ -75,8 +75,13 @@ pub fn host_path(mounts: &[MountPoint], path: &Path) -> HostPath {
     let rest = path
         .strip_prefix(&mount.destination)
         .expect("filtered on starts_with");
-    let host = (!mount.source.as_os_str().is_empty() && mount.kind != "tmpfs")
-        .then(|| mount.source.join(rest));
+    let host = (!mount.source.as_os_str().is_empty() && mount.kind != "tmpfs").then(|| {
+        if rest.as_os_str().is_empty() {
+            mount.source.clone()
+        } else {
+            mount.source.join(rest)
+        }
+    });
     if host.as_deref() == Some(path) {
         HostPath::Same
     } else {

@@ -8,5 +8,6 @@ mod cli;
 mod docker_lifecycle;
 mod docker_observe;
 mod hostile_bot;
+mod ops;
 mod serve_cli;
 mod web;
