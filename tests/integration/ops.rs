@@ -809,13 +809,22 @@ async fn the_readme_first_five_minutes_work_verbatim() {
     let blocks = first_five_minutes();
     assert_eq!(blocks.len(), 2, "the commands and the clean-up: {blocks:?}");
     let id = h.bot("hello").to_string();
-    let script = blocks
-        .join("\n")
-        .replace(
-            "cargo install --locked --path .",
-            "cargo install --locked --path . --debug",
-        )
-        .replace(" hello", &format!(" {id}"));
+    // Between the blocks (as a reader would, looking around), the test waits until the bot's
+    // log shows `ready`: on a loaded machine the first block's `bots logs` can run before the
+    // bot has printed anything.
+    let look = format!(
+        "timeout 120 bash -c 'until botmaker bots logs {id} | grep -q ^ready; do sleep 0.2; done'\n\
+         echo \"README-TEST: the log shows ready\""
+    );
+    let verbatim = |block: &str| {
+        block
+            .replace(
+                "cargo install --locked --path .",
+                "cargo install --locked --path . --debug",
+            )
+            .replace(" hello", &format!(" {id}"))
+    };
+    let script = [verbatim(&blocks[0]), look, verbatim(&blocks[1])].join("\n");
     assert!(script.contains("--debug"), "{script}");
 
     let home = tempfile::Builder::new()
@@ -907,7 +916,7 @@ async fn the_readme_first_five_minutes_work_verbatim() {
         "bots list shows the bot: {all}"
     );
     assert!(
-        stdout.contains("ready"),
+        stdout.contains("README-TEST: the log shows ready"),
         "bots logs shows the demo bot's log: {all}"
     );
     assert!(stdout.contains(&format!("removed {id}")), "{all}");
