@@ -16,7 +16,8 @@ use crate::auth::{
 use crate::bots::{BotPaths, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::{
-    ContainerError, DockerService, DockerSettings, HostPath, host_path, own_container_id,
+    ContainerError, DockerService, DockerSettings, HostPath, MountPoint, host_path,
+    own_container_id,
 };
 use crate::http::{AppState, Auth, AuthSettings, app};
 use crate::reconcile::{Reconciler, run_probes};
@@ -253,56 +254,63 @@ async fn check_data_dir_on_daemon_host(
             )));
         }
     };
-    let short = id.get(..12).unwrap_or(&id);
+    match mount_problem(id.get(..12).unwrap_or(&id), &mounts, data_dir) {
+        Some(problem) => Err(StartupError(problem)),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with where the data directory (or its `secrets/`, `workspaces/`) is mounted
+/// in container `short` with `mounts`, and the `docker run` options that fix it; `None` when
+/// all three are at the same path on the daemon's host.
+fn mount_problem(short: &str, mounts: &[MountPoint], data_dir: &Path) -> Option<String> {
     let why = "the Docker daemon resolves the bots' bind mounts (their secrets and workspaces) \
                on its host, so the data directory must be mounted at the same path on both \
                sides";
-    for path in [
+    [
         data_dir.to_path_buf(),
         data_dir.join("secrets"),
         data_dir.join("workspaces"),
-    ] {
-        let problem = match host_path(&mounts, &path) {
-            HostPath::Same => continue,
-            HostPath::NotMounted => format!(
-                "this container ({short}) does not mount {} from the Docker host: it lives in \
-                 the container's own file system; {why}: run the container with \
-                 `-v {d}:{d}` (and keep --data-dir / BOTMAKER_DATA_DIR {d})",
+    ]
+    .into_iter()
+    .find_map(|path| match host_path(mounts, &path) {
+        HostPath::Same => None,
+        HostPath::NotMounted => Some(format!(
+            "this container ({short}) does not mount {} from the Docker host: it lives in \
+             the container's own file system; {why}: run the container with `-v {d}:{d}` \
+             (and keep --data-dir / BOTMAKER_DATA_DIR {d})",
+            path.display(),
+            d = data_dir.display(),
+        )),
+        HostPath::Elsewhere {
+            host: Some(host),
+            mount,
+        } if mount.kind == "bind" => {
+            let src = mount.source.display();
+            let host_data_dir = match host_path(mounts, data_dir) {
+                HostPath::Elsewhere { host: Some(h), .. } => h,
+                _ => data_dir.to_path_buf(),
+            };
+            Some(format!(
+                "this container ({short}) mounts {} from {} on the Docker host \
+                 (`-v {src}:{}`); {why}: run the container with `-v {src}:{src}` and \
+                 --data-dir / BOTMAKER_DATA_DIR {}",
                 path.display(),
-                d = data_dir.display(),
-            ),
-            HostPath::Elsewhere {
-                host: Some(host),
-                mount,
-            } if mount.kind == "bind" => {
-                let src = mount.source.display();
-                let host_data_dir = match host_path(&mounts, data_dir) {
-                    HostPath::Elsewhere { host: Some(h), .. } => h,
-                    _ => data_dir.to_path_buf(),
-                };
-                format!(
-                    "this container ({short}) mounts {} from {} on the Docker host \
-                     (`-v {src}:{}`); {why}: run the container with `-v {src}:{src}` and \
-                     --data-dir / BOTMAKER_DATA_DIR {}",
-                    path.display(),
-                    host.display(),
-                    mount.destination.display(),
-                    host_data_dir.display(),
-                )
-            }
-            HostPath::Elsewhere { mount, .. } => format!(
-                "this container ({short}) has {} on a {} mount at {}, which the daemon cannot \
-                 bind from at that path; {why}: mount a host directory instead, e.g. \
-                 `-v /srv/botmaker:/srv/botmaker` with --data-dir / BOTMAKER_DATA_DIR \
-                 /srv/botmaker",
-                path.display(),
-                mount.kind,
+                host.display(),
                 mount.destination.display(),
-            ),
-        };
-        return Err(StartupError(problem));
-    }
-    Ok(())
+                host_data_dir.display(),
+            ))
+        }
+        HostPath::Elsewhere { mount, .. } => Some(format!(
+            "this container ({short}) has {} on a {} mount at {}, which the daemon cannot \
+             bind from at that path; {why}: mount a host directory instead, e.g. \
+             `-v /srv/botmaker:/srv/botmaker` with --data-dir / BOTMAKER_DATA_DIR \
+             /srv/botmaker",
+            path.display(),
+            mount.kind,
+            mount.destination.display(),
+        )),
+    })
 }
 
 /// Mode of the data directory, of `secrets/` and `workspaces/`: only botmaker's user may look
@@ -482,6 +490,88 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    fn mount(kind: &str, source: &str, destination: &str) -> MountPoint {
+        MountPoint {
+            kind: kind.into(),
+            source: source.into(),
+            destination: destination.into(),
+        }
+    }
+
+    #[test]
+    fn a_data_dir_at_another_path_on_the_host_is_refused_with_the_fix() {
+        let sock = mount("bind", "/var/run/docker.sock", "/var/run/docker.sock");
+        let data = Path::new("/var/lib/botmaker");
+        let same = [
+            sock.clone(),
+            mount("bind", "/var/lib/botmaker", "/var/lib/botmaker"),
+        ];
+        assert_eq!(mount_problem("c0ffee", &same, data), None);
+        // A parent mounted at the same path is as good.
+        let parent = [mount("bind", "/var/lib", "/var/lib")];
+        assert_eq!(mount_problem("c0ffee", &parent, data), None);
+
+        let moved = [sock.clone(), mount("bind", "/srv/bm", "/var/lib/botmaker")];
+        let err = mount_problem("c0ffee", &moved, data).unwrap();
+        assert!(
+            err.contains("this container (c0ffee) mounts /var/lib/botmaker from /srv/bm"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`-v /srv/bm:/srv/bm`") && err.contains("BOTMAKER_DATA_DIR /srv/bm"),
+            "{err}"
+        );
+
+        // Moved parent: the fix names the data directory's host path.
+        let moved_parent = [mount("bind", "/srv", "/var/lib")];
+        let err = mount_problem("c0ffee", &moved_parent, data).unwrap();
+        assert!(
+            err.contains("`-v /srv:/srv`") && err.contains("BOTMAKER_DATA_DIR /srv/botmaker"),
+            "{err}"
+        );
+
+        let none = [sock.clone()];
+        let err = mount_problem("c0ffee", &none, data).unwrap();
+        assert!(
+            err.contains("does not mount /var/lib/botmaker")
+                && err.contains("`-v /var/lib/botmaker:/var/lib/botmaker`"),
+            "{err}"
+        );
+
+        let volume = [mount(
+            "volume",
+            "/var/lib/docker/volumes/bm/_data",
+            "/var/lib/botmaker",
+        )];
+        let err = mount_problem("c0ffee", &volume, data).unwrap();
+        assert!(
+            err.contains("on a volume mount") && err.contains("host directory"),
+            "{err}"
+        );
+
+        // The data directory is fine but its workspaces come from elsewhere.
+        let nested = [
+            mount("bind", "/var/lib/botmaker", "/var/lib/botmaker"),
+            mount("bind", "/scratch/ws", "/var/lib/botmaker/workspaces"),
+        ];
+        let err = mount_problem("c0ffee", &nested, data).unwrap();
+        assert!(
+            err.contains("mounts /var/lib/botmaker/workspaces from /scratch/ws"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_data_dir_is_resolved_without_creating_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir(real.join("target")).unwrap();
+        std::os::unix::fs::symlink(real.join("target"), real.join("link")).unwrap();
+        let got = absolute_data_dir(&real.join("link/missing/data")).unwrap();
+        assert_eq!(got, real.join("target/missing/data"));
+        assert!(!real.join("target/missing").exists());
     }
 
     #[test]
