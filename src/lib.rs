@@ -11,6 +11,7 @@ pub mod config;
 pub mod docker;
 pub mod http;
 pub mod llm;
+pub mod logging;
 pub mod reconcile;
 pub mod safe_fs;
 pub mod sampler;

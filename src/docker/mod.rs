@@ -16,6 +16,7 @@ mod events;
 mod labels;
 mod logs;
 mod networks;
+mod own_container;
 mod stats;
 mod status;
 
@@ -36,6 +37,7 @@ pub use error::{ContainerError, Op};
 pub use events::{ContainerEvent, EventKind};
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
+pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
 pub use stats::{StatsSample, StatsSnapshot};
 pub use status::{ContainerInfo, ContainerState, ContainerStatus, Health};
 

@@ -10,5 +10,6 @@ mod docker_lifecycle;
 mod docker_observe;
 mod hardening;
 mod hostile_bot;
+mod ops;
 mod serve_cli;
 mod web;
