@@ -10,6 +10,7 @@ mod docker_lifecycle;
 mod docker_observe;
 mod hardening;
 mod hostile_bot;
+mod llm_proxy;
 mod ops;
 mod serve_cli;
 mod web;

@@ -31,6 +31,8 @@ pub struct TestServer {
     pub data: TempDir,
     /// The server's authentication state (login limits, argon2 verification count).
     pub auth: std::sync::Arc<botmaker::http::Auth>,
+    /// Where its LLM proxy listens (the default bridge's gateway, any free port).
+    pub llm_proxy: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -89,6 +91,7 @@ impl TestServer {
         let server = Server::prepare(cfg).await.expect("server starts");
         let base = format!("http://{}", server.local_addr());
         let auth = server.auth();
+        let llm_proxy = server.llm_proxy_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -109,6 +112,7 @@ impl TestServer {
             token: String::new(),
             data,
             auth,
+            llm_proxy,
             stop: Some(stop),
             task: Some(task),
         };
