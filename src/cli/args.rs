@@ -90,6 +90,65 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Write the server's bots as a fleet file (secret names, never values).
     Export(ExportArgs),
+    /// LLM providers the proxy forwards to (their keys stay in botmaker, never in bots).
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+    /// LLM tokens, requests and cost, per bot (or one bot's, per day and model).
+    Usage(UsageArgs),
+}
+
+/// `providers ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// Every provider (never a key) and where the proxy listens.
+    #[command(visible_alias = "ls")]
+    List(JsonArg),
+    /// Add a provider, or replace the one of that name. The API key is read from stdin or
+    /// --api-key-file, never from the command line; on a replace, a new key takes effect at
+    /// the next request.
+    Add {
+        /// The name bots refer to it by (an OpenClaw provider id such as `openai` routes that
+        /// provider's OpenClaw bots through the proxy).
+        name: String,
+        /// `openai`, `anthropic` or `openai-compatible`.
+        #[arg(long)]
+        kind: String,
+        /// Upstream base URL with its version prefix (required for openai-compatible).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Read the API key from this file instead of stdin.
+        #[arg(long, conflicts_with = "no_key")]
+        api_key_file: Option<PathBuf>,
+        /// The provider needs no key (a local openai-compatible server).
+        #[arg(long)]
+        no_key: bool,
+        /// A price per million tokens: MODEL=INPUT,OUTPUT (repeatable; `*` for any other).
+        #[arg(long, value_parser = super::llm::PriceArg::parse)]
+        price: Vec<super::llm::PriceArg>,
+    },
+    /// Remove a provider and its key.
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// The provider.
+        name: String,
+        /// Also when bots use it: their keys are revoked (their LLM calls then fail).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// One bot's usage, per day, provider and model.
+    #[arg(long)]
+    pub bot: Option<BotId>,
+    /// First UTC day counted (YYYY-MM-DD) [default: the 1st of this month].
+    #[arg(long)]
+    pub since: Option<chrono::NaiveDate>,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `--json`.

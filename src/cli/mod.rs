@@ -16,6 +16,7 @@ pub mod config;
 mod error;
 pub mod fleet;
 mod input;
+mod llm;
 mod logs;
 mod output;
 pub mod plan;
@@ -76,6 +77,8 @@ async fn dispatch(conn: Connection, command: Command) -> Result<(), CliError> {
         Command::Tokens(cmd) => admin::tokens(&client()?, cmd).await,
         Command::Apply(a) => apply::apply(&client()?, &a).await,
         Command::Export(a) => apply::export(&client()?, &a).await,
+        Command::Providers(cmd) => llm::providers(&client()?, cmd).await,
+        Command::Usage(a) => llm::usage(&client()?, &a).await,
     }
 }
 

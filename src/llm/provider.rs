@@ -161,7 +161,7 @@ pub fn cost_nanos(price: &Price, input_tokens: u64, output_tokens: u64) -> u64 {
 
 /// Body of `POST /api/providers`: creates the provider, or replaces the one of that name.
 /// Unknown fields are refused (a typo must not silently do nothing).
-#[derive(Clone, Default, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PutProvider {
     /// The name bots refer to it by.
