@@ -30,6 +30,10 @@ pub enum Script {
     Admin,
     /// The login form.
     Login,
+    /// LLM providers (`/providers`).
+    Providers,
+    /// LLM usage (`/usage`).
+    Usage,
 }
 
 impl Script {
@@ -41,6 +45,8 @@ impl Script {
             Script::Bot => "bot",
             Script::Admin => "admin",
             Script::Login => "login",
+            Script::Providers => "providers",
+            Script::Usage => "usage",
         }
     }
 
@@ -51,6 +57,8 @@ impl Script {
             Script::Bot => "bot.js",
             Script::Admin => "admin.js",
             Script::Login => "login.js",
+            Script::Providers => "providers.js",
+            Script::Usage => "usage.js",
         }
     }
 }
@@ -60,11 +68,14 @@ const SOURCES: &[(&str, &str)] = &[
     ("app.css", include_str!("assets/app.css")),
     ("common.js", include_str!("assets/common.js")),
     ("forms.js", include_str!("assets/forms.js")),
+    ("llm.js", include_str!("assets/llm.js")),
     ("fleet.js", include_str!("assets/fleet.js")),
     ("new-bot.js", include_str!("assets/new-bot.js")),
     ("bot.js", include_str!("assets/bot.js")),
     ("admin.js", include_str!("assets/admin.js")),
     ("login.js", include_str!("assets/login.js")),
+    ("providers.js", include_str!("assets/providers.js")),
+    ("usage.js", include_str!("assets/usage.js")),
 ];
 
 /// Hex characters of the content hash put in asset URLs.
@@ -189,12 +200,14 @@ pub async fn serve(Path(file): Path<String>) -> Response {
 mod tests {
     use super::*;
 
-    const EVERY_SCRIPT: [Script; 5] = [
+    const EVERY_SCRIPT: [Script; 7] = [
         Script::Fleet,
         Script::NewBot,
         Script::Bot,
         Script::Admin,
         Script::Login,
+        Script::Providers,
+        Script::Usage,
     ];
 
     #[test]

@@ -35,6 +35,8 @@ pub fn router() -> Router<AppState> {
         .route("/bots/new", get(pages::new_bot))
         .route("/bots/{id}", get(pages::bot_detail))
         .route("/admin", get(pages::admin))
+        .route("/providers", get(pages::providers))
+        .route("/usage", get(pages::usage))
         .route("/assets/{file}", get(assets::serve))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

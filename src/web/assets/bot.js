@@ -6,6 +6,7 @@ import {
   $, $$, h, s, enc, api, notify, confirmAction, fmtBytes, fmtPercent, fmtTime, uptime,
   memoryLimit, STATE_LABEL, subscribeEvents, subscribeStats, startPage,
 } from './common.js';
+import { showBotUsage } from './llm.js';
 import { clearErrors, showErrors } from './forms.js';
 
 function botPage() {
@@ -376,6 +377,7 @@ function botPage() {
   subscribeEvents((ev) => {
     if (ev.id !== id) return;
     if (ev.kind === 'deleted') { markGone(); stopFollow(); return; }
+    if (ev.kind === 'budget_exceeded') { showBotUsage(id); return; }
     if (ev.kind === 'state' && ev.observed && bot) {
       Object.assign(bot, ev.observed);
       renderState();
@@ -394,7 +396,7 @@ function botPage() {
     if (document.hidden) stopFollow();
     else if ($('#log-follow').checked && !gone) loadLogs();
   });
-  load().then(() => { loadStats(); loadLogs(); });
+  load().then(() => { loadStats(); loadLogs(); showBotUsage(id); });
 }
 
 startPage(botPage);

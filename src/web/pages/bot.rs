@@ -189,6 +189,7 @@ pub async fn bot_detail(
             (state_and_resources())
             (configuration())
             (secrets())
+            (super::bot_usage())
             (logs())
         },
     }

@@ -5,12 +5,14 @@
 mod admin;
 mod bot;
 mod fleet;
+mod llm;
 pub mod login;
 mod new_bot;
 
 pub use admin::admin;
 pub use bot::bot_detail;
 pub use fleet::fleet;
+pub use llm::{bot_usage, providers, usage};
 pub use new_bot::new_bot;
 
 use axum::http::StatusCode;
