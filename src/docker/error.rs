@@ -120,18 +120,22 @@ pub enum ContainerError {
         /// What went wrong.
         message: String,
     },
-    /// The daemon speaks an Engine API older than botmaker supports.
+    /// The daemon and botmaker share no Engine API version: the daemon is older than
+    /// botmaker supports (the usual case), or so new that it refuses every version botmaker
+    /// knows.
     #[error(
-        "Docker Engine at {host} speaks API {version}, but botmaker needs at least {minimum}; \
-         upgrade Docker"
+        "Docker Engine at {host} speaks API {version}, but botmaker speaks {minimum} to \
+         {maximum}; upgrade Docker (or, for a newer engine, botmaker)"
     )]
     UnsupportedApiVersion {
         /// The address that was tried.
         host: String,
-        /// The daemon's API version.
+        /// The daemon's API version, as it reported it.
         version: String,
         /// The oldest version botmaker works with.
         minimum: &'static str,
+        /// The newest version botmaker asks for.
+        maximum: String,
     },
     /// Anything else Docker reported.
     #[error("Docker error for bot '{bot_id}' (HTTP {status}): {message}")]

@@ -4,6 +4,7 @@ mod support;
 
 mod api;
 mod cli;
+mod docker_api_version;
 mod docker_lifecycle;
 mod docker_observe;
 mod serve_cli;
