@@ -10,6 +10,7 @@
 //! - a container with a bot's name that this instance does not own is never touched;
 //! - every call has a timeout, so a dead daemon is a `NETWORK_ERROR`, never a hang.
 
+mod cgroupfs;
 mod config;
 mod error;
 mod events;
@@ -28,6 +29,9 @@ use bollard::query_parameters::{
     RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 
+pub use cgroupfs::{
+    CgroupDriver, CgroupError, CgroupHint, CgroupPaths, CgroupReading, CgroupStats, HostCpu,
+};
 pub use config::{
     BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
     Protocol, ResourceLimits, SECRETS_MOUNT_TARGET,
@@ -349,6 +353,24 @@ impl DockerService {
     pub async fn list_managed_containers(&self) -> Result<Vec<ContainerInfo>, ContainerError> {
         let options = ListContainersOptionsBuilder::new()
             .all(true)
+            .filters(&labels::instance_filter(&self.instance))
+            .build();
+        let list = self
+            .call(
+                Op::List,
+                "",
+                self.call_timeout,
+                self.docker.list_containers(Some(options)),
+            )
+            .await?;
+        Ok(list.into_iter().map(ContainerInfo::from_summary).collect())
+    }
+
+    /// The running containers of this instance, in one list call: what the stats sampler
+    /// reads each round (stopped ones would only be filtered out again).
+    pub async fn running_managed_containers(&self) -> Result<Vec<ContainerInfo>, ContainerError> {
+        let options = ListContainersOptionsBuilder::new()
+            .all(false)
             .filters(&labels::instance_filter(&self.instance))
             .build();
         let list = self

@@ -35,7 +35,7 @@ impl ApiVersion {
         bollard::API_DEFAULT_VERSION.minor_version as u16,
     );
 
-    /// `major.minor`.
+    /// The version `major.minor`.
     pub const fn new(major: u16, minor: u16) -> Self {
         Self { major, minor }
     }

@@ -49,6 +49,8 @@ async fn every_call(docker: &DockerService, secrets: &std::path::Path) {
     docker.start_container(&bot).await.unwrap();
     assert!(docker.container_status(&bot).await.unwrap().is_some());
     assert_eq!(docker.list_managed_containers().await.unwrap().len(), 1);
+    let running = docker.running_managed_containers().await.unwrap();
+    assert_eq!(running.len(), 1);
     assert!(docker.stats_snapshot(&bot).await.unwrap().is_some());
     assert!(docker.stats(&bot).await.unwrap().is_some());
     let _: Vec<_> = docker.logs(&bot, &LogOptions::default()).collect().await;
@@ -58,6 +60,9 @@ async fn every_call(docker: &DockerService, secrets: &std::path::Path) {
         .unwrap()
         .unwrap();
     assert_eq!(first.bot_id, "pinned-bot");
+    // The cgroup reader's questions (it gives up: this engine is no process of this host).
+    let _ = docker.cgroup_stats().await;
+    assert!(docker.cgroup_hint(&running[0].id).await.unwrap().is_some());
     docker.restart_container(&bot, None).await.unwrap();
     docker.stop_container(&bot, None).await.unwrap();
     assert!(docker.remove_container(&bot, None).await.unwrap());
@@ -84,6 +89,7 @@ async fn docker_requests_carry_the_negotiated_api_version() {
     let routes = f.counts();
     for route in [
         "GET /_ping",
+        "GET /info",
         "GET /images/{name}/json",
         "POST /containers/create",
         "POST /containers/{id}/start",

@@ -7,5 +7,6 @@ mod cli;
 mod docker_api_version;
 mod docker_lifecycle;
 mod docker_observe;
+mod docker_stats_sources;
 mod serve_cli;
 mod web;
