@@ -246,35 +246,38 @@ impl Sampler {
             Some(c) => c.place(docker, &running).await,
             None => (Vec::new(), running.clone()),
         };
+        let cgroups_on = cgroups.is_some();
+        // Published before reading: on the API path a round over a large fleet takes minutes.
+        self.publish(cgroups_on, placed.len(), via_api.len());
         let mut from_cgroups = placed.len();
         if let Some(c) = cgroups.as_deref_mut() {
             let failed = self.read_cgroups(c, placed.clone()).await;
             from_cgroups -= failed.len();
             via_api.extend(failed);
         }
-        self.read_api(docker, &via_api).await;
+        self.publish(cgroups_on, from_cgroups, via_api.len());
 
-        // New bots have one reading; a second a moment later makes their first sample.
-        if !new.is_empty() {
-            tokio::time::sleep(FIRST_SAMPLE_GAP).await;
-            let mut again: Vec<Target> = via_api
-                .iter()
-                .filter(|t| new.contains(&t.bot))
-                .cloned()
-                .collect();
-            if let Some(c) = cgroups.as_deref_mut() {
-                let fresh = placed
-                    .iter()
-                    .filter(|(t, _)| new.contains(&t.bot))
-                    .cloned()
-                    .collect();
-                again.extend(self.read_cgroups(c, fresh).await);
+        // New bots have one reading; a second a moment later makes their first sample. The
+        // cgroup ones are read again together, while the API path works through its bots.
+        let fresh: Vec<_> = placed
+            .into_iter()
+            .filter(|(t, _)| new.contains(&t.bot))
+            .collect();
+        let second_cgroup_pass = async {
+            match cgroups.as_deref_mut() {
+                Some(c) if !fresh.is_empty() => {
+                    tokio::time::sleep(FIRST_SAMPLE_GAP).await;
+                    self.read_cgroups(c, fresh).await
+                }
+                _ => Vec::new(),
             }
-            self.read_api(docker, &again).await;
-        }
+        };
+        let (failed, ()) = tokio::join!(second_cgroup_pass, self.read_api(docker, &via_api, &new));
+        self.read_api(docker, &failed, &HashSet::new()).await;
+    }
 
-        let from_api = via_api.len();
-        let cgroups_on = cgroups.is_some();
+    /// Records which source the round uses, for [`Sampler::source`].
+    fn publish(&self, cgroups_on: bool, from_cgroups: usize, from_api: usize) {
         self.set_source(|s| {
             s.bots_from_cgroupfs = from_cgroups;
             s.bots_from_docker_api = from_api;
@@ -338,8 +341,10 @@ impl Sampler {
         failed
     }
 
-    /// Reads `targets` through the Docker API, [`CONCURRENCY`] at a time.
-    async fn read_api(&self, docker: &DockerService, targets: &[Target]) {
+    /// Reads `targets` through the Docker API, [`CONCURRENCY`] at a time. A bot in `new`
+    /// is read twice, [`FIRST_SAMPLE_GAP`] apart, so its first sample is there as soon as its
+    /// turn comes rather than a whole round later.
+    async fn read_api(&self, docker: &DockerService, targets: &[Target], new: &HashSet<String>) {
         futures_util::stream::iter(targets)
             .for_each_concurrent(CONCURRENCY, |t| async move {
                 let Ok(bot) = BotId::new(&t.bot) else {
@@ -347,6 +352,12 @@ impl Sampler {
                 };
                 if let Ok(Some(snap)) = docker.stats_snapshot(&bot).await {
                     self.record(&t.bot, snap, true);
+                    if new.contains(&t.bot) {
+                        tokio::time::sleep(FIRST_SAMPLE_GAP).await;
+                        if let Ok(Some(snap)) = docker.stats_snapshot(&bot).await {
+                            self.record(&t.bot, snap, true);
+                        }
+                    }
                 }
             })
             .await;
