@@ -52,6 +52,8 @@ struct SimRow {
     floor: Option<Summary>,
     target: String,
     met: Option<bool>,
+    /// Not measured (the endpoint does not exist yet): shown as a dash.
+    skipped: bool,
 }
 
 impl SimRow {
@@ -64,7 +66,15 @@ impl SimRow {
             floor: None,
             target: String::new(),
             met: None,
+            skipped: false,
         }
+    }
+
+    /// A figure that could not be taken, and why.
+    fn skipped(n: usize, name: impl Into<String>, why: &str) -> Self {
+        let mut r = Self::new(n, name, "ms", Summary::of(&[0.0])).note(why);
+        r.skipped = true;
+        r
     }
 
     fn floor(mut self, floor: Summary) -> Self {
@@ -180,6 +190,7 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     let mut server = ServerProc::new(&bin, &dir, &instance)?
         .docker_host(fake.host())
         .log_filter("warn,botmaker::serve=info");
+    let load_before = loadavg();
     let mut sim = Sim {
         plan: SimPlan::of(&plan),
         floor: Engine::at(&socket, "1.41"),
@@ -196,6 +207,7 @@ pub async fn run(plan: Plan) -> Result<(), String> {
         "date": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "host": std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim(),
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "load_average": [load_before, loadavg()],
         "engine": "simulated Docker Engine 20.10 (fixtures/fake-engine), API 1.41, unix socket, stats on a 1 s tick",
         "mode": plan.mode,
         "sizes": sim.plan.sizes,
@@ -562,10 +574,11 @@ impl Sim {
     async fn metrics(&mut self, server: &ServerProc, n: usize, reps: usize) -> Result<(), String> {
         let (_, status, _) = server.timed_get("/metrics").await?;
         if status == 404 {
-            self.rows.push(
-                SimRow::new(n, "GET /metrics", "ms", Summary::of(&[0.0]))
-                    .note("not measured: the server has no /metrics yet"),
-            );
+            self.rows.push(SimRow::skipped(
+                n,
+                "GET /metrics",
+                "not measured: the server has no /metrics yet",
+            ));
             return Ok(());
         }
         let mut times = Vec::new();
@@ -670,15 +683,26 @@ impl Sim {
     }
 }
 
+/// The 1-minute load average: the machine is shared, and the figures move with it.
+fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
 fn markdown(rows: &[SimRow], meta: &Value) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Run {} on {} ({} cores), {}, mode `{}`, revision `{}`.\n",
+        "Run {} on {} ({} cores, 1-minute load average {} at the start, {} at the end), {}, \
+         mode `{}`, revision `{}`.\n",
         meta["date"].as_str().unwrap_or("?"),
         meta["host"].as_str().unwrap_or("?"),
         meta["cores"],
+        meta["load_average"][0],
+        meta["load_average"][1],
         meta["engine"].as_str().unwrap_or("?"),
         meta["mode"].as_str().unwrap_or("?"),
         meta["revision"].as_str().unwrap_or("?"),
@@ -698,7 +722,11 @@ fn markdown(rows: &[SimRow], meta: &Value) -> String {
             "| {} | {} | {} | {} | {} | {} |",
             r.n,
             r.name,
-            cell(&r.value, r.unit),
+            if r.skipped {
+                "—".to_string()
+            } else {
+                cell(&r.value, r.unit)
+            },
             r.floor
                 .as_ref()
                 .map_or_else(|| "—".to_string(), |f| cell(f, r.unit)),
