@@ -451,6 +451,31 @@ impl Bench {
         Ok(())
     }
 
+    /// Raw create+start of every `(bot, create body)`, on `concurrency` fresh connections.
+    async fn raw_create_start(
+        &self,
+        jobs: Vec<(BotId, Vec<u8>)>,
+        concurrency: usize,
+    ) -> Result<(), String> {
+        let conns = self.conns(concurrency).await?;
+        self.raw_create_start_on(conns, jobs).await
+    }
+
+    /// Raw create+start of every `(bot, create body)` on `conns`, pulling from one queue.
+    async fn raw_create_start_on(
+        &self,
+        conns: Vec<Conn>,
+        jobs: Vec<(BotId, Vec<u8>)>,
+    ) -> Result<(), String> {
+        let floor = &self.floor;
+        raw_parallel(conns, jobs, |mut conn, (id, body)| async move {
+            floor.raw(&mut conn, Op::CreateStart, &id, &body).await?;
+            Ok(conn)
+        })
+        .await
+        .map(drop)
+    }
+
     async fn conns(&self, n: usize) -> Result<Vec<Conn>, String> {
         let mut v = Vec::with_capacity(n);
         for _ in 0..n {
@@ -827,14 +852,8 @@ impl Bench {
                 .map_err(|e| e.to_string())?;
             jobs.push((id, body));
         }
-        let conns = self.conns(self.plan.concurrency).await?;
-        let floor = &self.floor;
         let t = Instant::now();
-        raw_parallel(conns, jobs, |mut conn, (id, body)| async move {
-            floor.raw(&mut conn, Op::CreateStart, &id, &body).await?;
-            Ok(conn)
-        })
-        .await?;
+        self.raw_create_start(jobs, self.plan.concurrency).await?;
         say(format!(
             "{n} bots running after {:.0} s; waiting for the stats cache to cover them",
             t.elapsed().as_secs_f64()
@@ -1027,13 +1046,8 @@ impl Bench {
             }
             let ids: Vec<BotId> = jobs.iter().map(|(id, _)| id.clone()).collect();
             let conns = self.conns(c).await?;
-            let floor = &self.floor;
             let t = Instant::now();
-            raw_parallel(conns, jobs, |mut conn, (id, body)| async move {
-                floor.raw(&mut conn, Op::CreateStart, &id, &body).await?;
-                Ok(conn)
-            })
-            .await?;
+            self.raw_create_start_on(conns, jobs).await?;
             raw.push(t.elapsed());
             let left = remove_all(
                 &self.floor.engine,

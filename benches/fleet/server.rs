@@ -58,6 +58,18 @@ fn page_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// Sends `req` and reads the whole body: the time, the status and the bytes.
+async fn timed(
+    req: reqwest::RequestBuilder,
+    path: &str,
+) -> Result<(Duration, u16, bytes::Bytes), String> {
+    let t = Instant::now();
+    let res = req.send().await.map_err(|e| format!("GET {path}: {e}"))?;
+    let status = res.status().as_u16();
+    let body = res.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
+    Ok((t.elapsed(), status, body))
+}
+
 fn signal(pid: u32, sig: &str) -> Result<(), String> {
     let status = Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -290,34 +302,22 @@ impl ServerProc {
     /// `GET path` with the session token, timed from sending to the last byte of the body
     /// (which is not parsed).
     pub async fn timed_get(&self, path: &str) -> Result<(Duration, u16, bytes::Bytes), String> {
-        let t = Instant::now();
-        let res = self
+        let req = self
             .client
             .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| format!("GET {path}: {e}"))?;
-        let status = res.status().as_u16();
-        let body = res.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
-        Ok((t.elapsed(), status, body))
+            .bearer_auth(&self.token);
+        timed(req, path).await
     }
 
     /// `GET path` of the dashboard with the session as its cookie, timed like
     /// [`timed_get`](Self::timed_get). Redirects are not followed: a redirect to the login
     /// page is a failure to measure, not a page.
     pub async fn timed_page(&self, path: &str) -> Result<(Duration, u16, bytes::Bytes), String> {
-        let t = Instant::now();
-        let res = self
+        let req = self
             .pages
             .get(format!("{}{path}", self.base))
-            .header("cookie", format!("botmaker_session={}", self.token))
-            .send()
-            .await
-            .map_err(|e| format!("GET {path}: {e}"))?;
-        let status = res.status().as_u16();
-        let body = res.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
-        Ok((t.elapsed(), status, body))
+            .header("cookie", format!("botmaker_session={}", self.token));
+        timed(req, path).await
     }
 
     async fn call_as(

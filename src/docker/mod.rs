@@ -351,26 +351,18 @@ impl DockerService {
 
     /// Every container of this instance, stopped ones included, in ONE list call.
     pub async fn list_managed_containers(&self) -> Result<Vec<ContainerInfo>, ContainerError> {
-        let options = ListContainersOptionsBuilder::new()
-            .all(true)
-            .filters(&labels::instance_filter(&self.instance))
-            .build();
-        let list = self
-            .call(
-                Op::List,
-                "",
-                self.call_timeout,
-                self.docker.list_containers(Some(options)),
-            )
-            .await?;
-        Ok(list.into_iter().map(ContainerInfo::from_summary).collect())
+        self.list(true).await
     }
 
     /// The running containers of this instance, in one list call: what the stats sampler
     /// reads each round (stopped ones would only be filtered out again).
     pub async fn running_managed_containers(&self) -> Result<Vec<ContainerInfo>, ContainerError> {
+        self.list(false).await
+    }
+
+    async fn list(&self, all: bool) -> Result<Vec<ContainerInfo>, ContainerError> {
         let options = ListContainersOptionsBuilder::new()
-            .all(false)
+            .all(all)
             .filters(&labels::instance_filter(&self.instance))
             .build();
         let list = self
