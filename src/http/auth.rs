@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::AppState;
-use super::error::{ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, ApiPath};
 use crate::auth::{
     API_TOKEN_PREFIX, BUSY_RETRY_AFTER, LoginLimiter, SESSION_TOKEN_PREFIX, Token, VerifyQueue,
     hash_token, new_id,
