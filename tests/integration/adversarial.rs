@@ -17,7 +17,7 @@ use tokio::process::{Child, Command};
 
 use crate::support::private_engine::PrivateEngine;
 use crate::support::server::{PASSWORD, TestServer};
-use crate::support::{Harness, eventually, unique};
+use crate::support::{Harness, eventually};
 
 fn state(v: &Value) -> &str {
     v["state"].as_str().unwrap_or_default()

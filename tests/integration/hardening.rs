@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::support::private_engine::PrivateEngine;
 use crate::support::server::TestServer;
-use crate::support::{Harness, eventually, unique};
+use crate::support::{Harness, eventually};
 
 fn state(v: &Value) -> &str {
     v["state"].as_str().unwrap_or_default()
