@@ -15,7 +15,7 @@ mod view;
 
 pub use error::BotError;
 pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
-pub use openclaw::OpenClaw;
+pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
 pub use service::{
     BotPaths, BotPolicy, BotService, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, Orphans, Recovered,
     Unsettled,

@@ -35,6 +35,30 @@ pub enum BotState {
     Missing,
 }
 
+impl BotState {
+    /// Every state, in the order the dashboard's fleet filter offers them (the usual first).
+    pub const ALL: &[BotState] = &[
+        BotState::Running,
+        BotState::Created,
+        BotState::Stopped,
+        BotState::Error,
+        BotState::CrashLoop,
+        BotState::Missing,
+    ];
+
+    /// Its name in the API's JSON (`crash_loop`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BotState::Created => "created",
+            BotState::Running => "running",
+            BotState::Stopped => "stopped",
+            BotState::Error => "error",
+            BotState::CrashLoop => "crash_loop",
+            BotState::Missing => "missing",
+        }
+    }
+}
+
 /// When restarts count as a crash loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CrashLoopPolicy {
@@ -358,6 +382,27 @@ mod tests {
     use super::*;
     use ContainerState as C;
     use DesiredState as D;
+
+    #[test]
+    fn every_state_is_listed_once_under_its_json_name() {
+        // A new variant must be added here (the match is exhaustive) and to `ALL`.
+        let listed = |s: BotState| match s {
+            BotState::Created
+            | BotState::Running
+            | BotState::Stopped
+            | BotState::Error
+            | BotState::CrashLoop
+            | BotState::Missing => BotState::ALL.iter().filter(|x| **x == s).count(),
+        };
+        for s in BotState::ALL {
+            assert_eq!(listed(*s), 1, "{s:?}");
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::Value::from(s.as_str())
+            );
+        }
+        assert_eq!(BotState::ALL.len(), 6);
+    }
 
     #[test]
     fn state_derivation() {
