@@ -27,7 +27,7 @@ const FIRST_SAMPLE_GAP: Duration = Duration::from_secs(1);
 const CONCURRENCY: usize = 4;
 
 /// The latest sample of one bot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BotStats {
     /// The bot.
     pub id: String,

@@ -16,7 +16,7 @@ use super::fleet;
 use super::plan::{self, Step, Update};
 use super::progress::Progress;
 use super::secrets::read_from_dir;
-use super::wire::BotList;
+use crate::api::BotList;
 use crate::secrets::SecretName;
 
 /// A step with the secret values it needs (read before anything is changed).
@@ -234,7 +234,7 @@ async fn update(
             .put_bytes(&format!("{path}/secrets/{name}"), value)
             .await?;
     }
-    if !u.patch.is_empty() {
+    if u.needs_patch() {
         client
             .call::<Value>(Method::PATCH, &path, Some(&u.patch))
             .await?;

@@ -8,7 +8,7 @@ use super::args::LogsArgs;
 use super::client::ApiClient;
 use super::error::CliError;
 use super::sse::SseParser;
-use super::wire::{LogLine, LogLines};
+use crate::api::{LogLine, LogLines, LogStream};
 
 /// Runs `bots logs`.
 pub async fn logs(client: &ApiClient, args: &LogsArgs) -> Result<(), CliError> {
@@ -82,7 +82,7 @@ fn print_line(line: &LogLine, timestamps: bool) {
         ),
         _ => String::new(),
     };
-    if line.stream == "stderr" {
+    if line.stream == LogStream::Stderr {
         eprintln!("{prefix}{}", line.message);
     } else {
         println!("{prefix}{}", line.message);

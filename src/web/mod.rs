@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::http::{AppState, REQUEST_TIMEOUT};
+use crate::edge::{AppState, REQUEST_TIMEOUT};
 
 /// Dashboard routes: `/`, `/login`, `/logout`, `/bots/new`, `/bots/{id}`, `/admin`, the assets
 /// under `/assets/`, and the stats stream `/stream/stats`.

@@ -10,7 +10,7 @@ use super::html::{Nav, Page, error_page, esc};
 use super::session::BrowserSession;
 use crate::bots::BotError;
 use crate::bots::template::TEMPLATE_NAMES;
-use crate::http::AppState;
+use crate::edge::AppState;
 
 /// States a bot can be in, for the fleet filter (the API's `state` values).
 const STATES: &[&str] = &[
