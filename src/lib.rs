@@ -25,4 +25,7 @@ pub mod serve;
 pub mod store;
 pub mod web;
 
+#[cfg(test)]
+mod layering;
+
 pub use bot_id::BotId;
