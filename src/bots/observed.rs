@@ -189,11 +189,15 @@ impl Fleet {
             let e = m.entry(id.clone()).or_default();
             // A new container (recreated) starts with a clean slate; the first inspect of
             // a container keeps the deaths its events already reported.
-            if let (Some(old), Some(new)) = (&e.status, &status)
-                && old.id != new.id
-            {
-                e.deaths.clear();
-                e.probe = None;
+            match (&e.status, &status) {
+                (Some(old), Some(new)) if old.id != new.id => {
+                    e.deaths.clear();
+                    e.probe = None;
+                }
+                // A container after none (recreated: the old one's removal came first) owes
+                // nothing to the probe verdicts of the one before.
+                (None, Some(_)) => e.probe = None,
+                _ => {}
             }
             e.status = status;
         });
@@ -504,6 +508,38 @@ mod tests {
         assert_eq!(fleet.extras(&id).1, Some(Health::Unhealthy));
         fleet.record_probe(&id, true, 2);
         assert_eq!(fleet.extras(&id).1, Some(Health::Healthy));
+    }
+
+    /// Regression: a PATCH recreates the container (the old one's removal is seen first);
+    /// the new one kept the old probe verdict, so a bot whose probe was removed stayed
+    /// `healthy` for good.
+    #[test]
+    fn a_recreated_container_owes_nothing_to_the_old_probe_verdict() {
+        let fleet = Fleet::new(CrashLoopPolicy::default());
+        let id = BotId::new("b").unwrap();
+        let running = |container: &str| ContainerStatus {
+            id: container.into(),
+            state: C::Running,
+            running: true,
+            exit_code: None,
+            error: None,
+            started_at: None,
+            finished_at: None,
+            health: Health::None,
+            restart_count: 0,
+            oom_killed: false,
+            image_id: String::new(),
+            ip_address: None,
+        };
+        fleet.record_status(&id, Some(running("old")));
+        fleet.record_probe(&id, true, 1);
+        assert_eq!(fleet.extras(&id).1, Some(Health::Healthy));
+        fleet.record_status(&id, None);
+        fleet.record_status(&id, Some(running("new")));
+        assert_eq!(fleet.extras(&id).1, None);
+        let status = fleet.status(&id);
+        let o = fleet.observe_status(&id, D::Running, status.as_ref());
+        assert_eq!(o.health, Health::None);
     }
 
     #[test]

@@ -335,8 +335,9 @@ impl HttpProbe {
     }
 }
 
-/// The desired configuration of a bot as stored (secret values are never part of it).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The desired configuration of a bot as stored (secret values are never part of it): the one
+/// list of a bot's settings. (Its schema is not published; tests walk it.)
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct BotSpec {
     /// Image reference.

@@ -67,7 +67,7 @@ pub struct Update {
 }
 
 impl Update {
-    /// The names of the fields the PATCH sets, in the API's order.
+    /// The names of the fields the PATCH sets, sorted.
     pub fn patched_fields(&self) -> Vec<String> {
         fields_of(&self.patch).keys().cloned().collect()
     }
@@ -341,5 +341,120 @@ mod tests {
             &plan(&f, &[remote("a")], false).steps[0],
             Step::Conflict { reason, .. } if reason.contains("template")
         ));
+    }
+
+    /// The property names of `T`'s derived schema: every field, whatever serde skips.
+    fn fields_of_schema<T: utoipa::PartialSchema>() -> Vec<String> {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        schema["properties"]
+            .as_object()
+            .expect("an object schema")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// Walks every field a bot is created with and checks that it can be changed afterwards,
+    /// by PATCH and by a fleet file through `apply`: the drift that let `health_check` and
+    /// `network` be set once and never again cannot come back unnoticed.
+    #[test]
+    fn every_setting_of_a_bot_is_editable_after_creation() {
+        use crate::api::CreateBot;
+
+        // Fields that say how a bot comes to be, not what it is.
+        let create_only = ["id", "template", "start"];
+        let create = fields_of_schema::<CreateBot>();
+        let update = fields_of_schema::<UpdateBot>();
+        for field in fields_of_schema::<BotSpec>() {
+            assert!(
+                create.contains(&field),
+                "the spec's {field} cannot be set at create"
+            );
+        }
+        let example = serde_json::to_value(<CreateBot as utoipa::PartialSchema>::schema()).unwrap()
+            ["examples"][0]
+            .clone();
+        for field in create.iter().filter(|f| !create_only.contains(&f.as_str())) {
+            assert!(update.contains(field), "PATCH cannot change {field}");
+            let mut value = example[field].clone();
+            assert!(!value.is_null(), "the create example does not show {field}");
+            if is_empty_settings(&value) {
+                value = json!({ "mode": "fast" });
+            }
+
+            // The PATCH body takes it, and lays it over the spec.
+            let patch: UpdateBot = serde_json::from_value(json!({ field.as_str(): value }))
+                .unwrap_or_else(|e| panic!("PATCH refuses {field}: {e}"));
+            let mut spec = BotSpec::default();
+            patch.apply_to(&mut spec);
+            let is_spec_field = comparable(&BotSpec::default()).contains_key(field);
+            if is_spec_field {
+                assert_ne!(
+                    comparable(&spec).get(field),
+                    comparable(&BotSpec::default()).get(field),
+                    "PATCH does not change {field}"
+                );
+            }
+
+            // A fleet file declares it (secrets by name), and `apply` patches it.
+            let declared = if field == "secrets" {
+                let names: Vec<&String> = value.as_object().unwrap().keys().collect();
+                json!(names)
+            } else {
+                value.clone()
+            };
+            let mut table = toml::Table::new();
+            table.insert("id".into(), toml::Value::String("a".into()));
+            table.insert(
+                field.clone(),
+                toml::Value::try_from(&declared).expect("TOML can hold it"),
+            );
+            let text = toml::to_string(&toml::Table::from_iter([(
+                "bot".to_string(),
+                toml::Value::Array(vec![toml::Value::Table(table)]),
+            )]))
+            .unwrap();
+            let fleet = super::super::fleet::parse(Path::new("f.toml"), &text)
+                .unwrap_or_else(|e| panic!("a fleet file cannot declare {field}: {e}"));
+            let step = plan(&fleet, &[remote("a")], false).steps.remove(0);
+            let Step::Update(u) = step else {
+                panic!("declaring {field} plans no update: {step:?}");
+            };
+            if field == "secrets" {
+                assert!(!u.missing_secrets.is_empty(), "apply does not set secrets");
+            } else {
+                assert_eq!(
+                    u.patched_fields(),
+                    std::slice::from_ref(field),
+                    "apply does not patch {field}"
+                );
+                // What apply sends is a PATCH the server takes.
+                let sent = serde_json::to_value(&u.patch).unwrap();
+                serde_json::from_value::<UpdateBot>(sent)
+                    .unwrap_or_else(|e| panic!("the server refuses apply's {field}: {e}"));
+            }
+        }
+    }
+
+    /// Regression: a changed health check planned as `~ update` sent a PATCH the server
+    /// refused (`unknown field health_check`); fleet files refused `network`.
+    #[test]
+    fn a_changed_health_check_or_network_is_planned_as_a_patch_the_server_takes() {
+        let f = fleet(
+            "[[bot]]\nid = \"a\"\nnetwork = \"none\"\n\
+             [bot.health_check]\nport = 8080\npath = \"/ready\"\n",
+        );
+        let mut r = remote("a");
+        r.health_check = serde_json::from_value(json!({ "port": 8080 })).unwrap();
+        let Step::Update(u) = &plan(&f, &[r.clone()], false).steps[0] else {
+            panic!("expected an update");
+        };
+        assert_eq!(u.patched_fields(), ["health_check", "network"]);
+        let sent = serde_json::to_value(&u.patch).unwrap();
+        let received: UpdateBot = serde_json::from_value(sent).expect("the server takes it");
+        let mut spec = r.spec();
+        received.apply_to(&mut spec);
+        assert_eq!(spec.network.as_deref(), Some("none"));
+        assert_eq!(spec.health_check.unwrap().path, "/ready");
     }
 }
