@@ -180,6 +180,17 @@ impl App {
 /// The whole HTTP application over `state`: the REST API and the dashboard, siblings that do
 /// not know each other, one fallback for unknown paths, and the layers every answer passes.
 pub fn router(state: AppState) -> Router {
+    let app = crate::http::router(&state)
+        .merge(crate::web::router())
+        .fallback(crate::http::unknown_route)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::map_response(security_headers));
+    traced(app).with_state(state)
+}
+
+/// Gives every request an id (the client's `x-request-id` when it sends one), runs it in a log
+/// span holding that id, and returns the id in the answer.
+fn traced<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     let ids = HeaderName::from_static(REQUEST_ID_HEADER);
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request| {
@@ -198,18 +209,12 @@ pub fn router(state: AppState) -> Router {
         })
         // A 5xx's cause is logged where it happens (`ApiError::internal`); no second line.
         .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG));
-    crate::http::router(&state)
-        .merge(crate::web::router())
-        .fallback(crate::http::unknown_route)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::map_response(security_headers))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(ids.clone(), MakeRequestUuid))
-                .layer(trace)
-                .layer(PropagateRequestIdLayer::new(ids)),
-        )
-        .with_state(state)
+    router.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::new(ids.clone(), MakeRequestUuid))
+            .layer(trace)
+            .layer(PropagateRequestIdLayer::new(ids)),
+    )
 }
 
 async fn security_headers(mut res: Response) -> Response {
@@ -275,5 +280,107 @@ impl Tasks {
     /// Tasks still running.
     pub fn running(&self) -> usize {
         self.tracker.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Log output, captured.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    async fn answer(router: Router, id: Option<&str>) -> Option<String> {
+        let mut req = Request::get("/thing?secret=1");
+        if let Some(id) = id {
+            req = req.header(REQUEST_ID_HEADER, id);
+        }
+        let res = router
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        res.headers()
+            .get(REQUEST_ID_HEADER)
+            .map(|v| v.to_str().unwrap().to_string())
+    }
+
+    #[tokio::test]
+    async fn every_request_gets_an_id_in_its_answer_and_its_log_span() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let router = traced(Router::new().route("/thing", axum::routing::get(|| async { "ok" })));
+
+        let made = answer(router.clone(), None)
+            .await
+            .expect("an id is made up");
+        assert_eq!(made.len(), 36, "a UUID: {made}");
+        let kept = answer(router, Some("client-chose-this")).await;
+        assert_eq!(kept.as_deref(), Some("client-chose-this"));
+
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        for id in [made.as_str(), "client-chose-this"] {
+            assert!(text.contains(&format!("request_id={id}")), "{text}");
+        }
+        assert!(text.contains("path=/thing"), "{text}");
+        assert!(
+            !text.contains("secret=1"),
+            "the query string is not logged: {text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_every_task_and_waits_for_it() {
+        let tasks = Tasks::default();
+        let finished = Arc::new(Mutex::new(Vec::new()));
+        let (done, mut stop) = (finished.clone(), tasks.stop_signal());
+        tasks.spawn("watch", async move {
+            let _ = stop.wait_for(|s| *s).await;
+            // Still running after the signal: shutdown must wait for this.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            done.lock().unwrap().push("watch");
+        });
+        let (done, cancel) = (finished.clone(), tasks.cancel.clone());
+        tasks.spawn("token", async move {
+            cancel.cancelled().await;
+            done.lock().unwrap().push("token");
+        });
+        assert!(tasks.running() >= 2);
+        tasks.shutdown(Duration::from_secs(10)).await;
+        assert_eq!(tasks.running(), 0);
+        let mut finished = finished.lock().unwrap().clone();
+        finished.sort();
+        assert_eq!(finished, ["token", "watch"]);
+    }
+
+    #[tokio::test]
+    async fn shutdown_gives_up_on_a_stuck_task_after_the_grace() {
+        let tasks = Tasks::default();
+        tasks.spawn("stuck", std::future::pending());
+        tasks.shutdown(Duration::from_millis(50)).await;
+        assert_eq!(tasks.running(), 1, "reported, not waited for");
     }
 }
