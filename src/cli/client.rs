@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{CliError, one_line};
 use super::values::ServerUrl;
-use crate::api::{ErrorBody, LoginRequest, Session};
+use crate::api::{ErrorBody, LoginRequest, Session, Success};
 
 /// Longest wait for a TCP connection to the server.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -93,7 +93,7 @@ impl ApiClient {
     }
 
     /// `DELETE path`.
-    pub async fn delete(&self, path: &str) -> Result<serde_json::Value, CliError> {
+    pub async fn delete(&self, path: &str) -> Result<Success, CliError> {
         self.call(Method::DELETE, path, None::<&()>).await
     }
 

@@ -238,7 +238,7 @@ pub async fn list_secrets(
                        `SecretValue` schema says",
         content(
             (String = "text/plain"),
-            (Vec<u8> = "application/octet-stream"),
+            ("application/octet-stream"),
             (SecretValueBody = "application/json"),
         )
     ),
