@@ -83,6 +83,7 @@ impl App {
                 session_ttl: config.session_ttl(),
                 public_https: config.public_url_is_https(),
                 trust_proxy: config.trust_proxy,
+                password_file: Some(config.generated_password_path()),
             },
         ));
         let reconciler = Reconciler::new(

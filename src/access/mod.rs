@@ -92,6 +92,9 @@ pub struct AuthSettings {
     pub public_https: bool,
     /// A reverse proxy in front sets `X-Forwarded-Proto` and `X-Forwarded-For`; believe them.
     pub trust_proxy: bool,
+    /// Where a generated admin password is saved (`<data dir>/admin-password`), for the login
+    /// page's first-run hint.
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AuthSettings {
@@ -100,6 +103,7 @@ impl Default for AuthSettings {
             session_ttl: DEFAULT_SESSION_TTL,
             public_https: false,
             trust_proxy: false,
+            password_file: None,
         }
     }
 }
@@ -295,6 +299,14 @@ impl Auth {
                     .is_some_and(|p| p.eq_ignore_ascii_case("https")))
     }
 
+    /// The file a generated admin password is saved in, as the login page names it.
+    pub fn password_file_hint(&self) -> String {
+        self.settings.password_file.as_ref().map_or_else(
+            || "<data dir>/admin-password".into(),
+            |p| p.display().to_string(),
+        )
+    }
+
     /// Whether the `X-Forwarded-*` headers of a proxy in front are believed
     /// (`--trust-proxy`).
     pub fn trusts_proxy(&self) -> bool {
@@ -330,6 +342,18 @@ pub enum Principal {
         /// The token's id.
         id: String,
     },
+}
+
+/// How the server log names who made a change: `token:<id>` for an API token,
+/// `session:<8 hex>` for a login session (the start of its token's hash: enough to tell
+/// sessions apart, of no use to a reader of the log).
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Session { hash } => write!(f, "session:{}", hash.get(..8).unwrap_or(hash)),
+            Self::ApiToken { id } => write!(f, "token:{id}"),
+        }
+    }
 }
 
 /// The last comma-separated entry of header `name` over all its lines: the one the nearest

@@ -1,11 +1,12 @@
 //! `/api/bots`: the registry over HTTP, plus secrets and orphan cleanup.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::{Extension, Json};
 
 use super::openapi::{BadRequest, Conflict, NotFound, ServiceUnavailable, StartFailed};
+use crate::access::Principal;
 use crate::api::{
     BotList, BotView, Cleanup, CreateBot, Orphans, SecretNames, SecretSet, SecretValueBody,
     Success, UpdateBot,
@@ -44,9 +45,12 @@ pub async fn list_bots(State(s): State<AppState>) -> Result<Json<BotList>, ApiEr
 )]
 pub async fn create_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiJson(body): ApiJson<CreateBot>,
 ) -> Result<(StatusCode, Json<BotView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.bots.create(body).await?)))
+    let bot = s.bots.create(body).await?;
+    tracing::info!(bot = %bot.id, %actor, image = %bot.image, "bot created");
+    Ok((StatusCode::CREATED, Json(bot)))
 }
 
 /// A bot with its observed state.
@@ -89,10 +93,13 @@ pub async fn get_bot(
 )]
 pub async fn update_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateBot>,
 ) -> Result<Json<BotView>, ApiError> {
-    Ok(Json(s.bots.update(&id, body).await?))
+    let bot = s.bots.update(&id, body).await?;
+    tracing::info!(bot = %bot.id, %actor, "bot updated");
+    Ok(Json(bot))
 }
 
 /// Delete a bot, its container, secrets and workspace.
@@ -109,9 +116,11 @@ pub async fn update_bot(
 )]
 pub async fn delete_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Success>, ApiError> {
     s.bots.delete(&id).await?;
+    tracing::info!(bot = %id, %actor, "bot deleted");
     Ok(Json(Success::DONE))
 }
 
@@ -195,9 +204,12 @@ pub async fn restart_bot(
 )]
 pub async fn apply_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
-    Ok(Json(s.bots.apply(&id).await?))
+    let bot = s.bots.apply(&id).await?;
+    tracing::info!(bot = %bot.id, %actor, "bot applied: container recreated from its configuration");
+    Ok(Json(bot))
 }
 
 /// Names of a bot's secrets (never the values).
