@@ -26,8 +26,8 @@ pub fn valid_token_name(name: &str) -> bool {
 #[serde(deny_unknown_fields)]
 #[schema(as = Login)]
 pub struct LoginRequest {
-    /// The admin password (required; missing or empty is a validation error).
-    #[schema(min_length = 1)]
+    /// The admin password (missing, `null` or empty is a validation error).
+    #[schema(required = true, min_length = 1)]
     pub password: Option<String>,
 }
 
