@@ -162,8 +162,17 @@ fn compare(bot: &DesiredBot, remote: &BotView) -> Step {
             spec_field => want.get(spec_field) != have.get(spec_field),
         })
         .collect();
-    let patch: UpdateBot = serde_json::from_value(Value::Object(differing))
-        .expect("a PATCH's own fields make a PATCH");
+    // A PATCH's own fields always make a PATCH again; were it not so, say so rather than
+    // send something else.
+    let patch: UpdateBot = match serde_json::from_value(Value::Object(differing)) {
+        Ok(patch) => patch,
+        Err(e) => {
+            return Step::Conflict {
+                id: bot.id.clone(),
+                reason: format!("this client cannot express the change as a PATCH: {e}"),
+            };
+        }
+    };
 
     let missing_secrets: Vec<SecretName> = bot
         .secrets
