@@ -5,7 +5,7 @@
 //! this module adds is what no single handler knows: the front matter, the two ways to
 //! authenticate, the shared error answers, and the statuses a layer in front of every handler
 //! can give (401 and 403 from the auth middleware, 400/413/415 from the body and path
-//! extractors, 500 from anything), added by [`Layers`] where that layer applies, and the
+//! extractors, 500 from anything), added by `Layers` where that layer applies, and the
 //! bounds validation enforces ([`Bounds`]), stated from the same constants.
 
 use std::sync::Arc;
