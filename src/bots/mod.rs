@@ -10,11 +10,12 @@ mod openclaw;
 mod service;
 pub mod spec;
 pub mod template;
+pub mod templates;
 pub mod validate;
 mod view;
 
 pub use error::BotError;
-pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
+pub use observed::{BotEvent, BotEventKind, BotState, CrashLoopPolicy, Fleet, Observed};
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
 pub use service::{
     BotPaths, BotPolicy, BotService, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, Orphans, Recovered,

@@ -24,7 +24,6 @@ mod secrets;
 mod session;
 pub mod sse;
 pub mod values;
-pub mod wire;
 
 use std::process::ExitCode;
 
