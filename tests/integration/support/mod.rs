@@ -2,6 +2,7 @@
 //! guard that removes everything the test made, even when it panics.
 
 pub mod fixture;
+pub mod podman;
 pub mod private_engine;
 pub mod server;
 
@@ -159,6 +160,17 @@ impl Harness {
             .collect()
             .await
     }
+}
+
+/// The `/proc/<pid>/status` of a container's process, as `(field, value)` lines: what the
+/// kernel, not the engine's config, says about its privileges. Tests share the engine's host.
+pub fn proc_status(pid: i64) -> BTreeMap<String, String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"))
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
