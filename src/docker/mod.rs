@@ -18,6 +18,7 @@ mod config;
 mod engine;
 mod error;
 mod events;
+mod host_gateway;
 mod labels;
 mod lenient;
 mod logs;
@@ -247,7 +248,17 @@ impl DockerService {
         }
         let name = container_name(bot_id);
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        let body = config.to_create_body(&self.instance, bot_id);
+        let mut body = config.to_create_body(&self.instance, bot_id);
+        if let Some(hc) = body
+            .host_config
+            .as_mut()
+            .filter(|_| !config.extra_hosts.is_empty())
+        {
+            hc.extra_hosts = Some(
+                self.extra_hosts_for_engine(bot_id, config.network.as_deref(), &config.extra_hosts)
+                    .await?,
+            );
+        }
         let created = match self
             .call(
                 Op::Create,

@@ -511,3 +511,39 @@ async fn invalid_config_is_rejected_before_docker_is_asked() {
     assert_eq!(e.code(), "INVALID_CONFIG");
     assert_eq!(h.docker.container_status(&bot).await.unwrap(), None);
 }
+
+/// Podman 4.3 wrote `host-gateway` into /etc/hosts as if it were an address.
+#[tokio::test]
+async fn host_gateway_in_extra_hosts_becomes_the_hosts_address() {
+    let h = Harness::new().await;
+    let bot = h.bot("hostgw");
+    let mut cfg = h.config(&bot);
+    cfg.extra_hosts = vec![
+        "host.docker.internal:host-gateway".into(),
+        "db.internal:10.1.2.3".into(),
+    ];
+    h.docker.create_container(&bot, &cfg).await.unwrap();
+    h.docker.start_container(&bot).await.unwrap();
+    let hosts_path = h
+        .docker
+        .client()
+        .inspect_container(&container_name(&bot), None)
+        .await
+        .unwrap()
+        .hosts_path
+        .expect("the engine names the container's hosts file");
+    let hosts = std::fs::read_to_string(&hosts_path).unwrap();
+    let address_of = |name: &str| {
+        hosts
+            .lines()
+            .find(|l| l.split_whitespace().skip(1).any(|n| n == name))
+            .and_then(|l| l.split_whitespace().next())
+            .map(String::from)
+    };
+    let gateway = address_of("host.docker.internal").expect("an entry");
+    assert!(
+        gateway.parse::<std::net::Ipv4Addr>().is_ok(),
+        "host.docker.internal -> {gateway:?} in {hosts}"
+    );
+    assert_eq!(address_of("db.internal").as_deref(), Some("10.1.2.3"));
+}
