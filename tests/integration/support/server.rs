@@ -40,7 +40,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
     ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data,
-        docker_host: None,
+        docker_host: super::engine_host(),
         instance: instance.to_string(),
         admin_password: Some(PASSWORD.to_string()),
         admin_password_file: None,
