@@ -6,16 +6,19 @@
 
 mod error;
 pub mod llm;
+mod llm_follow;
 pub mod observed;
 mod openclaw;
 mod service;
 pub mod spec;
 pub mod template;
+pub mod templates;
 pub mod validate;
 mod view;
 
 pub use error::BotError;
-pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
+pub use llm_follow::follow_llm;
+pub use observed::{BotEvent, BotEventKind, BotState, CrashLoopPolicy, Fleet, Observed};
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
 pub use service::{
     BotPaths, BotPolicy, BotService, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, Orphans, Recovered,

@@ -1,11 +1,8 @@
 //! Validation of user input into typed values, collecting every problem per field so a form
 //! (or a script) can show them all at once.
 
-use std::collections::BTreeMap;
-
-use serde::Serialize;
-
-use super::spec::{HttpProbe, LimitsSpec, PortSpec};
+use super::spec::{HttpProbe, LimitsSpec, PortSpec, UpdateBot};
+pub use crate::field_errors::FieldErrors;
 use crate::secrets::SecretName;
 
 /// Longest display name.
@@ -32,48 +29,6 @@ pub const MAX_PROBE_SECS: u64 = 86_400;
 pub const MAX_PROBE_FAILURES: u32 = 100;
 /// The network that shares the host's network stack, allowed only with `--allow-host-network`.
 pub const HOST_NETWORK: &str = "host";
-
-/// Problems found in a request, by field path (`env.FOO`, `secrets.bad name`, `ports[0].host`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct FieldErrors(BTreeMap<String, Vec<String>>);
-
-impl FieldErrors {
-    /// Records a problem with `field`.
-    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.entry(field.into()).or_default().push(message.into());
-    }
-
-    /// True when nothing was wrong.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// `Ok(())` if empty, else `Err(self)`.
-    pub fn into_result(self) -> Result<(), Self> {
-        if self.is_empty() { Ok(()) } else { Err(self) }
-    }
-
-    /// The problems, by field.
-    pub fn fields(&self) -> &BTreeMap<String, Vec<String>> {
-        &self.0
-    }
-
-    /// One line naming every field and problem.
-    pub fn summary(&self) -> String {
-        self.0
-            .iter()
-            .map(|(f, ms)| format!("{f}: {}", ms.join("; ")))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-impl std::fmt::Display for FieldErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
 
 /// Checks a display name: printable, 1-128 characters.
 pub fn check_name(name: &str, errors: &mut FieldErrors) {
@@ -303,8 +258,51 @@ pub fn check_health_check(p: &HttpProbe, errors: &mut FieldErrors) {
     }
 }
 
+/// Checks the settings a PATCH sets (secrets are checked on their own, since their names are
+/// needed), with the same rules as a create. `allow_host` is the server's
+/// `--allow-host-network`.
+pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors) {
+    // Field by field, so a setting added to the PATCH cannot go unchecked.
+    let UpdateBot {
+        name,
+        image: _,
+        command,
+        env,
+        secrets: _,
+        ports,
+        limits,
+        network,
+        health_check,
+        settings: _,
+        apply: _,
+    } = req;
+    if let Some(name) = name {
+        check_name(name, errors);
+    }
+    if let Some(command) = command {
+        check_command(Some(command), errors);
+    }
+    if let Some(env) = env {
+        check_env(env, errors);
+    }
+    if let Some(ports) = ports {
+        check_ports(ports, errors);
+    }
+    if let Some(limits) = limits {
+        check_limits(limits, errors);
+    }
+    if let Some(Some(network)) = network {
+        check_network(network, allow_host, errors);
+    }
+    if let Some(Some(probe)) = health_check {
+        check_health_check(probe, errors);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::docker::Protocol;
 

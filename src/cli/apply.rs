@@ -7,7 +7,6 @@ use std::path::Path;
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
 use reqwest::Method;
-use serde_json::Value;
 
 use super::args::{ApplyArgs, ExportArgs};
 use super::client::ApiClient;
@@ -16,7 +15,7 @@ use super::fleet;
 use super::plan::{self, Step, Update};
 use super::progress::Progress;
 use super::secrets::read_from_dir;
-use super::wire::BotList;
+use crate::api::{BotList, BotView};
 use crate::secrets::SecretName;
 
 /// A step with the secret values it needs (read before anything is changed).
@@ -240,7 +239,7 @@ async fn execute(client: &ApiClient, p: Prepared) -> Outcome {
             Step::Create(bot) => {
                 let body = fleet::create_body(&bot, &values)?;
                 client
-                    .call::<Value>(Method::POST, "/api/bots", Some(&body))
+                    .call::<BotView>(Method::POST, "/api/bots", Some(&body))
                     .await
                     .map_err(err)?;
                 Ok(Outcome::Created)
@@ -270,20 +269,20 @@ async fn update(
 ) -> Result<(), CliError> {
     let path = format!("/api/bots/{}", u.id);
     if u.run == Some(false) {
-        client.post::<Value>(&format!("{path}/stop")).await?;
+        client.post::<BotView>(&format!("{path}/stop")).await?;
     }
     for (name, value) in values {
         client
             .put_bytes(&format!("{path}/secrets/{name}"), value)
             .await?;
     }
-    if !u.patch.is_empty() {
+    if u.needs_patch() {
         client
-            .call::<Value>(Method::PATCH, &path, Some(&u.patch))
+            .call::<BotView>(Method::PATCH, &path, Some(&u.patch))
             .await?;
     }
     if u.run == Some(true) {
-        client.post::<Value>(&format!("{path}/start")).await?;
+        client.post::<BotView>(&format!("{path}/start")).await?;
     }
     Ok(())
 }

@@ -123,8 +123,8 @@ pub enum ProvidersCommand {
         #[arg(long)]
         no_key: bool,
         /// A price per million tokens: MODEL=INPUT,OUTPUT (repeatable; `*` for any other).
-        #[arg(long, value_parser = super::llm::PriceArg::parse)]
-        price: Vec<super::llm::PriceArg>,
+        #[arg(long, value_parser = super::values::PriceArg::parse)]
+        price: Vec<super::values::PriceArg>,
     },
     /// Remove a provider and its key.
     #[command(visible_alias = "remove")]

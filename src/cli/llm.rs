@@ -9,8 +9,8 @@ use super::client::ApiClient;
 use super::error::CliError;
 use super::input;
 use super::output::{Table, print_json};
-use crate::llm::api::ProviderList;
-use crate::llm::{BotUsageReport, Price, PriceTable, PutProvider, UsageReport, UsageTotals};
+use crate::api::ProviderList;
+use crate::llm::{BotUsageReport, PriceTable, PutProvider, UsageReport, UsageTotals};
 
 /// Runs a `providers` subcommand.
 pub async fn providers(client: &ApiClient, cmd: ProvidersCommand) -> Result<(), CliError> {
@@ -168,48 +168,4 @@ pub async fn usage(client: &ApiClient, a: &UsageArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
-}
-
-/// `--price MODEL=INPUT,OUTPUT` (per million tokens; `*` for every other model).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PriceArg {
-    /// The model.
-    pub model: String,
-    /// Its price.
-    pub price: Price,
-}
-
-impl PriceArg {
-    /// Parses `MODEL=INPUT,OUTPUT`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!("{s:?}: expected MODEL=INPUT,OUTPUT (per million tokens), e.g. gpt-4o=2.5,10")
-        };
-        let (model, prices) = s.split_once('=').ok_or_else(bad)?;
-        let (input, output) = prices.split_once(',').ok_or_else(bad)?;
-        let num = |v: &str| v.trim().parse::<f64>().map_err(|_| bad());
-        Ok(Self {
-            model: model.trim().to_string(),
-            price: Price {
-                input: num(input)?,
-                output: num(output)?,
-            },
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prices_parse_from_the_command_line() {
-        let p = PriceArg::parse("gpt-4o=2.5,10").unwrap();
-        assert_eq!(p.model, "gpt-4o");
-        assert_eq!((p.price.input, p.price.output), (2.5, 10.0));
-        assert_eq!(PriceArg::parse("*=1,2").unwrap().model, "*");
-        for bad in ["gpt-4o", "m=1", "m=a,b"] {
-            assert!(PriceArg::parse(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -25,7 +25,6 @@ mod secrets;
 mod session;
 pub mod sse;
 pub mod values;
-pub mod wire;
 
 use std::process::ExitCode;
 

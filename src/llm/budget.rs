@@ -103,7 +103,7 @@ pub struct Budget {
 }
 
 /// A bot's counters as the API shows them.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BudgetState {
     /// Requests in the current UTC minute.
     pub requests_this_minute: u64,

@@ -3,7 +3,7 @@
 //! other error; the data plane answers bots in their provider's own format instead (see
 //! [`super::wire`]).
 
-use crate::bots::FieldErrors;
+use crate::field_errors::FieldErrors;
 use crate::secrets::SecretsError;
 use crate::store::StoreError;
 

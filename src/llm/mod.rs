@@ -16,12 +16,11 @@
 //!   registry; [`usage`]: the reports built from it.
 //!
 //! This module knows nothing of Docker or of bots beyond their ids: the bot domain asks it for
-//! keys and routes (`crate::bots`), HTTP for providers and usage (`crate::http`).
+//! keys and routes and follows its events (`crate::bots`), HTTP for providers and usage
+//! (`crate::http`).
 
-pub mod api;
 pub mod budget;
 mod error;
-mod follow;
 pub mod keys;
 pub mod listen;
 pub mod meter;
@@ -33,7 +32,6 @@ pub mod wire;
 
 pub use budget::{BotLimits, BudgetState, Limit};
 pub use error::LlmError;
-pub use follow::follow_fleet;
 pub use listen::{DEFAULT_PROXY_PORT, HOST_ALIAS, ProxyEndpoint, ProxyListen};
 pub use provider::{Price, PriceTable, ProviderKind, ProviderName, ProviderView, PutProvider};
 pub use service::{FLUSH_INTERVAL, LlmEvent, LlmMetrics, LlmService, Provider};

@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::BotId;
-use crate::bots::FieldErrors;
+use crate::field_errors::FieldErrors;
 
 /// Longest provider name.
 pub const MAX_PROVIDER_NAME_LEN: usize = 32;
@@ -27,7 +27,9 @@ pub const MAX_API_KEY_LEN: usize = 8 * 1024;
 /// A provider's name: what bots and templates refer to it by (an OpenClaw provider id such as
 /// `openai` or `anthropic`, or any name of your own for a generic bot). A DNS label of at most
 /// [`MAX_PROVIDER_NAME_LEN`] characters, so it is safe as a directory name and in URLs.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct ProviderName(#[serde(deserialize_with = "provider_name")] String);
 
@@ -70,7 +72,7 @@ impl fmt::Display for ProviderName {
 
 /// The API a provider speaks, which decides the routes the proxy opens to it, how the key is
 /// sent upstream and the shape of error answers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProviderKind {
     /// OpenAI itself: chat completions, responses, embeddings, models; `Authorization: Bearer`.
@@ -131,7 +133,7 @@ impl fmt::Display for ProviderKind {
 
 /// What a million tokens of one model cost, input and output, in the currency of your choice
 /// (usage reports the sum in the same unit).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// Per million input (prompt) tokens.
@@ -161,7 +163,7 @@ pub fn cost_nanos(price: &Price, input_tokens: u64, output_tokens: u64) -> u64 {
 
 /// Body of `POST /api/providers`: creates the provider, or replaces the one of that name.
 /// Unknown fields are refused (a typo must not silently do nothing).
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutProvider {
     /// The name bots refer to it by.
@@ -319,7 +321,7 @@ fn check_prices(prices: &PriceTable, errors: &mut FieldErrors) {
 }
 
 /// A provider as the API shows it: never the key, only whether there is one.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProviderView {
     /// Its name.
     pub name: ProviderName,

@@ -35,8 +35,6 @@ use super::wire::{Dialect, Failure, FailureKind};
 pub const MAX_REQUEST_BYTES: usize = 32 * 1024 * 1024;
 /// Longest wait for a provider's response headers (a long non-streaming generation included).
 pub const UPSTREAM_RESPONSE_TIMEOUT: Duration = Duration::from_secs(600);
-/// Longest silence within a provider's response body.
-pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// `anthropic-version` sent when the bot sends none (the API requires one).
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 

@@ -27,10 +27,12 @@ use super::provider::{
 };
 use super::usage::{BotUsageReport, UsageReport};
 use crate::BotId;
-use crate::bots::FieldErrors;
+use crate::field_errors::FieldErrors;
 use crate::secrets::{SecretName, SecretValue, SecretsStore};
 use crate::store::{LlmProviderRow, LlmUsageRow, Store};
 
+/// Longest silence within a provider's response body (the upstream client's read timeout).
+pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often usage added up in memory is written to the registry.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(2);
 /// How often the in-memory key index is checked against the registry (a bot deleted by a path
@@ -154,7 +156,7 @@ impl LlmService {
     ) -> Result<Self, LlmError> {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
-            .read_timeout(super::proxy::UPSTREAM_IDLE_TIMEOUT)
+            .read_timeout(UPSTREAM_IDLE_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(90))
             // A redirect would take a bot's request (and the real key) somewhere else.
             .redirect(reqwest::redirect::Policy::none())

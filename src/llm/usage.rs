@@ -11,7 +11,7 @@ use super::provider::{NANOS_PER_UNIT, ProviderName};
 use crate::store::LlmUsageRow;
 
 /// Sums over some usage rows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageTotals {
     /// Requests answered.
     pub requests: u64,
@@ -34,7 +34,7 @@ impl UsageTotals {
 }
 
 /// One bot's, provider's and model's usage on one day.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageRow {
     /// The bot.
     pub bot: String,
@@ -50,7 +50,7 @@ pub struct UsageRow {
 }
 
 /// A bot's totals in a fleet report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotTotals {
     /// The bot.
     pub bot: String,
@@ -60,7 +60,7 @@ pub struct BotTotals {
 }
 
 /// `GET /api/usage`: the fleet's usage from a day on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UsageReport {
     /// First day counted (UTC).
     pub since: NaiveDate,
@@ -113,7 +113,7 @@ impl UsageReport {
 }
 
 /// A bot's limits as the API shows them (`null`: unlimited).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LimitsView {
     /// `limits.llm_requests_per_minute`.
     pub llm_requests_per_minute: Option<u64>,
@@ -134,7 +134,7 @@ impl From<BotLimits> for LimitsView {
 }
 
 /// `GET /api/bots/{id}/usage`: one bot's usage from a day on, its limits and where it stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BotUsageReport {
     /// The bot.
     pub bot: String,

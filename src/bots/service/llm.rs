@@ -137,7 +137,7 @@ impl BotService {
         row: &BotRow,
         name: &SecretName,
     ) -> Result<(), BotError> {
-        let Some(template) = template::lookup(&row.template) else {
+        let Some(template) = crate::bots::templates::lookup(&row.template) else {
             return Ok(());
         };
         let spec = spec_of(row)?;
@@ -212,7 +212,7 @@ impl BotService {
     /// ones stop working at once) and returns those providers. The files change in place.
     pub async fn rotate_llm_keys(&self, id: &str) -> Result<Vec<String>, BotError> {
         self.with_bot(id, |s, row| async move {
-            let template = template::lookup(&row.template)
+            let template = crate::bots::templates::lookup(&row.template)
                 .ok_or_else(|| BotError::Store(corrupt(&format!("template of bot {}", row.id))))?;
             let spec = spec_of(&row)?;
             let llm = s.llm().cloned();

@@ -33,7 +33,7 @@ impl BotService {
         let name = name.expect("validated");
         self.with_bot(id, |s, row| async move {
             s.refuse_virtual_key(&row, &name)?;
-            let template = template::lookup(&row.template).unwrap_or(&template::Generic);
+            let template = templates::lookup(&row.template).unwrap_or(&template::Generic);
             let bot = row.id.clone();
             let backup =
                 SecretsBackup::write(s.secrets_for(template), &bot, vec![(name.clone(), value)])

@@ -6,7 +6,6 @@ mod admin;
 mod bot;
 mod fleet;
 mod llm;
-pub mod login;
 mod new_bot;
 
 pub use admin::admin;

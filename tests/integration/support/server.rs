@@ -30,7 +30,7 @@ pub struct TestServer {
     /// The data directory.
     pub data: TempDir,
     /// The server's authentication state (login limits, argon2 verification count).
-    pub auth: std::sync::Arc<botmaker::http::Auth>,
+    pub auth: std::sync::Arc<botmaker::access::Auth>,
     /// Where its LLM proxy listens (the default bridge's gateway, any free port).
     pub llm_proxy: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
@@ -42,7 +42,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
     ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data,
-        docker_host: None,
+        docker_host: super::engine_host(),
         instance: instance.to_string(),
         admin_password: Some(PASSWORD.to_string()),
         admin_password_file: None,
@@ -64,15 +64,10 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
 }
 
 impl TestServer {
-    /// Starts a server with a fresh data directory and logs in.
+    /// Starts a server with a fresh data directory, on the engine the suite runs against,
+    /// and logs in.
     pub async fn start() -> Self {
-        let h = Harness::new().await;
-        let data = tempfile::Builder::new()
-            .prefix("botmaker-data")
-            .tempdir()
-            .unwrap();
-        let cfg = config(data.path().to_path_buf(), h.docker.instance());
-        Self::start_with(h, data, cfg).await
+        Self::start_on(Harness::new().await).await
     }
 
     /// Starts a server driving the daemon of `h` (which may be a private engine).

@@ -1,5 +1,6 @@
-//! Keeping the proxy's view of bots current, and telling the fleet's event stream about
-//! budgets: the one place this module meets the bot domain's events.
+//! Keeping the LLM proxy's view of bots current, and telling the fleet's event stream about
+//! budgets: the one place the proxy (`crate::llm`, which knows nothing of bots beyond their
+//! ids) meets the bot domain's events.
 //!
 //! - A bot created or updated may have new limits: they are read again on its next request.
 //! - A bot deleted took its keys with it (the registry cascades): the index forgets them now.
@@ -11,12 +12,12 @@ use std::sync::Arc;
 
 use tokio::sync::{broadcast, watch};
 
-use super::{LlmEvent, LlmService};
+use super::{BotEvent, BotEventKind, Fleet};
 use crate::BotId;
-use crate::bots::{BotEvent, Fleet};
+use crate::llm::{LlmEvent, LlmService};
 
 /// Runs until `stop`.
-pub async fn follow_fleet(llm: LlmService, fleet: Arc<Fleet>, mut stop: watch::Receiver<bool>) {
+pub async fn follow_llm(llm: LlmService, fleet: Arc<Fleet>, mut stop: watch::Receiver<bool>) {
     let mut bots = fleet.subscribe();
     let mut budgets = llm.subscribe();
     loop {
@@ -24,9 +25,9 @@ pub async fn follow_fleet(llm: LlmService, fleet: Arc<Fleet>, mut stop: watch::R
             _ = stop.changed() => return,
             event = bots.recv() => match event {
                 Ok(BotEvent { id, kind, .. }) => match kind {
-                    "created" | "updated" => llm.bot_changed(&id),
-                    "deleted" => llm.bot_deleted(&id),
-                    _ => {}
+                    BotEventKind::Created | BotEventKind::Updated => llm.bot_changed(&id),
+                    BotEventKind::Deleted => llm.bot_deleted(&id),
+                    BotEventKind::State | BotEventKind::BudgetExceeded => {}
                 },
                 Err(broadcast::error::RecvError::Lagged(_)) => llm.resync().await,
                 Err(broadcast::error::RecvError::Closed) => return,
@@ -41,5 +42,5 @@ pub async fn follow_fleet(llm: LlmService, fleet: Arc<Fleet>, mut stop: watch::R
 }
 
 fn publish(fleet: &Fleet, bot: &BotId) {
-    fleet.publish(bot, "budget_exceeded", None);
+    fleet.publish(bot, BotEventKind::BudgetExceeded, None);
 }

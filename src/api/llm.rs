@@ -1,14 +1,14 @@
-//! The request and response bodies of the providers and usage API that are not domain types
-//! of their own: shared by the HTTP handlers, the CLI and the dashboard's expectations, so
-//! none of them re-declares the shapes.
+//! The bodies of the LLM key proxy's control plane (`/api/providers`, `/api/usage`, a bot's
+//! usage and virtual keys) that are not domain types of their own.
 
 use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::provider::ProviderView;
+use crate::llm::ProviderView;
 
 /// Where the proxy is, as `GET /api/providers` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProxyInfo {
     /// Whether it runs.
     pub enabled: bool,
@@ -19,7 +19,7 @@ pub struct ProxyInfo {
 }
 
 /// `GET /api/providers`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProviderList {
     /// The proxy.
     pub proxy: ProxyInfo,
@@ -28,7 +28,7 @@ pub struct ProviderList {
 }
 
 /// What a rotation of virtual keys did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyRotation {
     /// The providers whose key was replaced.
     pub rotated: Vec<String>,
@@ -38,7 +38,7 @@ pub struct KeyRotation {
 }
 
 /// What a revocation did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyRevocation {
     /// How many keys stopped working.
     pub revoked: usize,
@@ -46,12 +46,25 @@ pub struct KeyRevocation {
 
 /// `?since=` of the usage routes: a UTC day `YYYY-MM-DD` (or an RFC 3339 time, whose UTC day
 /// is taken); the first day of the current month when absent.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SinceQuery {
-    /// The first day counted.
+    /// The first day counted: a UTC day `YYYY-MM-DD` or an RFC 3339 time (its UTC day); the
+    /// first day of the current month when absent.
     #[serde(default)]
     pub since: Option<String>,
+}
+
+/// `?force=` of `DELETE /api/providers/{name}`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteProviderQuery {
+    /// Also revoke the virtual keys of bots still using the provider (otherwise 409
+    /// `PROVIDER_IN_USE`).
+    #[serde(default)]
+    pub force: bool,
 }
 
 impl SinceQuery {
