@@ -63,6 +63,7 @@ fn routes() -> Routes {
         .routes(routes!(llm::bot_usage))
         .routes(routes!(llm::rotate_keys))
         .routes(routes!(llm::revoke_keys))
+        .routes(routes!(llm::metrics))
         .routes(routes!(openapi::openapi_json));
     let streaming = OpenApiRouter::new()
         .routes(routes!(observe::bot_logs))

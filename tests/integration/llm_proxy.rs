@@ -269,6 +269,34 @@ async fn a_generic_bot_calls_its_llm_through_the_proxy_and_never_holds_the_real_
     assert_eq!(fleet["bots"][0]["bot"], id.as_str(), "{fleet}");
     assert_eq!(fleet["totals"]["input_tokens"], 3 * p);
 
+    // The same counts as Prometheus series at /metrics, which needs a credential.
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    for line in [
+        format!(
+            "botmaker_llm_requests_total{{bot=\"{id}\",provider=\"mock-openai\",status=\"200\"}} 3"
+        ),
+        format!(
+            "botmaker_llm_tokens_total{{bot=\"{id}\",provider=\"mock-openai\",direction=\"input\"}} {}",
+            3 * p
+        ),
+        format!(
+            "botmaker_llm_tokens_total{{bot=\"{id}\",provider=\"mock-openai\",direction=\"output\"}} {}",
+            3 * c
+        ),
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+    }
+    let anonymous = s.client.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
     // A real key sent where the virtual one goes is refused; so is overwriting the file.
     let (status, v) = s
         .call(
