@@ -460,7 +460,7 @@ impl LlmService {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(provider.spec.name.clone(), Arc::new(provider));
-        tracing::info!(provider = %view.name, kind = %view.kind, created, "LLM provider saved");
+        tracing::debug!(provider = %view.name, kind = %view.kind, created, "LLM provider saved");
         Ok((view, created))
     }
 
@@ -492,7 +492,7 @@ impl LlmService {
             .remove(&name);
         let (ks, key) = (self.inner.key_store.clone(), name.store_key());
         blocking(move || Ok(ks.delete_all(&key).map(drop)?)).await?;
-        tracing::info!(provider = %name, revoked_keys = revoked.len(), "LLM provider deleted");
+        tracing::debug!(provider = %name, revoked_keys = revoked.len(), "LLM provider deleted");
         Ok(())
     }
 
