@@ -282,14 +282,15 @@ pub struct LimitsSpec {
     #[serde(default)]
     pub pids: Option<i64>,
     /// LLM tokens (input + output) per UTC day through botmaker's proxy; then 429 until
-    /// midnight UTC.
-    #[serde(default)]
+    /// midnight UTC. The `llm_*` limits are left out of answers when unset, so bots that use
+    /// no LLM look as they did before the proxy existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_tokens_per_day: Option<u64>,
     /// LLM cost per UTC month (in the providers' price-table unit); then 429 until the 1st.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_cost_per_month: Option<f64>,
     /// LLM requests per UTC minute; 0 cuts the bot off from its LLMs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_requests_per_minute: Option<u64>,
 }
 
