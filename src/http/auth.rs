@@ -361,10 +361,13 @@ pub fn presented_token(parts: &axum::http::HeaderMap) -> Option<String> {
 }
 
 /// Where a request's token came from: the cookie is sent by the browser on its own, so only a
-/// cookie-borne credential needs CSRF protection.
+/// cookie-borne credential needs CSRF protection. [`require_auth`] puts it in the request's
+/// extensions for handlers that must check more than the method (a WebSocket upgrade is a GET).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Carrier {
+pub enum Carrier {
+    /// `Authorization: Bearer`.
     Header,
+    /// The dashboard's session cookie.
     Cookie,
 }
 
@@ -460,6 +463,7 @@ pub async fn require_auth(
     }
     req.extensions_mut().insert(credential.principal.clone());
     req.extensions_mut().insert(credential);
+    req.extensions_mut().insert(carrier);
     Ok(next.run(req).await)
 }
 

@@ -5,6 +5,8 @@
 mod auth;
 mod bots;
 pub mod error;
+mod exec;
+mod exec_socket;
 mod observe;
 pub mod openapi;
 mod stream_auth;
@@ -19,10 +21,13 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 
 pub use auth::{
-    Auth, AuthSettings, CREDENTIAL_RECHECK, CSRF_HEADER, ClientIp, Credential, DEFAULT_SESSION_TTL,
-    Principal, SESSION_COOKIE, StreamEnd, cookie, csrf_matches, csrf_token_for, session_cookie,
+    Auth, AuthSettings, CREDENTIAL_RECHECK, CSRF_HEADER, Carrier, ClientIp, Credential,
+    DEFAULT_SESSION_TTL, Principal, SESSION_COOKIE, StreamEnd, cookie, csrf_matches,
+    csrf_token_for, session_cookie,
 };
 pub use error::ApiError;
+pub use exec::{ExecRequest, ExecResponse};
+pub use exec_socket::{ClientMessage, ServerMessage};
 pub use stream_auth::until_credential_ends;
 
 use crate::bots::BotService;
@@ -57,6 +62,8 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(request_timeout))
         // Streams (logs follow, events) may stay open for hours: no request timeout.
         .merge(observe::streaming_router())
+        // Exec bounds itself: the command's own time limit, or a session's credential.
+        .merge(exec::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

@@ -8,8 +8,11 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
+use super::exec_socket::{MAX_CLIENT_MESSAGE, MAX_TTY_SIDE};
 use super::observe::DEFAULT_LOG_TAIL;
-use super::{AppState, CSRF_HEADER, MAX_BODY_BYTES, REQUEST_TIMEOUT, SESSION_COOKIE};
+use super::{
+    AppState, CREDENTIAL_RECHECK, CSRF_HEADER, MAX_BODY_BYTES, REQUEST_TIMEOUT, SESSION_COOKIE,
+};
 use crate::auth::{API_TOKEN_PREFIX, SESSION_TOKEN_PREFIX};
 use crate::bot_id::MAX_BOT_ID_LEN;
 use crate::bots::HttpProbe;
@@ -18,7 +21,11 @@ use crate::bots::validate::{
     DEFAULT_MEMORY_MB, DEFAULT_PIDS, MAX_CPUS, MAX_MEMORY_MB, MAX_NAME_LEN, MAX_PIDS,
     MAX_PROBE_FAILURES, MAX_PROBE_SECS, MAX_SECRET_LEN, MIN_MEMORY_MB,
 };
-use crate::bots::{LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT};
+use crate::bots::{
+    DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, MAX_EXEC_ARGS,
+    MAX_EXEC_ARGV_BYTES, MAX_EXEC_ENV, MAX_EXEC_TIMEOUT_SECS, MAX_EXEC_USER_LEN,
+    MAX_EXEC_WORKDIR_LEN,
+};
 use crate::secrets::MAX_SECRET_NAME_LEN;
 
 /// The document's route.
@@ -38,6 +45,7 @@ pub fn document() -> Value {
         secret_paths(),
         observe_paths(),
         admin_paths(),
+        exec_paths(),
         meta_paths(),
     ];
     for (path, mut item) in groups.into_iter().flatten() {
@@ -108,6 +116,7 @@ fn tags() -> Value {
         { "name": "secrets", "description": "Bot secrets (values are write-only)" },
         { "name": "observe", "description": "Logs, stats and live events" },
         { "name": "admin", "description": "Housekeeping" },
+        { "name": "exec", "description": "Commands and terminals inside a running bot" },
         { "name": "meta", "description": "This document" },
     ])
 }
@@ -138,8 +147,8 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
         403,
         "Forbidden",
         "`CSRF`: the request was authenticated by the session cookie but lacks the session's \
-         CSRF token (header `X-CSRF-Token`); scripts should send `Authorization: Bearer` \
-         instead.",
+         CSRF token (header `X-CSRF-Token`; for the exec WebSocket the `csrf` query parameter \
+         and an `Origin` of this server); scripts should send `Authorization: Bearer` instead.",
     ),
     (
         404,
@@ -150,7 +159,8 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
         409,
         "Conflict",
         "`ALREADY_EXISTS`, `CONTAINER_NAME_TAKEN` (a container botmaker does not manage holds \
-         the name) or `LEFTOVER_FILES` (run `POST /api/admin/cleanup`).",
+         the name), `LEFTOVER_FILES` (run `POST /api/admin/cleanup`) or `NOT_RUNNING` (exec \
+         needs a running bot).",
     ),
     (
         413,
@@ -167,6 +177,11 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
         "StartFailed",
         "`START_FAILED`: the request was fine, but the bot's container would not start with its \
          configuration.",
+    ),
+    (
+        426,
+        "UpgradeRequired",
+        "`UPGRADE_REQUIRED`: the route speaks WebSocket only; open it as one.",
     ),
     (
         429,
@@ -722,6 +737,120 @@ fn admin_paths() -> Vec<PathItem> {
     ]
 }
 
+fn exec_paths() -> Vec<PathItem> {
+    let who = "Any session or API token (botmaker has one role, the admin). The server logs one \
+               `info` line per exec with the bot, the actor and the program (`cmd[0]`), never \
+               the arguments, which may hold secrets.";
+    vec![
+        (
+            "/api/bots/{id}/exec",
+            json!({
+                "parameters": [param("BotId")],
+                "post": {
+                    "tags": ["exec"],
+                    "operationId": "execBot",
+                    "summary": "Run a command in a running bot's container to completion",
+                    "description": format!(
+                        "Like `docker exec` without `-it`: no terminal, no stdin. Answers when \
+                         the command exits or its time limit passes (`timed_out`: the process \
+                         may still run; Docker has no call to stop it). Each output is kept up \
+                         to {EXEC_OUTPUT_CAP} bytes, the rest read and dropped (`*_truncated`). \
+                         A program that cannot run answers like docker: exit code 126 or 127 \
+                         and the reason as output. Not bound by the {} s request limit. {who}",
+                        REQUEST_TIMEOUT.as_secs(),
+                    ),
+                    "requestBody": json_body("What to run", schema("ExecRequest")),
+                    "responses": responses(
+                        &[(200, json_response("What the command left", schema("ExecResponse")))],
+                        &[400, 401, 404, 409, 413, 415, 503, 500],
+                    ),
+                },
+            }),
+        ),
+        (
+            "/api/bots/{id}/exec/ws",
+            json!({
+                "parameters": [param("BotId")],
+                "get": {
+                    "tags": ["exec"],
+                    "operationId": "execSocket",
+                    "summary": "A command with a terminal (or plain stdin and stdout) over a \
+                                WebSocket",
+                    "description": format!(
+                        "Like `docker exec -it`. Binary frames carry bytes: client to server \
+                         the process's stdin, server to client its output (stdout and stderr \
+                         interleaved without a terminal). Text frames carry one JSON object: \
+                         ExecClientMessage (`resize`, `eof`) and ExecServerMessage (`exit` \
+                         when the process exited, then a normal close; `error` when the \
+                         session ends otherwise: `UNAUTHORIZED` within {} s of a logout, \
+                         revoke or expiry, `SHUTTING_DOWN`, `BAD_MESSAGE`, `EXEC_FAILED`). \
+                         Frames from the client are at most {MAX_CLIENT_MESSAGE} bytes. The \
+                         server pings every 30 s. Errors before the upgrade (unknown bot, bot \
+                         not running, bad command) are plain HTTP answers. Browsers, which \
+                         authenticate with the session cookie, must pass the CSRF token as \
+                         `csrf` and open it from this server's own pages (same `Origin` as \
+                         `Host`); scripts send `Authorization: Bearer`. {who}",
+                        CREDENTIAL_RECHECK.as_secs(),
+                    ),
+                    "parameters": [
+                        {
+                            "name": "cmd", "in": "query", "required": true,
+                            "description": "The program and its arguments: one `cmd` per \
+                                            argument, in order (`?cmd=sh&cmd=-l`)",
+                            "style": "form", "explode": true,
+                            "schema": { "type": "array", "minItems": 1, "maxItems": MAX_EXEC_ARGS,
+                                        "items": { "type": "string" } },
+                        },
+                        {
+                            "name": "tty", "in": "query", "required": false,
+                            "description": "Allocate a terminal (`1`/`true`)",
+                            "schema": { "type": "string", "enum": ["1", "0", "true", "false"],
+                                        "default": "0" },
+                        },
+                        {
+                            "name": "cols", "in": "query", "required": false,
+                            "description": "The terminal's first width (with `rows`)",
+                            "schema": { "type": "integer", "minimum": 1, "maximum": MAX_TTY_SIDE },
+                        },
+                        {
+                            "name": "rows", "in": "query", "required": false,
+                            "description": "The terminal's first height (with `cols`)",
+                            "schema": { "type": "integer", "minimum": 1, "maximum": MAX_TTY_SIDE },
+                        },
+                        {
+                            "name": "user", "in": "query", "required": false,
+                            "description": "`user`, `uid` or `user:group`",
+                            "schema": { "type": "string", "maxLength": MAX_EXEC_USER_LEN },
+                        },
+                        {
+                            "name": "workdir", "in": "query", "required": false,
+                            "description": "Absolute working directory",
+                            "schema": { "type": "string", "maxLength": MAX_EXEC_WORKDIR_LEN },
+                        },
+                        {
+                            "name": "csrf", "in": "query", "required": false,
+                            "description": "The session's CSRF token: required when the \
+                                            session cookie authenticates the request",
+                            "schema": { "type": "string" },
+                        },
+                    ],
+                    "responses": responses(
+                        &[(101, json!({
+                            "description": "Switching Protocols: the WebSocket is open and the \
+                                            command started",
+                            "x-websocket-messages": {
+                                "client": schema("ExecClientMessage"),
+                                "server": schema("ExecServerMessage"),
+                            },
+                        }))],
+                        &[400, 401, 403, 404, 409, 426, 503, 500],
+                    ),
+                },
+            }),
+        ),
+    ]
+}
+
 fn meta_paths() -> Vec<PathItem> {
     vec![(
         "/api/openapi.json",
@@ -748,6 +877,7 @@ fn components() -> Value {
         config_schemas(),
         auth_schemas(),
         observe_schemas(),
+        exec_schemas(),
         misc_schemas(),
     ] {
         for (name, s) in group {
@@ -1256,6 +1386,89 @@ fn orphan_lists() -> Value {
         "secrets": string_list("Secrets directories with no bot"),
         "workspaces": string_list("Workspace directories with no bot"),
     })
+}
+
+fn exec_schemas() -> Vec<(&'static str, Value)> {
+    let truncated = |what: &str| json!({ "type": "boolean", "description": format!("Whether {what} was cut at {EXEC_OUTPUT_CAP} bytes") });
+    vec![
+        (
+            "ExecRequest",
+            closed(
+                json!({
+                    "cmd": {
+                        "type": "array", "minItems": 1, "maxItems": MAX_EXEC_ARGS,
+                        "items": { "type": "string" },
+                        "description": format!(
+                            "Program and arguments, exec form (no shell unless you run one); \
+                             at most {MAX_EXEC_ARGV_BYTES} bytes in all, no NUL bytes"
+                        ),
+                        "examples": [["sh", "-c", "ls -la /workspace"]],
+                    },
+                    "env": {
+                        "type": "object", "maxProperties": MAX_EXEC_ENV,
+                        "additionalProperties": { "type": "string" },
+                        "description": "Extra environment variables (names as for a bot's env)",
+                    },
+                    "workdir": {
+                        "type": "string", "maxLength": MAX_EXEC_WORKDIR_LEN,
+                        "description": "Absolute working directory (default: the container's)",
+                    },
+                    "user": {
+                        "type": "string", "maxLength": MAX_EXEC_USER_LEN,
+                        "description": "`user`, `uid` or `user:group` (default: the container's)",
+                    },
+                    "timeout_secs": {
+                        "type": "integer", "minimum": 1, "maximum": MAX_EXEC_TIMEOUT_SECS,
+                        "default": DEFAULT_EXEC_TIMEOUT_SECS,
+                        "description": "How long to wait for the command",
+                    },
+                }),
+                &["cmd"],
+            ),
+        ),
+        (
+            "ExecResponse",
+            all_required(json!({
+                "exit_code": {
+                    "type": ["integer", "null"],
+                    "description": "The command's exit code; null when it timed out",
+                },
+                "stdout": { "type": "string", "description": "Standard output (invalid UTF-8 replaced)" },
+                "stderr": { "type": "string", "description": "Standard error (invalid UTF-8 replaced)" },
+                "stdout_truncated": truncated("stdout"),
+                "stderr_truncated": truncated("stderr"),
+                "timed_out": {
+                    "type": "boolean",
+                    "description": "The time limit ended the wait; the process may still run",
+                },
+            })),
+        ),
+        (
+            "ExecClientMessage",
+            json!({ "oneOf": [
+                closed(json!({
+                    "type": { "const": "resize" },
+                    "cols": { "type": "integer", "minimum": 1, "maximum": MAX_TTY_SIDE },
+                    "rows": { "type": "integer", "minimum": 1, "maximum": MAX_TTY_SIDE },
+                }), &["type", "cols", "rows"]),
+                closed(json!({ "type": { "const": "eof" } }), &["type"]),
+            ]}),
+        ),
+        (
+            "ExecServerMessage",
+            json!({ "oneOf": [
+                all_required(json!({
+                    "type": { "const": "exit" },
+                    "code": { "type": ["integer", "null"], "description": "Exit code" },
+                })),
+                all_required(json!({
+                    "type": { "const": "error" },
+                    "code": { "type": "string", "description": "Stable code" },
+                    "error": { "type": "string", "description": "For a person" },
+                })),
+            ]}),
+        ),
+    ]
 }
 
 fn misc_schemas() -> Vec<(&'static str, Value)> {
@@ -1769,8 +1982,9 @@ mod tests {
                 assert_eq!(declared, template_params(path), "{at}: path parameters");
 
                 let responses = op["responses"].as_object().expect("responses");
+                // A WebSocket's success is its upgrade (101).
                 assert!(
-                    responses.keys().any(|s| s.starts_with('2')),
+                    responses.keys().any(|s| s.starts_with('2') || s == "101"),
                     "{at}: no success response"
                 );
                 for (status, r) in responses {
@@ -1788,7 +2002,10 @@ mod tests {
                     }
                     None => {
                         assert!(responses.contains_key("401"), "{at}: no 401");
-                        let unsafe_method = !matches!(method.as_str(), "get" | "head" | "options");
+                        // The cookie needs the CSRF token on unsafe methods, and on the exec
+                        // WebSocket (a GET that runs commands).
+                        let unsafe_method = !matches!(method.as_str(), "get" | "head" | "options")
+                            || path.ends_with("/exec/ws");
                         assert_eq!(
                             responses.contains_key("403"),
                             unsafe_method,
@@ -2049,6 +2266,20 @@ mod tests {
                 last_used_at: None,
             },
         );
+    }
+
+    #[test]
+    fn exec_schemas_match_the_types() {
+        let doc = document();
+        let src = include_str!("exec.rs");
+        assert_eq!(
+            properties(&doc, "ExecRequest"),
+            struct_fields(src, "ExecRequest")
+        );
+        assert_shape(&doc, "ExecResponse", super::super::ExecResponse::default());
+        let example =
+            &doc["components"]["schemas"]["ExecRequest"]["properties"]["cmd"]["examples"][0];
+        serde_json::from_value::<Vec<String>>(example.clone()).expect("a command");
     }
 
     #[test]

@@ -157,28 +157,16 @@ impl BotService {
         Ok(self.inner.docker.create_exec(&bot, spec).await?)
     }
 
-    /// Runs `spec` (no terminal, no stdin) in the bot's container until it exits or `timeout_secs`
-    /// (default [`DEFAULT_EXEC_TIMEOUT_SECS`]) pass, keeping at most `cap` bytes of each output.
+    /// Runs `exec` (opened without a terminal or stdin) until it exits or `timeout` passes,
+    /// keeping at most `cap` bytes of each of its outputs.
     pub async fn run_exec(
         &self,
-        id: &str,
-        spec: ExecSpec,
-        timeout_secs: Option<u64>,
+        exec: &ExecId,
+        timeout: Duration,
         cap: usize,
     ) -> Result<ExecOutcome, BotError> {
-        let spec = ExecSpec {
-            tty: false,
-            stdin: false,
-            ..spec
-        };
-        let mut errors = FieldErrors::default();
-        check_exec(&spec, &mut errors);
-        let timeout = check_timeout(timeout_secs, &mut errors);
-        errors.into_result().map_err(BotError::Validation)?;
-
-        let exec = self.open_exec(id, &spec).await?;
         let docker = &self.inner.docker;
-        let mut session = docker.start_exec(&exec, false).await?;
+        let mut session = docker.start_exec(exec, false).await?;
         let (mut stdout, mut stderr) = (Capped::new(cap), Capped::new(cap));
         let read = async {
             while let Some(chunk) = session.output.next().await {
@@ -199,7 +187,7 @@ impl BotService {
         let exit_code = if timed_out {
             None
         } else {
-            docker.exec_exit_code(&exec).await?
+            docker.exec_exit_code(exec).await?
         };
         Ok(ExecOutcome {
             exit_code,
