@@ -107,6 +107,8 @@ async fn exec_bot(
 pub struct SocketQuery {
     /// `cmd`, once per argument, in order.
     pub cmd: Vec<String>,
+    /// `env=KEY=VALUE`, once per variable.
+    pub env: BTreeMap<String, String>,
     /// `tty=1`: allocate a terminal.
     pub tty: bool,
     /// `cols` and `rows`: the terminal's first size.
@@ -135,6 +137,12 @@ pub fn parse_socket_query(query: &str) -> Result<SocketQuery, ApiError> {
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "cmd" => q.cmd.push(v.into_owned()),
+            "env" => match v.split_once('=') {
+                Some((k, v)) => {
+                    q.env.insert(k.to_string(), v.to_string());
+                }
+                None => errors.add("env", "must be KEY=VALUE"),
+            },
             "tty" => match v.as_ref() {
                 "1" | "true" => q.tty = true,
                 "0" | "false" => q.tty = false,
@@ -150,8 +158,8 @@ pub fn parse_socket_query(query: &str) -> Result<SocketQuery, ApiError> {
                     StatusCode::BAD_REQUEST,
                     "INVALID_QUERY",
                     format!(
-                        "invalid query string: unknown parameter `{other}`, expected cmd, tty, \
-                         cols, rows, user, workdir or csrf"
+                        "invalid query string: unknown parameter `{other}`, expected cmd, env, \
+                         tty, cols, rows, user, workdir or csrf"
                     ),
                 ));
             }
@@ -232,7 +240,7 @@ async fn exec_socket(
     })?;
     let spec = ExecSpec {
         cmd: q.cmd,
-        env: BTreeMap::new(),
+        env: q.env,
         workdir: q.workdir,
         user: q.user,
         tty: q.tty,
@@ -279,7 +287,9 @@ mod tests {
                 cols: 120
             })
         );
-        let q = parse_socket_query("cmd=id&user=1000%3A1000&workdir=%2Ftmp&csrf=abc").unwrap();
+        let q = parse_socket_query("cmd=id&user=1000%3A1000&workdir=%2Ftmp&csrf=abc&env=A%3D1%3D2")
+            .unwrap();
+        assert_eq!(q.env, BTreeMap::from([("A".into(), "1=2".into())]));
         assert_eq!(
             (q.user.as_deref(), q.workdir.as_deref()),
             (Some("1000:1000"), Some("/tmp"))
@@ -289,8 +299,56 @@ mod tests {
 
         let e = parse_socket_query("cmd=sh&cols=0&rows=99999&tty=yes").unwrap_err();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        let e = parse_socket_query("cmd=sh&env=NOEQUALS").unwrap_err();
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         let e = parse_socket_query("cmd=sh&token=x").unwrap_err();
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn the_audit_line_names_bot_actor_and_program_never_the_arguments() {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let spec = ExecSpec {
+            cmd: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "curl -H 'Authorization: Bearer s3cret'".into(),
+            ],
+            env: BTreeMap::from([("TOKEN".into(), "s3cret-env".into())]),
+            tty: true,
+            ..ExecSpec::default()
+        };
+        let actor = Principal::ApiToken { id: "t1".into() };
+        tracing::subscriber::with_default(subscriber, || audit("support", &actor, &spec, true));
+        let log = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(log.lines().count(), 1, "{log}");
+        for part in [
+            "INFO",
+            "exec",
+            "bot=support",
+            "actor=token:t1",
+            "program=/bin/sh",
+            "tty=true",
+        ] {
+            assert!(log.contains(part), "{part} missing: {log}");
+        }
+        assert!(!log.contains("s3cret") && !log.contains("-c"), "{log}");
     }
 
     #[test]

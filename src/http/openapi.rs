@@ -802,6 +802,14 @@ fn exec_paths() -> Vec<PathItem> {
                                         "items": { "type": "string" } },
                         },
                         {
+                            "name": "env", "in": "query", "required": false,
+                            "description": "An extra environment variable `KEY=VALUE`; one \
+                                            `env` per variable",
+                            "style": "form", "explode": true,
+                            "schema": { "type": "array", "maxItems": MAX_EXEC_ENV,
+                                        "items": { "type": "string" } },
+                        },
+                        {
                             "name": "tty", "in": "query", "required": false,
                             "description": "Allocate a terminal (`1`/`true`)",
                             "schema": { "type": "string", "enum": ["1", "0", "true", "false"],

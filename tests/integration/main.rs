@@ -8,6 +8,7 @@ mod auth_hardening;
 mod cli;
 mod docker_lifecycle;
 mod docker_observe;
+mod exec;
 mod hardening;
 mod hostile_bot;
 mod ops;
