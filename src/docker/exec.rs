@@ -83,13 +83,19 @@ pub enum ExecOutput {
     Stderr(Bytes),
 }
 
+/// An exec's output until the process closes it (usually: exits). Has no time limit.
+pub type ExecOutputStream = BoxStream<'static, Result<ExecOutput, ContainerError>>;
+
+/// An exec's stdin. Shutting it down closes stdin (the process reads end of file); without
+/// `stdin` in the spec, writes go nowhere.
+pub type ExecInput = Pin<Box<dyn AsyncWrite + Send>>;
+
 /// A started, attached exec: its output, and its stdin when the spec asked for it.
 pub struct ExecSession {
-    /// Output until the process closes it (usually: exits). Has no time limit.
-    pub output: BoxStream<'static, Result<ExecOutput, ContainerError>>,
-    /// The process's stdin. Shutting it down closes stdin (the process reads end of file);
-    /// without `stdin` in the spec, writes go nowhere.
-    pub input: Pin<Box<dyn AsyncWrite + Send>>,
+    /// See [`ExecOutputStream`].
+    pub output: ExecOutputStream,
+    /// See [`ExecInput`].
+    pub input: ExecInput,
 }
 
 /// An exec instance as Docker reports it.

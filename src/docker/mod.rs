@@ -35,7 +35,10 @@ pub use config::{
 };
 pub use error::{ContainerError, Op};
 pub use events::{ContainerEvent, EventKind};
-pub use exec::{EXIT_CODE_WAIT, ExecId, ExecOutput, ExecSession, ExecSpec, ExecStatus, TtySize};
+pub use exec::{
+    EXIT_CODE_WAIT, ExecId, ExecInput, ExecOutput, ExecOutputStream, ExecSession, ExecSpec,
+    ExecStatus, TtySize,
+};
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};

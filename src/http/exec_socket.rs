@@ -13,8 +13,12 @@
 //!   server shuts down (`SHUTTING_DOWN`), Docker failed (`EXEC_FAILED`, ...), or the client sent
 //!   a text frame this protocol does not know (`BAD_MESSAGE`). A close follows.
 //!
-//! The client leaving ends only the connection: Docker has no call to stop one exec'd process,
-//! so a command still running keeps running (stdin is closed, so a shell reading it exits).
+//! When the session ends before the process does (the client left, its credential ended, a bad
+//! message), botmaker hangs up as well as Docker lets it: Docker has no call to stop one exec'd
+//! process, so it closes stdin (a process reading it gets end of file) and, with a terminal,
+//! first types Ctrl-C and Ctrl-D into it (closing stdin does not reach a program behind a
+//! terminal). That ends a shell at its prompt or a command in the foreground; a program that
+//! ignores both (an editor) keeps running until it exits or the container stops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::auth::{Auth, Credential, StreamEnd};
-use crate::docker::{DockerService, ExecId, ExecOutput, TtySize};
+use crate::docker::{DockerService, ExecId, ExecInput, ExecOutput, ExecOutputStream, TtySize};
 
 /// Largest frame or message a client may send (keystrokes and pastes, not file uploads).
 pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
@@ -33,6 +37,11 @@ pub const MAX_CLIENT_MESSAGE: usize = 64 * 1024;
 pub const MAX_TTY_SIDE: u16 = 1000;
 /// How often the server pings an idle connection, so proxies keep it open.
 const PING_EVERY: Duration = Duration::from_secs(30);
+/// What a terminal gets typed into it when its session ends early: Ctrl-C (interrupt what
+/// runs in the foreground), Ctrl-D (end of input for a shell at its prompt).
+const HANG_UP_KEYS: &[u8] = b"\x03\x04";
+/// How long hanging up may take: the process may have stopped reading.
+const HANG_UP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A control message from the client (a text frame).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,8 +123,32 @@ pub async fn pump(
             if let (true, Some(size)) = (tty, size) {
                 resize(&docker, &exec, size).await;
             }
+            let crate::docker::ExecSession {
+                mut output,
+                mut input,
+            } = session;
             let ended = auth.ended(credential);
-            carry(&mut tx, &mut rx, &docker, &exec, tty, session, ended).await
+            let ending = carry(
+                &mut tx,
+                &mut rx,
+                &docker,
+                &exec,
+                tty,
+                (&mut output, &mut input),
+                ended,
+            )
+            .await;
+            let exited = matches!(
+                ending,
+                Some(Ending {
+                    last: Some(ServerMessage::Exit { .. }),
+                    ..
+                })
+            );
+            if !exited {
+                hang_up(&mut input, tty).await;
+            }
+            ending
         }
         Err(e) => {
             tracing::warn!(bot = %exec.bot_id(), error = %e, "exec did not start");
@@ -146,13 +179,9 @@ async fn carry(
     docker: &DockerService,
     exec: &ExecId,
     tty: bool,
-    session: crate::docker::ExecSession,
+    (output, input): (&mut ExecOutputStream, &mut ExecInput),
     ended: impl std::future::Future<Output = StreamEnd>,
 ) -> Option<Ending> {
-    let crate::docker::ExecSession {
-        mut output,
-        mut input,
-    } = session;
     let mut ended = std::pin::pin!(ended);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
@@ -241,6 +270,19 @@ async fn carry(
             }
         }
     }
+}
+
+/// Ends the process as far as a client could (see the module's doc): with a terminal, types
+/// [`HANG_UP_KEYS`]; then closes stdin.
+async fn hang_up(input: &mut ExecInput, tty: bool) {
+    let _ = tokio::time::timeout(HANG_UP_TIMEOUT, async {
+        if tty {
+            let _ = input.write_all(HANG_UP_KEYS).await;
+            let _ = input.flush().await;
+        }
+        let _ = input.shutdown().await;
+    })
+    .await;
 }
 
 /// Sets the terminal's size; a failure (the process just exited) only costs the resize.

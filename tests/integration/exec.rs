@@ -556,3 +556,41 @@ async fn socket_ends_when_its_session_logs_out_or_its_token_is_revoked() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Whether `needle` is in the process list of the bot's container.
+async fn runs_in(s: &TestServer, id: &str, needle: &str) -> bool {
+    let top =
+        s.h.docker
+            .client()
+            .top_processes(
+                &format!("botmaker-{id}"),
+                None::<bollard::query_parameters::TopOptions>,
+            )
+            .await
+            .unwrap();
+    top.processes
+        .unwrap_or_default()
+        .iter()
+        .any(|p| p.join(" ").contains(needle))
+}
+
+#[tokio::test]
+async fn a_terminal_left_by_its_client_hangs_up_its_shell() {
+    let s = TestServer::start().await;
+    let id = running_bot(&s, "hangup").await;
+    for query in ["cmd=/testbot&cmd=sh&tty=1", "cmd=/testbot&cmd=sh"] {
+        let url = socket_url(&s, &id, query);
+        let mut ws = open_socket(&url, &[("authorization", format!("Bearer {}", s.token))])
+            .await
+            .unwrap();
+        Screen::default().see(&mut ws, "$ ").await;
+        assert!(runs_in(&s, &id, "/testbot sh").await, "{query}: it runs");
+        drop(ws);
+        crate::support::eventually(
+            &format!("the shell of {query} to end"),
+            Duration::from_secs(60),
+            || async { (!runs_in(&s, &id, "/testbot sh").await).then_some(()) },
+        )
+        .await;
+    }
+}
