@@ -9,6 +9,7 @@ mod cli;
 mod docker_lifecycle;
 mod docker_observe;
 mod exec;
+mod exec_cli;
 mod hardening;
 mod hostile_bot;
 mod ops;
