@@ -36,6 +36,13 @@ use crate::store::Store;
 
 /// Largest request body: bots are configured with small JSON documents.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The Content Security Policy of every answer that sets none of its own: nothing inline, nothing
+/// from elsewhere. (The dashboard's console allows inline style, and only that: see
+/// `web/assets/vendor/README.md`.)
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; form-action 'self'";
+
 /// Longest a non-streaming request may take (a stop waits out the bot's grace period).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -126,11 +133,7 @@ async fn security_headers(mut res: Response) -> Response {
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::REFERRER_POLICY, "no-referrer");
-    set(
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    );
+    set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
     set(header::CACHE_CONTROL, "no-store");
     res
 }

@@ -558,7 +558,7 @@ async fn socket_ends_when_its_session_logs_out_or_its_token_is_revoked() {
 }
 
 /// Whether `needle` is in the process list of the bot's container.
-async fn runs_in(s: &TestServer, id: &str, needle: &str) -> bool {
+pub async fn runs_in(s: &TestServer, id: &str, needle: &str) -> bool {
     let top =
         s.h.docker
             .client()
