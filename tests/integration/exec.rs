@@ -594,3 +594,27 @@ async fn a_terminal_left_by_its_client_hangs_up_its_shell() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn socket_ends_with_shutting_down_when_the_server_stops() {
+    let mut s = TestServer::start().await;
+    let id = running_bot(&s, "wsstop").await;
+    let url = socket_url(&s, &id, "cmd=/testbot&cmd=sh&tty=1");
+    let mut ws = open_socket(&url, &[("authorization", format!("Bearer {}", s.token))])
+        .await
+        .unwrap();
+    let mut screen = Screen::default();
+    screen.see(&mut ws, "$ ").await;
+    let end = tokio::spawn(async move { screen.end(&mut ws).await });
+    s.shutdown().await;
+    match end.await.unwrap() {
+        ServerMessage::Error { code, .. } => assert_eq!(code, "SHUTTING_DOWN"),
+        other => panic!("{other:?}"),
+    }
+    // The bot itself keeps running: only the session ended.
+    let status =
+        s.h.docker
+            .container_status(&botmaker::BotId::new(id).unwrap())
+            .await;
+    assert!(status.unwrap().unwrap().running);
+}
