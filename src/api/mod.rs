@@ -10,6 +10,7 @@
 mod auth;
 mod bots;
 mod error;
+mod exec;
 mod llm;
 mod observe;
 
@@ -21,6 +22,7 @@ pub use bots::{
     BotList, Cleanup, OrphanLists, Orphans, SecretNames, SecretSet, SecretValueBody, Success,
 };
 pub use error::ErrorBody;
+pub use exec::{ClientMessage, ExecRequest, ExecResponse, ServerMessage};
 pub use llm::{
     DeleteProviderQuery, KeyRevocation, KeyRotation, ProviderList, ProxyInfo, SinceQuery,
 };

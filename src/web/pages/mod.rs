@@ -4,12 +4,14 @@
 
 mod admin;
 mod bot;
+mod console;
 mod fleet;
 mod llm;
 mod new_bot;
 
 pub use admin::admin;
 pub use bot::bot_detail;
+pub use console::bot_console;
 pub use fleet::fleet;
 pub use llm::{bot_usage, providers, usage};
 pub use new_bot::new_bot;

@@ -202,18 +202,26 @@ impl Drop for Harness {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let mut names = foreign;
-                if let Ok(list) = docker.list_managed_containers().await {
-                    names.extend(list.into_iter().map(|c| c.id));
-                }
                 let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
                     .force(true)
                     .build();
-                for name in names {
-                    let _ = docker
-                        .client()
-                        .remove_container(&name, Some(force.clone()))
-                        .await;
+                let mut names = foreign;
+                // A container its engine is restarting (a crash loop) can refuse removal for a
+                // moment (Podman does): list and remove again until none is left, a few times.
+                for _ in 0..5 {
+                    if let Ok(list) = docker.list_managed_containers().await {
+                        names.extend(list.into_iter().map(|c| c.id));
+                    }
+                    if names.is_empty() {
+                        break;
+                    }
+                    for name in names.drain(..) {
+                        let _ = docker
+                            .client()
+                            .remove_container(&name, Some(force.clone()))
+                            .await;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 }
             })
         });
