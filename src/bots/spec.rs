@@ -48,6 +48,10 @@ pub struct CreateBot {
     /// Template-specific settings (for `openclaw`: provider, model, channels, persona...).
     #[serde(default)]
     pub settings: serde_json::Value,
+    /// Seconds between SIGTERM and SIGKILL when the bot stops (stop, restart, apply, delete);
+    /// the template's default, else the server's `--stop-timeout`.
+    #[serde(default)]
+    pub stop_timeout_secs: Option<u64>,
     /// Start the bot after creating it (default true).
     #[serde(default = "yes")]
     pub start: bool,
@@ -77,6 +81,8 @@ pub struct UpdateBot {
     pub limits: Option<LimitsSpec>,
     /// Replaces the template settings.
     pub settings: Option<serde_json::Value>,
+    /// New stop grace period, seconds.
+    pub stop_timeout_secs: Option<u64>,
     /// Recreate the container now so the change takes effect (default true).
     #[serde(default = "yes")]
     pub apply: bool,
@@ -121,9 +127,13 @@ pub struct LimitsSpec {
 pub struct HttpProbe {
     /// Container port serving the endpoint.
     pub port: u16,
-    /// Path, e.g. `/healthz`.
+    /// Path, e.g. `/healthz`: answering it means the bot is alive.
     #[serde(default = "HttpProbe::default_path")]
     pub path: String,
+    /// Path that answers 2xx only once the bot can serve (OpenClaw's `/readyz`); a live bot
+    /// that is not ready is `starting`, then `degraded`. Without it, alive means healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_path: Option<String>,
     /// Seconds between probes.
     #[serde(default = "HttpProbe::default_interval")]
     pub interval_secs: u64,
@@ -170,4 +180,10 @@ pub struct BotSpec {
     pub health_check: Option<HttpProbe>,
     /// Template settings.
     pub settings: serde_json::Value,
+    /// Stop grace period in seconds; `None` means the server's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_secs: Option<u64>,
 }
+
+/// Longest stop grace period a bot may ask for: a stop must end within a bounded time.
+pub const MAX_STOP_TIMEOUT_SECS: u64 = 600;

@@ -195,6 +195,19 @@ pub fn check_limits(limits: &LimitsSpec, errors: &mut FieldErrors) {
     }
 }
 
+/// Checks a stop grace period: at least a second, at most [`MAX_STOP_TIMEOUT_SECS`].
+///
+/// [`MAX_STOP_TIMEOUT_SECS`]: super::spec::MAX_STOP_TIMEOUT_SECS
+pub fn check_stop_timeout(secs: Option<u64>, errors: &mut FieldErrors) {
+    let max = super::spec::MAX_STOP_TIMEOUT_SECS;
+    if secs.is_some_and(|s| s == 0 || s > max) {
+        errors.add(
+            "stop_timeout_secs",
+            format!("must be 1-{max} seconds (the time a bot gets to drain before SIGKILL)"),
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

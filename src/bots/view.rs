@@ -37,6 +37,8 @@ pub struct BotView {
     pub health_check: Option<HttpProbe>,
     /// Template settings.
     pub settings: serde_json::Value,
+    /// Seconds between SIGTERM and SIGKILL on stop; `null` means the server's default.
+    pub stop_timeout_secs: Option<u64>,
     /// What the user wants.
     pub desired_state: DesiredState,
     /// What Docker and botmaker observe.
@@ -64,6 +66,7 @@ impl BotView {
             network: spec.network,
             health_check: spec.health_check,
             settings: spec.settings,
+            stop_timeout_secs: spec.stop_timeout_secs,
             desired_state: row.desired_state,
             observed,
             created_at: row.created_at,

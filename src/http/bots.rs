@@ -118,8 +118,11 @@ async fn put_secret(
     } else {
         SecretValue::from(body.to_vec())
     };
-    s.bots.set_secret(&id, &name, value).await?;
-    Ok(Json(json!({ "success": true, "name": name })))
+    let change = s.bots.set_secret(&id, &name, value).await?;
+    Ok(Json(json!({
+        "success": true, "name": name, "rotation": change.rotation,
+        "restarted": change.restarted, "effect": change.effect,
+    })))
 }
 
 async fn delete_secret(

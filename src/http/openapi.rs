@@ -506,8 +506,11 @@ fn secret_paths() -> Vec<PathItem> {
                     "tags": ["secrets"],
                     "operationId": "putSecret",
                     "summary": "Set or rotate a secret",
-                    "description": "The file is replaced atomically and the running container \
-                                    sees it at once, without a restart.",
+                    "description": "The file is replaced atomically. How the bot picks the new \
+                                    value up is its template's rotation policy, stated in the \
+                                    answer: `in_place` (generic: the running container sees \
+                                    the new file at once, without a restart) or `restart` \
+                                    (openclaw: botmaker restarts a running bot).",
                     "requestBody": secret_body(),
                     "responses": responses(
                         &[(200, json_response("Stored", schema("SecretSet")))],
@@ -518,7 +521,10 @@ fn secret_paths() -> Vec<PathItem> {
                     "tags": ["secrets"],
                     "operationId": "deleteSecret",
                     "summary": "Delete a secret",
-                    "responses": responses(&[(200, success())], &[401, 404, 500]),
+                    "description": "A secret the bot's template needs (an openclaw bot's gateway \
+                                    token, provider key or channel token) cannot be deleted: \
+                                    409 `SECRET_REQUIRED`, naming the need.",
+                    "responses": responses(&[(200, success())], &[401, 404, 409, 500]),
                 },
             }),
         ),
@@ -788,8 +794,28 @@ fn observed_properties() -> Value {
         },
         "health": {
             "type": "string",
-            "enum": ["none", "starting", "healthy", "unhealthy"],
-            "description": "botmaker's HTTP probe when configured, else Docker's HEALTHCHECK",
+            "enum": ["none", "starting", "healthy", "degraded", "unhealthy"],
+            "description": "Of the current run: botmaker's HTTP probe when configured, else \
+                            Docker's HEALTHCHECK. A new run starts at `starting`; `degraded` is \
+                            alive but not ready, or a configured channel that cannot run; a bot \
+                            in `crash_loop` is `unhealthy`; one not running is `none`.",
+        },
+        "channels": {
+            "type": "array",
+            "description": "Each configured channel as the bot reports it (openclaw bots with \
+                            channels; absent otherwise)",
+            "items": {
+                "type": "object",
+                "required": ["id", "state"],
+                "properties": {
+                    "id": { "type": "string" },
+                    "state": {
+                        "type": "string",
+                        "enum": ["running", "starting", "failing", "not_loaded"],
+                    },
+                    "detail": { "type": "string", "description": "The bot's own words" },
+                },
+            },
         },
         "exit_code": { "type": ["integer", "null"], "description": "Exit code of the last run" },
         "restart_count": { "type": "integer", "description": "Restarts by Docker's policy" },
@@ -821,6 +847,7 @@ fn bot_schemas() -> Vec<(&'static str, Value)> {
         },
         "health_check": nullable(schema("HealthCheck")),
         "settings": { "description": "Template settings" },
+        "stop_timeout_secs": stop_timeout("null: the server's --stop-timeout"),
         "desired_state": {
             "type": "string",
             "enum": ["running", "stopped"],
@@ -931,7 +958,12 @@ fn health_check_schema() -> Value {
     let mut s = closed(
         json!({
             "port": port_number("Container port serving the endpoint"),
-            "path": { "type": "string", "default": d.path, "description": "Path to GET" },
+            "path": { "type": "string", "default": d.path, "description": "Path to GET: answering means alive" },
+            "ready_path": {
+                "type": ["string", "null"],
+                "description": "Path answering 2xx once the bot can serve (openclaw: /readyz); \
+                                alive but not ready is `starting`, then `degraded`",
+            },
             "interval_secs": {
                 "type": "integer", "minimum": 1, "default": d.interval_secs,
                 "description": "Seconds between probes",
@@ -952,6 +984,17 @@ fn health_check_schema() -> Value {
          the daemon than a Docker HEALTHCHECK."
     );
     s
+}
+
+fn stop_timeout(default: &str) -> Value {
+    json!({
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": crate::bots::spec::MAX_STOP_TIMEOUT_SECS,
+        "description": format!(
+            "Seconds between SIGTERM and SIGKILL for stop, restart, apply and delete ({default})"
+        ),
+    })
 }
 
 fn display_name() -> Value {
@@ -1014,6 +1057,7 @@ fn create_bot_schema() -> Value {
             "network": network(),
             "health_check": nullable(schema("HealthCheck")),
             "settings": { "description": "Template-specific settings (for `openclaw`: provider, model, channels, persona...)" },
+            "stop_timeout_secs": stop_timeout("default: the template's (openclaw: 90), else the server's --stop-timeout"),
             "start": { "type": "boolean", "default": true, "description": "Start the bot once created" },
         }),
         &["id"],
@@ -1035,6 +1079,7 @@ fn create_bot_schema() -> Value {
             "start_period_secs": 180, "failure_threshold": 3,
         },
         "settings": {},
+        "stop_timeout_secs": 30,
         "start": true,
     }]);
     s
@@ -1055,6 +1100,7 @@ fn update_bot_schema() -> Value {
             "ports": { "type": ["array", "null"], "items": schema("Port"), "description": "Replaces the ports" },
             "limits": nullable(schema("Limits")),
             "settings": { "description": "Replaces the template settings" },
+            "stop_timeout_secs": stop_timeout("replaces the stop grace period"),
             "apply": {
                 "type": "boolean", "default": true,
                 "description": "Recreate the container now so the change takes effect",
@@ -1075,6 +1121,7 @@ fn update_bot_schema() -> Value {
         "ports": [{ "container": 8080 }],
         "limits": { "memory_mb": 1024 },
         "settings": {},
+        "stop_timeout_secs": 60,
         "apply": true,
     }]);
     s
@@ -1250,6 +1297,16 @@ fn misc_schemas() -> Vec<(&'static str, Value)> {
             all_required(json!({
                 "success": { "type": "boolean", "const": true },
                 "name": { "type": "string" },
+                "rotation": {
+                    "type": "string",
+                    "enum": ["in_place", "restart"],
+                    "description": "The template's rotation policy",
+                },
+                "restarted": {
+                    "type": "boolean",
+                    "description": "botmaker restarted the bot so the new value is in effect",
+                },
+                "effect": { "type": "string", "description": "When the new value takes effect" },
             })),
         ),
         ("Orphans", all_required(orphans)),
@@ -1888,6 +1945,11 @@ mod tests {
             container_id: Some("c0ffee".into()),
             image_id: None,
             started_at: Some(now),
+            channels: Some(vec![crate::bots::ChannelStatus {
+                id: "telegram".into(),
+                state: crate::bots::ChannelState::Running,
+                detail: None,
+            }]),
         };
         let row = BotRow {
             id: crate::BotId::new("b").expect("an id"),
@@ -1928,7 +1990,9 @@ mod tests {
             },
         );
         assert_shape(&doc, "Limits", LimitsSpec::default());
-        let probe: HttpProbe = serde_json::from_value(json!({ "port": 80 })).expect("a probe");
+        let probe: HttpProbe =
+            serde_json::from_value(json!({ "port": 80, "ready_path": "/readyz" }))
+                .expect("a probe");
         assert_shape(&doc, "HealthCheck", probe);
         assert_shape(
             &doc,

@@ -7,12 +7,13 @@ impl BotService {
     /// container and starts it (unless `start` is false). On any failure every step already
     /// taken is undone.
     pub async fn create(&self, req: CreateBot) -> Result<BotView, BotError> {
+        let internal = self.network_internal(req.network.as_deref()).await?;
         let ValidCreate {
             id,
             row,
             template,
             secrets,
-        } = self.validate_create(req)?;
+        } = self.validate_create(req, internal)?;
         let _registry = self.inner.registry.read().await;
         let lock = self.lock_for(&id);
         let _bot = lock.lock().await;
@@ -39,7 +40,7 @@ impl BotService {
         }
     }
 
-    fn validate_create(&self, req: CreateBot) -> Result<ValidCreate, BotError> {
+    fn validate_create(&self, req: CreateBot, internal: bool) -> Result<ValidCreate, BotError> {
         let mut errors = FieldErrors::default();
         let id = BotId::new(req.id.clone())
             .map_err(|e| errors.add("id", e.to_string()))
@@ -59,6 +60,7 @@ impl BotService {
         let names = validate::check_secrets(&req.secrets, &mut errors);
         validate::check_ports(&req.ports, &mut errors);
         validate::check_limits(&req.limits, &mut errors);
+        validate::check_stop_timeout(req.stop_timeout_secs, &mut errors);
         if let Some(p) = &req.health_check {
             check_probe(p, &mut errors);
         }
@@ -74,6 +76,7 @@ impl BotService {
             network: req.network.clone(),
             health_check: req.health_check.clone(),
             settings: req.settings.clone(),
+            stop_timeout_secs: req.stop_timeout_secs,
         };
         let mut secrets: Vec<(SecretName, SecretValue)> = names
             .into_iter()
@@ -90,6 +93,12 @@ impl BotService {
             }
             let all: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
             t.prepare(&mut spec, &all, &mut errors);
+            super::policy::fit_ports_to_network(
+                &mut spec,
+                internal,
+                !req.ports.is_empty(),
+                &mut errors,
+            );
         }
         errors.into_result().map_err(BotError::Validation)?;
         let (Some(id), Some(template)) = (id, template) else {

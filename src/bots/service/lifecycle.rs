@@ -17,7 +17,7 @@ impl BotService {
     /// Stops the bot (SIGTERM, then SIGKILL after the grace period).
     pub async fn stop(&self, id: &str) -> Result<BotView, BotError> {
         let (row, _guard) = self.desire(id, DesiredState::Stopped).await?;
-        let grace = Some(self.inner.stop_grace);
+        let grace = Some(self.stop_grace(&row));
         match self.inner.docker.stop_container(&row.id, grace).await {
             Ok(()) | Err(ContainerError::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -28,7 +28,7 @@ impl BotService {
     /// Restarts the bot's process in its existing container (config changes need `apply`).
     pub async fn restart(&self, id: &str) -> Result<BotView, BotError> {
         let (row, _guard) = self.desire(id, DesiredState::Running).await?;
-        let grace = Some(self.inner.stop_grace);
+        let grace = Some(self.stop_grace(&row));
         match self.inner.docker.restart_container(&row.id, grace).await {
             Ok(()) => {}
             Err(ContainerError::NotFound { .. }) => self.recreate(&row).await?,
@@ -97,6 +97,12 @@ impl BotService {
         if let Some(settings) = req.settings {
             spec.settings = settings;
         }
+        if req.stop_timeout_secs.is_some() {
+            validate::check_stop_timeout(req.stop_timeout_secs, &mut errors);
+            spec.stop_timeout_secs = req.stop_timeout_secs;
+        }
+        let user_ports = !spec.ports.is_empty();
+        let internal = self.network_internal(spec.network.as_deref()).await?;
         let new_secrets = req.secrets.unwrap_or_default();
         let names = validate::check_secrets(&new_secrets, &mut errors);
         let mut all: Vec<SecretName> = old
@@ -110,6 +116,7 @@ impl BotService {
             }
         }
         template.prepare(&mut spec, &all, &mut errors);
+        policy::fit_ports_to_network(&mut spec, internal, user_ports, &mut errors);
         errors.into_result().map_err(BotError::Validation)?;
         if req.apply && !self.inner.docker.image_exists(&spec.image).await? {
             return Err(BotError::ImageNotFound(spec.image));
@@ -155,10 +162,12 @@ impl BotService {
         row: &BotRow,
         fallback: Option<&BotRow>,
     ) -> Result<(), BotError> {
+        // The running container was made from the previous config: its grace applies.
+        let grace = self.stop_grace(fallback.unwrap_or(row));
         match self
             .inner
             .docker
-            .remove_container(&row.id, Some(self.inner.stop_grace))
+            .remove_container(&row.id, Some(grace))
             .await
         {
             Ok(_) => {}
@@ -207,7 +216,7 @@ impl BotService {
         let (s, b) = (secrets_store.clone(), row.id.clone());
         let secrets_dir = blocking(move || Ok::<_, BotError>(s.ensure_bot_dir(&b)?)).await?;
         let workspace = self.workspace_dir(&row.id);
-        let rendered = template.render(&RenderInput {
+        let mut rendered = template.render(&RenderInput {
             bot_id: &row.id,
             name: &row.name,
             spec: &spec,
@@ -215,6 +224,7 @@ impl BotService {
             workspace_dir: &workspace,
             secret_names: &names,
         });
+        self.drop_redundant_init(&mut rendered.config).await?;
         write_workspace(&workspace, &rendered.files, template.owner()).await?;
         match self
             .inner
@@ -243,7 +253,7 @@ impl BotService {
         match self
             .inner
             .docker
-            .remove_container(&bot, Some(self.inner.stop_grace))
+            .remove_container(&bot, Some(self.stop_grace(&row)))
             .await
         {
             // A container of another owner holding the name is not ours to remove.

@@ -55,10 +55,12 @@ mod create;
 mod files;
 mod lifecycle;
 mod orphans;
+mod policy;
 mod secrets;
 
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
+pub use policy::SecretChange;
 
 impl BotService {
     /// A service over the given parts.

@@ -9,13 +9,14 @@ impl BotService {
     }
 
     /// Sets (creates or rotates) one secret. The file is replaced atomically and shows up in
-    /// the running container through its directory mount, with no restart.
+    /// the running container through its directory mount; templates whose bots read secrets
+    /// at start only get a restart (see [`SecretChange`]).
     pub async fn set_secret(
         &self,
         id: &str,
         name: &str,
         value: SecretValue,
-    ) -> Result<(), BotError> {
+    ) -> Result<SecretChange, BotError> {
         let (bot, row) = self.row(id).await?;
         let mut errors = FieldErrors::default();
         let name = SecretName::new(name.to_string())
@@ -40,7 +41,8 @@ impl BotService {
             names.sort();
             self.inner.store.set_secret_names(&bot, &names).await?;
         }
-        Ok(())
+        drop(_g);
+        self.after_secret_change(&bot, template).await
     }
 
     /// Deletes one secret; `false` if the bot had no such secret.
@@ -49,6 +51,7 @@ impl BotService {
         let Ok(name) = SecretName::new(name.to_string()) else {
             return Ok(false);
         };
+        self.refuse_required_secret(&row, &name)?;
         let lock = self.lock_for(&bot);
         let _g = lock.lock().await;
         let (store, b, n) = (self.inner.secrets.clone(), bot.clone(), name.clone());
