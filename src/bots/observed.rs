@@ -427,11 +427,7 @@ impl Fleet {
 
     /// Whether the bot is crash-looping, and the probe verdict of its current run in the
     /// container `container_id` (none for another container: the list saw a newer one).
-    fn extras(
-        &self,
-        id: &BotId,
-        container_id: Option<&str>,
-    ) -> (bool, Option<RunHealth>) {
+    fn extras(&self, id: &BotId, container_id: Option<&str>) -> (bool, Option<RunHealth>) {
         let now = Utc::now();
         let policy = self.policy;
         self.with(|m| match m.get_mut(id) {

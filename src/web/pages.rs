@@ -435,7 +435,7 @@ pub async fn bot_detail(
 </section>
 <section aria-labelledby="h-secrets" class="card">
 <h2 id="h-secrets">Secrets</h2>
-<p class="help">Values are write-only: they are never shown, only replaced or deleted. A new value reaches the running container at once (its secrets directory is mounted), though the bot may read it only at start.</p>
+<p class="help">Values are write-only: they are never shown, only replaced or deleted. How a new value takes effect is the template's policy: generic bots see the file change in place at once (their secrets directory is mounted); OpenClaw reads its secrets at start, so setting one restarts a running openclaw bot. Secrets the template needs cannot be deleted.</p>
 <ul id="secret-list" class="secret-list"></ul>
 <form id="secret-form" class="inline-form" novalidate>
 <div class="field"><label for="secret-name">Name</label><input type="text" id="secret-name" autocomplete="off" spellcheck="false" autocapitalize="characters" aria-describedby="{name_err_id}">{name_err}</div>

@@ -6,5 +6,7 @@ mod api;
 mod cli;
 mod docker_lifecycle;
 mod docker_observe;
+mod lifecycle_policy;
+mod openclaw_real;
 mod serve_cli;
 mod web;
