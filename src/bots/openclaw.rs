@@ -924,7 +924,8 @@ fn check_gateway_published(ports: &[PortSpec], gateway_port: u16, errors: &mut F
 /// - `plugins.entries.<id>.enabled`: plugins.md; an external channel plugin without it is
 ///   "installed without explicit trust" and its channel stays off.
 /// - `gateway.http.endpoints.chatCompletions.enabled`: gateway/openai-http-api.md.
-/// - `agents.entries.<id>.default`: concepts/multi-agent.md.
+/// - `agents.entries.<id>` and `agents.defaults.systemAgent.agentId`: concepts/multi-agent.md
+///   and config-agents (the older `default: true` marker is retired).
 /// - then `settings.config`, merged as RFC 7386 says.
 fn render_config(plan: &Plan, control_ui_port: Option<u16>) -> String {
     let gateway_token = secret(GATEWAY_TOKEN_SECRET);
@@ -1013,7 +1014,8 @@ fn render_config(plan: &Plan, control_ui_port: Option<u16>) -> String {
             json!({ "endpoints": { "chatCompletions": { "enabled": true } } });
     }
     if let Some(agent) = &plan.agent_id {
-        config["agents"]["entries"] = json!({ agent.as_str(): { "default": true } });
+        config["agents"]["entries"] = json!({ agent.as_str(): {} });
+        config["agents"]["defaults"]["systemAgent"] = json!({ "agentId": agent });
     }
     if let Some(patch) = &plan.config {
         super::config_patch::merge_patch(&mut config, patch);
@@ -1682,7 +1684,11 @@ mod tests {
             config["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"],
             true
         );
-        assert_eq!(config["agents"]["entries"]["support"]["default"], true);
+        assert_eq!(config["agents"]["entries"]["support"], json!({}));
+        assert_eq!(
+            config["agents"]["defaults"]["systemAgent"]["agentId"],
+            "support"
+        );
         assert_eq!(config["agents"]["defaults"]["timeoutSeconds"], 120);
         assert_eq!(
             config["agents"]["defaults"]["model"]["primary"], "anthropic/claude-opus-4-5",

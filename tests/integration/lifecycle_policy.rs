@@ -315,7 +315,10 @@ async fn openclaw_json_is_botmakers_and_takes_the_pass_through() {
         .join("openclaw.json");
     let config: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
     assert_eq!(config["agents"]["defaults"]["timeoutSeconds"], 321);
-    assert_eq!(config["agents"]["entries"]["support"]["default"], true);
+    assert_eq!(
+        config["agents"]["defaults"]["systemAgent"]["agentId"],
+        "support"
+    );
     assert_eq!(
         config["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"],
         true

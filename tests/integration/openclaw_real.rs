@@ -415,9 +415,11 @@ async fn real_openclaw_degraded_channel_then_crash_loop() {
     let mock = MockLlm::start(&s.h).await;
     let mut body = claw_body(&s, &mock, &image, "claw-dc", "sk-dc");
     body["secrets"]["DISCORD_BOT_TOKEN"] = json!("not-a-real-token");
-    body["settings"]["channels"] = json!(["discord"]);
+    body["secrets"]["SLACK_BOT_TOKEN"] = json!("xoxb-not-real");
+    body["secrets"]["SLACK_APP_TOKEN"] = json!("xapp-not-real");
+    body["settings"]["channels"] = json!(["discord", "slack"]);
     // The Discord plugin is switched off: the channel is configured but nothing can run it,
-    // as when its plugin is not installed.
+    // as when its plugin is not installed. Slack's comes with the image.
     body["settings"]["config"] =
         json!({ "plugins": { "entries": { "discord": { "enabled": false } } } });
     let (status, created) = s.post("/api/bots", body).await;
@@ -440,6 +442,11 @@ async fn real_openclaw_degraded_channel_then_crash_loop() {
     };
     assert_eq!(v["channels"][0]["id"], "discord", "{v}");
     assert_eq!(v["channels"][0]["state"], "not_loaded", "{v}");
+    assert_eq!(v["channels"][1]["id"], "slack", "{v}");
+    assert_ne!(
+        v["channels"][1]["state"], "not_loaded",
+        "the image's Slack plugin: {v}"
+    );
     assert!(claw.gateway_ready().await, "OpenClaw itself says ready");
 
     // Break the config from inside and end the run: every run after this one crashes.
