@@ -332,7 +332,10 @@ async fn real_openclaw_end_to_end() {
     // Steady memory.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (_, stats) = s.get(&format!("/api/bots/{}/stats", claw.id)).await;
-    eprintln!("MEASURE steady_stats={stats}");
+    eprintln!(
+        "MEASURE steady_memory_mib={}",
+        stats["latest"]["memory_bytes"].as_u64().unwrap_or_default() >> 20
+    );
 
     // Rotating the gateway token restarts the bot; the new token works, the old does not.
     let new_token = unique("rotated-gateway-token");

@@ -239,4 +239,12 @@ fn check_probe(p: &crate::bots::spec::HttpProbe, errors: &mut FieldErrors) {
     if p.interval_secs == 0 {
         errors.add("health_check.interval_secs", "must be at least 1");
     }
+    if let Some(r) = &p.ready_path
+        && (!r.starts_with('/') || r.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        errors.add(
+            "health_check.ready_path",
+            "must be an absolute URL path like /readyz",
+        );
+    }
 }
