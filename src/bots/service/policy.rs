@@ -75,7 +75,7 @@ impl BotService {
             return Ok(SecretChange {
                 rotation,
                 restarted: false,
-                effect: "the bot is not running; it reads the new value when it starts",
+                effect: "the bot is not running; it reads the new value when it next starts",
             });
         }
         self.restart(id.as_str()).await?;
