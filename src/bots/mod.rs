@@ -4,9 +4,11 @@
 //! Sits between the HTTP/CLI edge and the docker, secrets and store modules; it is the only
 //! layer that talks to all three.
 
+pub mod config_patch;
 mod error;
 pub mod observed;
 mod openclaw;
+mod openclaw_status;
 mod service;
 pub mod spec;
 pub mod template;
@@ -15,12 +17,16 @@ pub mod validate;
 mod view;
 
 pub use error::BotError;
-pub use observed::{BotEvent, BotEventKind, BotState, CrashLoopPolicy, Fleet, Observed};
+pub use observed::{
+    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, Fleet,
+    Observed, ProbeResult, RunKey,
+};
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
 pub use service::{
     BotPaths, BotPolicy, BotService, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, Orphans, Recovered,
-    Unsettled,
+    SecretChange, Unsettled,
 };
 pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
+pub use template::SecretRotation;
 pub use validate::FieldErrors;
 pub use view::BotView;

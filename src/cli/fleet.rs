@@ -71,6 +71,9 @@ pub struct BotDecl {
     /// Template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Value>,
+    /// Seconds between SIGTERM and SIGKILL when the bot stops (1-600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_secs: Option<u64>,
 }
 
 impl BotDecl {
@@ -92,6 +95,7 @@ impl BotDecl {
             network,
             health_check,
             settings,
+            stop_timeout_secs,
         } = self;
         UpdateBot {
             name: name.clone(),
@@ -104,6 +108,7 @@ impl BotDecl {
             network: network.clone().map(Some),
             health_check: health_check.clone().map(Some),
             settings: settings.clone(),
+            stop_timeout_secs: stop_timeout_secs.map(Some),
             apply: true,
         }
     }
@@ -216,6 +221,7 @@ pub fn create_body(
         network,
         health_check,
         settings,
+        stop_timeout_secs,
     } = &bot.decl;
     Ok(CreateBot {
         id: bot.id.to_string(),
@@ -230,6 +236,7 @@ pub fn create_body(
         network: network.clone(),
         health_check: health_check.clone(),
         settings: settings.clone().unwrap_or_default(),
+        stop_timeout_secs: *stop_timeout_secs,
         start: start.unwrap_or(true),
     })
 }
@@ -267,6 +274,7 @@ pub fn from_remote(bot: &BotView) -> BotDecl {
         network: bot.network.clone(),
         health_check: bot.health_check.clone(),
         settings: Some(settings).filter(|s| !is_empty_settings(s)),
+        stop_timeout_secs: bot.stop_timeout_secs,
     }
 }
 

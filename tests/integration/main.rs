@@ -12,6 +12,8 @@ mod docker_observe;
 mod docker_stats_sources;
 mod hardening;
 mod hostile_bot;
+mod lifecycle_policy;
+mod openclaw_real;
 mod ops;
 mod serve_cli;
 mod web;

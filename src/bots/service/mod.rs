@@ -98,11 +98,13 @@ mod create;
 mod files;
 mod lifecycle;
 mod orphans;
+mod policy;
 mod recovery;
 mod secrets;
 
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
+pub use policy::SecretChange;
 pub use recovery::Recovered;
 
 impl BotService {
