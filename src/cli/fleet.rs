@@ -425,5 +425,42 @@ start = false
         assert_eq!(back.limits, None);
         assert_eq!(back.command, None);
         assert_eq!(back.network.as_deref(), Some("bots"));
+        assert_eq!(back.stop_timeout_secs, None);
+    }
+
+    /// The oc-image branch gave bots a stop grace (`stop_timeout_secs`, OpenClaw's default 90 s)
+    /// that fleet files could not declare, export or apply.
+    #[test]
+    fn a_fleet_file_declares_exports_and_applies_the_stop_grace() {
+        let bot = parse(
+            Path::new("f"),
+            "[[bot]]\nid = \"oc\"\nstop_timeout_secs = 120\n",
+        )
+        .unwrap()
+        .bots
+        .remove(0);
+        assert_eq!(bot.decl.stop_timeout_secs, Some(120));
+        let body = create_body(&bot, &BTreeMap::new()).unwrap();
+        assert_eq!(body.stop_timeout_secs, Some(120));
+        assert_eq!(bot.decl.update().stop_timeout_secs, Some(Some(120)));
+        // Left out, it is not managed: the PATCH does not touch it.
+        let quiet = parse(Path::new("f"), "[[bot]]\nid = \"oc\"\n")
+            .unwrap()
+            .bots
+            .remove(0);
+        assert_eq!(quiet.decl.update().stop_timeout_secs, None);
+
+        let mut remote = test_view("oc");
+        remote.stop_timeout_secs = Some(90);
+        let text = to_toml(vec![from_remote(&remote)]).unwrap();
+        assert!(text.contains("stop_timeout_secs = 90"), "{text}");
+        let back = parse(Path::new("e"), &text).unwrap().bots.remove(0).decl;
+        assert_eq!(back.stop_timeout_secs, Some(90));
+
+        let too_long = parse(
+            Path::new("f"),
+            "[[bot]]\nid = \"oc\"\nstop_timeout_secs = -1\n",
+        );
+        assert!(too_long.is_err(), "a negative grace is not a u64");
     }
 }
