@@ -152,6 +152,17 @@ async fn stop_grace_is_the_bots_own() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
         assert!(v["fields"]["stop_timeout_secs"].is_array(), "{v}");
     }
+    // `null` gives the bot back to the server's default.
+    let (status, v) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/bots/{id}"),
+            Some(json!({ "stop_timeout_secs": null })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(v["stop_timeout_secs"].is_null(), "{v}");
+    assert_eq!(container(&s, &id).await.config.unwrap().stop_timeout, None);
 
     // The openclaw template gives its gateway time to drain.
     let v = create(&s, stand_in_openclaw(&s, "claw-grace")).await;
