@@ -248,6 +248,7 @@ async fn serve(h: &Harness, data: &Path, log: &Path, client: &reqwest::Client) -
         .env("BOTMAKER_DATA_DIR", data)
         .env("BOTMAKER_LISTEN", format!("127.0.0.1:{port}"))
         .env("BOTMAKER_INSTANCE", h.docker.instance())
+        .env("DOCKER_HOST", h.docker.host())
         .env("BOTMAKER_ADMIN_PASSWORD", PASSWORD)
         .env("BOTMAKER_STOP_TIMEOUT", "2")
         .env("BOTMAKER_RESYNC_INTERVAL", "2")
