@@ -18,6 +18,7 @@ mod config;
 mod engine;
 mod error;
 mod events;
+mod exec;
 mod host_gateway;
 mod labels;
 mod lenient;
@@ -47,6 +48,10 @@ pub use config::{
 pub use engine::Engine;
 pub use error::{ContainerError, Op};
 pub use events::{ContainerEvent, EventKind};
+pub use exec::{
+    EXIT_CODE_WAIT, ExecId, ExecInput, ExecOutput, ExecOutputStream, ExecSession, ExecSpec,
+    ExecStatus, TtySize,
+};
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};

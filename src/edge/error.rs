@@ -127,7 +127,8 @@ impl From<BotError> for ApiError {
             BotError::AlreadyExists(_)
             | BotError::NameTaken(_)
             | BotError::Leftover { .. }
-            | BotError::SecretRequired { .. } => StatusCode::CONFLICT,
+            | BotError::SecretRequired { .. }
+            | BotError::NotRunning { .. } => StatusCode::CONFLICT,
             BotError::ImageNotFound(_) => StatusCode::BAD_REQUEST,
             // The request was fine; the bot's own configuration cannot run.
             BotError::StartFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
