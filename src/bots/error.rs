@@ -37,6 +37,19 @@ pub enum BotError {
         /// Which files ("secrets directory", "workspace").
         what: &'static str,
     },
+    /// The secret is one the bot's template needs: deleting it would break the bot.
+    #[error(
+        "secret {name} is required by the {template} template for {purpose}; set a new value \
+         (PUT) to rotate it, or change the bot's settings so it is no longer needed"
+    )]
+    SecretRequired {
+        /// The secret.
+        name: String,
+        /// The template that needs it.
+        template: &'static str,
+        /// What needs it.
+        purpose: String,
+    },
     /// The image is not on the engine, and botmaker never pulls.
     #[error("image '{0}' is not present on the Docker Engine (build or load it first)")]
     ImageNotFound(String),
@@ -86,6 +99,7 @@ impl BotError {
             Self::AlreadyExists(_) => "ALREADY_EXISTS",
             Self::NameTaken(_) => "CONTAINER_NAME_TAKEN",
             Self::Leftover { .. } => "LEFTOVER_FILES",
+            Self::SecretRequired { .. } => "SECRET_REQUIRED",
             Self::ImageNotFound(_) => "IMAGE_NOT_FOUND",
             Self::StartFailed(_) => "START_FAILED",
             Self::NotRunning { .. } => "NOT_RUNNING",

@@ -41,6 +41,8 @@ pub struct BotView {
     pub health_check: Option<HttpProbe>,
     /// Template settings.
     pub settings: serde_json::Value,
+    /// Seconds between SIGTERM and SIGKILL on stop; `null` means the server's default.
+    pub stop_timeout_secs: Option<u64>,
     /// What the user wants; the reconciler makes Docker match it.
     pub desired_state: DesiredState,
     /// What Docker and botmaker observe.
@@ -68,6 +70,7 @@ impl BotView {
             network: spec.network,
             health_check: spec.health_check,
             settings: spec.settings,
+            stop_timeout_secs: spec.stop_timeout_secs,
             desired_state: row.desired_state,
             observed,
             created_at: row.created_at,
@@ -86,6 +89,7 @@ impl BotView {
             network: self.network.clone(),
             health_check: self.health_check.clone(),
             settings: self.settings.clone(),
+            stop_timeout_secs: self.stop_timeout_secs,
         }
     }
 

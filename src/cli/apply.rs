@@ -15,7 +15,7 @@ use super::fleet;
 use super::plan::{self, Step, Update};
 use super::progress::Progress;
 use super::secrets::read_from_dir;
-use crate::api::{BotList, BotView};
+use crate::api::{BotList, BotView, SecretSet};
 use crate::secrets::SecretName;
 
 /// A step with the secret values it needs (read before anything is changed).
@@ -273,7 +273,7 @@ async fn update(
     }
     for (name, value) in values {
         client
-            .put_bytes(&format!("{path}/secrets/{name}"), value)
+            .put_bytes::<SecretSet>(&format!("{path}/secrets/{name}"), value)
             .await?;
     }
     if u.needs_patch() {

@@ -22,10 +22,10 @@ const APPLY_HELP: &str = r#"Fleet file (TOML): one [[bot]] table per bot, with t
   secrets = ["API_KEY"]           # names only; values of missing ones: DIR/support/API_KEY
   start = true                    # false: keep it stopped
 
-Also: name, template, command, health_check, settings. A field left out is not managed
-(neither set nor compared); `env = {}` clears the environment. A changed field is PATCHed,
-which recreates the bot's container; a template change is refused. Secrets are compared by
-name only. Prints one line per change and a summary; exits 1 if any bot failed.
+Also: name, template, command, health_check, settings, stop_timeout_secs. A field left out
+is not managed (neither set nor compared); `env = {}` clears the environment. A changed field
+is PATCHed, which recreates the bot's container; a template change is refused. Secrets are
+compared by name only. Prints one line per change and a summary; exits 1 if any bot failed.
 
 --prune lists the bots it would delete and asks before changing anything; where nobody can
 answer (stdin or stderr not a terminal) it refuses with exit 2 unless --yes is given."#;

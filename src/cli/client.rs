@@ -125,12 +125,18 @@ impl ApiClient {
     }
 
     /// `PUT path` with a raw byte body (a secret value: never JSON-encoded, never logged).
-    pub async fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> Result<(), CliError> {
+    /// The answer parsed as `T`.
+    pub async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<T, CliError> {
         let req = self
             .authed(Method::PUT, path)?
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
-        self.send(req, false).await.map(drop)
+        let res = self.send(req, false).await?;
+        self.parse(res).await
     }
 
     /// `GET path` answered with a stream (Server-Sent Events): no overall time limit.

@@ -43,7 +43,7 @@ pub use cgroupfs::{
 };
 pub use config::{
     BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
-    Protocol, ResourceLimits, SECRETS_MOUNT_TARGET,
+    Protocol, ResourceLimits, SECRETS_MOUNT_TARGET, starts_with_init,
 };
 pub use engine::Engine;
 pub use error::{ContainerError, Op};
@@ -227,6 +227,48 @@ impl DockerService {
             .await
         {
             Ok(_) => Ok(true),
+            Err(ContainerError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The `ENTRYPOINT` of a local image (empty when it has none), to tell whether it brings
+    /// its own init. `None` when the image is not on the engine.
+    pub async fn image_entrypoint(
+        &self,
+        image: &str,
+    ) -> Result<Option<Vec<String>>, ContainerError> {
+        match self
+            .call(
+                Op::Inspect,
+                "",
+                self.call_timeout,
+                self.docker.inspect_image(image),
+            )
+            .await
+        {
+            Ok(i) => Ok(Some(
+                i.config.and_then(|c| c.entrypoint).unwrap_or_default(),
+            )),
+            Err(ContainerError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the Docker network `name` is `--internal`, where Docker publishes no port.
+    /// A network that does not exist is not internal (creating the container reports it).
+    pub async fn network_is_internal(&self, name: &str) -> Result<bool, ContainerError> {
+        let options = bollard::query_parameters::InspectNetworkOptions::default();
+        match self
+            .call(
+                Op::Inspect,
+                "",
+                self.call_timeout,
+                self.docker.inspect_network(name, Some(options)),
+            )
+            .await
+        {
+            Ok(n) => Ok(n.internal.unwrap_or(false)),
             Err(ContainerError::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }

@@ -127,6 +127,7 @@ impl From<BotError> for ApiError {
             BotError::AlreadyExists(_)
             | BotError::NameTaken(_)
             | BotError::Leftover { .. }
+            | BotError::SecretRequired { .. }
             | BotError::NotRunning { .. } => StatusCode::CONFLICT,
             BotError::ImageNotFound(_) => StatusCode::BAD_REQUEST,
             // The request was fine; the bot's own configuration cannot run.

@@ -14,6 +14,8 @@ mod exec;
 mod exec_cli;
 mod hardening;
 mod hostile_bot;
+mod lifecycle_policy;
+mod openclaw_real;
 mod ops;
 mod serve_cli;
 mod web;

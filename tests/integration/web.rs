@@ -294,6 +294,8 @@ async fn generic_bot_lifecycle_in_the_browser() {
     b.fill("#secret-value", &second_secret).await;
     b.click("#secret-submit").await;
     b.wait_for("#secret-list li[data-secret=EXTRA_TOKEN]").await;
+    // The answer says how the bot gets the new value (generic: the file changes in place).
+    b.wait_text("#toast", "in place").await;
     let (_, names) = s.get(&format!("/api/bots/{id}/secrets")).await;
     assert_eq!(names["secrets"], json!(["API_KEY", "EXTRA_TOKEN"]));
     let dom = b.source().await;

@@ -8,7 +8,10 @@ impl BotService {
     /// taken is undone; a crash half-way is undone at the next start (the create is journaled,
     /// see [`BotService::recover_interrupted`]).
     pub async fn create(&self, req: CreateBot) -> Result<BotView, BotError> {
-        let valid = self.validate_create(req)?;
+        // Asked before the lock: a Docker call (bounded by the client's timeout) that reads
+        // only the network, never the bot.
+        let internal = self.network_internal(req.network.as_deref()).await?;
+        let valid = self.validate_create(req, internal)?;
         let registry = self.inner.registry.clone().read_owned().await;
         let guard = self.lock_bot_bounded(&valid.id).await?;
         let s = self.clone();
@@ -89,7 +92,7 @@ impl BotService {
         Ok(())
     }
 
-    fn validate_create(&self, req: CreateBot) -> Result<ValidCreate, BotError> {
+    fn validate_create(&self, req: CreateBot, internal: bool) -> Result<ValidCreate, BotError> {
         let mut errors = FieldErrors::default();
         let id = BotId::new(req.id.clone())
             .map_err(|e| errors.add("id", e.to_string()))
@@ -109,6 +112,7 @@ impl BotService {
         let names = validate::check_secrets(&req.secrets, &mut errors);
         validate::check_ports(&req.ports, &mut errors);
         validate::check_limits(&req.limits, &mut errors);
+        validate::check_stop_timeout(req.stop_timeout_secs, &mut errors);
         if let Some(p) = &req.health_check {
             validate::check_health_check(p, &mut errors);
         }
@@ -124,6 +128,7 @@ impl BotService {
             network: req.network.clone(),
             health_check: req.health_check.clone(),
             settings: req.settings.clone(),
+            stop_timeout_secs: req.stop_timeout_secs,
         };
         let mut secrets: Vec<(SecretName, SecretValue)> = names
             .into_iter()
@@ -140,6 +145,12 @@ impl BotService {
             }
             let all: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
             t.prepare(&mut spec, &all, &mut errors);
+            super::policy::fit_ports_to_network(
+                &mut spec,
+                internal,
+                !req.ports.is_empty(),
+                &mut errors,
+            );
         }
         validate::apply_default_limits(&mut spec.limits);
         errors.into_result().map_err(BotError::Validation)?;

@@ -99,6 +99,7 @@ mod exec;
 mod files;
 mod lifecycle;
 mod orphans;
+mod policy;
 mod recovery;
 mod secrets;
 
@@ -109,6 +110,7 @@ pub use exec::{
 };
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
+pub use policy::SecretChange;
 pub use recovery::Recovered;
 
 impl BotService {

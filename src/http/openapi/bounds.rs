@@ -11,7 +11,7 @@ use utoipa::openapi::{OpenApi, RefOr};
 
 use crate::api::{DEFAULT_LOG_TAIL, MAX_TOKEN_NAME_LEN, TOKEN_NAME_PATTERN};
 use crate::bots::HttpProbe;
-use crate::bots::spec::DEFAULT_TEMPLATE;
+use crate::bots::spec::{DEFAULT_TEMPLATE, MAX_STOP_TIMEOUT_SECS};
 use crate::bots::template::TEMPLATE_NAMES;
 use crate::bots::validate::{
     DEFAULT_MEMORY_MB, DEFAULT_PIDS, MAX_CPUS, MAX_MEMORY_MB, MAX_NAME_LEN, MAX_PIDS,
@@ -99,6 +99,11 @@ impl Modify for Bounds {
             });
             at(schema, "network", &|o| {
                 o.pattern = Some(NETWORK_PATTERN.into());
+            });
+        }
+        for schema in ["CreateBot", "UpdateBot"] {
+            at(schema, "stop_timeout_secs", &|o| {
+                range(o, 1, MAX_STOP_TIMEOUT_SECS)
             });
         }
         at("CreateBot", "template", &|o| {

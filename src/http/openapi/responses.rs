@@ -25,7 +25,8 @@ pub struct Forbidden(pub ErrorBody);
 pub struct NotFound(pub ErrorBody);
 
 /// `ALREADY_EXISTS`, `CONTAINER_NAME_TAKEN` (a container botmaker does not manage holds the
-/// name) or `LEFTOVER_FILES` (run `POST /api/admin/cleanup`).
+/// name), `LEFTOVER_FILES` (run `POST /api/admin/cleanup`) or `SECRET_REQUIRED` (the bot's
+/// template needs the secret: set a new value instead, or change the settings that need it).
 #[derive(ToResponse)]
 pub struct Conflict(pub ErrorBody);
 

@@ -29,6 +29,7 @@ function botPage() {
       ['Desired state', bot.desired_state],
       ['Observed state', STATE_LABEL[bot.state] || bot.state],
       ['Health', bot.health],
+      ['Channels', (bot.channels || []).map((c) => `${c.id}: ${c.state.replace('_', ' ')}${c.detail ? ` (${c.detail})` : ''}`).join('\n') || '—'],
       ['Uptime', uptime(bot)],
       ['Started', fmtTime(bot.started_at)],
       ['Restarts', String(bot.restart_count ?? 0)],
@@ -52,7 +53,8 @@ function botPage() {
         bot.limits.memory_mb ? `memory ${bot.limits.memory_mb} MiB` : null,
         bot.limits.cpus ? `${bot.limits.cpus} CPUs` : null,
         bot.limits.pids ? `${bot.limits.pids} processes` : null].filter(Boolean).join(', ') || 'none'],
-      ['Health probe', bot.health_check ? `GET :${bot.health_check.port}${bot.health_check.path} every ${bot.health_check.interval_secs}s` : 'none'],
+      ['Health probe', bot.health_check ? `GET :${bot.health_check.port}${bot.health_check.path}${bot.health_check.ready_path ? ` (ready: ${bot.health_check.ready_path})` : ''} every ${bot.health_check.interval_secs}s` : 'none'],
+      ['Stop grace', bot.stop_timeout_secs ? `${bot.stop_timeout_secs} s` : 'server default'],
       ['Settings', bot.settings && Object.keys(bot.settings).length ? JSON.stringify(bot.settings, null, 2) : '—'],
       ['Created', fmtTime(bot.created_at)], ['Updated', fmtTime(bot.updated_at)],
     ];
@@ -62,6 +64,7 @@ function botPage() {
       const editable = {
         name: bot.name, image: bot.image, command: bot.command || [], env: bot.env,
         ports: bot.ports, limits: bot.limits, settings: bot.settings,
+        stop_timeout_secs: bot.stop_timeout_secs ?? null,
       };
       ta.value = JSON.stringify(editable, null, 2);
     }
@@ -191,10 +194,10 @@ function botPage() {
     const submit = $('#secret-submit');
     submit.disabled = true;
     try {
-      await api('PUT', `${base}/secrets/${enc(name)}`, { value: valueInput.value });
+      const change = await api('PUT', `${base}/secrets/${enc(name)}`, { value: valueInput.value });
       valueInput.value = '';
       $('#secret-name').value = '';
-      notify(`Secret ${name} set`, 'ok');
+      notify(`Secret ${name} set: ${change.effect}`, 'ok');
       await load();
     } catch (err) {
       const unplaced = err.fields ? showErrors(form, err.fields) : [err.message];

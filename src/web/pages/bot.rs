@@ -109,9 +109,11 @@ fn secrets() -> Markup {
         section.card aria-labelledby="h-secrets" {
             h2 #h-secrets { "Secrets" }
             p.help {
-                "Values are write-only: they are never shown, only replaced or deleted. A new \
-                 value reaches the running container at once (its secrets directory is \
-                 mounted), though the bot may read it only at start."
+                "Values are write-only: they are never shown, only replaced or deleted. How a \
+                 new value takes effect is the template's policy: generic bots see the file \
+                 change in place at once (their secrets directory is mounted); OpenClaw reads \
+                 its secrets at start, so setting one restarts a running openclaw bot. Secrets \
+                 the template needs cannot be deleted."
             }
             ul #secret-list .secret-list {}
             form #secret-form .inline-form novalidate {

@@ -2,6 +2,7 @@
 //! guard that removes everything the test made, even when it panics.
 
 pub mod fixture;
+pub mod openclaw;
 pub mod podman;
 pub mod private_engine;
 pub mod server;
