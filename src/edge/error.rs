@@ -74,6 +74,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API route")
     }
 
+    /// 405 for a known API path asked with a method it does not take (axum's own answer has
+    /// an empty body; every API error is JSON). The `Allow` header lists the methods it takes.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "this API route does not take that method (see the Allow header)",
+        )
+    }
+
     /// 500 whose cause is logged, not shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -230,15 +240,34 @@ where
                 "expected a request body with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            let code = match status {
-                StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-                _ => "INVALID_BODY",
-            };
-            ApiError::new(status, code, rejection.body_text())
-        })?;
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
         decode_json(&bytes).map(Self)
+    }
+}
+
+/// The raw body, its rejections (too large, unreadable) in botmaker's error shape instead of
+/// axum's plain text.
+#[derive(Debug, Clone, Default)]
+pub struct ApiBytes(pub Bytes);
+
+impl<S> FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+                    _ => "INVALID_BODY",
+                };
+                ApiError::new(status, code, rejection.body_text())
+            })
     }
 }
 

@@ -10,6 +10,7 @@ mod docker_api_version;
 mod docker_lifecycle;
 mod docker_observe;
 mod docker_stats_sources;
+mod fuzz;
 mod hardening;
 mod hostile_bot;
 mod ops;
