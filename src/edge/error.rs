@@ -271,8 +271,18 @@ where
     }
 }
 
-/// Parses a JSON body into `T`, with the field path of a wrong value.
+/// Parses a JSON body into `T`, with the field path of a wrong value. Every body the API takes
+/// is an object: serde would also build a struct from an array of its fields in order (so
+/// `[]` was an empty PATCH that recreated the container), which no schema allows.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b == b'[') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            "invalid JSON body: expected an object, found an array",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         deserialize_error(e, "INVALID_JSON", "invalid JSON body", |inner| {
@@ -375,6 +385,14 @@ mod tests {
         let e =
             decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 70000}]}"#).unwrap_err();
         assert_eq!(field_errors(&e), ["ports[0].container"]);
+    }
+
+    #[test]
+    fn a_json_array_body_was_taken_as_a_struct_by_position() {
+        for body in [&b"[]"[..], br#" ["x", []]"#] {
+            let e = decode_json::<Body>(body).unwrap_err();
+            assert_eq!(e.code, "INVALID_JSON", "{}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]

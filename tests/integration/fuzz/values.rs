@@ -184,7 +184,10 @@ impl Gen<'_, '_> {
             .collect();
         if let Some(props) = s["properties"].as_object() {
             for (name, prop) in props {
-                if required.contains(&name.as_str()) || self.rng.random_bool(0.5) {
+                // `image` is required in practice (by the generic template): without it
+                // most creates would stop at validation.
+                let p = if name == "image" { 0.95 } else { 0.5 };
+                if required.contains(&name.as_str()) || self.rng.random_bool(p) {
                     let v = self.valid(prop, name);
                     out.insert(name.clone(), v);
                 }
@@ -267,6 +270,12 @@ impl Gen<'_, '_> {
                 0..70 => json!("generic"),
                 70..85 => Value::Null,
                 _ => json!("openclaw"),
+            },
+            // The probe path, where a random string is mostly refused (it must start with /).
+            "path" => match r {
+                0..60 => json!("/healthz"),
+                60..80 => json!("/"),
+                _ => return None,
             },
             "password" => match r {
                 0..15 => json!(crate::support::server::PASSWORD),
