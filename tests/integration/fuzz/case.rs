@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::doc::{In, Op};
-use super::values::{Breakage, Gen, NASTY, is_bot_id, schema_ref};
+use super::values::{Breakage, Gen, NASTY, schema_ref};
 
 /// How the request authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,7 +140,9 @@ impl Gen<'_, '_> {
         let r = self.rng.random_range(0..100);
         if r >= 85 {
             let bad = BAD_SEGMENTS.choose(self.rng).unwrap();
-            return (bad.to_string(), false);
+            // Some are valid for some parameters (`UPPER` is a fine secret name).
+            let ok = decode(bad).is_some_and(|v| self.path_value_valid(schema, &v));
+            return (bad.to_string(), ok);
         }
         let w = self.world;
         let value = match schema_ref(schema) {
@@ -159,11 +161,12 @@ impl Gen<'_, '_> {
             },
             _ => self.string(1, 30),
         };
-        let ok = match schema_ref(schema) {
-            Some("BotId") => is_bot_id(&value),
-            _ => !value.is_empty(),
-        };
-        (encode(&value), ok)
+        (encode(&value), self.path_value_valid(schema, &value))
+    }
+
+    /// Whether `value` (as decoded by the server) is valid for the parameter's schema.
+    fn path_value_valid(&self, schema: &Value, value: &str) -> bool {
+        !value.is_empty() && self.api.violations(schema, &json!(value)).is_empty()
     }
 
     /// A query string for `params` and whether it is valid.
@@ -379,4 +382,22 @@ pub fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// Percent-decodes `s`; `None` when the result is not UTF-8 or an escape is malformed.
+fn decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }

@@ -230,9 +230,22 @@ async fn schema_driven_fuzz_gives_only_documented_answers_and_leaks_nothing() {
     let integrity: String = db
         .query_row("PRAGMA integrity_check", [], |r| r.get(0))
         .unwrap();
+    let count = |what: &str| {
+        failures
+            .iter()
+            .filter(|f| f.problems.iter().any(|p| p.contains(what)))
+            .count()
+    };
     println!(
-        "fuzz: {} failures, {} leaked containers, {} orphans, integrity {integrity}",
+        "fuzz: seed {}: {done} cases, {} failures: {} 5xx, {} undocumented statuses, {} schema \
+         violations, {} invalid requests accepted; {} leaked containers, {} orphans, \
+         integrity {integrity}",
+        settings.seed,
         failures.len(),
+        count("server error"),
+        count("is not documented"),
+        count("match its schema") + count("is not an Error") + count("is not JSON"),
+        count("schema forbids"),
         containers.len(),
         orphans["total"]
     );

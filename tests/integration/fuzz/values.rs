@@ -292,16 +292,6 @@ pub fn schema_ref(schema: &Value) -> Option<&str> {
     schema["$ref"].as_str()?.rsplit('/').next()
 }
 
-/// Whether `s` is a valid bot id (a DNS label).
-pub fn is_bot_id(s: &str) -> bool {
-    let b = s.as_bytes();
-    (1..=63).contains(&b.len())
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
 fn int_bounds(s: &Value) -> (i64, i64) {
     let lo = s["minimum"].as_i64().unwrap_or(-1000);
     let hi = s["maximum"].as_i64().unwrap_or(lo.saturating_add(10_000));
