@@ -271,6 +271,23 @@ impl Gen<'_, '_> {
                 70..85 => Value::Null,
                 _ => json!("openclaw"),
             },
+            // An exec command the fixture bot runs (it has no shell), or a program it lacks.
+            "cmd" => match r {
+                0..50 => json!(["/testbot", "print", "fuzz"]),
+                50..65 => json!(["/testbot", "exit", "3"]),
+                65..75 => json!(["/no/such/program"]),
+                _ => return None,
+            },
+            "workdir" => match r {
+                0..70 => Value::Null,
+                70..85 => json!("/"),
+                _ => return None,
+            },
+            "timeout_secs" => match r {
+                0..50 => Value::Null,
+                50..90 => json!(5),
+                _ => return None,
+            },
             // The probe path, where a random string is mostly refused (it must start with /).
             "path" => match r {
                 0..60 => json!("/healthz"),
