@@ -130,6 +130,9 @@ impl From<ContainerError> for BotError {
         match e {
             ContainerError::NotOwned { bot_id } => Self::NameTaken(bot_id),
             ContainerError::StartFailed { message, .. } => Self::StartFailed(message),
+            // Docker answers a restart whose start half fails (a missing network, a bad
+            // command) with a 500 of its own: the bot's configuration, not botmaker, failed.
+            ContainerError::RestartFailed { message, .. } => Self::StartFailed(message),
             ContainerError::NotRunning { bot_id, state } => Self::NotRunning { id: bot_id, state },
             other => Self::Docker(other),
         }

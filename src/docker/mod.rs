@@ -228,6 +228,16 @@ impl DockerService {
         {
             Ok(_) => Ok(true),
             Err(ContainerError::NotFound { .. }) => Ok(false),
+            // 400: not an image reference at all ("invalid reference format"), which is the
+            // request's fault, as it is when a create is refused for it.
+            Err(ContainerError::Docker {
+                status: 400,
+                message,
+                ..
+            }) => Err(ContainerError::InvalidConfig {
+                bot_id: String::new(),
+                message,
+            }),
             Err(e) => Err(e),
         }
     }
@@ -347,13 +357,43 @@ impl DockerService {
     /// Starts the container. Already running (HTTP 304) is success.
     pub async fn start_container(&self, bot_id: &BotId) -> Result<(), ContainerError> {
         let name = container_name(bot_id);
-        self.call(
-            Op::Start,
-            bot_id.as_str(),
-            self.call_timeout,
-            self.docker.start_container(&name, None),
-        )
-        .await
+        let started = self
+            .call(
+                Op::Start,
+                bot_id.as_str(),
+                self.call_timeout,
+                self.docker.start_container(&name, None),
+            )
+            .await;
+        self.missing_reference(bot_id, started).await
+    }
+
+    /// Docker answers a start (or restart) with 404 both when the container is gone and when
+    /// something the container refers to is, such as its network. Only the first is
+    /// `NotFound` (callers recreate a missing container); the second is a start that failed
+    /// because of the bot's configuration. Told apart by asking for the container, never by
+    /// Docker's message.
+    async fn missing_reference(
+        &self,
+        bot_id: &BotId,
+        result: Result<(), ContainerError>,
+    ) -> Result<(), ContainerError> {
+        match result {
+            Err(ContainerError::NotFound {
+                bot_id: id,
+                message,
+            }) => match self.inspect_owned(bot_id).await? {
+                Some(_) => Err(ContainerError::StartFailed {
+                    bot_id: id,
+                    message,
+                }),
+                None => Err(ContainerError::NotFound {
+                    bot_id: id,
+                    message,
+                }),
+            },
+            other => other,
+        }
     }
 
     /// Stops the container: SIGTERM, then SIGKILL after `grace` (default 10 s). Already
@@ -390,13 +430,15 @@ impl DockerService {
             .build();
         let name = container_name(bot_id);
         let _requested = self.note_requested_stop(bot_id);
-        self.call(
-            Op::Restart,
-            bot_id.as_str(),
-            self.call_timeout + grace,
-            self.docker.restart_container(&name, Some(options)),
-        )
-        .await
+        let restarted = self
+            .call(
+                Op::Restart,
+                bot_id.as_str(),
+                self.call_timeout + grace,
+                self.docker.restart_container(&name, Some(options)),
+            )
+            .await;
+        self.missing_reference(bot_id, restarted).await
     }
 
     /// Stops the container with `grace`, then removes it. Returns `false` if there was no

@@ -74,6 +74,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API route")
     }
 
+    /// 405 for a known API path asked with a method it does not take (axum's own answer has
+    /// an empty body; every API error is JSON). The `Allow` header lists the methods it takes.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "this API route does not take that method (see the Allow header)",
+        )
+    }
+
     /// 500 whose cause is logged, not shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -232,20 +242,49 @@ where
                 "expected a request body with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            let code = match status {
-                StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-                _ => "INVALID_BODY",
-            };
-            ApiError::new(status, code, rejection.body_text())
-        })?;
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
         decode_json(&bytes).map(Self)
     }
 }
 
-/// Parses a JSON body into `T`, with the field path of a wrong value.
+/// The raw body, its rejections (too large, unreadable) in botmaker's error shape instead of
+/// axum's plain text.
+#[derive(Debug, Clone, Default)]
+pub struct ApiBytes(pub Bytes);
+
+impl<S> FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+                    _ => "INVALID_BODY",
+                };
+                ApiError::new(status, code, rejection.body_text())
+            })
+    }
+}
+
+/// Parses a JSON body into `T`, with the field path of a wrong value. Every body the API takes
+/// is an object: serde would also build a struct from an array of its fields in order (so
+/// `[]` was an empty PATCH that recreated the container), which no schema allows.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b == b'[') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            "invalid JSON body: expected an object, found an array",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         deserialize_error(e, "INVALID_JSON", "invalid JSON body", |inner| {
@@ -348,6 +387,14 @@ mod tests {
         let e =
             decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 70000}]}"#).unwrap_err();
         assert_eq!(field_errors(&e), ["ports[0].container"]);
+    }
+
+    #[test]
+    fn a_json_array_body_was_taken_as_a_struct_by_position() {
+        for body in [&b"[]"[..], br#" ["x", []]"#] {
+            let e = decode_json::<Body>(body).unwrap_err();
+            assert_eq!(e.code, "INVALID_JSON", "{}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]

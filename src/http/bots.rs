@@ -1,6 +1,5 @@
 //! `/api/bots`: the registry over HTTP, plus secrets and orphan cleanup.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::{Extension, Json};
@@ -11,7 +10,7 @@ use crate::api::{
     BotList, BotView, Cleanup, CreateBot, Orphans, SecretNames, SecretSet, SecretValueBody,
     Success, UpdateBot,
 };
-use crate::edge::{ApiError, ApiJson, ApiPath, AppState, decode_json};
+use crate::edge::{ApiBytes, ApiError, ApiJson, ApiPath, AppState, decode_json};
 use crate::secrets::SecretValue;
 
 /// List bots with their observed state.
@@ -267,7 +266,7 @@ pub async fn put_secret(
     State(s): State<AppState>,
     ApiPath((id, name)): ApiPath<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<SecretSet>, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)

@@ -115,7 +115,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .split_for_parts();
     openapi::finish(&mut doc);
     let json = serde_json::to_vec(&doc).expect("the OpenAPI document serializes");
-    router.layer(Extension(Arc::new(openapi::DocumentJson(json.into()))))
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(Arc::new(openapi::DocumentJson(json.into()))))
+}
+
+/// A known API path with a method it does not take: the JSON error every API error is.
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }
 
 /// Unknown paths: under `/api` an unauthenticated caller learns nothing (401) and an

@@ -12,6 +12,7 @@ mod docker_observe;
 mod docker_stats_sources;
 mod exec;
 mod exec_cli;
+mod fuzz;
 mod hardening;
 mod hostile_bot;
 mod lifecycle_policy;
