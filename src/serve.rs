@@ -144,6 +144,11 @@ impl Server {
             reconciler.run(rx).await;
         });
         tokio::spawn(run_probes(self.state.bots.clone(), stop_rx.clone()));
+        // Image drift: a moved tag shows at the next listing, not a resync later.
+        tokio::spawn(crate::bots::images::watch_image_events(
+            self.state.bots.clone(),
+            stop_rx.clone(),
+        ));
         tokio::spawn(self.state.sampler.clone().run(
             self.state.bots.docker().clone(),
             Duration::from_secs(self.config.stats_interval.max(1)),

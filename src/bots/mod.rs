@@ -5,21 +5,25 @@
 //! layer that talks to all three.
 
 mod error;
+pub mod images;
 pub mod observed;
 mod openclaw;
 mod service;
 pub mod spec;
 pub mod template;
+pub mod upgrade;
 pub mod validate;
 mod view;
 
 pub use error::BotError;
 pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
+pub use service::is_current as is_current_container;
 pub use service::{
     BotPaths, BotPolicy, BotService, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, Orphans, Recovered,
     Unsettled,
 };
 pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
+pub use upgrade::{UpgradeBot, UpgradeOutcome, UpgradeResult};
 pub use validate::FieldErrors;
 pub use view::BotView;

@@ -13,8 +13,10 @@
 mod config;
 mod error;
 mod events;
+mod images;
 mod labels;
 mod logs;
+mod parked;
 mod stats;
 mod status;
 
@@ -35,6 +37,7 @@ pub use error::{ContainerError, Op};
 pub use events::{ContainerEvent, EventKind};
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
+pub use parked::parked_name;
 pub use stats::{StatsSample, StatsSnapshot};
 pub use status::{ContainerInfo, ContainerState, ContainerStatus, Health};
 

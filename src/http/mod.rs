@@ -8,6 +8,7 @@ pub mod error;
 mod observe;
 pub mod openapi;
 mod stream_auth;
+mod upgrade;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +58,8 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(request_timeout))
         // Streams (logs follow, events) may stay open for hours: no request timeout.
         .merge(observe::streaming_router())
+        // An upgrade waits for the new container's health: a bound of its own.
+        .merge(upgrade::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

@@ -39,6 +39,7 @@ pub fn document() -> Value {
         observe_paths(),
         admin_paths(),
         meta_paths(),
+        upgrade_paths(),
     ];
     for (path, mut item) in groups.into_iter().flatten() {
         add_csrf_rejection(&mut item);
@@ -737,6 +738,80 @@ fn meta_paths() -> Vec<PathItem> {
     )]
 }
 
+fn upgrade_paths() -> Vec<PathItem> {
+    vec![(
+        "/api/bots/{id}/upgrade",
+        json!({
+            "parameters": [param("BotId")],
+            "post": {
+                "tags": ["bots"],
+                "operationId": "upgradeBot",
+                "summary": "Replace a bot's container by one of a new image, kept only if healthy",
+                "description": "Stops the old container (kept, renamed), starts a new one from the \
+                                stored config with the new image and waits until its probe \
+                                answers (or, without a probe, until it has kept running 10 s). \
+                                If it fails, it is removed and the old container runs again: \
+                                409 with `result: rolled_back` and the reason. Not bound by the \
+                                60 s request timeout: by `timeout_secs` plus 120 s.",
+                "requestBody": {
+                    "required": false,
+                    "content": { "application/json": { "schema": schema("UpgradeBot") } },
+                },
+                "responses": responses(
+                    &[
+                        (200, json_response("Upgraded, or already running that image", schema("UpgradeOutcome"))),
+                        (409, json_response("Rolled back (or another conflict: see `code`)", schema("UpgradeOutcome"))),
+                    ],
+                    &[400, 401, 404, 503, 500],
+                ),
+            },
+        }),
+    )]
+}
+
+fn upgrade_schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        (
+            "UpgradeBot",
+            closed(
+                json!({
+                    "image": {
+                        "type": "string",
+                        "description": "A local image: a tag or a digest pin. Absent: the \
+                                        configured reference again (a moved tag)",
+                    },
+                    "timeout_secs": {
+                        "type": "integer", "minimum": 1, "maximum": 3600, "default": 300,
+                        "description": "Seconds the new container has to become healthy",
+                    },
+                }),
+                &[],
+            ),
+        ),
+        (
+            "UpgradeOutcome",
+            json!({
+                "type": "object",
+                "required": ["result", "previous_image", "image", "bot"],
+                "properties": {
+                    "result": { "type": "string", "enum": ["upgraded", "rolled_back", "unchanged"] },
+                    "reason": { "type": "string", "description": "Why it was rolled back" },
+                    "previous_image": { "type": "string" },
+                    "image": { "type": "string", "description": "The bot's image reference now" },
+                    "downtime_ms": {
+                        "type": "integer",
+                        "description": "From stopping the old container to the new one healthy \
+                                        (or the old one back)",
+                    },
+                    "bot": schema("Bot"),
+                    "error": { "type": "string", "description": "With a rollback (409)" },
+                    "code": { "type": "string", "description": "`UPGRADE_ROLLED_BACK` with a rollback" },
+                },
+            }),
+        ),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------------
 // Components
 // ---------------------------------------------------------------------------------------------
@@ -749,6 +824,7 @@ fn components() -> Value {
         auth_schemas(),
         observe_schemas(),
         misc_schemas(),
+        upgrade_schemas(),
     ] {
         for (name, s) in group {
             let previous = schemas.insert(name.to_string(), s);
@@ -865,6 +941,11 @@ fn bot_schemas() -> Vec<(&'static str, Value)> {
         },
         "created_at": timestamp("When the bot was created"),
         "updated_at": timestamp("When its configuration last changed"),
+        "image_drift": {
+            "type": "boolean",
+            "description": "The configured image reference now names another local image than \
+                            the container runs: an upgrade would replace it",
+        },
     });
     if let (Some(b), Value::Object(o)) = (bot.as_object_mut(), observed_properties()) {
         b.extend(o);

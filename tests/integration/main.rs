@@ -11,4 +11,5 @@ mod docker_observe;
 mod hardening;
 mod hostile_bot;
 mod serve_cli;
+mod upgrade;
 mod web;

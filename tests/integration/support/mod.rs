@@ -4,6 +4,7 @@
 pub mod fixture;
 pub mod private_engine;
 pub mod server;
+pub mod variants;
 
 use std::collections::BTreeMap;
 use std::future::Future;
