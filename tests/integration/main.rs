@@ -12,4 +12,5 @@ mod hardening;
 mod hostile_bot;
 mod serve_cli;
 mod upgrade;
+mod upgrade_kill;
 mod web;

@@ -8,8 +8,8 @@
 //! 1. the old container is stopped (its grace period) and parked under another name, never
 //!    removed;
 //! 2. a new container is made from the stored config with the new image, and started;
-//! 3. it must pass the health gate: its probe answers before the deadline, or, without a
-//!    probe, it keeps running for a grace period; an exit, a restart or an unhealthy
+//! 3. it must pass the health gate before the deadline: it keeps running for a grace period
+//!    and, when it has a probe, its probe answers; an exit, a restart or an unhealthy
 //!    deadline fails it;
 //! 4. on success the parked container is removed and the new image recorded; on failure the
 //!    new container is removed first, then the old one is renamed back and started.
@@ -143,11 +143,11 @@ impl BotService {
             .replace(&new_row, &new_spec, plan.timeout, &stopped_at)
             .await;
         match outcome {
-            Ok(()) => {
+            Ok(healthy_at) => {
                 journal.healthy = true;
                 self.inner.store.set_upgrade_journal(&bot, &journal).await?;
                 self.inner.docker.remove_parked(&bot).await?;
-                let downtime = stopped_at.elapsed();
+                let downtime = healthy_at.unwrap_or_else(Instant::now) - stopped_at;
                 let status = self.inner.docker.container_status(&bot).await?;
                 new_row.container_id = status.as_ref().map(|s| s.id.clone());
                 new_row.image_id = status.as_ref().map(|s| s.image_id.clone());
@@ -226,22 +226,23 @@ impl BotService {
         Ok(())
     }
 
-    /// Makes and starts the new container and waits for its verdict. `Err` carries the reason
-    /// for the rollback, in words for the operator.
+    /// Makes and starts the new container and waits for its verdict: when it was first
+    /// healthy (`None` for a bot that stays stopped). `Err` carries the reason for the
+    /// rollback, in words for the operator.
     async fn replace(
         &self,
         new_row: &BotRow,
         new_spec: &BotSpec,
         timeout: Duration,
         since: &Instant,
-    ) -> Result<(), String> {
+    ) -> Result<Option<Instant>, String> {
         let bot = &new_row.id;
         self.create_container_from(new_row)
             .await
             .map_err(|e| format!("the new container could not be created: {e}"))?;
         if new_row.desired_state == DesiredState::Stopped {
             // Nothing runs, so there is nothing to judge: the next start runs the new image.
-            return Ok(());
+            return Ok(None);
         }
         self.inner
             .docker
@@ -258,6 +259,7 @@ impl BotService {
             timeout,
         )
         .await
+        .map(Some)
     }
 
     /// Puts the old container back: the new one is removed first (so the two never run at

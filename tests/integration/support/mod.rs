@@ -1,6 +1,7 @@
 //! Shared test harness: a real Docker Engine, a private label namespace per test, and a drop
 //! guard that removes everything the test made, even when it panics.
 
+pub mod child_server;
 pub mod fixture;
 pub mod private_engine;
 pub mod server;

@@ -15,10 +15,14 @@ const POLL: Duration = Duration::from_millis(250);
 /// How long one probe request may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Waits until the bot's (new) container is healthy: its probe answers 2xx/3xx, or, with no
-/// probe (or no address to probe), it has kept running for `run_grace`. Fails with the reason,
-/// in words, when it exits or is restarted, vanishes, Docker stops answering, or `deadline`
-/// passes first.
+/// Waits until the bot's (new) container has kept running for `run_grace` and, when it has a
+/// probe (and an address to probe), its probe answers 2xx/3xx. Returns when it was first
+/// healthy (the end of the downtime: the first probe that passed, or the start when there is
+/// no probe). Fails with the reason, in words, when it exits or is restarted, vanishes, Docker
+/// stops answering, or `deadline` passes first.
+///
+/// A probe that passes is not enough on its own: a crash-looping release may answer once
+/// before it dies, so the container must also stay up for the grace period.
 pub(super) async fn wait_healthy(
     docker: &DockerService,
     bot: &BotId,
@@ -26,7 +30,7 @@ pub(super) async fn wait_healthy(
     run_grace: Duration,
     deadline: Instant,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<Instant, String> {
     // No proxy (bots are on local networks) and no redirects (a 3xx is an answer).
     let client = reqwest::Client::builder()
         .no_proxy()
@@ -34,6 +38,7 @@ pub(super) async fn wait_healthy(
         .build()
         .map_err(|e| format!("cannot set up the health probe: {e}"))?;
     let started = Instant::now();
+    let mut first_healthy: Option<Instant> = None;
     loop {
         let status = match docker.container_status(bot).await {
             Ok(Some(s)) => s,
@@ -47,22 +52,31 @@ pub(super) async fn wait_healthy(
         if let Some(why) = failed(&status) {
             return Err(why);
         }
-        let passed = match (probe, &status.ip_address) {
+        let probe_passed = match (probe, &status.ip_address) {
             (Some(p), Some(ip)) => probe_ok(&client, ip, p).await,
-            _ => started.elapsed() >= run_grace,
+            _ => true,
         };
-        if passed {
-            return Ok(());
+        if probe_passed {
+            first_healthy.get_or_insert_with(Instant::now);
+            if started.elapsed() >= run_grace {
+                return Ok(first_healthy.unwrap_or(started));
+            }
         }
         if Instant::now() >= deadline {
-            return Err(match probe {
-                Some(p) => format!(
+            return Err(match (probe, first_healthy) {
+                (Some(p), None) => format!(
                     "not healthy within {} s: GET :{}{} never answered 2xx or 3xx",
                     timeout.as_secs(),
                     p.port,
                     p.path
                 ),
-                None => format!("did not keep running for {} s", run_grace.as_secs()),
+                (Some(p), Some(_)) => format!(
+                    "not healthy at the deadline ({} s): GET :{}{} stopped answering 2xx or 3xx",
+                    timeout.as_secs(),
+                    p.port,
+                    p.path
+                ),
+                (None, _) => format!("did not keep running for {} s", run_grace.as_secs()),
             });
         }
         tokio::time::sleep(POLL).await;
