@@ -16,6 +16,7 @@ use super::fleet;
 use super::plan::{self, Step, Update};
 use super::progress::Progress;
 use super::secrets::read_from_dir;
+use super::upgrade::{Upgraded, upgrade_one};
 use super::wire::BotList;
 use crate::secrets::SecretName;
 
@@ -219,7 +220,9 @@ async fn execute(client: &ApiClient, p: Prepared) -> Outcome {
 }
 
 /// Stops first (so a recreate does not start what should stay stopped), sets missing secrets
-/// before the PATCH (a template may require them), and starts last.
+/// before the PATCH (a template may require them), and starts last. A new image goes through
+/// the health-gated upgrade, after the other changes: a release that fails is rolled back and
+/// reported, and the bot keeps running its old image with the rest of the file applied.
 async fn update(
     client: &ApiClient,
     u: &Update,
@@ -234,10 +237,18 @@ async fn update(
             .put_bytes(&format!("{path}/secrets/{name}"), value)
             .await?;
     }
-    if !u.patch.is_empty() {
+    let mut patch = u.patch.clone();
+    let image = patch.remove("image");
+    if !patch.is_empty() {
         client
-            .call::<Value>(Method::PATCH, &path, Some(&u.patch))
+            .call::<Value>(Method::PATCH, &path, Some(&patch))
             .await?;
+    }
+    if let Some(image) = image.as_ref().and_then(Value::as_str) {
+        match upgrade_one(client, u.id.as_str(), Some(image), None).await? {
+            Upgraded::RolledBack(why) => return Err(CliError::Failed(why)),
+            Upgraded::Upgraded { .. } | Upgraded::Unchanged => {}
+        }
     }
     if u.run == Some(true) {
         client.post::<Value>(&format!("{path}/start")).await?;

@@ -24,7 +24,9 @@ const APPLY_HELP: &str = r#"Fleet file (TOML): one [[bot]] table per bot, with t
 
 Also: name, template, command, health_check, settings. A field left out is not managed
 (neither set nor compared); `env = {}` clears the environment. A changed field is PATCHed,
-which recreates the bot's container; a template change is refused. Secrets are compared by
+which recreates the bot's container; a changed image goes through the health-gated upgrade
+(see `botmaker upgrade --help`) and is rolled back if the new container fails; a template
+change is refused. Secrets are compared by
 name only. Prints one line per change and a summary; exits 1 if any bot failed."#;
 
 /// Where to find the server and how to authenticate (global: accepted by every subcommand).
@@ -87,6 +89,45 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Write the server's bots as a fleet file (secret names, never values).
     Export(ExportArgs),
+    /// Rolling upgrade: bots one (or --max-unavailable) at a time, each kept only if healthy.
+    #[command(after_help = UPGRADE_HELP)]
+    Upgrade(UpgradeArgs),
+}
+
+/// Extra help of `upgrade`.
+const UPGRADE_HELP: &str = "Each bot is upgraded as `bots upgrade` does: its old container stops, a new one \
+starts from its stored config with the new image and must stay up (and pass its probe) before \
+the deadline, or it is removed and the old one runs again. Without --image only bots whose \
+configured tag now names another image (image_drift) are upgraded. Prints one line per bot \
+and `upgraded N, rolled back N, unchanged N, failed N, skipped N`; exits 1 if any bot was \
+rolled back or failed.";
+
+/// `upgrade`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["template", "bots", "all"])))]
+pub struct UpgradeArgs {
+    /// The image every selected bot gets; default: each bot's own reference again (only bots
+    /// whose tag moved are touched).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Every bot of this template.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// These bots (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub bots: Option<Vec<BotId>>,
+    /// Every bot.
+    #[arg(long)]
+    pub all: bool,
+    /// Bots being upgraded (so possibly down) at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_unavailable: u16,
+    /// Start no further bot once one has been rolled back or failed.
+    #[arg(long)]
+    pub stop_on_failure: bool,
+    /// Seconds each new container has to become healthy [server default: 300].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
 }
 
 /// `--json`.
@@ -140,6 +181,26 @@ pub enum BotsCommand {
     Rm(IdsArg),
     /// A bot's logs; `-f` keeps following, across restarts, until interrupted.
     Logs(LogsArgs),
+    /// Replace a bot's container by one of a new image, kept only if it proves healthy (the
+    /// old one runs again otherwise; exit 1).
+    Upgrade(BotUpgradeArgs),
+}
+
+/// `bots upgrade`.
+#[derive(Debug, Args)]
+pub struct BotUpgradeArgs {
+    /// The bot.
+    pub id: BotId,
+    /// The image (a tag or `repo@sha256:...`); default: its configured reference again, to
+    /// pick up a tag that moved.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Seconds the new container has to become healthy [server default: 300].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
+    /// Print the outcome and the bot as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// One or more bot ids.

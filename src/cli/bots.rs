@@ -42,6 +42,7 @@ pub async fn run(client: &ApiClient, cmd: BotsCommand) -> Result<(), CliError> {
             Ok(())
         }
         BotsCommand::Logs(a) => logs::logs(client, &a).await,
+        BotsCommand::Upgrade(a) => super::upgrade::upgrade_bot(client, &a).await,
     }
 }
 
@@ -61,7 +62,12 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
             b.health.clone(),
             uptime(b, now),
             b.restart_count.to_string(),
-            b.image.clone(),
+            // The tag now names another image than runs: `bots upgrade` would pick it up.
+            if b.image_drift {
+                format!("{} (drift)", b.image)
+            } else {
+                b.image.clone()
+            },
         ]);
     }
     t.print();

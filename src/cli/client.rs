@@ -82,6 +82,21 @@ impl ApiClient {
         self.parse(res).await
     }
 
+    /// `method path` with a JSON body, allowed `limit` instead of [`REQUEST_TIMEOUT`] (an
+    /// upgrade waits for its health deadline).
+    pub async fn call_with_timeout<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+        limit: Duration,
+    ) -> Result<T, CliError> {
+        let req = self.authed(method, path)?.json(body).timeout(limit);
+        let res = req.send().await.map_err(|e| self.transport(e))?;
+        let res = self.check(res).await?;
+        self.parse(res).await
+    }
+
     /// `GET path`, parsed as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
         self.call(Method::GET, path, None::<&()>).await

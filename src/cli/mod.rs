@@ -23,6 +23,7 @@ mod progress;
 mod secrets;
 mod session;
 pub mod sse;
+pub mod upgrade;
 pub mod values;
 pub mod wire;
 
@@ -76,6 +77,7 @@ async fn dispatch(conn: Connection, command: Command) -> Result<(), CliError> {
         Command::Tokens(cmd) => admin::tokens(&client()?, cmd).await,
         Command::Apply(a) => apply::apply(&client()?, &a).await,
         Command::Export(a) => apply::export(&client()?, &a).await,
+        Command::Upgrade(a) => upgrade::rolling(&client()?, &a).await,
     }
 }
 

@@ -48,6 +48,10 @@ pub struct RemoteBot {
     pub oom_killed: bool,
     /// Container id.
     pub container_id: Option<String>,
+    /// Id of the image the container runs.
+    pub image_id: Option<String>,
+    /// The configured reference now names another image than the container runs.
+    pub image_drift: bool,
     /// When the current run started.
     pub started_at: Option<DateTime<Utc>>,
     /// When the bot was created.
@@ -195,4 +199,19 @@ pub struct ErrorBody {
     /// Per-field problems of a validation error.
     #[serde(default)]
     pub fields: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// `POST /api/bots/{id}/upgrade` when it did not roll back (a rollback is a 409 error with
+/// code `UPGRADE_ROLLED_BACK`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct UpgradeAnswer {
+    /// `upgraded` or `unchanged`.
+    pub result: String,
+    /// The image reference before.
+    pub previous_image: String,
+    /// The image reference now.
+    pub image: String,
+    /// From the old container's stop until the new one was healthy.
+    #[serde(default)]
+    pub downtime_ms: Option<u64>,
 }

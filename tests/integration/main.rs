@@ -12,5 +12,6 @@ mod hardening;
 mod hostile_bot;
 mod serve_cli;
 mod upgrade;
+mod upgrade_cli;
 mod upgrade_kill;
 mod web;
