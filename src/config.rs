@@ -101,6 +101,21 @@ pub struct ServeConfig {
     /// Log filter (`info`, `debug`, `botmaker=debug,tower_http=info`, ...).
     #[arg(long, env = "BOTMAKER_LOG", default_value = "info")]
     pub log: String,
+
+    /// Log format: `text` (one readable line per event, coloured only on a terminal) or `json`
+    /// (one JSON object per line, for a log collector).
+    #[arg(long, env = "BOTMAKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How the server writes its log (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl ServeConfig {
@@ -251,6 +266,16 @@ mod tests {
         assert_eq!(c.session_ttl(), Duration::from_secs(3600));
         let c = parse(&["--session-hours", "2", "--session-seconds", "90"]).unwrap();
         assert_eq!(c.session_ttl(), Duration::from_secs(90));
+    }
+
+    #[test]
+    fn log_format_is_text_or_json() {
+        assert_eq!(parse(&[]).unwrap().log_format, LogFormat::Text);
+        assert_eq!(
+            parse(&["--log-format", "json"]).unwrap().log_format,
+            LogFormat::Json
+        );
+        assert!(parse(&["--log-format", "xml"]).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod docker;
 pub mod http;
+pub mod logging;
 pub mod reconcile;
 pub mod safe_fs;
 pub mod sampler;

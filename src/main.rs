@@ -37,7 +37,7 @@ fn main() -> ExitCode {
 }
 
 fn serve(config: ServeConfig) -> ExitCode {
-    init_logging(&config.log);
+    botmaker::logging::init(&config.log, config.log_format);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -61,13 +61,4 @@ fn serve(config: ServeConfig) -> ExitCode {
             }
         }
     })
-}
-
-fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
 }

@@ -1,12 +1,20 @@
 //! The stats sampler: resource usage of every running bot, served from memory.
 //!
-//! Docker's stats call costs 1-2 s per container when asked for a ready-made sample, and
-//! `docker stats` on dozens of containers keeps the daemon busy. So one background task polls
-//! each running bot with a cheap `one-shot` reading every interval, a few at a time, diffs it
-//! against the previous reading, and keeps a short history. API requests read the cache and
-//! never wait on Docker.
+//! One background task reads every running bot once per interval, diffs each reading against
+//! the previous one and keeps a short history; API requests read that cache and never wait on
+//! Docker. The readings come from one of two places:
+//!
+//! - **cgroupfs**, when the engine is on this machine: every bot's counters are a few small
+//!   kernel files, read for the whole fleet in one blocking pass. Each container is placed
+//!   once (one inspect for its pid and cgroup parent) and the place is kept while it runs.
+//! - **the Docker API** otherwise (a remote engine, cgroups this process cannot read) and for
+//!   any container the cgroupfs reader cannot place: one `one-shot` stats call per bot,
+//!   [`CONCURRENCY`] at a time. dockerd answers each at the next tick of its 1 s collector, so
+//!   this path refreshes about [`CONCURRENCY`] bots a second, whatever the interval.
+//!
+//! Which one runs is in [`Sampler::source`], shown by `/health`.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,25 +23,67 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::BotId;
-use crate::docker::{ContainerState, DockerService, StatsSample, StatsSnapshot};
+use crate::docker::{
+    CgroupPaths, CgroupStats, ContainerState, DockerService, StatsSample, StatsSnapshot,
+};
 
 /// Default time between two readings of one bot.
 pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(10);
 /// Readings kept per bot (10 minutes at the default interval).
 pub const HISTORY_LEN: usize = 60;
-/// Gap between the two readings that make a new bot's first sample.
+/// Gap between the two readings that make a new bot's first sample, so it has one now rather
+/// than one interval from now.
 const FIRST_SAMPLE_GAP: Duration = Duration::from_secs(1);
-/// Stats calls in flight at once: bounds the daemon's sampling work.
-const CONCURRENCY: usize = 4;
+/// Docker calls in flight at once (stats on the API path, inspects to place containers):
+/// bounds the sampler's share of the daemon.
+pub const CONCURRENCY: usize = 4;
 
 /// The latest sample of one bot.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BotStats {
-    /// The bot.
+    /// Id of the bot the sample is for.
     pub id: String,
-    /// Its latest sample.
+    /// Usage over the last interval (its fields sit beside `id` in JSON).
     #[serde(flatten)]
     pub sample: StatsSample,
+}
+
+/// Where readings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatsSource {
+    /// The kernel's cgroup files of the engine's host (this machine).
+    Cgroupfs,
+    /// The engine's stats call, one bot at a time.
+    DockerApi,
+}
+
+/// What the sampler is doing, for `/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceStatus {
+    /// The source of the last round: `cgroupfs` if it read any bot there.
+    pub source: StatsSource,
+    /// 1 or 2 when cgroup files are read.
+    pub cgroup_version: Option<u8>,
+    /// Why the Docker API is used for the whole fleet, when it is.
+    pub fallback_reason: Option<String>,
+    /// Bots read from cgroup files in the last round.
+    pub bots_from_cgroupfs: usize,
+    /// Bots read through the Docker API in the last round (all of them on the API path; on
+    /// the cgroupfs path, the ones it could not place).
+    pub bots_from_docker_api: usize,
+}
+
+impl Default for SourceStatus {
+    fn default() -> Self {
+        Self {
+            source: StatsSource::DockerApi,
+            cgroup_version: None,
+            fallback_reason: Some("sampler not started".into()),
+            bots_from_cgroupfs: 0,
+            bots_from_docker_api: 0,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -46,10 +96,25 @@ struct Series {
 #[derive(Clone, Default)]
 pub struct Sampler {
     series: Arc<Mutex<HashMap<String, Series>>>,
+    status: Arc<Mutex<SourceStatus>>,
+}
+
+/// The cgroupfs reader and where each running container's counters are (`None`: it cannot
+/// be placed, read it through the API). Lives as long as the sampler's task.
+struct Cgroups {
+    reader: CgroupStats,
+    places: HashMap<String, Option<CgroupPaths>>,
+}
+
+/// One running bot: its id and its container's.
+#[derive(Clone)]
+struct Target {
+    bot: String,
+    container: String,
 }
 
 impl Sampler {
-    /// An empty cache.
+    /// An empty cache; [`Sampler::run`] fills it.
     pub fn new() -> Self {
         Self::default()
     }
@@ -83,10 +148,28 @@ impl Sampler {
         })
     }
 
-    fn record(&self, id: &str, snap: StatsSnapshot) {
+    /// Which source the sampler reads, and how many bots each covered in the last round.
+    pub fn source(&self) -> SourceStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_source(&self, f: impl FnOnce(&mut SourceStatus)) {
+        f(&mut self.status.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Records a reading. `network` false: the network counters could not be read this
+    /// time, keep the previous ones rather than show a drop to zero.
+    fn record(&self, id: &str, mut snap: StatsSnapshot, network: bool) {
         self.with(|m| {
             let s = m.entry(id.to_string()).or_default();
             if let Some(prev) = s.last {
+                if !network {
+                    snap.network_rx_bytes = prev.network_rx_bytes;
+                    snap.network_tx_bytes = prev.network_tx_bytes;
+                }
                 s.history.push_back(StatsSample::between(&prev, &snap));
                 while s.history.len() > HISTORY_LEN {
                     s.history.pop_front();
@@ -96,53 +179,279 @@ impl Sampler {
         });
     }
 
-    /// One round: a reading of every running bot, `CONCURRENCY` at a time. Bots no longer
-    /// running are dropped from the cache.
-    pub async fn sample_once(&self, docker: &DockerService) {
-        let Ok(containers) = docker.list_managed_containers().await else {
-            return;
-        };
-        let running: Vec<String> = containers
-            .into_iter()
-            .filter(|c| c.state == ContainerState::Running)
-            .map(|c| c.bot_id)
-            .collect();
-        self.with(|m| m.retain(|id, _| running.contains(id)));
-        futures_util::stream::iter(running)
-            .for_each_concurrent(CONCURRENCY, |id| async move {
-                let Ok(bot) = BotId::new(id.clone()) else {
-                    return;
-                };
-                // A bot seen for the first time gets a second reading a moment later, so its
-                // first sample is available now rather than one interval from now.
-                let new = self.with(|m| m.get(&id).is_none_or(|s| s.last.is_none()));
-                if let Ok(Some(snap)) = docker.stats_snapshot(&bot).await {
-                    self.record(&id, snap);
-                    if new {
-                        tokio::time::sleep(FIRST_SAMPLE_GAP).await;
-                        if let Ok(Some(snap)) = docker.stats_snapshot(&bot).await {
-                            self.record(&id, snap);
-                        }
-                    }
-                }
-            })
-            .await;
-    }
-
-    /// Samples every `interval` until `shutdown`.
+    /// Samples every `interval` until `shutdown`. Decides the source once, at the start:
+    /// cgroupfs when [`DockerService::cgroup_stats`] finds the engine's cgroups here.
     pub async fn run(
         self,
         docker: DockerService,
         interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
+        let mut cgroups = match docker.cgroup_stats().await {
+            Ok(reader) => {
+                tracing::info!(
+                    version = reader.version(),
+                    "stats sampler reads cgroup files"
+                );
+                self.set_source(|s| {
+                    s.source = StatsSource::Cgroupfs;
+                    s.cgroup_version = Some(reader.version());
+                    s.fallback_reason = None;
+                });
+                Some(Cgroups {
+                    reader,
+                    places: HashMap::new(),
+                })
+            }
+            Err(e) => {
+                tracing::info!(reason = %e, "stats sampler uses the Docker API");
+                self.set_source(|s| s.fallback_reason = Some(e.to_string()));
+                None
+            }
+        };
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = shutdown.changed() => return,
-                _ = tick.tick() => self.sample_once(&docker).await,
+                _ = tick.tick() => self.round(&docker, cgroups.as_mut()).await,
             }
         }
+    }
+
+    /// One round: a reading of every running bot. Bots no longer running leave the cache.
+    async fn round(&self, docker: &DockerService, mut cgroups: Option<&mut Cgroups>) {
+        let Ok(containers) = docker.running_managed_containers().await else {
+            return;
+        };
+        let running: Vec<Target> = containers
+            .into_iter()
+            .filter(|c| c.state == ContainerState::Running && BotId::new(&c.bot_id).is_ok())
+            .map(|c| Target {
+                bot: c.bot_id,
+                container: c.id,
+            })
+            .collect();
+        let ids: HashSet<&str> = running.iter().map(|t| t.bot.as_str()).collect();
+        let new: HashSet<String> = self.with(|m| {
+            m.retain(|id, _| ids.contains(id.as_str()));
+            running
+                .iter()
+                .filter(|t| m.get(&t.bot).is_none_or(|s| s.last.is_none()))
+                .map(|t| t.bot.clone())
+                .collect()
+        });
+
+        let (placed, mut via_api) = match cgroups.as_deref_mut() {
+            Some(c) => c.place(docker, &running).await,
+            None => (Vec::new(), running.clone()),
+        };
+        let cgroups_on = cgroups.is_some();
+        // Published before reading: on the API path a round over a large fleet takes minutes.
+        self.publish(cgroups_on, placed.len(), via_api.len());
+        let mut from_cgroups = placed.len();
+        if let Some(c) = cgroups.as_deref_mut() {
+            let failed = self.read_cgroups(c, placed.clone()).await;
+            from_cgroups -= failed.len();
+            via_api.extend(failed);
+        }
+        self.publish(cgroups_on, from_cgroups, via_api.len());
+
+        // New bots have one reading; a second a moment later makes their first sample. The
+        // cgroup ones are read again together, while the API path works through its bots.
+        let fresh: Vec<_> = placed
+            .into_iter()
+            .filter(|(t, _)| new.contains(&t.bot))
+            .collect();
+        let second_cgroup_pass = async {
+            match cgroups.as_deref_mut() {
+                Some(c) if !fresh.is_empty() => {
+                    tokio::time::sleep(FIRST_SAMPLE_GAP).await;
+                    self.read_cgroups(c, fresh).await
+                }
+                _ => Vec::new(),
+            }
+        };
+        let (failed, ()) = tokio::join!(second_cgroup_pass, self.read_api(docker, &via_api, &new));
+        self.read_api(docker, &failed, &HashSet::new()).await;
+    }
+
+    /// Records which source the round uses, for [`Sampler::source`].
+    fn publish(&self, cgroups_on: bool, from_cgroups: usize, from_api: usize) {
+        self.set_source(|s| {
+            s.bots_from_cgroupfs = from_cgroups;
+            s.bots_from_docker_api = from_api;
+            if cgroups_on && from_cgroups == 0 && from_api > 0 {
+                s.source = StatsSource::DockerApi;
+                s.fallback_reason = Some(
+                    "no running container's cgroup was found on this host (is the engine in \
+                     another cgroup namespace, or not on this machine?)"
+                        .into(),
+                );
+            } else if cgroups_on {
+                s.source = StatsSource::Cgroupfs;
+                s.fallback_reason = None;
+            }
+        });
+    }
+
+    /// Reads `placed` containers from cgroup files in one blocking pass. Returns the ones
+    /// that failed for another reason than having stopped, to be read through the API this
+    /// round (and placed afresh next round).
+    async fn read_cgroups(
+        &self,
+        cgroups: &mut Cgroups,
+        placed: Vec<(Target, CgroupPaths)>,
+    ) -> Vec<Target> {
+        if placed.is_empty() {
+            return Vec::new();
+        }
+        let reader = cgroups.reader.clone();
+        let pass = tokio::task::spawn_blocking(move || {
+            let host = reader.host_cpu();
+            placed
+                .into_iter()
+                .map(|(t, paths)| {
+                    let r = match &host {
+                        Ok(h) => reader.read(&paths, h).map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    // Stopped since it was listed: its cgroup went with it.
+                    let gone = r.is_err() && !paths.memory.is_dir();
+                    (t, r, gone)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let Ok(results) = pass else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        for (t, r, gone) in results {
+            match r {
+                Ok(reading) => self.record(&t.bot, reading.snapshot, reading.network),
+                Err(_) if gone => {}
+                Err(e) => {
+                    tracing::debug!(bot = %t.bot, error = %e, "cgroup read failed; using the Docker API");
+                    cgroups.places.remove(&t.container);
+                    failed.push(t);
+                }
+            }
+        }
+        failed
+    }
+
+    /// Reads `targets` through the Docker API, [`CONCURRENCY`] at a time. A bot in `new`
+    /// is read twice, [`FIRST_SAMPLE_GAP`] apart, so its first sample is there as soon as its
+    /// turn comes rather than a whole round later.
+    async fn read_api(&self, docker: &DockerService, targets: &[Target], new: &HashSet<String>) {
+        futures_util::stream::iter(targets)
+            .for_each_concurrent(CONCURRENCY, |t| async move {
+                let Ok(bot) = BotId::new(&t.bot) else {
+                    return;
+                };
+                if let Ok(Some(snap)) = docker.stats_snapshot(&bot).await {
+                    self.record(&t.bot, snap, true);
+                    if new.contains(&t.bot) {
+                        tokio::time::sleep(FIRST_SAMPLE_GAP).await;
+                        if let Ok(Some(snap)) = docker.stats_snapshot(&bot).await {
+                            self.record(&t.bot, snap, true);
+                        }
+                    }
+                }
+            })
+            .await;
+    }
+}
+
+impl Cgroups {
+    /// Splits `running` into containers with known cgroup directories and the rest. Places
+    /// each container seen for the first time (one inspect, [`CONCURRENCY`] at a time) and
+    /// forgets containers that stopped. A failed inspect is retried next round.
+    async fn place(
+        &mut self,
+        docker: &DockerService,
+        running: &[Target],
+    ) -> (Vec<(Target, CgroupPaths)>, Vec<Target>) {
+        let live: HashSet<&str> = running.iter().map(|t| t.container.as_str()).collect();
+        self.places.retain(|id, _| live.contains(id.as_str()));
+        let unknown: Vec<String> = running
+            .iter()
+            .filter(|t| !self.places.contains_key(&t.container))
+            .map(|t| t.container.clone())
+            .collect();
+        let hints: Vec<_> = futures_util::stream::iter(unknown)
+            .map(|id| async move {
+                let hint = docker.cgroup_hint(&id).await;
+                (id, hint)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .filter_map(|(id, hint)| std::future::ready(hint.ok().flatten().map(|h| (id, h))))
+            .collect()
+            .await;
+        if !hints.is_empty() {
+            let reader = self.reader.clone();
+            let located = tokio::task::spawn_blocking(move || {
+                hints
+                    .into_iter()
+                    .map(|(id, h)| {
+                        let place = reader.locate(&id, &h.cgroup_parent, h.pid);
+                        (id, place)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            self.places.extend(located);
+        }
+        let mut placed = Vec::new();
+        let mut unplaced = Vec::new();
+        for t in running {
+            match self.places.get(&t.container) {
+                Some(Some(paths)) => placed.push((t.clone(), paths.clone())),
+                _ => unplaced.push(t.clone()),
+            }
+        }
+        (placed, unplaced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(cpu: u64, system: u64, rx: u64) -> StatsSnapshot {
+        StatsSnapshot {
+            cpu_total_ns: cpu,
+            system_cpu_ns: system,
+            online_cpus: 2,
+            network_rx_bytes: rx,
+            ..StatsSnapshot::default()
+        }
+    }
+
+    #[test]
+    fn a_sample_needs_two_readings_and_unread_network_keeps_the_last_value() {
+        let s = Sampler::new();
+        s.record("b", snap(0, 1_000, 500), true);
+        assert!(s.latest().is_empty(), "one reading is no sample yet");
+        s.record("b", snap(1_000, 11_000, 0), false);
+        let latest = s.latest();
+        assert_eq!(latest.len(), 1);
+        // 1000 ns of 10,000 ns of host time on 2 CPUs: 20 %.
+        assert_eq!(latest[0].sample.cpu_percent, 20.0);
+        assert_eq!(latest[0].sample.network_rx_bytes, 500, "not a drop to zero");
+        for i in 0..HISTORY_LEN + 5 {
+            s.record("b", snap(2_000 + i as u64, 12_000 + i as u64, 600), true);
+        }
+        let id = BotId::new("b").unwrap();
+        assert_eq!(s.history(&id).len(), HISTORY_LEN);
+    }
+
+    #[test]
+    fn the_source_is_unknown_until_the_sampler_runs() {
+        let s = Sampler::new().source();
+        assert_eq!(s.source, StatsSource::DockerApi);
+        assert_eq!(s.fallback_reason.as_deref(), Some("sampler not started"));
     }
 }

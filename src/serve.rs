@@ -15,7 +15,10 @@ use crate::auth::{
 };
 use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
-use crate::docker::{DockerService, DockerSettings};
+use crate::docker::{
+    ContainerError, DockerService, DockerSettings, HostPath, MountPoint, host_path,
+    own_container_id,
+};
 use crate::http::{AppState, Auth, AuthSettings, app};
 use crate::reconcile::{Reconciler, run_probes};
 use crate::safe_fs;
@@ -36,9 +39,29 @@ pub struct Server {
 }
 
 impl Server {
-    /// Runs every start-up check: data dir writable (made absolute and private, the database
-    /// files 0600), database opens, admin password set, Docker answers, port free.
+    /// Runs every start-up check: port free, Docker answers, the data directory is at the same
+    /// path on the daemon's host (when botmaker runs in a container), data dir writable (made
+    /// absolute and private, the database files 0600), database opens, admin password set.
+    ///
+    /// The checks that write nothing come first: a taken port, a dead daemon or a data
+    /// directory the daemon cannot bind from must not leave a data directory and a generated
+    /// password behind.
     pub async fn prepare(mut config: ServeConfig) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
+            StartupError(format!(
+                "cannot listen on {}: {e}; is another botmaker (or another program) using it? \
+                 Stop it or pick another address with --listen / BOTMAKER_LISTEN",
+                config.listen
+            ))
+        })?;
+        let docker = DockerService::connect(DockerSettings {
+            host: config.docker_host.clone(),
+            instance: config.instance.clone(),
+            ..DockerSettings::default()
+        })
+        .await
+        .map_err(|e| StartupError(format!("cannot start: {e}")))?;
+        check_data_dir_on_daemon_host(&docker, &absolute_data_dir(&config.data_dir)?).await?;
         config.data_dir = prepare_data_dir(&config.data_dir)?;
         restrict_database_files(&config.database_path())?;
         let store = Store::open(&config.database_path())
@@ -47,20 +70,6 @@ impl Server {
         // Opening may have created `-wal` and `-shm`.
         restrict_database_files(&config.database_path())?;
         let password_hash = admin_password_hash(&config, &store).await?;
-        let docker = DockerService::connect(DockerSettings {
-            host: config.docker_host.clone(),
-            instance: config.instance.clone(),
-            ..DockerSettings::default()
-        })
-        .await
-        .map_err(|e| StartupError(format!("cannot start: {e}")))?;
-        let listener = TcpListener::bind(config.listen).await.map_err(|e| {
-            StartupError(format!(
-                "cannot listen on {}: {e}; is another botmaker (or another program) using it? \
-                 Stop it or pick another address with --listen / BOTMAKER_LISTEN",
-                config.listen
-            ))
-        })?;
 
         let fleet = Arc::new(Fleet::new(CrashLoopPolicy {
             restarts: config.crash_loop_restarts.max(1),
@@ -86,6 +95,7 @@ impl Server {
                 session_ttl: config.session_ttl(),
                 public_https: config.public_url_is_https(),
                 trust_proxy: config.trust_proxy,
+                password_file: Some(config.generated_password_path()),
             },
         ));
         let reconciler = Reconciler::new(
@@ -199,6 +209,127 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// The data directory as an absolute path, its existing part resolved through any links,
+/// without creating anything (that comes after the checks that write nothing).
+fn absolute_data_dir(dir: &Path) -> Result<PathBuf, StartupError> {
+    let absolute = std::path::absolute(dir).map_err(|e| {
+        StartupError(format!(
+            "data directory {} is not usable (resolve: {e}); give an absolute path with \
+             --data-dir / BOTMAKER_DATA_DIR",
+            dir.display()
+        ))
+    })?;
+    let mut existing = absolute.as_path();
+    let mut missing = Vec::new();
+    let base = loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            break real;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_owned());
+                existing = parent;
+            }
+            // `..` at the end, or the root itself: leave the path as given.
+            _ => return Ok(absolute),
+        }
+    };
+    Ok(missing
+        .iter()
+        .rev()
+        .fold(base, |path, name| path.join(name)))
+}
+
+/// When botmaker runs in a Docker container, the daemon resolves the bind-mount sources it is
+/// handed (`<data dir>/secrets/<bot>`, `<data dir>/workspaces/<bot>`) on *its* host, not in
+/// this container: the data directory must be mounted at the same path on both sides, or
+/// every bot would get another directory than the one botmaker wrote (or none). Checked
+/// before anything is written, with the `docker run` fix in the message.
+async fn check_data_dir_on_daemon_host(
+    docker: &DockerService,
+    data_dir: &Path,
+) -> Result<(), StartupError> {
+    let Some(id) = own_container_id() else {
+        return Ok(());
+    };
+    let mounts = match docker.container_mounts(&id).await {
+        Ok(mounts) => mounts,
+        Err(ContainerError::NotFound { .. }) => {
+            tracing::warn!(
+                container = %id,
+                docker = %docker.host(),
+                "botmaker runs in a container this Docker daemon does not know, so it cannot \
+                 check that the data directory is at the same path on the daemon's host; bind \
+                 mounts of bot secrets and workspaces will be resolved there"
+            );
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(StartupError(format!(
+                "cannot inspect botmaker's own container {id} to check its data directory \
+                 mount: {e}"
+            )));
+        }
+    };
+    match mount_problem(id.get(..12).unwrap_or(&id), &mounts, data_dir) {
+        Some(problem) => Err(StartupError(problem)),
+        None => Ok(()),
+    }
+}
+
+/// What is wrong with where the data directory (or its `secrets/`, `workspaces/`) is mounted
+/// in container `short` with `mounts`, and the `docker run` options that fix it; `None` when
+/// all three are at the same path on the daemon's host.
+fn mount_problem(short: &str, mounts: &[MountPoint], data_dir: &Path) -> Option<String> {
+    let why = "the Docker daemon resolves the bots' bind mounts (their secrets and workspaces) \
+               on its host, so the data directory must be mounted at the same path on both \
+               sides";
+    [
+        data_dir.to_path_buf(),
+        data_dir.join("secrets"),
+        data_dir.join("workspaces"),
+    ]
+    .into_iter()
+    .find_map(|path| match host_path(mounts, &path) {
+        HostPath::Same => None,
+        HostPath::NotMounted => Some(format!(
+            "this container ({short}) does not mount {} from the Docker host: it lives in \
+             the container's own file system; {why}: run the container with `-v {d}:{d}` \
+             (and keep --data-dir / BOTMAKER_DATA_DIR {d})",
+            path.display(),
+            d = data_dir.display(),
+        )),
+        HostPath::Elsewhere {
+            host: Some(host),
+            mount,
+        } if mount.kind == "bind" => {
+            let src = mount.source.display();
+            let host_data_dir = match host_path(mounts, data_dir) {
+                HostPath::Elsewhere { host: Some(h), .. } => h,
+                _ => data_dir.to_path_buf(),
+            };
+            Some(format!(
+                "this container ({short}) mounts {} from {} on the Docker host \
+                 (`-v {src}:{}`); {why}: run the container with `-v {src}:{src}` and \
+                 --data-dir / BOTMAKER_DATA_DIR {}",
+                path.display(),
+                host.display(),
+                mount.destination.display(),
+                host_data_dir.display(),
+            ))
+        }
+        HostPath::Elsewhere { mount, .. } => Some(format!(
+            "this container ({short}) has {} on a {} mount at {}, which the daemon cannot \
+             bind from at that path; {why}: mount a host directory instead, e.g. \
+             `-v /srv/botmaker:/srv/botmaker` with --data-dir / BOTMAKER_DATA_DIR \
+             /srv/botmaker",
+            path.display(),
+            mount.kind,
+            mount.destination.display(),
+        )),
+    })
 }
 
 /// Mode of the data directory, of `secrets/` and `workspaces/`: only botmaker's user may look
@@ -378,6 +509,88 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    fn mount(kind: &str, source: &str, destination: &str) -> MountPoint {
+        MountPoint {
+            kind: kind.into(),
+            source: source.into(),
+            destination: destination.into(),
+        }
+    }
+
+    #[test]
+    fn a_data_dir_at_another_path_on_the_host_is_refused_with_the_fix() {
+        let sock = mount("bind", "/var/run/docker.sock", "/var/run/docker.sock");
+        let data = Path::new("/var/lib/botmaker");
+        let same = [
+            sock.clone(),
+            mount("bind", "/var/lib/botmaker", "/var/lib/botmaker"),
+        ];
+        assert_eq!(mount_problem("c0ffee", &same, data), None);
+        // A parent mounted at the same path is as good.
+        let parent = [mount("bind", "/var/lib", "/var/lib")];
+        assert_eq!(mount_problem("c0ffee", &parent, data), None);
+
+        let moved = [sock.clone(), mount("bind", "/srv/bm", "/var/lib/botmaker")];
+        let err = mount_problem("c0ffee", &moved, data).unwrap();
+        assert!(
+            err.contains("this container (c0ffee) mounts /var/lib/botmaker from /srv/bm"),
+            "{err}"
+        );
+        assert!(
+            err.contains("`-v /srv/bm:/srv/bm`") && err.contains("BOTMAKER_DATA_DIR /srv/bm"),
+            "{err}"
+        );
+
+        // Moved parent: the fix names the data directory's host path.
+        let moved_parent = [mount("bind", "/srv", "/var/lib")];
+        let err = mount_problem("c0ffee", &moved_parent, data).unwrap();
+        assert!(
+            err.contains("`-v /srv:/srv`") && err.contains("BOTMAKER_DATA_DIR /srv/botmaker"),
+            "{err}"
+        );
+
+        let none = [sock.clone()];
+        let err = mount_problem("c0ffee", &none, data).unwrap();
+        assert!(
+            err.contains("does not mount /var/lib/botmaker")
+                && err.contains("`-v /var/lib/botmaker:/var/lib/botmaker`"),
+            "{err}"
+        );
+
+        let volume = [mount(
+            "volume",
+            "/var/lib/docker/volumes/bm/_data",
+            "/var/lib/botmaker",
+        )];
+        let err = mount_problem("c0ffee", &volume, data).unwrap();
+        assert!(
+            err.contains("on a volume mount") && err.contains("host directory"),
+            "{err}"
+        );
+
+        // The data directory is fine but its workspaces come from elsewhere.
+        let nested = [
+            mount("bind", "/var/lib/botmaker", "/var/lib/botmaker"),
+            mount("bind", "/scratch/ws", "/var/lib/botmaker/workspaces"),
+        ];
+        let err = mount_problem("c0ffee", &nested, data).unwrap();
+        assert!(
+            err.contains("mounts /var/lib/botmaker/workspaces from /scratch/ws"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_data_dir_is_resolved_without_creating_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(tmp.path()).unwrap();
+        std::fs::create_dir(real.join("target")).unwrap();
+        std::os::unix::fs::symlink(real.join("target"), real.join("link")).unwrap();
+        let got = absolute_data_dir(&real.join("link/missing/data")).unwrap();
+        assert_eq!(got, real.join("target/missing/data"));
+        assert!(!real.join("target/missing").exists());
     }
 
     #[test]

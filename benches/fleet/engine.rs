@@ -59,6 +59,14 @@ impl Engine {
         })
     }
 
+    /// The engine listening on `socket` (the simulated one, say).
+    pub fn at(socket: impl Into<PathBuf>, version: &str) -> Self {
+        Self {
+            socket: socket.into(),
+            version: version.into(),
+        }
+    }
+
     /// A fresh keep-alive connection.
     pub async fn connect(&self) -> Result<Conn, String> {
         let stream = UnixStream::connect(&self.socket)

@@ -99,7 +99,8 @@ fn num(v: f64, unit: &str) -> String {
     format!("{v:.digits$}")
 }
 
-fn cell(s: &Summary, unit: &str) -> String {
+/// `median unit (min–max)`, or the bare value for a single repetition.
+pub fn cell(s: &Summary, unit: &str) -> String {
     if s.n == 1 {
         format!("{} {unit}", num(s.median, unit))
     } else {

@@ -23,11 +23,17 @@ pub struct ServerProc {
     log: PathBuf,
     listen: SocketAddr,
     instance: String,
+    /// `--docker-host`; the caller's `DOCKER_HOST` (or the default socket) when `None`.
+    docker_host: Option<String>,
+    /// `--log` filter.
+    log_filter: String,
     child: Option<Child>,
     paused: bool,
     /// `http://127.0.0.1:port`.
     pub base: String,
     client: reqwest::Client,
+    /// For dashboard pages: redirects are not followed.
+    pages: reqwest::Client,
     /// A session token (sessions live in the database, so it survives restarts).
     pub token: String,
 }
@@ -42,6 +48,26 @@ fn client() -> reqwest::Client {
         .timeout(Duration::from_secs(180))
         .build()
         .expect("HTTP client")
+}
+
+fn page_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(180))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client")
+}
+
+/// Sends `req` and reads the whole body: the time, the status and the bytes.
+async fn timed(
+    req: reqwest::RequestBuilder,
+    path: &str,
+) -> Result<(Duration, u16, bytes::Bytes), String> {
+    let t = Instant::now();
+    let res = req.send().await.map_err(|e| format!("GET {path}: {e}"))?;
+    let status = res.status().as_u16();
+    let body = res.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
+    Ok((t.elapsed(), status, body))
 }
 
 fn signal(pid: u32, sig: &str) -> Result<(), String> {
@@ -70,12 +96,33 @@ impl ServerProc {
             log: dir.join("server.log"),
             listen,
             instance: instance.to_string(),
+            docker_host: None,
+            log_filter: "warn".into(),
             child: None,
             paused: false,
             base: format!("http://{listen}"),
             client: client(),
+            pages: page_client(),
             token: String::new(),
         })
+    }
+
+    /// Serve the engine at `host` (e.g. the simulated one) instead of `DOCKER_HOST`.
+    pub fn docker_host(mut self, host: &str) -> Self {
+        self.docker_host = Some(host.to_string());
+        self
+    }
+
+    /// Log with this filter instead of `warn` (the simulation reads the start-up
+    /// reconciliation's log line).
+    pub fn log_filter(mut self, filter: &str) -> Self {
+        self.log_filter = filter.to_string();
+        self
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// The server's pid, while it runs.
@@ -101,7 +148,8 @@ impl ServerProc {
             .arg(&self.instance)
             .arg("--admin-password-file")
             .arg(&self.password_file)
-            .args(["--log", "warn"])
+            .arg("--log")
+            .arg(&self.log_filter)
             // The defaults, pinned so a BOTMAKER_* variable in the caller's shell cannot
             // change what is measured.
             .args(["--stop-timeout", "10"])
@@ -111,8 +159,12 @@ impl ServerProc {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        if let Some(h) = &self.docker_host {
+            cmd.arg("--docker-host").arg(h);
+        }
         // A fresh client: pooled connections to a previous process are dead.
         self.client = client();
+        self.pages = page_client();
         let spawned = Instant::now();
         let child = cmd
             .spawn()
@@ -250,17 +302,22 @@ impl ServerProc {
     /// `GET path` with the session token, timed from sending to the last byte of the body
     /// (which is not parsed).
     pub async fn timed_get(&self, path: &str) -> Result<(Duration, u16, bytes::Bytes), String> {
-        let t = Instant::now();
-        let res = self
+        let req = self
             .client
             .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| format!("GET {path}: {e}"))?;
-        let status = res.status().as_u16();
-        let body = res.bytes().await.map_err(|e| format!("GET {path}: {e}"))?;
-        Ok((t.elapsed(), status, body))
+            .bearer_auth(&self.token);
+        timed(req, path).await
+    }
+
+    /// `GET path` of the dashboard with the session as its cookie, timed like
+    /// [`timed_get`](Self::timed_get). Redirects are not followed: a redirect to the login
+    /// page is a failure to measure, not a page.
+    pub async fn timed_page(&self, path: &str) -> Result<(Duration, u16, bytes::Bytes), String> {
+        let req = self
+            .pages
+            .get(format!("{}{path}", self.base))
+            .header("cookie", format!("botmaker_session={}", self.token));
+        timed(req, path).await
     }
 
     async fn call_as(

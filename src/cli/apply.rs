@@ -79,6 +79,16 @@ pub async fn apply(client: &ApiClient, args: &ApplyArgs) -> Result<(), CliError>
     if args.dry_run {
         return dry_run(&prepared, plan.left_alone);
     }
+    let doomed: Vec<&str> = prepared
+        .iter()
+        .filter_map(|p| match &p.step {
+            Step::Delete(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    if !doomed.is_empty() && !args.yes {
+        confirm_prune(&args.file, &doomed)?;
+    }
 
     let total = prepared
         .iter()
@@ -126,6 +136,39 @@ pub async fn apply(client: &ApiClient, args: &ApplyArgs) -> Result<(), CliError>
         )));
     }
     Ok(())
+}
+
+/// Deleting is the one step of `apply` that loses data (a bot's secrets and workspace go with
+/// it), so `--prune` asks first: on a terminal it lists the bots and waits for `y`; where
+/// nobody can answer it refuses unless `--yes` was given. Nothing is changed before the
+/// answer.
+fn confirm_prune(file: &Path, doomed: &[&str]) -> Result<(), CliError> {
+    use std::io::{BufRead, IsTerminal, Write};
+    let what = format!(
+        "--prune would delete {} bot(s) that {} does not declare: {}",
+        doomed.len(),
+        file.display(),
+        doomed.join(", ")
+    );
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(CliError::usage(format!(
+            "{what}; nothing was changed: pass --yes to delete them (review the plan with \
+             --dry-run)"
+        )));
+    }
+    eprint!("{what}\nDelete them (and their secrets and workspaces)? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| CliError::usage(format!("cannot read the answer: {e}")))?;
+    match answer.trim().to_ascii_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => Err(CliError::Failed(
+            "deletion not confirmed; nothing was changed".into(),
+        )),
+    }
 }
 
 fn prepare(step: Step, dir: Option<&Path>) -> Prepared {

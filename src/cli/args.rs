@@ -26,8 +26,11 @@ Also: name, template, command, health_check, settings. A field left out is not m
 (neither set nor compared); `env = {}` clears the environment. A changed field is PATCHed,
 which recreates the bot's container; a changed image goes through the health-gated upgrade
 (see `botmaker upgrade --help`) and is rolled back if the new container fails; a template
-change is refused. Secrets are compared by
-name only. Prints one line per change and a summary; exits 1 if any bot failed."#;
+change is refused. Secrets are compared by name only. Prints one line per change and a
+summary; exits 1 if any bot failed.
+
+--prune lists the bots it would delete and asks before changing anything; where nobody can
+answer (stdin or stderr not a terminal) it refuses with exit 2 unless --yes is given."#;
 
 /// Where to find the server and how to authenticate (global: accepted by every subcommand).
 #[derive(Debug, Clone, Default, Args)]
@@ -253,6 +256,23 @@ pub struct CreateArgs {
     /// Template settings as a JSON object.
     #[arg(long, value_name = "JSON", value_parser = parse_json_object)]
     pub settings: Option<serde_json::Value>,
+    /// Port botmaker probes over HTTP for the bot's health (its `health_check`); the other
+    /// --health-* flags need it, or a health_check in the spec file.
+    #[arg(long, value_name = "PORT", help_heading = "Health check",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub health_port: Option<u16>,
+    /// Path of the health endpoint [default: /healthz].
+    #[arg(long, value_name = "PATH", help_heading = "Health check")]
+    pub health_path: Option<String>,
+    /// Seconds between two probes [default: 30].
+    #[arg(long, value_name = "SECS", help_heading = "Health check")]
+    pub health_interval: Option<u64>,
+    /// Seconds after a start before failed probes count [default: 180].
+    #[arg(long, value_name = "SECS", help_heading = "Health check")]
+    pub health_start_period: Option<u64>,
+    /// Consecutive failed probes that make the bot unhealthy [default: 3].
+    #[arg(long, value_name = "N", help_heading = "Health check")]
+    pub health_failure_threshold: Option<u32>,
     /// Create the container but do not start it.
     #[arg(long)]
     pub no_start: bool,
@@ -357,9 +377,14 @@ pub struct ApplyArgs {
     /// `DIR/<bot-id>/<NAME>`, one trailing newline dropped.
     #[arg(long)]
     pub secrets_dir: Option<PathBuf>,
-    /// Also delete bots the file does not declare.
+    /// Also delete bots the file does not declare (asks first on a terminal; elsewhere
+    /// needs --yes).
     #[arg(long)]
     pub prune: bool,
+    /// Delete what --prune would delete without asking: required when stdin is not a
+    /// terminal (a script, CI) and --prune would delete bots.
+    #[arg(short = 'y', long)]
+    pub yes: bool,
     /// Print the plan and change nothing.
     #[arg(long)]
     pub dry_run: bool,

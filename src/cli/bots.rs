@@ -186,6 +186,7 @@ async fn create(client: &ApiClient, a: CreateArgs) -> Result<(), CliError> {
         None => BotDecl::default(),
     };
     apply_flags(&mut decl, &a);
+    apply_health_flags(&mut decl, &a)?;
     if decl.id.is_empty() {
         return Err(CliError::usage(
             "which bot? give its id as an argument or in the spec file",
@@ -259,4 +260,42 @@ fn apply_flags(d: &mut BotDecl, a: &CreateArgs) {
             names.push(s.name.to_string());
         }
     }
+}
+
+/// The `--health-*` flags, laid over the spec file's `health_check` field by field. The
+/// probe's own defaults fill what neither gives, so the CLI cannot drift from the API's.
+fn apply_health_flags(d: &mut BotDecl, a: &CreateArgs) -> Result<(), CliError> {
+    let flags = [
+        ("port", a.health_port.map(Value::from)),
+        ("path", a.health_path.clone().map(Value::from)),
+        ("interval_secs", a.health_interval.map(Value::from)),
+        ("start_period_secs", a.health_start_period.map(Value::from)),
+        (
+            "failure_threshold",
+            a.health_failure_threshold.map(Value::from),
+        ),
+    ];
+    if flags.iter().all(|(_, v)| v.is_none()) {
+        return Ok(());
+    }
+    let mut probe = match &d.health_check {
+        Some(p) => serde_json::to_value(p).expect("a probe serializes"),
+        None => Value::Object(serde_json::Map::new()),
+    };
+    for (field, value) in flags {
+        if let Some(v) = value {
+            probe[field] = v;
+        }
+    }
+    if probe.get("port").is_none() {
+        return Err(CliError::usage(
+            "--health-path, --health-interval, --health-start-period and \
+             --health-failure-threshold need --health-port (or a health_check in the spec file)",
+        ));
+    }
+    d.health_check = Some(
+        serde_json::from_value(probe)
+            .map_err(|e| CliError::usage(format!("the health check flags are not valid: {e}")))?,
+    );
+    Ok(())
 }

@@ -123,15 +123,7 @@ pub struct Resolved {
 pub fn resolve(conn: &Connection) -> Result<Resolved, CliError> {
     let config_path = config_path(conn)?;
     let saved = load(&config_path)?;
-    let saved_server = match &saved.server {
-        Some(s) => Some(ServerUrl::parse(s).map_err(|e| {
-            CliError::usage(format!(
-                "the server in {} is not valid: {e}",
-                config_path.display()
-            ))
-        })?),
-        None => None,
-    };
+    let saved_server = saved_server(&config_path, &saved)?;
     let server = conn
         .server
         .clone()
@@ -150,6 +142,22 @@ pub fn resolve(conn: &Connection) -> Result<Resolved, CliError> {
         token,
         config_path,
     })
+}
+
+/// The server in `saved` (read from `path`), checked.
+pub fn saved_server(path: &Path, saved: &SavedConfig) -> Result<Option<ServerUrl>, CliError> {
+    saved
+        .server
+        .as_deref()
+        .map(|s| {
+            ServerUrl::parse(s).map_err(|e| {
+                CliError::usage(format!(
+                    "the server in {} is not valid: {e}",
+                    path.display()
+                ))
+            })
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -62,16 +62,20 @@ pub async fn logout(conn: &Connection) -> Result<(), CliError> {
 }
 
 /// `healthcheck`: `Ok` when `/health` answers 200. The server is `--server` /
-/// `BOTMAKER_URL`, else the loopback form of `BOTMAKER_LISTEN` (what a container running
-/// `botmaker serve` has), else the default.
+/// `BOTMAKER_URL`, else the one `login` saved (as for every other command), else the loopback
+/// form of `BOTMAKER_LISTEN` (what a container running `botmaker serve` has), else the
+/// default.
 pub async fn healthcheck(conn: &Connection, args: &HealthcheckArgs) -> Result<(), CliError> {
     let server = match &conn.server {
         Some(s) => s.clone(),
-        None => std::env::var("BOTMAKER_LISTEN")
-            .ok()
-            .and_then(|l| l.parse::<SocketAddr>().ok())
-            .and_then(|a| ServerUrl::parse(&loopback(a).to_string()).ok())
-            .unwrap_or_default(),
+        None => match saved_server(conn)? {
+            Some(s) => s,
+            None => std::env::var("BOTMAKER_LISTEN")
+                .ok()
+                .and_then(|l| l.parse::<SocketAddr>().ok())
+                .and_then(|a| ServerUrl::parse(&loopback(a).to_string()).ok())
+                .unwrap_or_default(),
+        },
     };
     let client = ApiClient::new(server.clone(), None)?;
     let status = client.health(Duration::from_secs(args.timeout)).await?;
@@ -83,6 +87,16 @@ pub async fn healthcheck(conn: &Connection, args: &HealthcheckArgs) -> Result<()
             "unhealthy: {server}/health answered {status}"
         )))
     }
+}
+
+/// The server `login` saved, if any. Where no config file can be located (no `HOME`, as in
+/// a server container running its own HEALTHCHECK) there is none; a config file that cannot
+/// be read is an error, as for every other command.
+fn saved_server(conn: &Connection) -> Result<Option<ServerUrl>, CliError> {
+    let Ok(path) = config::config_path(conn) else {
+        return Ok(None);
+    };
+    config::saved_server(&path, &config::load(&path)?)
 }
 
 /// `0.0.0.0:p` → `127.0.0.1:p` and `[::]:p` → `[::1]:p`: where to reach a wildcard listener.

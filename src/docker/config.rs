@@ -48,7 +48,7 @@ pub struct ContainerConfig {
     pub secrets_dir: PathBuf,
     /// Further bind mounts (for example a workspace directory).
     pub mounts: Vec<BindMount>,
-    /// Published ports.
+    /// Ports published on the host, on 127.0.0.1 unless a mapping says otherwise.
     pub ports: Vec<PortMapping>,
     /// Network to attach to (Docker's default bridge when unset).
     pub network: Option<String>,
@@ -58,7 +58,7 @@ pub struct ContainerConfig {
     pub healthcheck: Option<HealthCheck>,
     /// Memory, CPU and process limits.
     pub limits: ResourceLimits,
-    /// Privilege reductions.
+    /// Privilege reductions; the default drops every capability.
     pub hardening: Hardening,
     /// Run an init process as PID 1 so signals reach the bot and zombies are reaped.
     pub init: bool,
@@ -97,7 +97,7 @@ pub struct BindMount {
     pub source: PathBuf,
     /// Absolute path inside the container.
     pub target: String,
-    /// Mount read-only.
+    /// Mount it read-only: the bot can read but not change it.
     #[serde(default)]
     pub read_only: bool,
 }
@@ -106,10 +106,10 @@ pub struct BindMount {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
-    /// TCP.
+    /// TCP, the default (`8080/tcp`).
     #[default]
     Tcp,
-    /// UDP.
+    /// UDP (`53/udp`).
     Udp,
 }
 
@@ -125,7 +125,7 @@ pub struct PortMapping {
     /// Host address to bind; defaults to [`DEFAULT_HOST_IP`].
     #[serde(default)]
     pub host_ip: Option<String>,
-    /// TCP or UDP.
+    /// TCP unless set.
     #[serde(default)]
     pub protocol: Protocol,
 }
@@ -184,7 +184,7 @@ pub struct ResourceLimits {
     pub memory_bytes: Option<u64>,
     /// CPU limit in cores, e.g. 0.5.
     pub cpus: Option<f64>,
-    /// Maximum number of processes.
+    /// Maximum number of processes: a fork bomb in one bot cannot exhaust the host's pids.
     pub pids: Option<i64>,
 }
 

@@ -32,6 +32,8 @@ pub enum Op {
     Stats,
     /// `GET /events`.
     Events,
+    /// `GET /info`.
+    Info,
 }
 
 /// A failed container operation. `bot_id` is empty for operations that concern no single bot.
@@ -41,7 +43,7 @@ pub enum ContainerError {
     /// The container, or the image it needs, does not exist.
     #[error("not found for bot '{bot_id}': {message}")]
     NotFound {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
         /// Docker's explanation (e.g. "No such image: x").
         message: String,
@@ -49,7 +51,7 @@ pub enum ContainerError {
     /// A container named `botmaker-<bot-id>` already exists.
     #[error("a container for bot '{bot_id}' already exists")]
     AlreadyExists {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
     },
     /// A container with the bot's name exists but this botmaker instance did not create it, so
@@ -59,13 +61,13 @@ pub enum ContainerError {
          it was not touched (rename or remove it yourself)"
     )]
     NotOwned {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
     },
     /// Docker rejected the container configuration (bad value, missing mount source, ...).
     #[error("invalid container configuration for bot '{bot_id}': {message}")]
     InvalidConfig {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
         /// Docker's or botmaker's explanation.
         message: String,
@@ -73,41 +75,41 @@ pub enum ContainerError {
     /// The container could not be created for another reason.
     #[error("failed to create container for bot '{bot_id}': {message}")]
     CreateFailed {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
-        /// Docker's explanation.
+        /// Docker's own words, for people and logs; never parsed.
         message: String,
     },
     /// The container exists but would not start (e.g. its command is not in the image).
     #[error("failed to start bot '{bot_id}': {message}")]
     StartFailed {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
-        /// Docker's explanation.
+        /// Docker's own words, for people and logs; never parsed.
         message: String,
     },
     /// The container would not stop.
     #[error("failed to stop bot '{bot_id}': {message}")]
     StopFailed {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
-        /// Docker's explanation.
+        /// Docker's own words, for people and logs; never parsed.
         message: String,
     },
     /// The container would not restart.
     #[error("failed to restart bot '{bot_id}': {message}")]
     RestartFailed {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
-        /// Docker's explanation.
+        /// Docker's own words, for people and logs; never parsed.
         message: String,
     },
     /// The container would not be removed.
     #[error("failed to remove container of bot '{bot_id}': {message}")]
     RemoveFailed {
-        /// Bot concerned.
+        /// The bot, for the message; what a caller does depends on the variant alone.
         bot_id: String,
-        /// Docker's explanation.
+        /// Docker's own words, for people and logs; never parsed.
         message: String,
     },
     /// The daemon could not be reached, refused the connection or did not answer in time.
@@ -119,30 +121,34 @@ pub enum ContainerError {
     Network {
         /// The address that was tried.
         host: String,
-        /// What went wrong.
+        /// The transport failure or timeout, as the client saw it.
         message: String,
     },
-    /// The daemon speaks an Engine API older than botmaker supports.
+    /// The daemon and botmaker share no Engine API version: the daemon is older than
+    /// botmaker supports (the usual case), or so new that it refuses every version botmaker
+    /// knows.
     #[error(
-        "Docker Engine at {host} speaks API {version}, but botmaker needs at least {minimum}; \
-         upgrade Docker"
+        "Docker Engine at {host} speaks API {version}, but botmaker speaks {minimum} to \
+         {maximum}; upgrade Docker (or, for a newer engine, botmaker)"
     )]
     UnsupportedApiVersion {
         /// The address that was tried.
         host: String,
-        /// The daemon's API version.
+        /// The daemon's API version, as it reported it.
         version: String,
         /// The oldest version botmaker works with.
         minimum: &'static str,
+        /// The newest version botmaker asks for.
+        maximum: String,
     },
     /// Anything else Docker reported.
     #[error("Docker error for bot '{bot_id}' (HTTP {status}): {message}")]
     Docker {
-        /// Bot concerned (may be empty).
+        /// The bot, for the message (empty for calls that concern no single bot).
         bot_id: String,
         /// HTTP status, or 0 when there was none.
         status: u16,
-        /// Docker's explanation.
+        /// Docker's own words, for people and logs; never parsed.
         message: String,
     },
 }

@@ -15,29 +15,31 @@ use super::status::Health;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum EventKind {
-    /// Created.
+    /// The container was created (not started yet).
     Create,
     /// Started (also after a restart by the restart policy).
     Start,
     /// The process exited.
     Die {
-        /// Its exit code.
+        /// The process's exit code (137 after SIGKILL, 143 after an unhandled SIGTERM);
+        /// `None` if Docker gave none.
         exit_code: Option<i64>,
     },
-    /// Stopped on request.
+    /// Stopped by a stop request (its `die` came just before).
     Stop,
-    /// Sent a signal.
+    /// A signal was sent (by a stop, a kill or a forced removal); a `die` follows if it
+    /// ended the process.
     Kill,
-    /// Restarted on request.
+    /// Restarted by a restart request. The restart policy reports `die` and `start` instead.
     Restart,
     /// The kernel's OOM killer hit it.
     Oom,
     /// Its HEALTHCHECK verdict changed.
     HealthStatus {
-        /// The new verdict.
+        /// The verdict it changed to.
         health: Health,
     },
-    /// Removed.
+    /// The container was removed: the bot has no container until it is recreated.
     Destroy,
     /// Any other action (pause, rename, exec, ...).
     Other {
@@ -51,9 +53,9 @@ pub enum EventKind {
 pub struct ContainerEvent {
     /// The `botmaker.bot-id` label.
     pub bot_id: String,
-    /// Container id.
+    /// The container's full id: tells a recreated container's events from its predecessor's.
     pub container_id: String,
-    /// What happened.
+    /// What happened, parsed from Docker's action.
     pub kind: EventKind,
     /// When, in nanoseconds since the Unix epoch: pass it back as `since` to resume.
     pub time_nanos: i64,

@@ -18,14 +18,14 @@ use crate::BotId;
 pub enum LogStream {
     /// Standard output (also a TTY's combined output).
     Stdout,
-    /// Standard error.
+    /// Standard error (only without a TTY: a TTY merges both into stdout).
     Stderr,
 }
 
-/// One log line.
+/// One line of a bot's output, re-split from Docker's frames.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogLine {
-    /// stdout or stderr.
+    /// Which output it was written to.
     pub stream: LogStream,
     /// When Docker received the line.
     pub timestamp: Option<DateTime<Utc>>,

@@ -10,15 +10,18 @@
 //! - a container with a bot's name that this instance does not own is never touched;
 //! - every call has a timeout, so a dead daemon is a `NETWORK_ERROR`, never a hang.
 
+mod cgroupfs;
 mod config;
 mod error;
 mod events;
 mod images;
 mod labels;
 mod logs;
+mod own_container;
 mod parked;
 mod stats;
 mod status;
+mod version;
 
 use std::future::Future;
 use std::time::Duration;
@@ -29,6 +32,9 @@ use bollard::query_parameters::{
     RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 
+pub use cgroupfs::{
+    CgroupDriver, CgroupError, CgroupHint, CgroupPaths, CgroupReading, CgroupStats, HostCpu,
+};
 pub use config::{
     BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
     Protocol, ResourceLimits, SECRETS_MOUNT_TARGET,
@@ -37,14 +43,17 @@ pub use error::{ContainerError, Op};
 pub use events::{ContainerEvent, EventKind};
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
+pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
 pub use parked::parked_name;
 pub use stats::{StatsSample, StatsSnapshot};
 pub use status::{ContainerInfo, ContainerState, ContainerStatus, Health};
+pub use version::ApiVersion;
 
 use crate::BotId;
 use error::classify;
+use version::pin_path;
 
-/// Oldest Engine API botmaker speaks: Docker 20.10, as shipped by Debian 12.
+/// Oldest Engine API botmaker speaks, as text for messages: [`ApiVersion::MIN`].
 pub const MIN_API_VERSION: &str = "1.41";
 /// Grace period between SIGTERM and SIGKILL when stopping a bot.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -88,6 +97,7 @@ pub struct DockerService {
     host: String,
     instance: String,
     call_timeout: Duration,
+    api_version: ApiVersion,
 }
 
 /// The name of a bot's container.
@@ -96,10 +106,13 @@ pub fn container_name(bot_id: &BotId) -> String {
 }
 
 impl DockerService {
-    /// Connects, pings the daemon and negotiates the API version.
+    /// Connects, pings the daemon and negotiates the API version, which every later request
+    /// then carries in its path.
     ///
     /// Creating a bollard client contacts nobody, so this pings: a missing daemon is reported
-    /// here, with the address tried, rather than at the first real operation.
+    /// here, with the address tried, rather than at the first real operation. A daemon older
+    /// than [`ApiVersion::MIN`], or one that no longer accepts any version botmaker knows, is
+    /// `UNSUPPORTED_API_VERSION`.
     pub async fn connect(settings: DockerSettings) -> Result<Self, ContainerError> {
         let host = settings
             .host
@@ -116,33 +129,41 @@ impl DockerService {
             .map_err(|e| network(e.to_string()))?
             .with_timeout(Duration::from_secs(24 * 3600));
 
-        let negotiated = tokio::time::timeout(settings.connect_timeout, async {
+        let server = tokio::time::timeout(settings.connect_timeout, async {
             docker
                 .ping()
                 .await
                 .map_err(|e| classify(&host, Op::Connect, "", e))?;
             docker
-                .negotiate_version()
+                .version()
                 .await
                 .map_err(|e| classify(&host, Op::Connect, "", e))
         })
         .await
         .map_err(|_| ContainerError::timeout(&host, Op::Connect, settings.connect_timeout))??;
 
-        let version = negotiated.client_version();
-        if (version.major_version, version.minor_version) < (1, 41) {
-            return Err(ContainerError::UnsupportedApiVersion {
-                host,
-                version: format!("{}.{}", version.major_version, version.minor_version),
-                minimum: MIN_API_VERSION,
-            });
-        }
-        tracing::debug!(%host, api = %format!("{}.{}", version.major_version, version.minor_version), "connected to Docker");
+        let reported = server.api_version.clone().unwrap_or_default();
+        let unsupported = |version: String| ContainerError::UnsupportedApiVersion {
+            host: host.clone(),
+            version,
+            minimum: MIN_API_VERSION,
+            maximum: ApiVersion::MAX.to_string(),
+        };
+        let server_api = ApiVersion::parse(&reported).ok_or_else(|| unsupported(reported))?;
+        let server_min = server
+            .min_api_version
+            .as_deref()
+            .and_then(ApiVersion::parse);
+        let api_version = ApiVersion::negotiate(server_api, server_min)
+            .map_err(|v| unsupported(v.to_string()))?;
+        tracing::debug!(%host, api = %api_version, "connected to Docker");
         Ok(Self {
-            docker: negotiated,
+            // From here on every request carries the version in its path (see `version`).
+            docker: docker.with_request_modifier(move |req| pin_path(req, api_version)),
             host,
             instance: settings.instance,
             call_timeout: settings.call_timeout,
+            api_version,
         })
     }
 
@@ -156,10 +177,9 @@ impl DockerService {
         &self.instance
     }
 
-    /// The negotiated Engine API version, e.g. `1.41`.
+    /// The negotiated Engine API version, e.g. `1.41`: the one in every request's path.
     pub fn api_version(&self) -> String {
-        let v = self.docker.client_version();
-        format!("{}.{}", v.major_version, v.minor_version)
+        self.api_version.to_string()
     }
 
     /// The raw bollard client, for fixtures and tools that need calls this service does not
@@ -336,8 +356,18 @@ impl DockerService {
 
     /// Every container of this instance, stopped ones included, in ONE list call.
     pub async fn list_managed_containers(&self) -> Result<Vec<ContainerInfo>, ContainerError> {
+        self.list(true).await
+    }
+
+    /// The running containers of this instance, in one list call: what the stats sampler
+    /// reads each round (stopped ones would only be filtered out again).
+    pub async fn running_managed_containers(&self) -> Result<Vec<ContainerInfo>, ContainerError> {
+        self.list(false).await
+    }
+
+    async fn list(&self, all: bool) -> Result<Vec<ContainerInfo>, ContainerError> {
         let options = ListContainersOptionsBuilder::new()
-            .all(true)
+            .all(all)
             .filters(&labels::instance_filter(&self.instance))
             .build();
         let list = self

@@ -20,11 +20,11 @@ use crate::BotId;
 pub struct StatsSnapshot {
     /// When the daemon read the counters.
     pub read: Option<DateTime<Utc>>,
-    /// Container CPU time, ns.
+    /// CPU time the container's processes used since it started, ns (cumulative).
     pub cpu_total_ns: u64,
     /// Host CPU time, ns (all cores).
     pub system_cpu_ns: u64,
-    /// CPUs online.
+    /// CPUs online on the host: the factor that makes 100 % one full core.
     pub online_cpus: u32,
     /// Memory in use, page cache excluded.
     pub memory_bytes: u64,
@@ -34,7 +34,7 @@ pub struct StatsSnapshot {
     pub network_rx_bytes: u64,
     /// Bytes sent over all interfaces.
     pub network_tx_bytes: u64,
-    /// Processes in the container.
+    /// Processes (tasks) in the container at the time of the reading.
     pub pids: u64,
 }
 
@@ -47,7 +47,7 @@ pub struct StatsSample {
     pub cpu_percent: f64,
     /// Memory in use, page cache excluded.
     pub memory_bytes: u64,
-    /// Memory limit.
+    /// Memory limit; the host's memory when the bot has none.
     pub memory_limit_bytes: u64,
     /// `memory_bytes` as a percentage of the limit.
     pub memory_percent: f64,
@@ -55,7 +55,7 @@ pub struct StatsSample {
     pub network_rx_bytes: u64,
     /// Bytes sent over all interfaces.
     pub network_tx_bytes: u64,
-    /// Processes in the container.
+    /// Processes (tasks) in the container at the time of the reading.
     pub pids: u64,
 }
 
@@ -153,17 +153,18 @@ fn online_cpus(c: &ContainerCpuStats) -> u32 {
         .unwrap_or(1)
 }
 
-/// Memory actually used: the cgroup's usage minus reclaimable page cache (`inactive_file` on
-/// cgroup v2, `total_inactive_file` on v1), as `docker stats` computes it. Raw usage counts
-/// cache the kernel would drop under pressure and overstates what a bot needs.
+/// Memory actually used: the cgroup's usage minus reclaimable page cache (`total_inactive_file`
+/// on cgroup v1, `inactive_file` on v2, looked up in that order as `docker stats` does; a v1
+/// reading carries both). Raw usage counts cache the kernel would drop under pressure and
+/// overstates what a bot needs.
 pub(crate) fn memory_used(
     usage: u64,
     stats: Option<&std::collections::HashMap<String, u64>>,
 ) -> u64 {
     let cache = stats
         .and_then(|s| {
-            s.get("inactive_file")
-                .or_else(|| s.get("total_inactive_file"))
+            s.get("total_inactive_file")
+                .or_else(|| s.get("inactive_file"))
                 .copied()
         })
         .unwrap_or(0);

@@ -10,15 +10,15 @@ use super::labels::LABEL_BOT_ID;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ContainerState {
-    /// Created, never started.
+    /// Created and never started: its first `start` is still to come.
     Created,
-    /// Running.
+    /// Its main process is running.
     Running,
-    /// Paused.
+    /// Frozen by `docker pause`. botmaker never pauses a bot, so someone else did.
     Paused,
     /// Waiting for its restart policy to start it again.
     Restarting,
-    /// Being removed.
+    /// In the middle of a removal: gone in a moment (a second removal gets 409).
     Removing,
     /// Exited (see the exit code).
     Exited,
@@ -88,9 +88,9 @@ impl Health {
 /// The state of one bot's container, from `docker inspect`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContainerStatus {
-    /// Full container id.
+    /// Full 64-hex container id: the same across restarts, new with every recreate.
     pub id: String,
-    /// Lifecycle state.
+    /// Docker's lifecycle state.
     pub state: ContainerState,
     /// Whether the process is running (also true while paused or restarting-in-progress).
     pub running: bool,
@@ -102,7 +102,8 @@ pub struct ContainerStatus {
     pub started_at: Option<DateTime<Utc>>,
     /// When the last run ended.
     pub finished_at: Option<DateTime<Utc>>,
-    /// HEALTHCHECK verdict.
+    /// The Docker HEALTHCHECK verdict (`none` without one; botmaker's own HTTP probe is
+    /// separate).
     pub health: Health,
     /// How often Docker restarted it under its restart policy.
     pub restart_count: i64,
@@ -155,13 +156,13 @@ impl ContainerStatus {
 /// One managed container, as the list call reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ContainerInfo {
-    /// Full container id.
+    /// Full 64-hex container id: the same across restarts, new with every recreate.
     pub id: String,
     /// Container name without the leading `/`.
     pub name: String,
     /// The `botmaker.bot-id` label (kept as text: a container made by hand could carry any).
     pub bot_id: String,
-    /// Lifecycle state.
+    /// Lifecycle state, from the list call (no inspect per container).
     pub state: ContainerState,
     /// Docker's human status, e.g. "Up 2 hours (healthy)" or "Exited (1) 3 seconds ago".
     pub status: String,
@@ -171,9 +172,10 @@ pub struct ContainerInfo {
     pub exit_code: Option<i64>,
     /// Image reference the container was created from.
     pub image: String,
-    /// Id of that image.
+    /// Id of that image: differs from the tag's current image when the tag was rebuilt, so
+    /// it tells a container that runs a stale build.
     pub image_id: String,
-    /// Creation time.
+    /// When the container was created (the list call reports whole seconds).
     pub created: Option<DateTime<Utc>>,
 }
 

@@ -47,6 +47,9 @@ pub struct AuthSettings {
     pub public_https: bool,
     /// A reverse proxy in front sets `X-Forwarded-Proto` and `X-Forwarded-For`; believe them.
     pub trust_proxy: bool,
+    /// Where a generated admin password is saved (`<data dir>/admin-password`), for the login
+    /// page's first-run hint.
+    pub password_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AuthSettings {
@@ -55,6 +58,7 @@ impl Default for AuthSettings {
             session_ttl: DEFAULT_SESSION_TTL,
             public_https: false,
             trust_proxy: false,
+            password_file: None,
         }
     }
 }
@@ -256,6 +260,14 @@ impl Auth {
                     .is_some_and(|p| p.eq_ignore_ascii_case("https")))
     }
 
+    /// The file a generated admin password is saved in, as the login page names it.
+    pub fn password_file_hint(&self) -> String {
+        self.settings.password_file.as_ref().map_or_else(
+            || "<data dir>/admin-password".into(),
+            |p| p.display().to_string(),
+        )
+    }
+
     /// How many login passwords have been put through argon2 (refused or turned-away logins
     /// cost none): for tests and diagnostics.
     pub fn password_verifications(&self) -> u64 {
@@ -285,6 +297,18 @@ pub enum Principal {
         /// The token's id.
         id: String,
     },
+}
+
+/// How the server log names who made a change: `token:<id>` for an API token,
+/// `session:<8 hex>` for a login session (the start of its token's hash: enough to tell
+/// sessions apart, of no use to a reader of the log).
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Session { hash } => write!(f, "session:{}", hash.get(..8).unwrap_or(hash)),
+            Self::ApiToken { id } => write!(f, "token:{id}"),
+        }
+    }
 }
 
 /// The client's address: the peer of the connection (unspecified when the server was not

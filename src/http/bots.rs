@@ -4,11 +4,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Value, json};
 
-use super::AppState;
 use super::error::{ApiError, ApiJson, ApiPath, decode_json};
+use super::{AppState, Principal};
 use crate::bots::{BotView, CreateBot, UpdateBot};
 use crate::secrets::SecretValue;
 
@@ -27,9 +27,12 @@ async fn list_bots(State(s): State<AppState>) -> Result<Json<BotList>, ApiError>
 
 async fn create_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiJson(body): ApiJson<CreateBot>,
 ) -> Result<(StatusCode, Json<BotView>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.bots.create(body).await?)))
+    let bot = s.bots.create(body).await?;
+    tracing::info!(bot = %bot.id, %actor, image = %bot.image, "bot created");
+    Ok((StatusCode::CREATED, Json(bot)))
 }
 
 async fn get_bot(
@@ -41,17 +44,22 @@ async fn get_bot(
 
 async fn update_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<UpdateBot>,
 ) -> Result<Json<BotView>, ApiError> {
-    Ok(Json(s.bots.update(&id, body).await?))
+    let bot = s.bots.update(&id, body).await?;
+    tracing::info!(bot = %bot.id, %actor, "bot updated");
+    Ok(Json(bot))
 }
 
 async fn delete_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     s.bots.delete(&id).await?;
+    tracing::info!(bot = %id, %actor, "bot deleted");
     Ok(Json(json!({ "success": true })))
 }
 
@@ -78,9 +86,12 @@ async fn restart_bot(
 
 async fn apply_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
-    Ok(Json(s.bots.apply(&id).await?))
+    let bot = s.bots.apply(&id).await?;
+    tracing::info!(bot = %bot.id, %actor, "bot applied: container recreated from its configuration");
+    Ok(Json(bot))
 }
 
 async fn list_secrets(

@@ -38,6 +38,8 @@ async fn health(State(s): State<AppState>) -> Response {
         "status": if ok { "ok" } else { "degraded" },
         "database": if database { "ok" } else { "unavailable" },
         "docker": if docker { "ok" } else { "unavailable" },
+        // Where the stats sampler reads: cgroupfs (local engine) or the Docker API.
+        "stats": s.sampler.source(),
         "version": env!("CARGO_PKG_VERSION"),
         "timestamp": Utc::now(),
     });

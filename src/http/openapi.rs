@@ -1324,6 +1324,12 @@ fn observe_schemas() -> Vec<(&'static str, Value)> {
                 "status": { "type": "string", "enum": ["ok", "degraded"] },
                 "database": { "type": "string", "enum": ["ok", "unavailable"] },
                 "docker": { "type": "string", "enum": ["ok", "unavailable"] },
+                "stats": {
+                    "type": "object",
+                    "description": "Where the stats sampler reads: `source` is `cgroupfs` (engine on \
+                                    this host) or `docker_api`, with `cgroup_version`, \
+                                    `fallback_reason` and the bots each covered last round",
+                },
                 "version": { "type": "string" },
                 "timestamp": timestamp("When the check ran"),
             })),

@@ -128,9 +128,15 @@ pub struct LoginQuery {
 }
 
 /// The login page, with a fresh form token (and its cookie, `Secure` if `secure`).
-fn login_form(status: StatusCode, error: Option<&str>, next: &str, secure: bool) -> Response {
+fn login_form(
+    status: StatusCode,
+    error: Option<&str>,
+    next: &str,
+    secure: bool,
+    password_file: &str,
+) -> Response {
     let form_token = new_id();
-    let page = login::page(error, next, &form_token);
+    let page = login::page(error, next, &form_token, password_file);
     (
         status,
         AppendHeaders([(
@@ -163,6 +169,7 @@ pub async fn login_page(
         None,
         next,
         state.auth.secure_cookies(&headers),
+        &state.auth.password_file_hint(),
     )
 }
 
@@ -195,12 +202,14 @@ pub async fn login_submit(
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Response {
     let secure = state.auth.secure_cookies(&headers);
+    let password_file = state.auth.password_file_hint();
     let Ok(Form(form)) = form else {
         return login_form(
             StatusCode::BAD_REQUEST,
             Some("The login form was malformed; please try again."),
             "/",
             secure,
+            &password_file,
         );
     };
     let next = safe_next(form.next.as_deref()).to_string();
@@ -213,6 +222,7 @@ pub async fn login_submit(
             Some("This login form has expired or did not come from this site; please try again."),
             &next,
             secure,
+            &password_file,
         );
     }
     if form.password.is_empty() {
@@ -221,6 +231,7 @@ pub async fn login_submit(
             Some("Enter the admin password."),
             &next,
             secure,
+            &password_file,
         );
     }
     match state.auth.login(ip, &form.password).await {
@@ -259,7 +270,7 @@ pub async fn login_submit(
                 }
                 _ => "Logging in failed on the server (details are in its log).".to_string(),
             };
-            login_form(status, Some(&message), &next, secure)
+            login_form(status, Some(&message), &next, secure, &password_file)
         }
     }
 }

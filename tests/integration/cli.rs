@@ -539,7 +539,7 @@ async fn apply_creates_updates_prunes_and_dry_run_changes_nothing() {
 
     // For real, two at a time.
     let out = cli
-        .run(&["apply", "-f", v2, "--prune", "--concurrency", "2"])
+        .run(&["apply", "-f", v2, "--prune", "--yes", "--concurrency", "2"])
         .await;
     assert!(
         out.ok()
@@ -878,4 +878,189 @@ async fn stats_orphans_and_cleanup() {
         "{out:?}"
     );
     assert!(cli.run(&["orphans"]).await.ok().contains("no orphans"));
+}
+
+/// `healthcheck` ignored the server `login` saved (every other command uses it) and probed
+/// the default address instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_uses_the_server_saved_by_login() {
+    let mut s = TestServer::start().await;
+    let cli = Cli::new(&s);
+    cli.run_stdin(&["login"], &format!("{PASSWORD}\n"))
+        .await
+        .ok();
+    let mut c = cli.command(&["healthcheck"]);
+    c.env_remove("BOTMAKER_URL");
+    let out = cli.run_with(c, None).await;
+    assert_eq!(out.ok().trim(), format!("healthy: {}", s.base), "{out:?}");
+
+    // The saved server is the one asked, not the default: once it is down, unhealthy.
+    s.shutdown().await;
+    let mut c = cli.command(&["healthcheck", "--timeout", "2"]);
+    c.env_remove("BOTMAKER_URL");
+    let out = cli.run_with(c, None).await;
+    assert!(out.fails(1).contains(&s.base), "{out:?}");
+}
+
+/// `bots create` had no way to set the health check the API takes.
+#[tokio::test(flavor = "multi_thread")]
+async fn bots_create_sets_the_health_check_from_flags() {
+    let s = TestServer::start().await;
+    let cli = Cli::with_token(&s);
+    let id = s.h.bot("cli-health").to_string();
+    cli.run(&[
+        "bots",
+        "create",
+        &id,
+        "--image",
+        &s.h.image,
+        "-e",
+        "TICK_MS=0",
+        "--health-port",
+        "8080",
+        "--health-interval",
+        "1",
+        "--health-start-period",
+        "0",
+        "--health-failure-threshold",
+        "2",
+    ])
+    .await
+    .ok();
+    let (_, v) = bot_json(&s, &id).await;
+    assert_eq!(
+        v["health_check"],
+        serde_json::json!({
+            "port": 8080, "path": "/healthz", "interval_secs": 1,
+            "start_period_secs": 0, "failure_threshold": 2
+        })
+    );
+    // botmaker probes it: the fixture answers /healthz on 8080.
+    s.wait_bot(&id, "healthy", Duration::from_secs(30), |b| {
+        b["health"] == "healthy"
+    })
+    .await;
+    let shown = cli.run(&["bots", "show", &id]).await;
+    assert!(
+        shown.ok().contains("GET :8080/healthz every 1s"),
+        "{shown:?}"
+    );
+
+    // Flags override a spec file's health_check field by field.
+    let other = s.h.bot("cli-health-file").to_string();
+    let spec = cli.file(
+        "health.toml",
+        &format!(
+            "[[bot]]\nid = \"{other}\"\nimage = \"{}\"\nstart = false\n\
+             health_check = {{ port = 9000, path = \"/ready\", interval_secs = 7 }}\n",
+            s.h.image
+        ),
+    );
+    cli.run(&[
+        "bots",
+        "create",
+        "-f",
+        spec.to_str().unwrap(),
+        "--health-path",
+        "/live",
+    ])
+    .await
+    .ok();
+    let (_, v) = bot_json(&s, &other).await;
+    assert_eq!(v["health_check"]["port"], 9000);
+    assert_eq!(v["health_check"]["path"], "/live");
+    assert_eq!(v["health_check"]["interval_secs"], 7);
+
+    // Without a port there is nothing to probe: a usage error, nothing created.
+    let none = s.h.bot("cli-health-none").to_string();
+    let out = cli
+        .run(&[
+            "bots",
+            "create",
+            &none,
+            "--image",
+            &s.h.image,
+            "--health-path",
+            "/x",
+        ])
+        .await;
+    assert!(out.fails(2).contains("--health-port"), "{out:?}");
+    assert_eq!(bot_json(&s, &none).await.0, StatusCode::NOT_FOUND);
+}
+
+/// `apply --prune` deleted bots without asking when nobody could be asked (a script, CI).
+/// Now it changes nothing there unless `--yes` is given, and asks on a terminal.
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_prune_deletes_only_with_yes_or_a_yes_on_the_terminal() {
+    let s = TestServer::start().await;
+    let cli = Cli::with_token(&s);
+    let keep = s.h.bot("prune-keep").to_string();
+    let doomed = s.h.bot("prune-doomed").to_string();
+    let new = s.h.bot("prune-new").to_string();
+    for id in [&keep, &doomed] {
+        cli.run(&["bots", "create", id, "--image", &s.h.image, "--no-start"])
+            .await
+            .ok();
+    }
+    let file = cli.file(
+        "prune.toml",
+        &format!(
+            "[[bot]]\nid = \"{keep}\"\nimage = \"{img}\"\nstart = false\n\
+             [[bot]]\nid = \"{new}\"\nimage = \"{img}\"\nstart = false\n",
+            img = s.h.image
+        ),
+    );
+    let file = file.to_str().unwrap();
+
+    // Not a terminal, no --yes: refused before anything changes (not even the create).
+    let out = cli.run(&["apply", "-f", file, "--prune"]).await;
+    let line = out.fails(2);
+    assert!(line.contains(&doomed) && line.contains("--yes"), "{line}");
+    assert_eq!(bot_json(&s, &doomed).await.0, StatusCode::OK);
+    assert_eq!(bot_json(&s, &new).await.0, StatusCode::NOT_FOUND);
+
+    // On a terminal (a pty from script(1)) it asks; anything but y changes nothing.
+    let on_a_terminal = |answer: &str| {
+        let mut c = Command::new("script");
+        let inner = format!("{} apply -f {file} --prune", env!("CARGO_BIN_EXE_botmaker"));
+        c.args(["-qec", &inner, "/dev/null"])
+            .env("BOTMAKER_CONFIG", cli.config_path())
+            .env("BOTMAKER_URL", &cli.server)
+            .env("BOTMAKER_TOKEN", cli.token.as_ref().unwrap())
+            .kill_on_drop(true);
+        (c, format!("{answer}\n"))
+    };
+    let (c, input) = on_a_terminal("n");
+    let out = cli.run_with(c, Some(&input)).await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("Delete them") && out.stdout.contains(&doomed),
+        "the question names the bots: {out:?}"
+    );
+    assert!(out.stdout.contains("nothing was changed"), "{out:?}");
+    assert_eq!(bot_json(&s, &doomed).await.0, StatusCode::OK);
+    assert_eq!(bot_json(&s, &new).await.0, StatusCode::NOT_FOUND);
+
+    let (c, input) = on_a_terminal("y");
+    let out = cli.run_with(c, Some(&input)).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("deleted 1"), "{out:?}");
+    assert_eq!(bot_json(&s, &doomed).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(bot_json(&s, &new).await.0, StatusCode::OK);
+
+    // --yes deletes without asking, off a terminal.
+    let again = s.h.bot("prune-again").to_string();
+    cli.run(&[
+        "bots",
+        "create",
+        &again,
+        "--image",
+        &s.h.image,
+        "--no-start",
+    ])
+    .await
+    .ok();
+    let out = cli.run(&["apply", "-f", file, "--prune", "--yes"]).await;
+    assert!(out.ok().contains("deleted 1"), "{out:?}");
+    assert_eq!(bot_json(&s, &again).await.0, StatusCode::NOT_FOUND);
 }

@@ -8,7 +8,12 @@ use crate::web::layout::{Nav, Page};
 
 /// The login page: `error` from the last attempt, the local path to go to after logging in,
 /// and the form's double-submit token.
-pub fn page(error: Option<&str>, next: &str, form_token: &str) -> Page<'static> {
+pub fn page(
+    error: Option<&str>,
+    next: &str,
+    form_token: &str,
+    password_file: &str,
+) -> Page<'static> {
     let described = if error.is_some() {
         "login-error login-hint"
     } else {
@@ -45,7 +50,7 @@ pub fn page(error: Option<&str>, next: &str, form_token: &str) -> Page<'static> 
                         " (the data directory is " code { "--data-dir" } " / "
                         code { "BOTMAKER_DATA_DIR" } ", " code { "./data" }
                         " by default; the server also printed the full path when it started). \
-                         Read it with " code { "cat ./data/admin-password" } "."
+                         Read it with " code { "cat " (password_file) } "."
                     }
                     p {
                         "To choose your own, set " code { "BOTMAKER_ADMIN_PASSWORD_FILE" }
@@ -63,16 +68,24 @@ mod tests {
 
     #[test]
     fn the_error_and_the_next_path_are_escaped() {
-        let html = page(Some("<b>no</b>"), "/x\"><script>", "tok")
-            .render()
-            .into_string();
+        let html = page(
+            Some("<b>no</b>"),
+            "/x\"><script>",
+            "tok",
+            "/d<i>/admin-password",
+        )
+        .render()
+        .into_string();
         assert!(html.contains(
             r#"<p class="error" id="login-error" role="alert">&lt;b&gt;no&lt;/b&gt;</p>"#
         ));
         assert!(html.contains(r#"name="next" value="/x&quot;&gt;&lt;script&gt;""#));
         assert!(html.contains(r#"name="csrf" value="tok""#));
         assert!(html.contains(r#"aria-describedby="login-error login-hint""#));
-        let plain = page(None, "/", "tok").render().into_string();
+        assert!(html.contains("cat /d&lt;i&gt;/admin-password"));
+        let plain = page(None, "/", "tok", "/srv/data/admin-password")
+            .render()
+            .into_string();
         assert!(!plain.contains("login-error"));
     }
 }
