@@ -4,6 +4,7 @@
 //! Data flows one way: HTTP/CLI → bots (domain) → [`docker`] / [`secrets`] / store.
 
 pub mod auth;
+pub mod backup;
 pub mod bot_id;
 pub mod bots;
 pub mod cli;

@@ -36,6 +36,7 @@ pub struct Server {
     state: AppState,
     reconciler: Reconciler,
     config: ServeConfig,
+    backups: Option<crate::backup::schedule::Scheduler>,
 }
 
 impl Server {
@@ -102,7 +103,13 @@ impl Server {
             bots.clone(),
             Duration::from_secs(config.resync_interval.max(1)),
         );
+        let backups = crate::backup::schedule::Scheduler::prepare(&config.backup).map_err(|e| {
+            StartupError(format!(
+                "scheduled backups: {e}; fix --backup-dir / --backup-passphrase-file"
+            ))
+        })?;
         Ok(Self {
+            backups,
             listener,
             state: AppState {
                 bots,
@@ -127,7 +134,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves. Bot containers are left running.
     pub async fn run(
-        self,
+        mut self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         // Before the first request: a create or delete cut short by a crash is undone or
@@ -154,6 +161,9 @@ impl Server {
             reconciler.run(rx).await;
         });
         tokio::spawn(run_probes(self.state.bots.clone(), stop_rx.clone()));
+        if let Some(backups) = self.backups.take() {
+            tokio::spawn(backups.run(self.state.bots.clone(), stop_rx.clone()));
+        }
         // Image drift: a moved tag shows at the next listing, not a resync later.
         tokio::spawn(crate::bots::images::watch_image_events(
             self.state.bots.clone(),

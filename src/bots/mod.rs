@@ -20,8 +20,8 @@ pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
 pub use service::is_current as is_current_container;
 pub use service::{
-    BotPaths, BotPolicy, BotService, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, Orphans, Recovered,
-    Unsettled,
+    BotPaths, BotPolicy, BotService, LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, MAX_IMPORT_BYTES,
+    Orphans, Recovered, Unsettled,
 };
 pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 pub use upgrade::{UpgradeBot, UpgradeOutcome, UpgradeResult};

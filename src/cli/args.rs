@@ -95,6 +95,20 @@ pub enum Command {
     /// Rolling upgrade: bots one (or --max-unavailable) at a time, each kept only if healthy.
     #[command(after_help = UPGRADE_HELP)]
     Upgrade(UpgradeArgs),
+    /// Write a full backup (registry, every bot's secrets and workspace) from the server to a
+    /// file; bring it back with `botmaker restore`.
+    Backup(BackupArgs),
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The archive to write (mode 0600; replaced only once whole and verified).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Encrypt with the passphrase in this file (age format; the passphrase stays here).
+    #[arg(long, env = "BOTMAKER_BACKUP_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// Extra help of `upgrade`.
@@ -187,6 +201,34 @@ pub enum BotsCommand {
     /// Replace a bot's container by one of a new image, kept only if it proves healthy (the
     /// old one runs again otherwise; exit 1).
     Upgrade(BotUpgradeArgs),
+    /// Write one bot (record, secrets, workspace) to an archive, to move it to another
+    /// botmaker with `bots import`.
+    Backup(BotBackupArgs),
+    /// Create a bot from an archive of `bots backup` (its id must be free here).
+    Import(BotImportArgs),
+}
+
+/// `bots backup`.
+#[derive(Debug, Args)]
+pub struct BotBackupArgs {
+    /// The bot.
+    pub id: BotId,
+    /// The archive to write (mode 0600; replaced only once whole and verified).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Encrypt with the passphrase in this file.
+    #[arg(long, env = "BOTMAKER_BACKUP_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `bots import`.
+#[derive(Debug, Args)]
+pub struct BotImportArgs {
+    /// The archive (from `bots backup`).
+    pub file: PathBuf,
+    /// Its passphrase, if it is encrypted.
+    #[arg(long, env = "BOTMAKER_BACKUP_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 /// `bots upgrade`.

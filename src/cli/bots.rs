@@ -43,6 +43,8 @@ pub async fn run(client: &ApiClient, cmd: BotsCommand) -> Result<(), CliError> {
         }
         BotsCommand::Logs(a) => logs::logs(client, &a).await,
         BotsCommand::Upgrade(a) => super::upgrade::upgrade_bot(client, &a).await,
+        BotsCommand::Backup(a) => super::backup::backup_bot(client, &a).await,
+        BotsCommand::Import(a) => super::backup::import(client, &a).await,
     }
 }
 

@@ -10,6 +10,7 @@
 mod admin;
 mod apply;
 pub mod args;
+mod backup;
 mod bots;
 pub mod client;
 pub mod config;
@@ -78,6 +79,7 @@ async fn dispatch(conn: Connection, command: Command) -> Result<(), CliError> {
         Command::Apply(a) => apply::apply(&client()?, &a).await,
         Command::Export(a) => apply::export(&client()?, &a).await,
         Command::Upgrade(a) => upgrade::rolling(&client()?, &a).await,
+        Command::Backup(a) => backup::backup(&client()?, &a).await,
     }
 }
 

@@ -146,6 +146,8 @@ impl From<BotError> for ApiError {
                     "the Docker Engine is unreachable; try again when it is back",
                 );
             }
+            // The archive sent is unusable; nothing was changed.
+            BotError::Backup(b) if b.is_bad_archive() => StatusCode::BAD_REQUEST,
             BotError::Docker(crate::docker::ContainerError::InvalidConfig { message, .. }) => {
                 return Self::new(StatusCode::BAD_REQUEST, code, message.clone());
             }

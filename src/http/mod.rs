@@ -3,6 +3,7 @@
 //! statuses in exactly one place ([`error`]).
 
 mod auth;
+mod backup;
 mod bots;
 pub mod error;
 mod observe;
@@ -60,6 +61,8 @@ pub fn app(state: AppState) -> Router {
         .merge(observe::streaming_router())
         // An upgrade waits for the new container's health: a bound of its own.
         .merge(upgrade::router())
+        // Archives take as long as they take to send.
+        .merge(backup::router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

@@ -40,6 +40,7 @@ pub fn document() -> Value {
         admin_paths(),
         meta_paths(),
         upgrade_paths(),
+        backup_paths(),
     ];
     for (path, mut item) in groups.into_iter().flatten() {
         add_csrf_rejection(&mut item);
@@ -767,6 +768,109 @@ fn upgrade_paths() -> Vec<PathItem> {
             },
         }),
     )]
+}
+
+/// A gzip-compressed tar archive (see the README's "Backups").
+fn archive_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/gzip": { "schema": { "type": "string", "format": "binary" } } },
+    })
+}
+
+fn backup_paths() -> Vec<PathItem> {
+    let same_as_bot = |verb: &str| {
+        format!(
+            "The bot whose id is `import` ({verb}): `/api/bots/import` is also the import route, \
+             so its own operations are answered here too."
+        )
+    };
+    vec![
+        (
+            "/api/admin/backup",
+            json!({ "get": {
+                "tags": ["admin"],
+                "operationId": "backup",
+                "summary": "A full backup, streamed as it is written",
+                "description": "The registry (a consistent SQLite snapshot), every bot's secrets \
+                                and workspace (links are not followed) and a manifest with the \
+                                SHA-256 of every entry, last. Restore it with `botmaker restore`. \
+                                Not bound by the request timeout; an error half-way cuts the \
+                                transfer.",
+                "responses": responses(&[(200, archive_response("The archive"))], &[401, 503, 500]),
+            }}),
+        ),
+        (
+            "/api/bots/{id}/backup",
+            json!({
+                "parameters": [param("BotId")],
+                "get": {
+                    "tags": ["bots"],
+                    "operationId": "backupBot",
+                    "summary": "One bot's record, secrets and workspace, to import elsewhere",
+                    "responses": responses(
+                        &[(200, archive_response("The archive"))],
+                        &[401, 404, 503, 500],
+                    ),
+                },
+            }),
+        ),
+        (
+            "/api/bots/import",
+            json!({
+                "post": {
+                    "tags": ["bots"],
+                    "operationId": "importBot",
+                    "summary": "Create a bot from a single-bot backup",
+                    "description": format!(
+                        "The body is the archive of `GET /api/bots/{{id}}/backup` (at most {} \
+                         MiB, unencrypted: the CLI decrypts). It is verified whole before \
+                         anything is written; a damaged or altered archive is 400 \
+                         `BACKUP_CORRUPT`, an id in use 409.",
+                        crate::bots::MAX_IMPORT_BYTES >> 20
+                    ),
+                    "requestBody": {
+                        "required": true,
+                        "content": { "application/octet-stream": {
+                            "schema": { "type": "string", "format": "binary" },
+                        }},
+                    },
+                    "responses": responses(
+                        &[(201, json_response("Created", schema("Bot")))],
+                        &[400, 401, 409, 413, 422, 503, 500],
+                    ),
+                },
+                "get": {
+                    "tags": ["bots"],
+                    "operationId": "getBotNamedImport",
+                    "summary": "The bot named `import`",
+                    "description": same_as_bot("GET"),
+                    "responses": responses(
+                        &[(200, json_response("The bot", schema("Bot")))],
+                        &[401, 404, 503, 500],
+                    ),
+                },
+                "patch": {
+                    "tags": ["bots"],
+                    "operationId": "updateBotNamedImport",
+                    "summary": "Change the bot named `import`",
+                    "description": same_as_bot("PATCH"),
+                    "requestBody": json_body("The changes", schema("UpdateBot")),
+                    "responses": responses(
+                        &[(200, json_response("The updated bot", schema("Bot")))],
+                        &[400, 401, 404, 409, 413, 415, 422, 503, 500],
+                    ),
+                },
+                "delete": {
+                    "tags": ["bots"],
+                    "operationId": "deleteBotNamedImport",
+                    "summary": "Delete the bot named `import`",
+                    "description": same_as_bot("DELETE"),
+                    "responses": responses(&[(200, success())], &[401, 404, 503, 500]),
+                },
+            }),
+        ),
+    ]
 }
 
 fn upgrade_schemas() -> Vec<(&'static str, Value)> {

@@ -19,6 +19,7 @@ mod auth;
 mod bots;
 mod migrations;
 mod settings;
+mod snapshot;
 mod upgrades;
 
 use std::fmt;

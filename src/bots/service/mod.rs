@@ -96,6 +96,7 @@ type BotLock = Arc<tokio::sync::Mutex<()>>;
 /// A held bot lock.
 type BotGuard = OwnedMutexGuard<()>;
 
+mod backup;
 mod create;
 mod files;
 mod lifecycle;
@@ -104,6 +105,7 @@ mod recovery;
 mod secrets;
 mod upgrade;
 
+pub use backup::MAX_IMPORT_BYTES;
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
 pub use recovery::Recovered;
