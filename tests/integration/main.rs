@@ -5,6 +5,7 @@ mod support;
 mod adversarial;
 mod api;
 mod auth_hardening;
+mod backup;
 mod cli;
 mod docker_api_version;
 mod docker_lifecycle;
