@@ -13,6 +13,7 @@ mod docker_observe;
 mod docker_stats_sources;
 mod hardening;
 mod hostile_bot;
+mod measure;
 mod ops;
 mod serve_cli;
 mod upgrade;
