@@ -468,6 +468,17 @@ async fn one_bot_moves_to_another_botmaker_with_backup_and_import() {
             .join("state.json"),
         b"{\"n\": 42}",
     );
+    // Incompressible, so the archive is larger than the API's usual 1 MiB body limit.
+    let blob: Vec<u8> = {
+        use rand::RngCore;
+        let mut b = vec![0u8; 1536 * 1024];
+        rand::rng().fill_bytes(&mut b);
+        b
+    };
+    write(
+        &a.data.path().join("workspaces").join(&id).join("blob.bin"),
+        &blob,
+    );
     let file = a.h.tmp.path().join("mover.tar.gz");
     let r = botmaker(
         Some(&a),
@@ -519,6 +530,8 @@ async fn one_bot_moves_to_another_botmaker_with_backup_and_import() {
         read_in_container(&b.h, &id, "/workspace/state.json").await,
         b"{\"n\": 42}"
     );
+
+    assert_eq!(read_in_container(&b.h, &id, "/workspace/blob.bin").await, blob);
 
     // The id is taken now.
     let r = botmaker(Some(&b), &["bots", "import", file.to_str().unwrap()]).await;

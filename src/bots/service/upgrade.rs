@@ -135,7 +135,11 @@ impl BotService {
         let stopped_at = Instant::now();
         if let Some(old) = &old {
             if let Err(e) = self.park(&row, old).await {
-                self.end_journal(&bot).await;
+                // Docker may yet carry out a stop or rename it did not answer: the entry stays,
+                // and recovery puts the old container back once Docker answers again.
+                if !e.is_outage() {
+                    self.end_journal(&bot).await;
+                }
                 return Err(e);
             }
         }
