@@ -9,6 +9,8 @@ use std::str::FromStr;
 
 /// Longest DNS label (RFC 1035 §2.3.4).
 pub const MAX_BOT_ID_LEN: usize = 63;
+/// What [`BotId::new`] accepts, as a regular expression (for the OpenAPI document).
+pub const BOT_ID_PATTERN: &str = "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$";
 
 /// A validated bot identifier: 1-63 of `a-z`, `0-9` and `-`, no leading or trailing hyphen.
 ///
@@ -17,6 +19,24 @@ pub const MAX_BOT_ID_LEN: usize = 63;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(transparent)]
 pub struct BotId(String);
+
+impl utoipa::PartialSchema for BotId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_BOT_ID_LEN))
+            .pattern(Some(BOT_ID_PATTERN))
+            .description(Some(
+                "A DNS label: lowercase letters, digits and '-', not at either end; also the \
+                 container's hostname",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for BotId {}
 
 /// Why a string is not a valid [`BotId`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,8 +1,14 @@
 //! botmaker: runs a fleet of AI chat bots on a Docker Engine, one container per bot, and keeps
 //! each bot's credentials out of its environment.
 //!
-//! Data flows one way: HTTP/CLI → bots (domain) → [`docker`] / [`secrets`] / store.
+//! Data flows one way: HTTP/CLI → bots (domain) → [`docker`] / [`secrets`] / store. The
+//! composition root [`app`] builds the state and mounts the REST API ([`http`]) and the
+//! dashboard ([`web`]) side by side; both reach the domain through [`edge`] and [`access`] and
+//! speak in [`api`] types, which the command-line client ([`cli`]) reads too.
 
+pub mod access;
+pub mod api;
+pub mod app;
 pub mod auth;
 pub mod backup;
 pub mod bot_id;
@@ -10,6 +16,7 @@ pub mod bots;
 pub mod cli;
 pub mod config;
 pub mod docker;
+pub mod edge;
 pub mod http;
 pub mod logging;
 pub mod reconcile;
@@ -19,5 +26,8 @@ pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod web;
+
+#[cfg(test)]
+mod layering;
 
 pub use bot_id::BotId;

@@ -35,7 +35,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(config) => serve(*config),
-        Command::Restore(args) => botmaker::backup::restore::run(args),
+        Command::Restore(args) => {
+            botmaker::backup::restore::run(args, botmaker::bots::templates::owner_of)
+        }
         Command::Client(command) => cli::run(cli.connection, command),
     }
 }

@@ -378,9 +378,14 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
             let Some(ip) = status.ip_address.clone() else {
                 continue;
             };
-            let (bots, id) = (bots.clone(), row.id.clone());
+            let (bots, id, probed) = (bots.clone(), row.id.clone(), status.id.clone());
             tokio::spawn(async move {
                 let ok = probe_once(&ip, &probe).await;
+                // A verdict about a container that has since been replaced (a PATCH that
+                // changed or removed the probe, say) would stick to its successor.
+                if bots.fleet().status(&id).is_none_or(|s| s.id != probed) {
+                    return;
+                }
                 if !ok && in_start_period {
                     bots.fleet().record_probe_starting(&id);
                 } else {

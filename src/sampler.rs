@@ -39,7 +39,7 @@ const FIRST_SAMPLE_GAP: Duration = Duration::from_secs(1);
 pub const CONCURRENCY: usize = 4;
 
 /// The latest sample of one bot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct BotStats {
     /// Id of the bot the sample is for.
     pub id: String,
@@ -49,7 +49,7 @@ pub struct BotStats {
 }
 
 /// Where readings come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StatsSource {
     /// The kernel's cgroup files of the engine's host (this machine).
@@ -59,11 +59,12 @@ pub enum StatsSource {
 }
 
 /// What the sampler is doing, for `/health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct SourceStatus {
     /// The source of the last round: `cgroupfs` if it read any bot there.
     pub source: StatsSource,
     /// 1 or 2 when cgroup files are read.
+    #[schema(minimum = 1, maximum = 2)]
     pub cgroup_version: Option<u8>,
     /// Why the Docker API is used for the whole fleet, when it is.
     pub fallback_reason: Option<String>,

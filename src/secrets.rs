@@ -68,6 +68,27 @@ const FILE_MODE: u32 = 0o600;
 #[serde(transparent)]
 pub struct SecretName(String);
 
+/// What [`SecretName::new`] accepts, as a regular expression (for the OpenAPI document).
+pub const SECRET_NAME_PATTERN: &str = "^[A-Z][A-Z0-9_]*$";
+
+impl utoipa::PartialSchema for SecretName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_SECRET_NAME_LEN))
+            .pattern(Some(SECRET_NAME_PATTERN))
+            .description(Some(
+                "Upper case letters, digits and '_', starting with a letter; also the name of \
+                 the secret's file under /run/secrets",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for SecretName {}
+
 /// Why a string is not a valid [`SecretName`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretNameError {

@@ -1,28 +1,25 @@
-//! `botmaker serve`: start-up checks that fail fast with the fix in the message, the
-//! background workers (reconciler, probes, stats sampler), the HTTP server, and a graceful
-//! shutdown that leaves every bot container running.
+//! `botmaker serve`: start-up checks that fail fast with the fix in the message, then the
+//! application ([`crate::app`]: state, router, background tasks) until a graceful shutdown that
+//! leaves every bot container running.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
+use crate::access::Auth;
+use crate::app::App;
 use crate::auth::{
     generate_password, hash_password_async, validate_password, verify_password_async,
 };
-use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
+use crate::backup::schedule::Scheduler;
 use crate::config::ServeConfig;
 use crate::docker::{
     ContainerError, DockerService, DockerSettings, HostPath, MountPoint, host_path,
     own_container_id,
 };
-use crate::http::{AppState, Auth, AuthSettings, app};
-use crate::reconcile::{Reconciler, run_probes};
 use crate::safe_fs;
-use crate::sampler::Sampler;
 use crate::store::Store;
 
 /// A start-up failure, with what to do about it.
@@ -33,10 +30,7 @@ pub struct StartupError(pub String);
 /// A prepared server: checks passed, listener bound, workers not yet started.
 pub struct Server {
     listener: TcpListener,
-    state: AppState,
-    reconciler: Reconciler,
-    config: ServeConfig,
-    backups: Option<crate::backup::schedule::Scheduler>,
+    app: App,
 }
 
 impl Server {
@@ -72,59 +66,18 @@ impl Server {
         restrict_database_files(&config.database_path())?;
         let password_hash = admin_password_hash(&config, &store).await?;
 
-        let fleet = Arc::new(Fleet::new(CrashLoopPolicy {
-            restarts: config.crash_loop_restarts.max(1),
-            window: Duration::from_secs(config.crash_loop_window),
-        }));
-        let bots = BotService::new(
-            store.clone(),
-            docker,
-            BotPaths {
-                secrets_root: config.secrets_root(),
-                workspaces_root: config.workspaces_root(),
-            },
-            fleet,
-            config.stop_grace(),
-            BotPolicy {
-                allow_host_network: config.allow_host_network,
-            },
-        );
-        let auth = Arc::new(Auth::new(
-            store.clone(),
-            password_hash,
-            AuthSettings {
-                session_ttl: config.session_ttl(),
-                public_https: config.public_url_is_https(),
-                trust_proxy: config.trust_proxy,
-                password_file: Some(config.generated_password_path()),
-            },
-        ));
-        let reconciler = Reconciler::new(
-            bots.clone(),
-            Duration::from_secs(config.resync_interval.max(1)),
-        );
-        let backups = crate::backup::schedule::Scheduler::prepare(&config.backup).map_err(|e| {
+        let backups = Scheduler::prepare(&config.backup).map_err(|e| {
             StartupError(format!(
                 "scheduled backups: {e}; fix --backup-dir / --backup-passphrase-file"
             ))
         })?;
-        Ok(Self {
-            backups,
-            listener,
-            state: AppState {
-                bots,
-                store,
-                auth,
-                sampler: Sampler::new(),
-            },
-            reconciler,
-            config,
-        })
+        let app = App::new(&config, store, docker, password_hash).with_backups(backups);
+        Ok(Self { listener, app })
     }
 
     /// The authentication state (login limits, verification counts), shared with the server.
     pub fn auth(&self) -> Arc<Auth> {
-        self.state.auth.clone()
+        self.app.state().auth.clone()
     }
 
     /// The bound address (useful with port 0).
@@ -134,12 +87,12 @@ impl Server {
 
     /// Serves until `shutdown` resolves. Bot containers are left running.
     pub async fn run(
-        mut self,
+        self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         // Before the first request: a create or delete cut short by a crash is undone or
         // finished, so no request ever sees a half-made bot.
-        match self.state.bots.recover_interrupted().await {
+        match self.app.state().bots.recover_interrupted().await {
             Ok(r) if !r.is_empty() => {
                 tracing::info!(recovered = ?r, "finished interrupted operations")
             }
@@ -148,57 +101,8 @@ impl Server {
                 tracing::warn!(error = %e, "could not finish interrupted operations yet; will retry")
             }
         }
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let reconciler = self.reconciler.clone();
-        let rx = stop_rx.clone();
-        // Desired-state enforcement runs after the server answers, so a large fleet does not
-        // delay `/health`.
-        tokio::spawn(async move {
-            match reconciler.enforce_desired().await {
-                Ok(report) => tracing::info!(?report, "start-up reconciliation complete"),
-                Err(e) => tracing::warn!(error = %e, "start-up reconciliation failed; will retry"),
-            }
-            reconciler.run(rx).await;
-        });
-        tokio::spawn(run_probes(self.state.bots.clone(), stop_rx.clone()));
-        if let Some(backups) = self.backups.take() {
-            tokio::spawn(backups.run(self.state.bots.clone(), stop_rx.clone()));
-        }
-        // Image drift: a moved tag shows at the next listing, not a resync later.
-        tokio::spawn(crate::bots::images::watch_image_events(
-            self.state.bots.clone(),
-            stop_rx.clone(),
-        ));
-        tokio::spawn(self.state.sampler.clone().run(
-            self.state.bots.docker().clone(),
-            Duration::from_secs(self.config.stats_interval.max(1)),
-            stop_rx.clone(),
-        ));
-        let store = self.state.store.clone();
-        let mut rx = stop_rx.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(3600));
-            loop {
-                tokio::select! {
-                    _ = rx.changed() => return,
-                    _ = tick.tick() => { let _ = store.purge_expired_sessions(chrono::Utc::now()).await; }
-                }
-            }
-        });
-
         tracing::info!(addr = %self.local_addr(), "botmaker listening");
-        let auth = self.state.auth.clone();
-        let app = app(self.state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        let result = axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                tracing::info!("shutting down; bot containers keep running");
-                // A graceful shutdown waits for every response to end; a stream never would.
-                auth.close_streams();
-            })
-            .await;
-        let _ = stop_tx.send(true);
-        result
+        self.app.serve(self.listener, shutdown).await
     }
 }
 

@@ -23,7 +23,6 @@ use super::manifest::{BackupKind, Manifest};
 use super::reader::{self, Target};
 use super::workspace::WorkspaceWriter;
 use crate::BotId;
-use crate::bots::template;
 use crate::secrets::{SecretValue, SecretsStore};
 use crate::store::SCHEMA_VERSION;
 
@@ -65,14 +64,18 @@ pub struct Restored {
     pub data_dir: PathBuf,
 }
 
+/// The uid/gid a template's containers run as, if not root (restored secrets and workspaces
+/// are made theirs). The domain's to know, so the caller passes it in.
+pub type TemplateOwner = fn(&str) -> Option<(u32, u32)>;
+
 /// Runs `botmaker restore` and reports like the client commands: one line on stderr on error.
-pub fn run(args: RestoreArgs) -> ExitCode {
+pub fn run(args: RestoreArgs, owner_of: TemplateOwner) -> ExitCode {
     let result = args
         .passphrase_file
         .as_deref()
         .map(Passphrase::from_file)
         .transpose()
-        .and_then(|p| restore(&args.file, &args.data_dir, args.force, p.as_ref()));
+        .and_then(|p| restore(&args.file, &args.data_dir, args.force, p.as_ref(), owner_of));
     match result {
         Ok(r) => {
             let m = &r.manifest;
@@ -118,6 +121,7 @@ pub fn restore(
     data_dir: &Path,
     force: bool,
     passphrase: Option<&Passphrase>,
+    owner_of: TemplateOwner,
 ) -> Result<Restored, BackupError> {
     let occupied = match fs::read_dir(data_dir) {
         Ok(mut entries) => entries.next().is_some(),
@@ -148,7 +152,7 @@ pub fn restore(
         .mode(DIR_MODE)
         .create(&staging)
         .map_err(BackupError::io("create", &staging))?;
-    let unpacked = unpack(archive, passphrase, &manifest, &staging)
+    let unpacked = unpack(archive, passphrase, &manifest, &staging, owner_of)
         .and_then(|counts| check_registry(&staging.join(DATABASE), &manifest).map(|()| counts));
     let (secrets, files) = match unpacked {
         Ok(counts) => counts,
@@ -186,14 +190,12 @@ fn unpack(
     passphrase: Option<&Passphrase>,
     manifest: &Manifest,
     staging: &Path,
+    template_owner: TemplateOwner,
 ) -> Result<(usize, usize), BackupError> {
     let owners: HashMap<String, Option<(u32, u32)>> = manifest
         .bots
         .iter()
-        .map(|b| {
-            let owner = template::lookup(&b.template).and_then(|t| t.owner());
-            (b.id.clone(), owner)
-        })
+        .map(|b| (b.id.clone(), template_owner(&b.template)))
         .collect();
     let owner_of = |bot: &BotId| owners.get(bot.as_str()).copied().flatten();
     let secrets_root = staging.join("secrets");

@@ -1,7 +1,9 @@
 //! Scheduled backups by the server: `serve --backup-dir DIR --backup-every 24h --backup-keep 7`
 //! writes a full backup into DIR every interval and keeps the newest few.
 
+use std::fmt::Display;
 use std::fs;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,8 +13,7 @@ use tokio::sync::watch;
 use super::archive::write_full;
 use super::crypt::Passphrase;
 use super::file::PendingFile;
-use super::{BackupError, Manifest};
-use crate::bots::{BotError, BotService};
+use super::{BackupError, FleetSnapshot, Manifest};
 
 /// File names of scheduled backups start with this.
 const PREFIX: &str = "botmaker-backup-";
@@ -96,10 +97,13 @@ impl Scheduler {
         }))
     }
 
-    /// Writes one backup now, then prunes; returns its path and manifest.
-    pub async fn backup_now(&self, bots: &BotService) -> Result<(PathBuf, Manifest), BotError> {
-        let snap = bots.fleet_snapshot().await?;
-        let root = bots.workspaces_root().to_path_buf();
+    /// Writes a backup of `snap` (workspaces read beneath `root`) now, then prunes; returns
+    /// its path and manifest.
+    pub async fn backup_now(
+        &self,
+        snap: FleetSnapshot,
+        root: PathBuf,
+    ) -> Result<(PathBuf, Manifest), BackupError> {
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
         let ext = if self.passphrase.is_some() {
             "tar.gz.age"
@@ -121,8 +125,19 @@ impl Scheduler {
         Ok((path, manifest))
     }
 
-    /// Backs up every interval until `shutdown` (the first one an interval after start).
-    pub async fn run(self, bots: BotService, mut shutdown: watch::Receiver<bool>) {
+    /// Backs up every interval until `shutdown` (the first one an interval after start):
+    /// `snapshot` takes the registry's snapshot (the domain's to take: this module only
+    /// writes archives), and workspaces are read beneath `root`.
+    pub async fn run<F, Fut, E>(
+        self,
+        snapshot: F,
+        root: PathBuf,
+        mut shutdown: watch::Receiver<bool>,
+    ) where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<FleetSnapshot, E>>,
+        E: Display,
+    {
         let mut tick = tokio::time::interval(self.every);
         tick.tick().await;
         loop {
@@ -130,7 +145,14 @@ impl Scheduler {
                 _ = shutdown.changed() => return,
                 _ = tick.tick() => {}
             }
-            match self.backup_now(&bots).await {
+            let snap = match snapshot().await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduled backup failed: no snapshot");
+                    continue;
+                }
+            };
+            match self.backup_now(snap, root.clone()).await {
                 Ok((path, m)) => tracing::info!(
                     path = %path.display(), bots = m.bots.len(), "scheduled backup written"
                 ),

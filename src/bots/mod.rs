@@ -11,12 +11,13 @@ mod openclaw;
 mod service;
 pub mod spec;
 pub mod template;
+pub mod templates;
 pub mod upgrade;
 pub mod validate;
 mod view;
 
 pub use error::BotError;
-pub use observed::{BotEvent, BotState, CrashLoopPolicy, Fleet, Observed};
+pub use observed::{BotEvent, BotEventKind, BotState, CrashLoopPolicy, Fleet, Observed};
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
 pub use service::is_current as is_current_container;
 pub use service::{

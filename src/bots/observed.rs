@@ -7,8 +7,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
+use utoipa::ToSchema;
 
 use crate::BotId;
 use crate::docker::{ContainerInfo, ContainerState, ContainerStatus, Health};
@@ -18,7 +19,7 @@ use crate::store::DesiredState;
 const KILL_TO_DEATH: chrono::Duration = chrono::Duration::seconds(120);
 
 /// The observed state of a bot, as the API reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BotState {
     /// Container created, never started.
@@ -80,7 +81,7 @@ impl Default for CrashLoopPolicy {
 }
 
 /// A bot's observed state, merged from Docker and botmaker's own observations.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Observed {
     /// Derived state.
     pub state: BotState,
@@ -100,18 +101,33 @@ pub struct Observed {
     pub started_at: Option<DateTime<Utc>>,
 }
 
-/// A change of a bot's observed state, for live views.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A change of a bot's observed state, for live views (`GET /api/events`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BotEvent {
     /// The bot.
+    #[schema(value_type = crate::BotId)]
     pub id: String,
-    /// What kind of change: `state` (observed state changed), `created`, `deleted`, `updated`.
-    pub kind: &'static str,
+    /// What kind of change.
+    pub kind: BotEventKind,
     /// Observed state after the change (absent for `deleted`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed: Option<Observed>,
     /// When botmaker noticed.
     pub at: DateTime<Utc>,
+}
+
+/// What a [`BotEvent`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BotEventKind {
+    /// The observed state changed.
+    State,
+    /// The bot was created.
+    Created,
+    /// Its configuration changed.
+    Updated,
+    /// It was deleted.
+    Deleted,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -154,7 +170,7 @@ impl Fleet {
     }
 
     /// Publishes a lifecycle event (created, updated, deleted).
-    pub fn publish(&self, id: &BotId, kind: &'static str, observed: Option<Observed>) {
+    pub fn publish(&self, id: &BotId, kind: BotEventKind, observed: Option<Observed>) {
         let _ = self.events.send(BotEvent {
             id: id.to_string(),
             kind,
@@ -173,11 +189,15 @@ impl Fleet {
             let e = m.entry(id.clone()).or_default();
             // A new container (recreated) starts with a clean slate; the first inspect of
             // a container keeps the deaths its events already reported.
-            if let (Some(old), Some(new)) = (&e.status, &status)
-                && old.id != new.id
-            {
-                e.deaths.clear();
-                e.probe = None;
+            match (&e.status, &status) {
+                (Some(old), Some(new)) if old.id != new.id => {
+                    e.deaths.clear();
+                    e.probe = None;
+                }
+                // A container after none (recreated: the old one's removal came first) owes
+                // nothing to the probe verdicts of the one before.
+                (None, Some(_)) => e.probe = None,
+                _ => {}
             }
             e.status = status;
         });
@@ -306,7 +326,7 @@ impl Fleet {
             changed
         });
         if changed {
-            self.publish(id, "state", Some(observed));
+            self.publish(id, BotEventKind::State, Some(observed));
         }
     }
 
@@ -490,6 +510,38 @@ mod tests {
         assert_eq!(fleet.extras(&id).1, Some(Health::Healthy));
     }
 
+    /// Regression: a PATCH recreates the container (the old one's removal is seen first);
+    /// the new one kept the old probe verdict, so a bot whose probe was removed stayed
+    /// `healthy` for good.
+    #[test]
+    fn a_recreated_container_owes_nothing_to_the_old_probe_verdict() {
+        let fleet = Fleet::new(CrashLoopPolicy::default());
+        let id = BotId::new("b").unwrap();
+        let running = |container: &str| ContainerStatus {
+            id: container.into(),
+            state: C::Running,
+            running: true,
+            exit_code: None,
+            error: None,
+            started_at: None,
+            finished_at: None,
+            health: Health::None,
+            restart_count: 0,
+            oom_killed: false,
+            image_id: String::new(),
+            ip_address: None,
+        };
+        fleet.record_status(&id, Some(running("old")));
+        fleet.record_probe(&id, true, 1);
+        assert_eq!(fleet.extras(&id).1, Some(Health::Healthy));
+        fleet.record_status(&id, None);
+        fleet.record_status(&id, Some(running("new")));
+        assert_eq!(fleet.extras(&id).1, None);
+        let status = fleet.status(&id);
+        let o = fleet.observe_status(&id, D::Running, status.as_ref());
+        assert_eq!(o.health, Health::None);
+    }
+
     #[test]
     fn publishes_only_changes() {
         let fleet = Fleet::new(CrashLoopPolicy::default());
@@ -498,7 +550,7 @@ mod tests {
         let o = missing();
         fleet.publish_if_changed(&id, o.clone());
         fleet.publish_if_changed(&id, o);
-        assert_eq!(rx.try_recv().unwrap().kind, "state");
+        assert_eq!(rx.try_recv().unwrap().kind, BotEventKind::State);
         assert!(rx.try_recv().is_err());
     }
 }

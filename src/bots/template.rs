@@ -72,16 +72,8 @@ pub trait Template: Send + Sync {
     }
 }
 
-/// Looks a template up by name.
-pub fn lookup(name: &str) -> Option<&'static dyn Template> {
-    match name {
-        "generic" => Some(&Generic),
-        "openclaw" => Some(&super::openclaw::OpenClaw),
-        _ => None,
-    }
-}
-
-/// Names of every template, for error messages and the dashboard.
+/// Names of every template, for error messages and the dashboard (each found by
+/// [`super::templates::lookup`]).
 pub const TEMPLATE_NAMES: &[&str] = &["generic", "openclaw"];
 
 /// Any local image, configured entirely by the user.

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::view::BotView;
 
@@ -16,21 +17,21 @@ pub const MAX_UPGRADE_TIMEOUT: Duration = Duration::from_secs(3600);
 /// to count as good, unless the deadline is shorter.
 pub const RUN_GRACE: Duration = Duration::from_secs(10);
 
-/// Body of `POST /api/bots/{id}/upgrade`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Body of `POST /api/bots/{id}/upgrade` (an empty body is `{}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpgradeBot {
     /// The image to run (a tag, or a digest pin `repo@sha256:...`); absent: the configured
     /// reference again, which picks up a tag that now names another local image.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
     /// Seconds the new container has to pass its health probe (default 300, at most 3600).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_secs: Option<u64>,
 }
 
 /// How an upgrade ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum UpgradeResult {
     /// The new container runs and passed its health gate; the old one is gone.
@@ -53,12 +54,12 @@ impl UpgradeResult {
 }
 
 /// The answer to an upgrade.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct UpgradeOutcome {
     /// How it ended.
     pub result: UpgradeResult,
     /// Why it was rolled back (absent otherwise).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// The image reference the bot had before.
     pub previous_image: String,
@@ -66,7 +67,7 @@ pub struct UpgradeOutcome {
     pub image: String,
     /// Milliseconds from stopping the old container until the new one was healthy (or, after a
     /// rollback, until the old one ran again); absent when nothing was stopped.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downtime_ms: Option<u64>,
     /// The bot afterwards.
     pub bot: BotView,

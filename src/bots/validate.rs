@@ -3,9 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::spec::{HttpProbe, LimitsSpec, PortSpec};
+use super::spec::{HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 use crate::secrets::SecretName;
 
 /// Longest display name.
@@ -34,7 +35,7 @@ pub const MAX_PROBE_FAILURES: u32 = 100;
 pub const HOST_NETWORK: &str = "host";
 
 /// Problems found in a request, by field path (`env.FOO`, `secrets.bad name`, `ports[0].host`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(transparent)]
 pub struct FieldErrors(BTreeMap<String, Vec<String>>);
 
@@ -267,6 +268,47 @@ pub fn check_health_check(p: &HttpProbe, errors: &mut FieldErrors) {
             "health_check.failure_threshold",
             format!("must be 1-{MAX_PROBE_FAILURES}"),
         );
+    }
+}
+
+/// Checks the settings a PATCH sets (secrets are checked on their own, since their names are
+/// needed), with the same rules as a create. `allow_host` is the server's
+/// `--allow-host-network`.
+pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors) {
+    // Field by field, so a setting added to the PATCH cannot go unchecked.
+    let UpdateBot {
+        name,
+        image: _,
+        command,
+        env,
+        secrets: _,
+        ports,
+        limits,
+        network,
+        health_check,
+        settings: _,
+        apply: _,
+    } = req;
+    if let Some(name) = name {
+        check_name(name, errors);
+    }
+    if let Some(command) = command {
+        check_command(Some(command), errors);
+    }
+    if let Some(env) = env {
+        check_env(env, errors);
+    }
+    if let Some(ports) = ports {
+        check_ports(ports, errors);
+    }
+    if let Some(limits) = limits {
+        check_limits(limits, errors);
+    }
+    if let Some(Some(network)) = network {
+        check_network(network, allow_host, errors);
+    }
+    if let Some(Some(probe)) = health_check {
+        check_health_check(probe, errors);
     }
 }
 

@@ -4,16 +4,20 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::observed::Observed;
 use super::spec::{BotSpec, HttpProbe, LimitsSpec, PortSpec};
 use crate::store::{BotRow, DesiredState};
 
-/// A bot as returned by the API.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A bot as returned by the API: its desired configuration, the names of its secrets (never
+/// the values) and its observed state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = Bot)]
 pub struct BotView {
     /// Bot id (also the container's hostname).
+    #[schema(value_type = crate::BotId)]
     pub id: String,
     /// Display name.
     pub name: String,
@@ -25,7 +29,7 @@ pub struct BotView {
     pub command: Option<Vec<String>>,
     /// Non-secret environment.
     pub env: BTreeMap<String, String>,
-    /// Names of its secrets.
+    /// Names of its secrets (values are never returned).
     pub secrets: Vec<String>,
     /// Published ports.
     pub ports: Vec<PortSpec>,
@@ -37,7 +41,7 @@ pub struct BotView {
     pub health_check: Option<HttpProbe>,
     /// Template settings.
     pub settings: serde_json::Value,
-    /// What the user wants.
+    /// What the user wants; the reconciler makes Docker match it.
     pub desired_state: DesiredState,
     /// What Docker and botmaker observe.
     #[serde(flatten)]
@@ -74,5 +78,24 @@ impl BotView {
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
+    }
+
+    /// The bot's stored configuration, as [`BotView::new`] took it apart.
+    pub fn spec(&self) -> BotSpec {
+        BotSpec {
+            image: self.image.clone(),
+            command: self.command.clone(),
+            env: self.env.clone(),
+            ports: self.ports.clone(),
+            limits: self.limits.clone(),
+            network: self.network.clone(),
+            health_check: self.health_check.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// Whether the user wants it running.
+    pub fn wants_running(&self) -> bool {
+        self.desired_state == DesiredState::Running
     }
 }

@@ -1,13 +1,13 @@
 //! Fleet-wide commands: `stats`, `orphans`, `cleanup`, and `tokens create|list|revoke`.
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::args::{StatsArgs, TokensCommand};
 use super::client::ApiClient;
 use super::error::CliError;
 use super::output::{Table, bytes, print_json, timestamp};
-use super::wire::{Cleanup, NewToken, Orphans, StatsList, TokenList};
+use crate::api::{Cleanup, CreateToken, NewToken, OrphanLists, Orphans, StatsList, TokenList};
 
 /// `stats`: a table of the latest sample of each running bot.
 pub async fn stats(client: &ApiClient, args: &StatsArgs) -> Result<(), CliError> {
@@ -25,9 +25,10 @@ pub async fn stats(client: &ApiClient, args: &StatsArgs) -> Result<(), CliError>
     let mut t = Table::new(&[
         "ID", "CPU %", "MEM", "MEM %", "LIMIT", "PIDS", "NET RX", "NET TX",
     ]);
-    for s in &list.stats {
+    for row in &list.stats {
+        let s = &row.sample;
         t.row(vec![
-            s.id.clone(),
+            row.id.clone(),
             format!("{:.1}", s.cpu_percent),
             bytes(s.memory_bytes),
             format!("{:.1}", s.memory_percent),
@@ -49,8 +50,13 @@ pub async fn orphans(client: &ApiClient, json: bool) -> Result<(), CliError> {
         return Ok(());
     }
     let o: Orphans = client.decode(v)?;
-    print_orphans(&o, "orphan");
-    if o.containers.is_empty() && o.secrets.is_empty() && o.workspaces.is_empty() {
+    let lists = OrphanLists {
+        containers: o.containers,
+        secrets: o.secrets,
+        workspaces: o.workspaces,
+    };
+    print_orphans(&lists, "orphan");
+    if lists.total() == 0 {
         println!("no orphans");
     } else {
         println!("remove them with `botmaker cleanup`");
@@ -69,12 +75,11 @@ pub async fn cleanup(client: &ApiClient, json: bool) -> Result<(), CliError> {
     }
     let c: Cleanup = client.decode(v)?;
     print_orphans(&c.removed, "removed");
-    let total = c.removed.containers.len() + c.removed.secrets.len() + c.removed.workspaces.len();
-    println!("removed {total} orphan(s)");
+    println!("removed {} orphan(s)", c.removed.total());
     Ok(())
 }
 
-fn print_orphans(o: &Orphans, verb: &str) {
+fn print_orphans(o: &OrphanLists, verb: &str) {
     for (kind, ids) in [
         ("container", &o.containers),
         ("secrets", &o.secrets),
@@ -91,7 +96,7 @@ pub async fn tokens(client: &ApiClient, cmd: TokensCommand) -> Result<(), CliErr
     match cmd {
         TokensCommand::Create { name } => {
             let t: NewToken = client
-                .call(Method::POST, "/api/tokens", Some(&json!({ "name": name })))
+                .call(Method::POST, "/api/tokens", Some(&CreateToken { name }))
                 .await?;
             // The token alone on stdout, so `$(botmaker tokens create ci)` captures it.
             println!("{}", t.token);
@@ -113,7 +118,7 @@ pub async fn tokens(client: &ApiClient, cmd: TokensCommand) -> Result<(), CliErr
                 t.row(vec![
                     tok.id,
                     tok.name,
-                    timestamp(tok.created_at),
+                    timestamp(Some(tok.created_at)),
                     timestamp(tok.last_used_at),
                 ]);
             }

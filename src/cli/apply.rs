@@ -7,7 +7,6 @@ use std::path::Path;
 use chrono::Utc;
 use futures_util::{StreamExt, stream};
 use reqwest::Method;
-use serde_json::Value;
 
 use super::args::{ApplyArgs, ExportArgs};
 use super::client::ApiClient;
@@ -17,7 +16,7 @@ use super::plan::{self, Step, Update};
 use super::progress::Progress;
 use super::secrets::read_from_dir;
 use super::upgrade::{Upgraded, upgrade_one};
-use super::wire::BotList;
+use crate::api::{BotList, BotView};
 use crate::secrets::SecretName;
 
 /// A step with the secret values it needs (read before anything is changed).
@@ -241,7 +240,7 @@ async fn execute(client: &ApiClient, p: Prepared) -> Outcome {
             Step::Create(bot) => {
                 let body = fleet::create_body(&bot, &values)?;
                 client
-                    .call::<Value>(Method::POST, "/api/bots", Some(&body))
+                    .call::<BotView>(Method::POST, "/api/bots", Some(&body))
                     .await
                     .map_err(err)?;
                 Ok(Outcome::Created)
@@ -273,28 +272,27 @@ async fn update(
 ) -> Result<(), CliError> {
     let path = format!("/api/bots/{}", u.id);
     if u.run == Some(false) {
-        client.post::<Value>(&format!("{path}/stop")).await?;
+        client.post::<BotView>(&format!("{path}/stop")).await?;
     }
     for (name, value) in values {
         client
             .put_bytes(&format!("{path}/secrets/{name}"), value)
             .await?;
     }
-    let mut patch = u.patch.clone();
-    let image = patch.remove("image");
-    if !patch.is_empty() {
+    let (patch, image) = u.split_image();
+    if let Some(patch) = patch {
         client
-            .call::<Value>(Method::PATCH, &path, Some(&patch))
+            .call::<BotView>(Method::PATCH, &path, Some(&patch))
             .await?;
     }
-    if let Some(image) = image.as_ref().and_then(Value::as_str) {
+    if let Some(image) = image.as_deref() {
         match upgrade_one(client, u.id.as_str(), Some(image), None).await? {
             Upgraded::RolledBack(why) => return Err(CliError::Failed(why)),
             Upgraded::Upgraded { .. } | Upgraded::Unchanged => {}
         }
     }
     if u.run == Some(true) {
-        client.post::<Value>(&format!("{path}/start")).await?;
+        client.post::<BotView>(&format!("{path}/start")).await?;
     }
     Ok(())
 }

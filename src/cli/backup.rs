@@ -6,13 +6,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use serde_json::Value;
 
 use super::args::{BackupArgs, BotBackupArgs, BotImportArgs};
 use super::client::ApiClient;
 use super::error::CliError;
 use super::output::bytes;
-use super::wire::RemoteBot;
+use crate::api::BotView;
 use crate::backup::file::PendingFile;
 use crate::backup::manifest::BackupKind;
 use crate::backup::{BackupError, Passphrase, crypt, reader};
@@ -124,10 +123,9 @@ pub async fn import(client: &ApiClient, a: &BotImportArgs) -> Result<(), CliErro
     })
     .await
     .map_err(|e| CliError::Failed(format!("checking the archive failed: {e}")))??;
-    let v: Value = client
+    let b: BotView = client
         .post_bytes("/api/bots/import", plain, IMPORT_TIMEOUT)
         .await?;
-    let b: RemoteBot = client.decode(v)?;
-    println!("imported {} ({})", b.id, b.state);
+    println!("imported {} ({})", b.id, b.observed.state.as_str());
     Ok(())
 }

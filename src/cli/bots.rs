@@ -11,9 +11,9 @@ use super::args::{BotsCommand, CreateArgs};
 use super::client::ApiClient;
 use super::error::CliError;
 use super::fleet::{self, BotDecl};
-use super::output::{Table, print_json, since, timestamp};
-use super::wire::{BotList, RemoteBot};
+use super::output::{Table, json_name, print_json, since, timestamp};
 use super::{input, logs, secrets};
+use crate::api::{BotList, BotState, BotView};
 use crate::bots::LimitsSpec;
 use crate::docker::Protocol;
 
@@ -60,10 +60,10 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
     for b in &list.bots {
         t.row(vec![
             b.id.clone(),
-            b.state.clone(),
-            b.health.clone(),
+            b.observed.state.as_str().to_string(),
+            json_name(&b.observed.health),
             uptime(b, now),
-            b.restart_count.to_string(),
+            b.observed.restart_count.to_string(),
             // The tag now names another image than runs: `bots upgrade` would pick it up.
             if b.image_drift {
                 format!("{} (drift)", b.image)
@@ -77,15 +77,15 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
 }
 
 /// Time since the current run started, for a running bot; `-` otherwise.
-fn uptime(b: &RemoteBot, now: chrono::DateTime<Utc>) -> String {
-    if b.state == "running" {
-        since(b.started_at, now)
+fn uptime(b: &BotView, now: chrono::DateTime<Utc>) -> String {
+    if b.observed.state == BotState::Running {
+        since(b.observed.started_at, now)
     } else {
         "-".into()
     }
 }
 
-fn show(b: &RemoteBot) {
+fn show(b: &BotView) {
     let now = Utc::now();
     let mut t = Table::default();
     let mut kv = |k: &str, v: String| t.row(vec![format!("{k}:"), v]);
@@ -98,13 +98,21 @@ fn show(b: &RemoteBot) {
     }
     kv(
         "state",
-        format!("{} (wanted: {})", b.state, b.desired_state),
+        format!(
+            "{} (wanted: {})",
+            b.observed.state.as_str(),
+            b.desired_state
+        ),
     );
-    kv("health", b.health.clone());
+    kv("health", json_name(&b.observed.health));
     kv("uptime", uptime(b, now));
-    kv("restarts", b.restart_count.to_string());
-    if let Some(code) = b.exit_code {
-        let oom = if b.oom_killed { " (OOM-killed)" } else { "" };
+    kv("restarts", b.observed.restart_count.to_string());
+    if let Some(code) = b.observed.exit_code {
+        let oom = if b.observed.oom_killed {
+            " (OOM-killed)"
+        } else {
+            ""
+        };
         kv("exit code", format!("{code}{oom}"));
     }
     for (k, v) in &b.env {
@@ -147,10 +155,13 @@ fn show(b: &RemoteBot) {
     }
     kv(
         "container",
-        b.container_id.clone().unwrap_or_else(|| "-".into()),
+        b.observed
+            .container_id
+            .clone()
+            .unwrap_or_else(|| "-".into()),
     );
-    kv("created", timestamp(b.created_at));
-    kv("updated", timestamp(b.updated_at));
+    kv("created", timestamp(Some(b.created_at)));
+    kv("updated", timestamp(Some(b.updated_at)));
     t.print();
 }
 
@@ -169,8 +180,8 @@ async fn each(
     done: &str,
 ) -> Result<(), CliError> {
     for id in ids {
-        let b: RemoteBot = client.post(&format!("/api/bots/{id}/{verb}")).await?;
-        println!("{done} {id} ({})", b.state);
+        let b: BotView = client.post(&format!("/api/bots/{id}/{verb}")).await?;
+        println!("{done} {id} ({})", b.observed.state.as_str());
     }
     Ok(())
 }
@@ -214,8 +225,8 @@ async fn create(client: &ApiClient, a: CreateArgs) -> Result<(), CliError> {
     if a.json {
         print_json(&v);
     } else {
-        let b: RemoteBot = client.decode(v)?;
-        println!("created {} ({})", b.id, b.state);
+        let b: BotView = client.decode(v)?;
+        println!("created {} ({})", b.id, b.observed.state.as_str());
     }
     Ok(())
 }

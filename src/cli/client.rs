@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::{CliError, one_line};
 use super::values::ServerUrl;
-use super::wire::{ErrorBody, LoginAnswer};
+use crate::api::{ErrorBody, LoginRequest, Session, Success};
 
 /// Longest wait for a TCP connection to the server.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -108,7 +108,7 @@ impl ApiClient {
     }
 
     /// `DELETE path`.
-    pub async fn delete(&self, path: &str) -> Result<serde_json::Value, CliError> {
+    pub async fn delete(&self, path: &str) -> Result<Success, CliError> {
         self.call(Method::DELETE, path, None::<&()>).await
     }
 
@@ -153,11 +153,13 @@ impl ApiClient {
     }
 
     /// `POST /api/login` (needs no token).
-    pub async fn login(&self, password: &str) -> Result<LoginAnswer, CliError> {
+    pub async fn login(&self, password: &str) -> Result<Session, CliError> {
         let req = self
             .http
             .post(self.server.join("/api/login"))
-            .json(&serde_json::json!({ "password": password }));
+            .json(&LoginRequest {
+                password: Some(password.to_string()),
+            });
         let res = self.send(req, false).await?;
         self.parse(res).await
     }

@@ -4,17 +4,20 @@
 //!
 //! A field left out is not managed: `apply` neither sets nor compares it, so a file can pin only
 //! what matters (`env = {}` clears the environment; a missing `env` leaves it alone).
+//!
+//! A declaration turns into the API's own bodies, [`CreateBot`] ([`create_body`]) and
+//! [`UpdateBot`] ([`BotDecl::update`]), field by field: a setting the API gains does not
+//! compile here until the file can declare it too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::error::CliError;
-use super::wire::RemoteBot;
 use crate::BotId;
-use crate::bots::{HttpProbe, LimitsSpec, PortSpec};
+use crate::api::{BotView, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 use crate::secrets::SecretName;
 
 /// The file as written.
@@ -59,12 +62,51 @@ pub struct BotDecl {
     /// Resource limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsSpec>,
+    /// Docker network (the default bridge when the bot was made without one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     /// botmaker's HTTP health probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HttpProbe>,
     /// Template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Value>,
+}
+
+impl BotDecl {
+    /// The declared settings as a PATCH: what `apply` sends, less the fields that do not
+    /// differ. Secrets are not in it: `apply` sets only missing ones, one request each.
+    pub fn update(&self) -> UpdateBot {
+        // Field by field, both ways: a setting of either type cannot be left out.
+        let Self {
+            id: _,
+            template: _,
+            start: _,
+            secrets: _,
+            name,
+            image,
+            command,
+            env,
+            ports,
+            limits,
+            network,
+            health_check,
+            settings,
+        } = self;
+        UpdateBot {
+            name: name.clone(),
+            image: image.clone(),
+            command: command.clone(),
+            env: env.clone(),
+            secrets: None,
+            ports: ports.clone(),
+            limits: limits.clone(),
+            network: network.clone().map(Some),
+            health_check: health_check.clone().map(Some),
+            settings: settings.clone(),
+            apply: true,
+        }
+    }
 }
 
 /// A declared bot whose id and secret names are valid.
@@ -159,37 +201,47 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> CliError {
 pub fn create_body(
     bot: &DesiredBot,
     values: &BTreeMap<SecretName, Vec<u8>>,
-) -> Result<Value, String> {
-    let d = &bot.decl;
-    let mut body = Map::new();
-    body.insert("id".into(), json!(bot.id.as_str()));
-    let mut put = |k: &str, v: Option<Value>| {
-        if let Some(v) = v {
-            body.insert(k.into(), v);
-        }
-    };
-    put("name", d.name.as_ref().map(|v| json!(v)));
-    put("template", d.template.as_ref().map(|v| json!(v)));
-    put("image", d.image.as_ref().map(|v| json!(v)));
-    put("command", d.command.as_ref().map(|v| json!(v)));
-    put("env", d.env.as_ref().map(|v| json!(v)));
-    put("ports", d.ports.as_ref().map(|v| json!(v)));
-    put("limits", d.limits.as_ref().map(|v| json!(v)));
-    put("health_check", d.health_check.as_ref().map(|v| json!(v)));
-    put("settings", d.settings.clone());
-    put("start", d.start.map(|v| json!(v)));
-    if !values.is_empty() {
-        body.insert("secrets".into(), Value::Object(secret_map(values)?));
-    }
-    Ok(Value::Object(body))
+) -> Result<CreateBot, String> {
+    let BotDecl {
+        id: _,
+        name,
+        template,
+        image,
+        command,
+        start,
+        secrets: _,
+        env,
+        ports,
+        limits,
+        network,
+        health_check,
+        settings,
+    } = &bot.decl;
+    Ok(CreateBot {
+        id: bot.id.to_string(),
+        name: name.clone(),
+        template: template.clone(),
+        image: image.clone(),
+        command: command.clone(),
+        env: env.clone().unwrap_or_default(),
+        secrets: secret_values(values)?,
+        ports: ports.clone().unwrap_or_default(),
+        limits: limits.clone().unwrap_or_default(),
+        network: network.clone(),
+        health_check: health_check.clone(),
+        settings: settings.clone().unwrap_or_default(),
+        start: start.unwrap_or(true),
+    })
 }
 
-/// Secret values as a JSON object (the create and update bodies take text values).
-pub fn secret_map(values: &BTreeMap<SecretName, Vec<u8>>) -> Result<Map<String, Value>, String> {
+/// Secret values as text (the create and update bodies take text values).
+pub fn secret_values(
+    values: &BTreeMap<SecretName, Vec<u8>>,
+) -> Result<BTreeMap<String, String>, String> {
     values
         .iter()
         .map(|(name, v)| match std::str::from_utf8(v) {
-            Ok(s) => Ok((name.to_string(), json!(s))),
+            Ok(s) => Ok((name.to_string(), s.to_string())),
             Err(_) => Err(format!(
                 "secret {name} is not UTF-8 text; set it with `botmaker secrets set` instead"
             )),
@@ -198,7 +250,7 @@ pub fn secret_map(values: &BTreeMap<SecretName, Vec<u8>>) -> Result<Map<String, 
 }
 
 /// `bot` as a fleet-file entry: every field it has, empty ones left out.
-pub fn from_remote(bot: &RemoteBot) -> BotDecl {
+pub fn from_remote(bot: &BotView) -> BotDecl {
     let mut settings = bot.settings.clone();
     strip_nulls(&mut settings);
     BotDecl {
@@ -212,6 +264,7 @@ pub fn from_remote(bot: &RemoteBot) -> BotDecl {
         env: Some(bot.env.clone()).filter(|e| !e.is_empty()),
         ports: Some(bot.ports.clone()).filter(|p| !p.is_empty()),
         limits: Some(bot.limits.clone()).filter(|l| *l != LimitsSpec::default()),
+        network: bot.network.clone(),
         health_check: bot.health_check.clone(),
         settings: Some(settings).filter(|s| !is_empty_settings(s)),
     }
@@ -242,9 +295,23 @@ fn strip_nulls(v: &mut Value) {
     }
 }
 
+/// A bot as the server would show it, for tests: `generic`, image `img:1`, running.
+#[cfg(test)]
+pub fn test_view(id: &str) -> BotView {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "name": id, "template": "generic", "image": "img:1", "env": {},
+        "secrets": [], "ports": [], "limits": {}, "settings": null, "desired_state": "running",
+        "state": "running", "health": "none", "restart_count": 0, "oom_killed": false,
+        "image_drift": false, "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-01T00:00:00Z",
+    }))
+    .expect("a bot view")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const FILE: &str = r#"
 [[bot]]
@@ -314,38 +381,34 @@ start = false
     #[test]
     fn create_bodies_carry_only_declared_fields_and_secret_values() {
         let bot = parse(Path::new("f"), FILE).unwrap().bots.remove(1);
+        let body = |values: &BTreeMap<SecretName, Vec<u8>>| {
+            serde_json::to_value(create_body(&bot, values).unwrap()).unwrap()
+        };
         assert_eq!(
-            create_body(&bot, &BTreeMap::new()).unwrap(),
+            body(&BTreeMap::new()),
             json!({ "id": "beta", "start": false })
         );
         let values = BTreeMap::from([(SecretName::new("K").unwrap(), b"v".to_vec())]);
-        assert_eq!(
-            create_body(&bot, &values).unwrap()["secrets"],
-            json!({ "K": "v" })
-        );
+        assert_eq!(body(&values)["secrets"], json!({ "K": "v" }));
         let binary = BTreeMap::from([(SecretName::new("K").unwrap(), vec![0xff])]);
         assert!(create_body(&bot, &binary).is_err());
     }
 
     #[test]
     fn export_writes_what_parse_reads_back() {
-        let remote = RemoteBot {
-            id: "alpha".into(),
-            name: "Alpha".into(),
-            template: "generic".into(),
-            image: "img:1".into(),
-            env: BTreeMap::from([("A".into(), "1".into())]),
-            secrets: vec!["API_KEY".into()],
-            ports: vec![PortSpec {
-                container: 80,
-                host: None,
-                host_ip: None,
-                protocol: Default::default(),
-            }],
-            settings: json!({ "x": null, "y": { "z": 1 } }),
-            desired_state: "stopped".into(),
-            ..RemoteBot::default()
-        };
+        let mut remote = test_view("alpha");
+        remote.name = "Alpha".into();
+        remote.env = BTreeMap::from([("A".into(), "1".into())]);
+        remote.secrets = vec!["API_KEY".into()];
+        remote.ports = vec![PortSpec {
+            container: 80,
+            host: None,
+            host_ip: None,
+            protocol: Default::default(),
+        }];
+        remote.network = Some("bots".into());
+        remote.settings = json!({ "x": null, "y": { "z": 1 } });
+        remote.desired_state = crate::api::DesiredState::Stopped;
         let text = to_toml(vec![from_remote(&remote)]).unwrap();
         let back = parse(Path::new("e"), &text).unwrap().bots.remove(0).decl;
         assert_eq!(back.start, Some(false));
@@ -354,5 +417,6 @@ start = false
         assert_eq!(back.ports.unwrap()[0].container, 80);
         assert_eq!(back.limits, None);
         assert_eq!(back.command, None);
+        assert_eq!(back.network.as_deref(), Some("bots"));
     }
 }

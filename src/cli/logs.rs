@@ -8,7 +8,7 @@ use super::args::LogsArgs;
 use super::client::ApiClient;
 use super::error::CliError;
 use super::sse::SseParser;
-use super::wire::{LogLine, LogLines};
+use crate::api::{ErrorBody, LogLine, LogLines, LogStream};
 
 /// Runs `bots logs`.
 pub async fn logs(client: &ApiClient, args: &LogsArgs) -> Result<(), CliError> {
@@ -54,14 +54,13 @@ pub async fn logs(client: &ApiClient, args: &LogsArgs) -> Result<(), CliError> {
                 }
                 // The server ends a follow whose credential was revoked, logged out or expired.
                 "unauthorized" => {
-                    let body: serde_json::Value =
-                        serde_json::from_str(&event.data).unwrap_or_default();
+                    let body = serde_json::from_str::<ErrorBody>(&event.data).ok();
                     return Err(CliError::Unauthorized {
                         code: "UNAUTHORIZED".into(),
-                        message: body["error"]
-                            .as_str()
-                            .unwrap_or("the token is no longer valid; log in again")
-                            .to_string(),
+                        message: body.map_or_else(
+                            || "the token is no longer valid; log in again".to_string(),
+                            |b| b.error,
+                        ),
                     });
                 }
                 _ => {}
@@ -82,7 +81,7 @@ fn print_line(line: &LogLine, timestamps: bool) {
         ),
         _ => String::new(),
     };
-    if line.stream == "stderr" {
+    if line.stream == LogStream::Stderr {
         eprintln!("{prefix}{}", line.message);
     } else {
         println!("{prefix}{}", line.message);

@@ -26,7 +26,6 @@ mod session;
 pub mod sse;
 pub mod upgrade;
 pub mod values;
-pub mod wire;
 
 use std::process::ExitCode;
 

@@ -91,6 +91,14 @@ pub fn bytes(n: u64) -> String {
     format!("{v:.1}{}", UNITS[unit])
 }
 
+/// The name a value has in the API's JSON (`crash_loop`, `healthy`...), as the CLI prints it.
+pub fn json_name(v: &impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".into(),
+    }
+}
+
 /// A timestamp as `2024-05-01 12:00:00Z`, or `-`.
 pub fn timestamp(t: Option<DateTime<Utc>>) -> String {
     t.map_or_else(

@@ -12,8 +12,8 @@ use super::client::ApiClient;
 use super::error::CliError;
 use super::input;
 use super::output::print_json;
-use super::wire::SecretNames;
 use crate::BotId;
+use crate::api::SecretNames;
 use crate::secrets::SecretName;
 
 /// Runs a `secrets` subcommand.

@@ -4,14 +4,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use serde_json::Value;
-
 use super::args::{Connection, HealthcheckArgs, LoginArgs};
 use super::client::ApiClient;
 use super::config::{self, SavedConfig};
 use super::error::CliError;
 use super::input;
 use super::values::ServerUrl;
+use crate::api::Success;
 
 /// `login`: the password from `--password-file` or stdin; the token saved for this server.
 pub async fn login(conn: &Connection, args: &LoginArgs) -> Result<(), CliError> {
@@ -48,7 +47,7 @@ pub async fn login(conn: &Connection, args: &LoginArgs) -> Result<(), CliError> 
 pub async fn logout(conn: &Connection) -> Result<(), CliError> {
     let resolved = config::resolve(conn)?;
     let client = ApiClient::new(resolved.server.clone(), resolved.token.clone())?;
-    match client.post::<Value>("/api/logout").await {
+    match client.post::<Success>("/api/logout").await {
         Ok(_) | Err(CliError::Unauthorized { .. }) => {}
         Err(e) => return Err(e),
     }

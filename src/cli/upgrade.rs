@@ -7,17 +7,16 @@ use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::args::{BotUpgradeArgs, UpgradeArgs};
 use super::client::ApiClient;
 use super::error::{CliError, one_line};
 use super::output::print_json;
 use super::progress::Progress;
-use super::wire::{BotList, RemoteBot, UpgradeAnswer};
-
-/// The error code of an upgrade the server rolled back.
-pub const ROLLED_BACK: &str = "UPGRADE_ROLLED_BACK";
+use crate::api::{
+    BotList, BotView, UPGRADE_ROLLED_BACK, UpgradeBot, UpgradeOutcome, UpgradeResult,
+};
 /// The server's default health deadline, used to bound the wait when none is given.
 const DEFAULT_TIMEOUT_SECS: u64 = 300;
 /// Time the server may take beyond the health deadline (stop, create, rollback), plus room.
@@ -49,26 +48,23 @@ pub async fn upgrade_one(
     image: Option<&str>,
     timeout_secs: Option<u64>,
 ) -> Result<Upgraded, CliError> {
-    let mut body = json!({});
-    if let Some(image) = image {
-        body["image"] = json!(image);
-    }
-    if let Some(t) = timeout_secs {
-        body["timeout_secs"] = json!(t);
-    }
+    let body = UpgradeBot {
+        image: image.map(str::to_string),
+        timeout_secs,
+    };
     let limit = Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)) + SLACK;
     let path = format!("/api/bots/{id}/upgrade");
     match client
-        .call_with_timeout::<UpgradeAnswer>(Method::POST, &path, &body, limit)
+        .call_with_timeout::<UpgradeOutcome>(Method::POST, &path, &body, limit)
         .await
     {
-        Ok(a) if a.result == "unchanged" => Ok(Upgraded::Unchanged),
+        Ok(a) if a.result == UpgradeResult::Unchanged => Ok(Upgraded::Unchanged),
         Ok(a) => Ok(Upgraded::Upgraded {
             from: a.previous_image,
             to: a.image,
             downtime_ms: a.downtime_ms,
         }),
-        Err(CliError::Api { code, message, .. }) if code == ROLLED_BACK => {
+        Err(CliError::Api { code, message, .. }) if code == UPGRADE_ROLLED_BACK => {
             Ok(Upgraded::RolledBack(message))
         }
         Err(e) => Err(e),
@@ -79,7 +75,7 @@ pub async fn upgrade_one(
 pub async fn upgrade_bot(client: &ApiClient, a: &BotUpgradeArgs) -> Result<(), CliError> {
     let outcome = upgrade_one(client, a.id.as_str(), a.image.as_deref(), a.timeout).await?;
     if a.json {
-        let v: Value = client.get(&format!("/api/bots/{}", a.id)).await?;
+        let v: BotView = client.get(&format!("/api/bots/{}", a.id)).await?;
         print_json(&json!({ "result": describe_result(&outcome), "bot": v }));
     }
     match outcome {
@@ -145,10 +141,7 @@ impl Tally {
 }
 
 /// The bots `args` selects, or a usage error naming a bot that does not exist.
-pub fn select<'a>(
-    args: &UpgradeArgs,
-    bots: &'a [RemoteBot],
-) -> Result<Vec<&'a RemoteBot>, CliError> {
+pub fn select<'a>(args: &UpgradeArgs, bots: &'a [BotView]) -> Result<Vec<&'a BotView>, CliError> {
     if let Some(ids) = &args.bots {
         return ids
             .iter()
@@ -170,7 +163,7 @@ pub async fn rolling(client: &ApiClient, args: &UpgradeArgs) -> Result<(), CliEr
     let list: BotList = client.get("/api/bots").await?;
     let selected = select(args, &list.bots)?;
     // Without --image only bots whose tag moved have anything to pick up.
-    let (todo, current): (Vec<&RemoteBot>, Vec<&RemoteBot>) = selected
+    let (todo, current): (Vec<&BotView>, Vec<&BotView>) = selected
         .into_iter()
         .partition(|b| args.image.is_some() || b.image_drift);
     let mut tally = Tally {

@@ -103,7 +103,7 @@ pub struct BindMount {
 }
 
 /// Transport protocol of a published port.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Protocol {
     /// TCP, the default (`8080/tcp`).

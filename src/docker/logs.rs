@@ -13,7 +13,7 @@ use super::{DockerService, container_name};
 use crate::BotId;
 
 /// Which output a line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
     /// Standard output (also a TTY's combined output).
@@ -23,7 +23,7 @@ pub enum LogStream {
 }
 
 /// One line of a bot's output, re-split from Docker's frames.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LogLine {
     /// Which output it was written to.
     pub stream: LogStream,

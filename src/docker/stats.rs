@@ -39,7 +39,10 @@ pub struct StatsSnapshot {
 }
 
 /// Usage of one bot's container over the interval between two readings.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[schema(as = Stats)]
 pub struct StatsSample {
     /// When the later reading was taken.
     pub read: Option<DateTime<Utc>>,

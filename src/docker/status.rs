@@ -45,8 +45,11 @@ impl ContainerState {
 }
 
 /// Result of the container's Docker HEALTHCHECK.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = BotHealth)]
 pub enum Health {
     /// No healthcheck is configured.
     #[default]

@@ -3,29 +3,47 @@
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
-use serde_json::{Value, json};
+use axum::{Extension, Json};
 
-use super::error::{ApiError, ApiJson, ApiPath, decode_json};
-use super::{AppState, Principal};
-use crate::bots::{BotView, CreateBot, UpdateBot};
+use super::openapi::{BadRequest, Conflict, NotFound, ServiceUnavailable, StartFailed};
+use crate::access::Principal;
+use crate::api::{
+    BotList, BotView, Cleanup, CreateBot, Orphans, SecretNames, SecretSet, SecretValueBody,
+    Success, UpdateBot,
+};
+use crate::edge::{ApiError, ApiJson, ApiPath, AppState, decode_json};
 use crate::secrets::SecretValue;
 
-/// `{"bots": [...]}`, serialized straight from the views: building a `Value` tree first
-/// doubles the peak memory of a large fleet's listing.
-#[derive(serde::Serialize)]
-struct BotList {
-    bots: Vec<BotView>,
-}
-
-async fn list_bots(State(s): State<AppState>) -> Result<Json<BotList>, ApiError> {
+/// List bots with their observed state.
+#[utoipa::path(
+    get,
+    path = "/api/bots",
+    tag = "bots",
+    responses(
+        (status = 200, description = "The bots", body = BotList),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn list_bots(State(s): State<AppState>) -> Result<Json<BotList>, ApiError> {
     Ok(Json(BotList {
         bots: s.bots.list().await?,
     }))
 }
 
-async fn create_bot(
+/// Create a bot (and start it unless `start` is false).
+#[utoipa::path(
+    post,
+    path = "/api/bots",
+    tag = "bots",
+    request_body(content = CreateBot, description = "The bot"),
+    responses(
+        (status = 201, description = "Created", body = BotView),
+        (status = 409, response = Conflict),
+        (status = 422, response = StartFailed),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn create_bot(
     State(s): State<AppState>,
     Extension(actor): Extension<Principal>,
     ApiJson(body): ApiJson<CreateBot>,
@@ -35,14 +53,45 @@ async fn create_bot(
     Ok((StatusCode::CREATED, Json(bot)))
 }
 
-async fn get_bot(
+/// A bot with its observed state.
+#[utoipa::path(
+    get,
+    path = "/api/bots/{id}",
+    tag = "bots",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "The bot", body = BotView),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn get_bot(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.get(&id).await?))
 }
 
-async fn update_bot(
+/// Change a bot's configuration.
+///
+/// Present fields replace the stored ones; `null` clears `network` and `health_check`. Unless
+/// `apply` is false the container is recreated so the change takes effect. All or nothing,
+/// secrets included.
+#[utoipa::path(
+    patch,
+    path = "/api/bots/{id}",
+    tag = "bots",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    request_body(content = UpdateBot, description = "The changes"),
+    responses(
+        (status = 200, description = "The updated bot", body = BotView),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = StartFailed),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn update_bot(
     State(s): State<AppState>,
     Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
@@ -53,38 +102,107 @@ async fn update_bot(
     Ok(Json(bot))
 }
 
-async fn delete_bot(
+/// Delete a bot, its container, secrets and workspace.
+#[utoipa::path(
+    delete,
+    path = "/api/bots/{id}",
+    tag = "bots",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "Deleted", body = Success),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn delete_bot(
     State(s): State<AppState>,
     Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Success>, ApiError> {
     s.bots.delete(&id).await?;
     tracing::info!(bot = %id, %actor, "bot deleted");
-    Ok(Json(json!({ "success": true })))
+    Ok(Json(Success::DONE))
 }
 
-async fn start_bot(
+/// Start a bot (recreating a missing container).
+#[utoipa::path(
+    post,
+    path = "/api/bots/{id}/start",
+    tag = "bots",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "The bot afterwards", body = BotView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = StartFailed),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn start_bot(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.start(&id).await?))
 }
 
-async fn stop_bot(
+/// Stop a bot.
+#[utoipa::path(
+    post,
+    path = "/api/bots/{id}/stop",
+    tag = "bots",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "The bot afterwards", body = BotView),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn stop_bot(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.stop(&id).await?))
 }
 
-async fn restart_bot(
+/// Restart a bot.
+#[utoipa::path(
+    post,
+    path = "/api/bots/{id}/restart",
+    tag = "bots",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "The bot afterwards", body = BotView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = StartFailed),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn restart_bot(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<BotView>, ApiError> {
     Ok(Json(s.bots.restart(&id).await?))
 }
 
-async fn apply_bot(
+/// Recreate a bot's container from its stored configuration.
+#[utoipa::path(
+    post,
+    path = "/api/bots/{id}/apply",
+    tag = "bots",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "The bot afterwards", body = BotView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 422, response = StartFailed),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn apply_bot(
     State(s): State<AppState>,
     Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
@@ -94,45 +212,99 @@ async fn apply_bot(
     Ok(Json(bot))
 }
 
-async fn list_secrets(
+/// Names of a bot's secrets (never the values).
+#[utoipa::path(
+    get,
+    path = "/api/bots/{id}/secrets",
+    tag = "secrets",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "The names", body = SecretNames),
+        (status = 404, response = NotFound),
+    )
+)]
+pub async fn list_secrets(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({ "secrets": s.bots.secret_names(&id).await? })))
+) -> Result<Json<SecretNames>, ApiError> {
+    Ok(Json(SecretNames {
+        secrets: s.bots.secret_names(&id).await?,
+    }))
 }
 
-/// The value is the raw body, or `{"value": "..."}` when sent as JSON.
-async fn put_secret(
+/// Set or rotate a secret.
+///
+/// The file is replaced atomically and the running container sees it at once, without a
+/// restart. The value is the raw body (any content type but JSON), or `{"value": "..."}` sent
+/// as `application/json`; an empty value is refused.
+#[utoipa::path(
+    put,
+    path = "/api/bots/{id}/secrets/{name}",
+    tag = "secrets",
+    params(
+        ("id" = crate::BotId, Path, description = "Bot id"),
+        ("name" = crate::secrets::SecretName, Path, description = "Secret name"),
+    ),
+    request_body(
+        description = "The value, exactly as sent: not empty, and at most as long as the \
+                       `SecretValue` schema says",
+        content(
+            (String = "text/plain"),
+            ("application/octet-stream"),
+            (SecretValueBody = "application/json"),
+        )
+    ),
+    responses(
+        (status = 200, description = "Stored", body = SecretSet),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn put_secret(
     State(s): State<AppState>,
     ApiPath((id, name)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SecretSet>, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let value = if is_json {
-        #[derive(serde::Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Body {
-            value: String,
-        }
-        let b: Body = decode_json(&body)?;
+        let b: SecretValueBody = decode_json(&body)?;
         SecretValue::from(b.value)
     } else {
         SecretValue::from(body.to_vec())
     };
     s.bots.set_secret(&id, &name, value).await?;
-    Ok(Json(json!({ "success": true, "name": name })))
+    Ok(Json(SecretSet {
+        success: true,
+        name,
+    }))
 }
 
-async fn delete_secret(
+/// Delete a secret.
+#[utoipa::path(
+    delete,
+    path = "/api/bots/{id}/secrets/{name}",
+    tag = "secrets",
+    params(
+        ("id" = crate::BotId, Path, description = "Bot id"),
+        ("name" = crate::secrets::SecretName, Path, description = "Secret name"),
+    ),
+    responses(
+        (status = 200, description = "Deleted", body = Success),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn delete_secret(
     State(s): State<AppState>,
     ApiPath((id, name)): ApiPath<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Success>, ApiError> {
     if s.bots.delete_secret(&id, &name).await? {
-        Ok(Json(json!({ "success": true })))
+        Ok(Json(Success::DONE))
     } else {
         Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -142,39 +314,30 @@ async fn delete_secret(
     }
 }
 
-async fn orphans(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let o = s.bots.orphans().await?;
-    Ok(Json(json!({
-        "containers": o.containers, "secrets": o.secrets, "workspaces": o.workspaces,
-        "total": o.total(),
-    })))
+/// Containers, secrets and workspaces left by deleted bots.
+#[utoipa::path(
+    get,
+    path = "/api/admin/orphans",
+    tag = "admin",
+    responses(
+        (status = 200, description = "What is left over", body = Orphans),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn list_orphans(State(s): State<AppState>) -> Result<Json<Orphans>, ApiError> {
+    Ok(Json(s.bots.orphans().await?.into()))
 }
 
-async fn cleanup(State(s): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let o = s.bots.cleanup().await?;
-    Ok(Json(json!({
-        "removed": { "containers": o.containers, "secrets": o.secrets, "workspaces": o.workspaces },
-        "total": o.total(),
-    })))
-}
-
-/// Bot routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/bots", get(list_bots).post(create_bot))
-        .route(
-            "/api/bots/{id}",
-            get(get_bot).patch(update_bot).delete(delete_bot),
-        )
-        .route("/api/bots/{id}/start", post(start_bot))
-        .route("/api/bots/{id}/stop", post(stop_bot))
-        .route("/api/bots/{id}/restart", post(restart_bot))
-        .route("/api/bots/{id}/apply", post(apply_bot))
-        .route("/api/bots/{id}/secrets", get(list_secrets))
-        .route(
-            "/api/bots/{id}/secrets/{name}",
-            put(put_secret).delete(delete_secret),
-        )
-        .route("/api/admin/orphans", get(orphans))
-        .route("/api/admin/cleanup", post(cleanup))
+/// Remove everything orphaned.
+#[utoipa::path(
+    post,
+    path = "/api/admin/cleanup",
+    tag = "admin",
+    responses(
+        (status = 200, description = "What was removed", body = Cleanup),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn cleanup(State(s): State<AppState>) -> Result<Json<Cleanup>, ApiError> {
+    Ok(Json(s.bots.cleanup().await?.into()))
 }

@@ -1,98 +1,157 @@
-//! The REST API: `app()` builds the whole router; each resource has its own module with its
-//! own `router()`. Handlers only translate HTTP to [`BotService`] calls and back; errors become
-//! statuses in exactly one place ([`error`]).
+//! The REST API: each resource a module of handlers, each handler with its own
+//! `#[utoipa::path]`, all registered through utoipa-axum's `routes!` so that the router and the
+//! OpenAPI document ([`openapi`]) come from the same list and cannot disagree. Handlers only
+//! translate HTTP to [`crate::bots::BotService`] and [`crate::access`] calls and back, with
+//! [`crate::api`] types; errors become statuses in [`crate::edge::ApiError`].
+//!
+//! This module does not know the dashboard: the composition root (`crate::app`) mounts both.
 
 mod auth;
 mod backup;
 mod bots;
-pub mod error;
 mod observe;
 pub mod openapi;
-mod stream_auth;
 mod upgrade;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Router};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use auth::{
-    Auth, AuthSettings, CREDENTIAL_RECHECK, CSRF_HEADER, ClientIp, Credential, DEFAULT_SESSION_TTL,
-    Principal, SESSION_COOKIE, StreamEnd, cookie, csrf_matches, csrf_token_for, session_cookie,
-};
-pub use error::ApiError;
-pub use stream_auth::until_credential_ends;
+use crate::access::presented_credential;
+use crate::bots::MAX_IMPORT_BYTES;
+use crate::edge::{ApiError, AppState, REQUEST_TIMEOUT};
 
-use crate::bots::BotService;
-use crate::sampler::Sampler;
-use crate::store::Store;
-
-/// Largest request body: bots are configured with small JSON documents.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// Longest a non-streaming request may take (a stop waits out the bot's grace period).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// Bot operations.
-    pub bots: BotService,
-    /// The database (sessions, tokens).
-    pub store: Store,
-    /// Login and token checks.
-    pub auth: Arc<Auth>,
-    /// Cached stats.
-    pub sampler: Sampler,
+/// The API's routes, grouped by the layers they need. The one list both the router and the
+/// document are built from.
+struct Routes {
+    /// No credential needed.
+    public: OpenApiRouter<AppState>,
+    /// Authenticated, answered within [`REQUEST_TIMEOUT`].
+    timed: OpenApiRouter<AppState>,
+    /// Authenticated streams (logs follow, events), which may stay open for hours.
+    streaming: OpenApiRouter<AppState>,
+    /// Authenticated, with a time bound of their own or none: an upgrade waits for the new
+    /// container's health (its deadline plus room for the stop and a rollback), and an
+    /// archive takes as long as it takes to send.
+    long: OpenApiRouter<AppState>,
 }
 
-/// The complete HTTP application.
-pub fn app(state: AppState) -> Router {
-    let protected = Router::new()
-        .merge(bots::router())
-        .merge(auth::router())
-        .merge(observe::router())
-        .merge(openapi::router())
+fn routes() -> Routes {
+    let public = OpenApiRouter::new()
+        .routes(routes!(auth::login))
+        .routes(routes!(observe::health));
+    let timed = OpenApiRouter::new()
+        .routes(routes!(bots::list_bots, bots::create_bot))
+        .routes(routes!(bots::get_bot, bots::update_bot, bots::delete_bot))
+        .routes(routes!(bots::start_bot))
+        .routes(routes!(bots::stop_bot))
+        .routes(routes!(bots::restart_bot))
+        .routes(routes!(bots::apply_bot))
+        .routes(routes!(bots::list_secrets))
+        .routes(routes!(bots::put_secret, bots::delete_secret))
+        .routes(routes!(bots::list_orphans))
+        .routes(routes!(bots::cleanup))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::list_tokens, auth::create_token))
+        .routes(routes!(auth::revoke_token))
+        .routes(routes!(observe::all_stats))
+        .routes(routes!(observe::bot_stats))
+        .routes(routes!(openapi::openapi_json));
+    let streaming = OpenApiRouter::new()
+        .routes(routes!(observe::bot_logs))
+        .routes(routes!(observe::events));
+    let (schemas, paths, import) = routes!(backup::import_bot);
+    let long = OpenApiRouter::new()
+        .routes(routes!(upgrade::upgrade_bot))
+        .routes(routes!(backup::backup_all))
+        .routes(routes!(backup::backup_bot))
+        // An archive of a bot with its workspace is larger than a JSON body.
+        .routes((
+            schemas,
+            paths,
+            import.layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        ))
+        .routes(routes!(
+            backup::get_bot_named_import,
+            backup::update_bot_named_import,
+            backup::delete_bot_named_import
+        ));
+    Routes {
+        public,
+        timed,
+        streaming,
+        long,
+    }
+}
+
+/// Every route of the API, without its layers (which add no route): what [`document`] and
+/// the route-coverage test read.
+fn unlayered() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let Routes {
+        public,
+        timed,
+        streaming,
+        long,
+    } = routes();
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::BaseDocument::openapi())
+        .merge(public)
+        .merge(timed)
+        .merge(streaming)
+        .merge(long)
+        .split_for_parts();
+    openapi::finish(&mut doc);
+    (router, doc)
+}
+
+/// The OpenAPI document of the API.
+pub fn document() -> utoipa::openapi::OpenApi {
+    unlayered().1
+}
+
+/// The API's router: the routes of [`document`] with their layers (authentication, the
+/// request time limit) and the document itself at `GET /api/openapi.json`.
+pub fn router(state: &AppState) -> Router<AppState> {
+    let Routes {
+        public,
+        timed,
+        streaming,
+        long,
+    } = routes();
+    let protected = timed
         .layer(middleware::from_fn(request_timeout))
-        // Streams (logs follow, events) may stay open for hours: no request timeout.
-        .merge(observe::streaming_router())
-        // An upgrade waits for the new container's health: a bound of its own.
-        .merge(upgrade::router())
-        // Archives take as long as they take to send.
-        .merge(backup::router())
+        .merge(streaming)
+        .merge(long)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
         ));
-
-    Router::new()
-        .merge(auth::public_router())
-        .merge(observe::public_router())
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::BaseDocument::openapi())
+        .merge(public)
         .merge(protected)
-        .merge(crate::web::router())
-        .fallback(unknown_route)
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::map_response(security_headers))
-        .with_state(state)
+        .split_for_parts();
+    openapi::finish(&mut doc);
+    let json = serde_json::to_vec(&doc).expect("the OpenAPI document serializes");
+    router.layer(Extension(Arc::new(openapi::DocumentJson(json.into()))))
 }
 
 /// Unknown paths: under `/api` an unauthenticated caller learns nothing (401) and an
-/// authenticated one gets 404.
-async fn unknown_route(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    req: axum::extract::Request,
-) -> ApiError {
+/// authenticated one gets 404. The fallback of the whole application.
+pub async fn unknown_route(State(state): State<AppState>, req: Request) -> ApiError {
     if req.uri().path().starts_with("/api") {
-        let Some(token) = auth::presented_token(req.headers()) else {
+        let Some((token, _)) = presented_credential(req.headers()) else {
             return ApiError::unauthorized();
         };
         match state.auth.authenticate(&token).await {
             Ok(Some(_)) => {}
             Ok(None) => return ApiError::unauthorized(),
-            Err(e) => return e,
+            Err(e) => return e.into(),
         }
     }
     ApiError::no_route()
@@ -101,7 +160,7 @@ async fn unknown_route(
 /// Answers a request that takes longer than [`REQUEST_TIMEOUT`] with a JSON 503. A bot
 /// operation that had already begun still runs to its end (see `BotService`), so the outcome
 /// is unknown, not undone: the message says to look.
-async fn request_timeout(req: axum::extract::Request, next: middleware::Next) -> Response {
+async fn request_timeout(req: Request, next: Next) -> Response {
     match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
         Ok(res) => res,
         Err(_) => ApiError::new(
@@ -115,21 +174,4 @@ async fn request_timeout(req: axum::extract::Request, next: middleware::Next) ->
         )
         .into_response(),
     }
-}
-
-async fn security_headers(mut res: Response) -> Response {
-    let h = res.headers_mut();
-    let mut set = |name: HeaderName, value: &'static str| {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    };
-    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
-    set(header::X_FRAME_OPTIONS, "DENY");
-    set(header::REFERRER_POLICY, "no-referrer");
-    set(
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    );
-    set(header::CACHE_CONTROL, "no-store");
-    res
 }

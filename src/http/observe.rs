@@ -4,28 +4,39 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Extension;
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream, StreamExt};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio_util::task::TaskTracker;
 
-use super::error::{ApiError, ApiPath, ApiQuery};
-use super::{AppState, Credential, until_credential_ends};
+use super::openapi::{BadRequest, NotFound, ServiceUnavailable};
 use crate::BotId;
+use crate::access::{Credential, until_credential_ends};
+use crate::api::{
+    Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,
+    StatsList,
+};
 use crate::bots::BotService;
-use crate::docker::{LogLine, LogOptions};
+use crate::docker::LogOptions;
+use crate::edge::{ApiError, ApiPath, ApiQuery, AppState};
 
-/// Lines returned when a log request names no `tail`.
-pub const DEFAULT_LOG_TAIL: usize = 500;
-
-async fn health(State(s): State<AppState>) -> Response {
+/// Health of botmaker, its database and the Docker Engine.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Everything works", body = Health),
+        (status = 503, description = "Degraded: the database or Docker is unavailable", body = Health),
+    )
+)]
+pub async fn health(State(s): State<AppState>) -> (StatusCode, Json<Health>) {
     let limit = Duration::from_secs(3);
     let database = tokio::time::timeout(limit, s.store.schema_version())
         .await
@@ -34,31 +45,24 @@ async fn health(State(s): State<AppState>) -> Response {
         .await
         .is_ok_and(|r| r.is_ok());
     let ok = database && docker;
-    let body = json!({
-        "status": if ok { "ok" } else { "degraded" },
-        "database": if database { "ok" } else { "unavailable" },
-        "docker": if docker { "ok" } else { "unavailable" },
-        // Where the stats sampler reads: cgroupfs (local engine) or the Docker API.
-        "stats": s.sampler.source(),
-        "version": env!("CARGO_PKG_VERSION"),
-        "timestamp": Utc::now(),
-    });
+    let body = Health {
+        status: if ok {
+            HealthStatus::Ok
+        } else {
+            HealthStatus::Degraded
+        },
+        database: Availability::of(database),
+        docker: Availability::of(docker),
+        stats: s.sampler.source(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        timestamp: Utc::now(),
+    };
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body)).into_response()
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogQuery {
-    tail: Option<usize>,
-    /// Unix seconds or RFC 3339.
-    since: Option<String>,
-    #[serde(default)]
-    follow: bool,
+    (status, Json(body))
 }
 
 fn parse_since(s: &str) -> Option<DateTime<Utc>> {
@@ -72,7 +76,28 @@ fn parse_since(s: &str) -> Option<DateTime<Utc>> {
         })
 }
 
-async fn logs(
+/// A bot's log lines, or a live stream of them.
+///
+/// With `follow=true` the answer is a Server-Sent Events stream: `line` events carry a `LogLine`
+/// as JSON; `detached` when the container stops, `attached` when it runs again, `gone` when it
+/// was removed (the stream then ends). `unauthorized` (the credential was revoked, logged out
+/// or expired; checked every 2 s) and `shutdown` also end it, their data an `Error`.
+#[utoipa::path(
+    get,
+    path = "/api/bots/{id}/logs",
+    tag = "observe",
+    params(("id" = crate::BotId, Path, description = "Bot id"), LogQuery),
+    responses(
+        (status = 200, description = "The lines (JSON), or with `follow=true` an event stream", content(
+            (LogLines = "application/json"),
+            (String = "text/event-stream"),
+        )),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn bot_logs(
     State(s): State<AppState>,
     Extension(credential): Extension<Credential>,
     ApiPath(id): ApiPath<String>,
@@ -93,13 +118,13 @@ async fn logs(
     };
     if !q.follow {
         // Docker down or frozen is a 503, like stats and follow: never an empty 200.
-        let lines: Vec<LogLine> = s.bots.log_lines(&id, &opts).await?;
-        return Ok(Json(json!({ "lines": lines })).into_response());
+        let lines = s.bots.log_lines(&id, &opts).await?;
+        return Ok(Json(LogLines { lines }).into_response());
     }
     // Fail fast (404) before switching to a stream.
     s.bots.get(&id).await?;
     let bot = BotId::new(id).map_err(|_| ApiError::no_route())?;
-    let lines = follow_logs(s.bots.clone(), bot, opts);
+    let lines = follow_logs(s.tasks.clone(), s.bots.clone(), bot, opts);
     Ok(
         Sse::new(until_credential_ends(s.auth.clone(), credential, lines))
             .keep_alive(KeepAlive::default())
@@ -108,14 +133,16 @@ async fn logs(
 }
 
 /// Log lines as Server-Sent Events, re-attaching whenever the container starts again, until
-/// the client goes away (or, through [`until_credential_ends`], its credential does).
+/// the client goes away (or, through [`until_credential_ends`], its credential does). The
+/// reader is a task of `tasks`, so the server waits for it on shutdown.
 fn follow_logs(
+    tasks: TaskTracker,
     bots: BotService,
     bot: BotId,
     opts: LogOptions,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let (tx, rx) = mpsc::channel::<Event>(256);
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         let mut last: Option<DateTime<Utc>> = None;
         let mut opts = LogOptions {
             follow: true,
@@ -192,26 +219,58 @@ fn follow_logs(
     )
 }
 
-async fn all_stats(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({ "stats": s.sampler.latest() }))
+/// Latest resource usage of every running bot (from the sampler's cache).
+#[utoipa::path(
+    get,
+    path = "/api/stats",
+    tag = "observe",
+    responses((status = 200, description = "The samples", body = StatsList))
+)]
+pub async fn all_stats(State(s): State<AppState>) -> Json<StatsList> {
+    Json(StatsList {
+        stats: s.sampler.latest(),
+    })
 }
 
-async fn bot_stats(
+/// A bot's latest resource usage and recent history.
+#[utoipa::path(
+    get,
+    path = "/api/bots/{id}/stats",
+    tag = "observe",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "Its stats", body = BotStatsHistory),
+        (status = 404, response = NotFound),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn bot_stats(
     State(s): State<AppState>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BotStatsHistory>, ApiError> {
     let view = s.bots.get(&id).await?;
     let bot = BotId::new(view.id.clone()).map_err(|_| ApiError::no_route())?;
     let history = s.sampler.history(&bot);
-    Ok(Json(json!({
-        "id": view.id,
-        "latest": history.last(),
-        "history": history,
-        "memory_limit_bytes": view.limits.memory_bytes(),
-    })))
+    Ok(Json(BotStatsHistory {
+        memory_limit_bytes: view.limits.memory_bytes(),
+        latest: history.last().copied(),
+        history,
+        id: view.id,
+    }))
 }
 
-async fn events(
+/// Live bot changes as Server-Sent Events.
+///
+/// `bot` events carry a `BotEvent` as JSON; `resync` (data: how many events were missed) tells
+/// a slow client to re-read the bot list. `unauthorized` (the credential was revoked, logged
+/// out or expired; checked every 2 s) and `shutdown` end the stream, their data an `Error`.
+#[utoipa::path(
+    get,
+    path = "/api/events",
+    tag = "observe",
+    responses((status = 200, description = "An endless event stream", content_type = "text/event-stream", body = String))
+)]
+pub async fn events(
     State(s): State<AppState>,
     Extension(credential): Extension<Credential>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
@@ -232,23 +291,4 @@ async fn events(
     });
     Sse::new(until_credential_ends(s.auth.clone(), credential, events))
         .keep_alive(KeepAlive::default())
-}
-
-/// `GET /health` (public).
-pub fn public_router() -> Router<AppState> {
-    Router::new().route("/health", get(health))
-}
-
-/// Routes that answer at once.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/stats", get(all_stats))
-        .route("/api/bots/{id}/stats", get(bot_stats))
-}
-
-/// Routes that may stream for a long time (no request timeout).
-pub fn streaming_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/bots/{id}/logs", get(logs))
-        .route("/api/events", get(events))
 }

@@ -6,40 +6,60 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
-use serde_json::json;
+use axum::{Extension, Json};
 
-use super::AppState;
-use super::error::{ApiError, ApiPath, decode_json};
-use crate::bots::upgrade::{DEFAULT_UPGRADE_TIMEOUT, UpgradeBot, UpgradeResult};
+use super::openapi::{BadRequest, NotFound, ServiceUnavailable};
+use crate::access::Principal;
+use crate::api::{UpgradeBot, UpgradeOutcome, UpgradeResult, UpgradeRolledBack};
+use crate::bots::upgrade::DEFAULT_UPGRADE_TIMEOUT;
+use crate::edge::{ApiError, ApiJsonOrEmpty, ApiPath, AppState};
 
 /// Time an upgrade request may take beyond its health deadline: the old container's stop
 /// grace, the new container's creation and, after a failure, the rollback.
 pub const UPGRADE_OVERHEAD: Duration = Duration::from_secs(120);
 
-/// 200 with the outcome when the bot was upgraded (or already ran that image); 409 with the
-/// outcome, `result: "rolled_back"` and the reason, when the new container failed and the old
-/// one runs again.
-async fn upgrade_bot(
+/// Upgrade a bot, keeping the new container only if it proves healthy.
+///
+/// The old container is stopped and kept aside; a new one is made from the stored
+/// configuration with the new image and must pass the bot's health probe (or, without one,
+/// keep running for a grace period) before `timeout_secs`. Then the old one is removed and the
+/// new image recorded. Otherwise the new one is removed and the old one runs again: 409 with
+/// `result: "rolled_back"` and the reason. An empty body re-resolves the configured reference
+/// (a tag that now names another local image). Served outside the usual request time limit:
+/// the bound is the health deadline plus two minutes.
+#[utoipa::path(
+    post,
+    path = "/api/bots/{id}/upgrade",
+    tag = "bots",
+    params(("id" = crate::BotId, Path, description = "Bot id")),
+    request_body(
+        content = Option<UpgradeBot>,
+        description = "The image and health deadline; optional: no body is `{}`"
+    ),
+    responses(
+        (status = 200, description = "Upgraded (or it already ran that image)", body = UpgradeOutcome),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Rolled back: the old container runs again, the configuration is unchanged", body = UpgradeRolledBack),
+        (status = 503, response = ServiceUnavailable),
+    )
+)]
+pub async fn upgrade_bot(
     State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
-    body: Bytes,
+    ApiJsonOrEmpty(req): ApiJsonOrEmpty<Option<UpgradeBot>>,
 ) -> Result<Response, ApiError> {
-    // No body (`botmaker bots upgrade ID`) is the same as `{}`.
-    let req: UpgradeBot = if body.iter().all(u8::is_ascii_whitespace) {
-        UpgradeBot::default()
-    } else {
-        decode_json(&body)?
-    };
+    // No body (`botmaker bots upgrade ID`) or `null` is `{}`.
+    let req = req.unwrap_or_default();
     let limit = req
         .timeout_secs
         .map_or(DEFAULT_UPGRADE_TIMEOUT, Duration::from_secs)
         + UPGRADE_OVERHEAD;
+    tracing::info!(bot = %id, %actor, image = ?req.image, "upgrade requested");
     let outcome = match tokio::time::timeout(limit, s.bots.upgrade(&id, req)).await {
         Ok(r) => r?,
         Err(_) => {
@@ -52,16 +72,8 @@ async fn upgrade_bot(
         }
     };
     if outcome.result == UpgradeResult::RolledBack {
-        let reason = outcome.reason.clone().unwrap_or_default();
-        let mut body = serde_json::to_value(&outcome).map_err(|e| ApiError::internal(&e))?;
-        body["error"] = json!(format!("upgrade of '{id}' rolled back: {reason}"));
-        body["code"] = json!("UPGRADE_ROLLED_BACK");
+        let body = UpgradeRolledBack::new(&id, outcome);
         return Ok((StatusCode::CONFLICT, Json(body)).into_response());
     }
     Ok(Json(outcome).into_response())
-}
-
-/// The upgrade route (no request timeout: see the module doc).
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/bots/{id}/upgrade", post(upgrade_bot))
 }

@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::{Store, StoreError, UniqueViolation, parse_timestamp, timestamp, unique_violation};
 
 /// An API token as listed to its owner: everything but the hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = Token)]
 pub struct ApiTokenRow {
     /// The token's public id, used to revoke it.
     pub id: String,

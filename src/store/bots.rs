@@ -12,7 +12,7 @@ use super::{Store, StoreError, UniqueViolation, parse_timestamp, timestamp, uniq
 use crate::BotId;
 
 /// Whether the operator wants a bot's container running. The reconciler makes Docker match it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DesiredState {
     /// The container should be up, and be restarted if it dies.

@@ -15,7 +15,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
-use crate::http::ApiError;
+use crate::edge::ApiError;
 
 /// A page's script module: what the page does in the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

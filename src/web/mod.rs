@@ -11,6 +11,7 @@
 mod assets;
 mod form;
 mod layout;
+mod login_page;
 mod pages;
 mod session;
 mod stream;
@@ -20,7 +21,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 
-use crate::http::{AppState, REQUEST_TIMEOUT};
+use crate::edge::{AppState, REQUEST_TIMEOUT};
 
 /// Dashboard routes: `/`, `/login`, `/logout`, `/bots/new`, `/bots/{id}`, `/admin`, the assets
 /// under `/assets/`, and the stats stream `/stream/stats`.

@@ -4,7 +4,7 @@
 //! The session cookie is `HttpOnly` (scripts cannot read it), `SameSite=Strict` (other sites
 //! cannot make the browser send it), and `Secure` when users come over https (an https
 //! `--public-url`, or `X-Forwarded-Proto: https` from a proxy trusted with `--trust-proxy`). Every state change made with it needs the session's CSRF
-//! token besides ([`crate::http::csrf_token_for`]): the API checks the `X-CSRF-Token` header,
+//! token besides ([`crate::access::csrf_token_for`]): the API checks the `X-CSRF-Token` header,
 //! the logout form here checks its hidden field. The login form, made before any session
 //! exists, uses a double-submit token of its own in a short-lived cookie.
 
@@ -19,11 +19,10 @@ use chrono::Utc;
 use serde::Deserialize;
 
 use super::layout::error_page;
-use super::pages::login;
+use super::login_page as login;
+use crate::access::{Credential, Principal, SESSION_COOKIE, csrf_matches, csrf_token_for};
 use crate::auth::{hash_token, new_id};
-use crate::http::{
-    AppState, ClientIp, Credential, Principal, SESSION_COOKIE, csrf_matches, csrf_token_for,
-};
+use crate::edge::{ApiError, AppState, ClientIp};
 
 /// Cookie holding the login form's double-submit token (path `/login` only).
 const LOGIN_COOKIE: &str = "botmaker_login";
@@ -113,7 +112,7 @@ fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-/// A `Set-Cookie` value; `secure` adds `Secure` ([`crate::http::Auth::secure_cookies`]).
+/// A `Set-Cookie` value; `secure` adds `Secure` ([`crate::access::Auth::secure_cookies`]).
 fn cookie(name: &str, value: &str, path: &str, max_age: u64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
@@ -253,6 +252,7 @@ pub async fn login_submit(
                 .into_response()
         }
         Err(e) => {
+            let e = ApiError::from(e);
             let status = e.status();
             let message = match status {
                 StatusCode::UNAUTHORIZED => "Wrong password.".to_string(),

@@ -17,7 +17,8 @@ use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
 
 use super::session::session_token;
-use crate::http::{ApiError, AppState, until_credential_ends};
+use crate::access::until_credential_ends;
+use crate::edge::{ApiError, AppState};
 use crate::sampler::{BotStats, Sampler};
 
 /// How often the cache is looked at; the sampler itself reads Docker far less often.

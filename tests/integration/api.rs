@@ -842,3 +842,97 @@ async fn daemon_restart_and_docker_down_mid_create() {
     );
     let _ = container_name;
 }
+
+/// The network a bot's container is attached to, as Docker reports it.
+async fn network_mode(s: &TestServer, id: &str) -> String {
+    s.h.docker
+        .client()
+        .inspect_container(&format!("botmaker-{id}"), None)
+        .await
+        .unwrap()
+        .host_config
+        .unwrap()
+        .network_mode
+        .unwrap_or_default()
+}
+
+/// Regression: `health_check` and `network` were taken at create but refused by PATCH
+/// (`unknown field health_check`), so neither could change after creation.
+#[tokio::test(flavor = "multi_thread")]
+async fn patch_changes_health_check_and_network() {
+    let s = TestServer::start().await;
+    let mut body = s.bot_body("editable");
+    // A probe of a path the fixture does not serve: the bot turns unhealthy.
+    let failing = json!({
+        "port": 8080, "path": "/nope", "interval_secs": 1, "start_period_secs": 0,
+        "failure_threshold": 1,
+    });
+    body["health_check"] = failing.clone();
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let path = format!("/api/bots/{id}");
+    s.wait_bot(&id, "unhealthy", Duration::from_secs(30), |v| {
+        v["health"] == "unhealthy"
+    })
+    .await;
+
+    // A new probe: stored, shown, and the one botmaker runs from then on.
+    let passing = json!({
+        "port": 8080, "path": "/healthz", "interval_secs": 1, "start_period_secs": 0,
+        "failure_threshold": 1,
+    });
+    let (status, v) = s
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "health_check": passing })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["health_check"]["path"], "/healthz", "{v}");
+    s.wait_bot(&id, "healthy", Duration::from_secs(30), |v| {
+        v["health"] == "healthy"
+    })
+    .await;
+
+    // Another network (and no probe, which could not reach it): the container is recreated
+    // on it.
+    assert_ne!(network_mode(&s, &id).await, "none");
+    let (status, v) = s
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "network": "none", "health_check": null })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["network"], "none", "{v}");
+    assert_eq!(v["health_check"], Value::Null, "{v}");
+    assert_eq!(network_mode(&s, &id).await, "none");
+    s.wait_bot(
+        &id,
+        "running without a probe",
+        Duration::from_secs(30),
+        |v| state(v) == "running" && v["health"] == "none",
+    )
+    .await;
+
+    // `null` goes back to the default network; a bad one is refused and changes nothing.
+    let (status, v) = s
+        .call(
+            Method::PATCH,
+            &path,
+            Some(json!({ "network": "no such/net" })),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["fields"]["network"].is_array(), "{v}");
+    assert_eq!(s.get(&path).await.1["network"], "none");
+    let (status, v) = s
+        .call(Method::PATCH, &path, Some(json!({ "network": null })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["network"], Value::Null, "{v}");
+    assert_ne!(network_mode(&s, &id).await, "none");
+}

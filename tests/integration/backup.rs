@@ -531,7 +531,10 @@ async fn one_bot_moves_to_another_botmaker_with_backup_and_import() {
         b"{\"n\": 42}"
     );
 
-    assert_eq!(read_in_container(&b.h, &id, "/workspace/blob.bin").await, blob);
+    assert_eq!(
+        read_in_container(&b.h, &id, "/workspace/blob.bin").await,
+        blob
+    );
 
     // The id is taken now.
     let r = botmaker(Some(&b), &["bots", "import", file.to_str().unwrap()]).await;

@@ -1064,3 +1064,72 @@ async fn apply_prune_deletes_only_with_yes_or_a_yes_on_the_terminal() {
     assert!(out.ok().contains("deleted 1"), "{out:?}");
     assert_eq!(bot_json(&s, &again).await.0, StatusCode::NOT_FOUND);
 }
+
+/// Regression: a changed `health_check` showed as `~ update` in `apply --dry-run`, then the
+/// PATCH failed with `unknown field health_check`; fleet files refused `network` outright.
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_changes_health_check_and_network() {
+    let s = TestServer::start().await;
+    let cli = Cli::with_token(&s);
+    let id = s.h.bot("fleet-edit").to_string();
+    let probe = |path: &str| {
+        format!(
+            "[bot.health_check]\nport = 8080\npath = \"{path}\"\ninterval_secs = 1\n\
+             start_period_secs = 0\nfailure_threshold = 1\n"
+        )
+    };
+    let v1 = cli.file(
+        "v1.toml",
+        &(fleet(&s.h.image, &[(&id, "200", "")]) + &probe("/nope")),
+    );
+    cli.run(&["apply", "-f", v1.to_str().unwrap()]).await.ok();
+    s.wait_bot(&id, "unhealthy", Duration::from_secs(30), |v| {
+        v["health"] == "unhealthy"
+    })
+    .await;
+
+    let v2 = cli.file(
+        "v2.toml",
+        &(fleet(&s.h.image, &[(&id, "200", "")]) + &probe("/healthz")),
+    );
+    let v2 = v2.to_str().unwrap();
+    let plan = cli.run(&["apply", "-f", v2, "--dry-run"]).await;
+    assert!(
+        plan.ok()
+            .contains(&format!("~ update    {id}: health_check")),
+        "{plan:?}"
+    );
+    let out = cli.run(&["apply", "-f", v2]).await;
+    assert!(
+        out.ok()
+            .ends_with("created 0, updated 1, unchanged 0, deleted 0, failed 0\n"),
+        "{out:?}"
+    );
+    let (_, v) = bot_json(&s, &id).await;
+    assert_eq!(v["health_check"]["path"], "/healthz", "{v}");
+    s.wait_bot(&id, "healthy", Duration::from_secs(30), |v| {
+        v["health"] == "healthy"
+    })
+    .await;
+
+    let v3 = cli.file(
+        "v3.toml",
+        &fleet(&s.h.image, &[(&id, "200", "network = \"none\"")]),
+    );
+    let v3 = v3.to_str().unwrap();
+    let plan = cli.run(&["apply", "-f", v3, "--dry-run"]).await;
+    assert!(
+        plan.ok().contains(&format!("~ update    {id}: network")),
+        "{plan:?}"
+    );
+    cli.run(&["apply", "-f", v3]).await.ok();
+    assert_eq!(bot_json(&s, &id).await.1["network"], "none");
+    // Applied: the same file is now in step with the server.
+    assert_eq!(
+        cli.run(&["apply", "-f", v3]).await.ok(),
+        "created 0, updated 0, unchanged 1, deleted 0, failed 0\n"
+    );
+    // And `export` keeps it.
+    let exported = cli.run(&["export"]).await;
+    assert!(exported.ok().contains("network = \"none\""), "{exported:?}");
+}

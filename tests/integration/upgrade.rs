@@ -161,9 +161,40 @@ async fn an_upgrade_to_a_missing_image_or_with_a_bad_timeout_changes_nothing() {
     assert!(out["fields"]["timeout_secs"].is_array(), "{out}");
     let (status, out) = upgrade(&s, "no-such-bot", json!({})).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{out}");
+    // A body that is not JSON is refused like everywhere else in the API.
+    let (status, out) = raw_upgrade(&s, &id, Some("text/plain"), "image=x").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{out}");
+    assert_eq!(out["code"], "UNSUPPORTED_MEDIA_TYPE");
     let (_, bot) = s.get(&format!("/api/bots/{id}")).await;
     assert_eq!(bot["container_id"], before["container_id"]);
     assert_eq!(bot["updated_at"], before["updated_at"]);
+
+    // No body, or `null`, is `{}`: the configured reference again, which the bot runs.
+    for (content_type, body) in [(None, ""), (Some("application/json"), "null")] {
+        let (status, out) = raw_upgrade(&s, &id, content_type, body).await;
+        assert_eq!(status, StatusCode::OK, "{body:?}: {out}");
+        assert_eq!(out["result"], "unchanged", "{out}");
+    }
+}
+
+/// `POST /api/bots/{id}/upgrade` with a body exactly as given.
+async fn raw_upgrade(
+    s: &TestServer,
+    id: &str,
+    content_type: Option<&str>,
+    body: &'static str,
+) -> (StatusCode, Value) {
+    let mut req = s
+        .client
+        .post(s.url(&format!("/api/bots/{id}/upgrade")))
+        .bearer_auth(&s.token)
+        .body(body);
+    if let Some(t) = content_type {
+        req = req.header("content-type", t);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    (status, res.json().await.unwrap())
 }
 
 /// A tag moved to another image shows as drift (through the image event, not a resync); an

@@ -64,7 +64,7 @@ impl BotService {
     }
 
     async fn snapshot_of(&self, row: BotRow) -> Result<BotSnapshot, BotError> {
-        let template = template::lookup(&row.template).unwrap_or(&template::Generic);
+        let template = templates::lookup(&row.template).unwrap_or(&template::Generic);
         let (store, bot) = (self.secrets_for(template), row.id.clone());
         let secrets = blocking(move || {
             let mut values = Vec::new();
@@ -123,7 +123,7 @@ impl BotService {
         let bad = |what: String| BotError::Backup(BackupError::Corrupt(what));
         let id = BotId::new(record.id.clone())
             .map_err(|e| bad(format!("its bot id {:?} is invalid: {e}", record.id)))?;
-        let template = template::lookup(&record.template).ok_or_else(|| {
+        let template = templates::lookup(&record.template).ok_or_else(|| {
             BotError::Backup(BackupError::Unsupported(format!(
                 "the bot uses template {:?}, which this botmaker does not have",
                 record.template
@@ -219,7 +219,7 @@ impl BotService {
                 tracing::info!(bot = %id, "imported a bot from a backup");
                 self.inner
                     .fleet
-                    .publish(&id, "created", Some(view.observed.clone()));
+                    .publish(&id, BotEventKind::Created, Some(view.observed.clone()));
                 Ok(view)
             }
             Err(e) => {

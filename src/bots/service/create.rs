@@ -55,7 +55,7 @@ impl BotService {
             Ok(view) => {
                 self.inner
                     .fleet
-                    .publish(&id, "created", Some(view.observed.clone()));
+                    .publish(&id, BotEventKind::Created, Some(view.observed.clone()));
                 Ok(view)
             }
             Err(e) => {
@@ -101,7 +101,7 @@ impl BotService {
         let name = req.name.clone().unwrap_or_else(|| req.id.clone());
         validate::check_name(&name, &mut errors);
         let template_name = req.template.as_deref().unwrap_or(DEFAULT_TEMPLATE);
-        let template = template::lookup(template_name);
+        let template = templates::lookup(template_name);
         if template.is_none() {
             errors.add(
                 "template",

@@ -103,37 +103,16 @@ impl BotService {
 
     async fn update_locked(&self, old: BotRow, req: UpdateBot) -> Result<BotView, BotError> {
         let bot = old.id.clone();
-        let template = template::lookup(&old.template)
+        let template = templates::lookup(&old.template)
             .ok_or_else(|| BotError::Store(corrupt(&format!("template of bot {bot}"))))?;
         let mut spec = spec_of(&old)?;
         let mut errors = FieldErrors::default();
         let mut row = old.clone();
-        if let Some(name) = req.name {
-            validate::check_name(&name, &mut errors);
-            row.name = name;
+        validate::check_update(&req, self.inner.policy.allow_host_network, &mut errors);
+        if let Some(name) = &req.name {
+            row.name.clone_from(name);
         }
-        if let Some(image) = req.image {
-            spec.image = image;
-        }
-        if let Some(command) = req.command {
-            validate::check_command(Some(&command), &mut errors);
-            spec.command = Some(command).filter(|c| !c.is_empty());
-        }
-        if let Some(env) = req.env {
-            validate::check_env(&env, &mut errors);
-            spec.env = env;
-        }
-        if let Some(ports) = req.ports {
-            validate::check_ports(&ports, &mut errors);
-            spec.ports = ports;
-        }
-        if let Some(limits) = req.limits {
-            validate::check_limits(&limits, &mut errors);
-            spec.limits = limits;
-        }
-        if let Some(settings) = req.settings {
-            spec.settings = settings;
-        }
+        req.apply_to(&mut spec);
         let new_secrets = req.secrets.unwrap_or_default();
         let names = validate::check_secrets(&new_secrets, &mut errors);
         let mut all: Vec<SecretName> = old
@@ -176,7 +155,7 @@ impl BotService {
                 return Err(e);
             }
         }
-        self.inner.fleet.publish(&bot, "updated", None);
+        self.inner.fleet.publish(&bot, BotEventKind::Updated, None);
         let row = self
             .inner
             .store
@@ -275,7 +254,7 @@ impl BotService {
     /// Renders the bot's template from `row`, writes its workspace files and creates (without
     /// starting) its container.
     pub(super) async fn create_container_from(&self, row: &BotRow) -> Result<(), BotError> {
-        let template = template::lookup(&row.template)
+        let template = templates::lookup(&row.template)
             .ok_or_else(|| BotError::Store(corrupt(&format!("template of bot {}", row.id))))?;
         let spec = spec_of(row)?;
         // A bot stored with the host network before the server's opt-in was withdrawn does
@@ -380,7 +359,7 @@ impl BotService {
         remove_dir(&self.workspace_dir(bot)).await?;
         self.inner.store.forget_bot(bot).await?;
         self.inner.fleet.forget(bot);
-        self.inner.fleet.publish(bot, "deleted", None);
+        self.inner.fleet.publish(bot, BotEventKind::Deleted, None);
         Ok(())
     }
 }

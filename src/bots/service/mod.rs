@@ -22,9 +22,10 @@ use tokio::sync::{OwnedMutexGuard, RwLock};
 
 use super::error::BotError;
 use super::images::{ImageIds, drifted};
-use super::observed::{Fleet, Observed};
+use super::observed::{BotEventKind, Fleet, Observed};
 use super::spec::{BotSpec, CreateBot, DEFAULT_TEMPLATE, UpdateBot};
 use super::template::{self, RenderInput, TEMPLATE_NAMES, Template};
+use super::templates;
 use super::validate::{self, FieldErrors};
 use super::view::BotView;
 use crate::BotId;

@@ -3,7 +3,8 @@
 use super::*;
 
 /// Leftovers with no bot: containers of this instance, secrets and workspace directories.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[schema(as = OrphanLists)]
 pub struct Orphans {
     /// Bot ids of managed containers with no bot.
     pub containers: Vec<String>,

@@ -32,7 +32,7 @@ impl BotService {
         errors.into_result().map_err(BotError::Validation)?;
         let name = name.expect("validated");
         self.with_bot(id, |s, row| async move {
-            let template = template::lookup(&row.template).unwrap_or(&template::Generic);
+            let template = templates::lookup(&row.template).unwrap_or(&template::Generic);
             let bot = row.id.clone();
             let backup =
                 SecretsBackup::write(s.secrets_for(template), &bot, vec![(name.clone(), value)])

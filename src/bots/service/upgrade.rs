@@ -158,7 +158,7 @@ impl BotService {
                 let found = self.inner.store.finish_upgrade(&new_row).await?;
                 must_exist(found, &bot)?;
                 tracing::info!(bot = %bot, image = %plan.image, downtime_ms = downtime.as_millis() as u64, "upgraded");
-                self.inner.fleet.publish(&bot, "updated", None);
+                self.inner.fleet.publish(&bot, BotEventKind::Updated, None);
                 Ok(UpgradeOutcome {
                     result: UpgradeResult::Upgraded,
                     reason: None,
@@ -198,7 +198,9 @@ impl BotService {
             row.spec = serde_json::to_value(&spec).expect("spec serializes");
             row.updated_at = Utc::now();
             self.save_row(&row).await?;
-            self.inner.fleet.publish(&row.id, "updated", None);
+            self.inner
+                .fleet
+                .publish(&row.id, BotEventKind::Updated, None);
         }
         Ok(UpgradeOutcome {
             result: UpgradeResult::Unchanged,

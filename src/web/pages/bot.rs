@@ -7,7 +7,7 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use crate::bots::BotError;
-use crate::http::AppState;
+use crate::edge::AppState;
 use crate::web::assets::Script;
 use crate::web::form::{ErrorSlot, error_id};
 use crate::web::layout::{Nav, Page, error_page};

@@ -5,7 +5,6 @@
 mod admin;
 mod bot;
 mod fleet;
-pub mod login;
 mod new_bot;
 
 pub use admin::admin;

@@ -30,7 +30,7 @@ pub struct TestServer {
     /// The data directory.
     pub data: TempDir,
     /// The server's authentication state (login limits, argon2 verification count).
-    pub auth: std::sync::Arc<botmaker::http::Auth>,
+    pub auth: std::sync::Arc<botmaker::access::Auth>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }

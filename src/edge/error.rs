@@ -1,6 +1,7 @@
-//! `ApiError`: the one error type of the HTTP layer, and the one place where failures become
-//! HTTP statuses. Bodies are `{"error": "...", "code": "..."}`; a 5xx says nothing of its
-//! cause, which goes to the log instead.
+//! `ApiError`: the one error type of the HTTP front ends, and the one place where failures
+//! of every module (bots, access, store) become HTTP statuses. Bodies are
+//! [`ErrorBody`]s (`{"error": "...", "code": "..."}`); a 5xx says nothing of its cause, which
+//! goes to the log instead. Also the extractors that reject in that shape.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,6 +12,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::access::AccessError;
+use crate::api::ErrorBody;
 use crate::bots::{BotError, FieldErrors};
 use crate::store::StoreError;
 
@@ -22,14 +25,6 @@ pub struct ApiError {
     message: String,
     fields: Option<FieldErrors>,
     retry_after: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
-    code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a FieldErrors>,
 }
 
 impl ApiError {
@@ -63,29 +58,20 @@ impl ApiError {
         )
     }
 
+    /// 403 for a cookie-authenticated unsafe request without the right CSRF token.
+    pub fn csrf_rejected() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "CSRF",
+            "missing or wrong CSRF token: a request authenticated by the session cookie must \
+             send the page's token (meta csrf-token) in the X-CSRF-Token header; scripts should \
+             use `Authorization: Bearer <token>` instead of the cookie",
+        )
+    }
+
     /// 404 for a path that matches no route.
     pub fn no_route() -> Self {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API route")
-    }
-
-    /// 429 with a `Retry-After` of `secs`.
-    pub fn rate_limited(secs: u64) -> Self {
-        Self {
-            retry_after: Some(secs),
-            ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "RATE_LIMITED",
-                format!("too many failed logins; try again in {secs} s"),
-            )
-        }
-    }
-
-    /// The same error with a `Retry-After` of `secs` (for a 429 or 503).
-    pub fn with_retry_after(self, secs: u64) -> Self {
-        Self {
-            retry_after: Some(secs),
-            ..self
-        }
     }
 
     /// 500 whose cause is logged, not shown.
@@ -102,16 +88,25 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The body this error answers with.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: self.message.clone(),
+            code: self.code.to_string(),
+            fields: self.fields.clone(),
+        }
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut res = (
             self.status,
-            Json(Body {
-                error: &self.message,
-                code: self.code,
-                fields: self.fields.as_ref(),
+            Json(ErrorBody {
+                error: self.message,
+                code: self.code.to_string(),
+                fields: self.fields,
             }),
         )
             .into_response();
@@ -160,6 +155,22 @@ impl From<BotError> for ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         Self::internal(&e)
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        let status = match &e {
+            AccessError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AccessError::LoginBusy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AccessError::InvalidPassword => StatusCode::UNAUTHORIZED,
+            AccessError::Store(_) => return Self::internal(&e),
+        };
+        let retry_after = e.retry_after().map(|d| d.as_secs());
+        Self {
+            retry_after,
+            ..Self::new(status, e.code(), e.to_string())
+        }
     }
 }
 
@@ -229,6 +240,43 @@ where
             };
             ApiError::new(status, code, rejection.body_text())
         })?;
+        decode_json(&bytes).map(Self)
+    }
+}
+
+/// [`ApiJson`] for a body that may be left out: no body (or only whitespace) is `T::default()`;
+/// anything else must be JSON as for [`ApiJson`]. For `POST` actions whose options are all
+/// optional (`botmaker bots upgrade ID` sends nothing).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJsonOrEmpty<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            let code = match status {
+                StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+                _ => "INVALID_BODY",
+            };
+            ApiError::new(status, code, rejection.body_text())
+        })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected a request body with `Content-Type: application/json`",
+            ));
+        }
         decode_json(&bytes).map(Self)
     }
 }

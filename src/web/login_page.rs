@@ -1,5 +1,6 @@
-//! The login page's markup (the form's handling, cookies and tokens are in
-//! [`crate::web::session`]).
+//! The login page's markup. It sits beside [`crate::web::session`], which renders it and owns the
+//! form's handling, cookies and tokens, rather than under `pages`: every page needs the session
+//! extractor, so the session cannot also depend on `pages`.
 
 use maud::html;
 

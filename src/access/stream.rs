@@ -12,9 +12,9 @@ use std::sync::Arc;
 
 use axum::response::sse::Event;
 use futures_util::stream::{self, Stream, StreamExt};
-use serde_json::json;
 
-use super::auth::{Auth, Credential, StreamEnd};
+use super::{Auth, Credential, StreamEnd};
+use crate::api::ErrorBody;
 
 /// `inner`'s events until `credential` stops being valid or the server shuts down; then one
 /// last event (`unauthorized` or `shutdown`) and the end of the stream. Dropping the returned
@@ -51,6 +51,6 @@ fn last_event(why: StreamEnd) -> Event {
     };
     Event::default()
         .event(name)
-        .json_data(json!({ "error": message, "code": code }))
+        .json_data(ErrorBody::new(message, code))
         .expect("serializable")
 }

@@ -1,0 +1,44 @@
+//! What the two HTTP front ends, the REST API (`http`) and the dashboard (`web`), share: the
+//! state every handler reaches ([`AppState`]), the limits every request has, the one error type
+//! and its mapping from every module's failures to HTTP ([`ApiError`]), and the client address
+//! of a request ([`ClientIp`]).
+//!
+//! The front ends are siblings: neither imports the other, both import this. The composition
+//! root (`app`) builds the state and mounts both.
+
+mod client_ip;
+pub mod error;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+pub use client_ip::ClientIp;
+pub use error::{ApiError, ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery, decode_json};
+
+use crate::access::Auth;
+use crate::bots::BotService;
+use crate::sampler::Sampler;
+use crate::store::Store;
+
+/// Largest request body: bots are configured with small JSON documents.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Longest a non-streaming request may take (a stop waits out the bot's grace period).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// Bot operations.
+    pub bots: BotService,
+    /// The database (sessions, tokens).
+    pub store: Store,
+    /// Login and token checks.
+    pub auth: Arc<Auth>,
+    /// Cached stats.
+    pub sampler: Sampler,
+    /// Tasks a request starts that outlive it (a log stream's Docker reader): owned by the
+    /// server, which waits for them when it shuts down.
+    pub tasks: TaskTracker,
+}
