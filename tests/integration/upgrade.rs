@@ -278,3 +278,74 @@ async fn a_stopped_bot_is_upgraded_without_starting_it() {
     assert_eq!(v["image_id"], v2_id.as_str());
     assert_eq!(containers_of(&s, &id).await.len(), 1);
 }
+
+/// What a watcher of one bot's containers saw during upgrades.
+#[derive(Debug, Default)]
+struct Watched {
+    /// Most containers of the bot alive (running, restarting or paused) at one moment.
+    most_alive: usize,
+    /// Whether a parked old container was seen: the watch covered an upgrade's middle.
+    saw_parked: bool,
+    /// Lists taken.
+    looks: usize,
+}
+
+/// Lists the bot's containers every few milliseconds until `stop` turns true.
+async fn watch_containers(
+    docker: botmaker::docker::DockerService,
+    id: String,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Watched {
+    use botmaker::docker::ContainerState;
+    let mut seen = Watched::default();
+    while !*stop.borrow() {
+        let all = docker.list_managed_containers().await.unwrap();
+        let mine: Vec<_> = all.iter().filter(|c| c.bot_id == id).collect();
+        let alive = mine
+            .iter()
+            .filter(|c| {
+                matches!(
+                    c.state,
+                    ContainerState::Running | ContainerState::Restarting | ContainerState::Paused
+                )
+            })
+            .count();
+        seen.most_alive = seen.most_alive.max(alive);
+        seen.saw_parked |= mine.iter().any(|c| c.name.ends_with(".previous"));
+        seen.looks += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    seen
+}
+
+/// The old and the new container share the workspace and the ports: at no moment of an
+/// upgrade, kept or rolled back, do two containers of the bot run. A watcher lists the bot's
+/// containers all through both.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_containers_of_a_bot_never_run_at_once_during_an_upgrade() {
+    let s = TestServer::start().await;
+    let docker = s.h.docker.client();
+    let v2 = variant(docker, &s.h.image, Variant::V2).await;
+    let crash = variant(docker, &s.h.image, Variant::Crash).await;
+    let (id, _) = bot_with_workspace(&s, "up-once", &s.h.image, true).await;
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(watch_containers(s.h.docker.clone(), id.clone(), stop_rx));
+    let (status, out) = upgrade(&s, &id, json!({ "image": v2 })).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let (status, out) = upgrade(&s, &id, json!({ "image": crash, "timeout_secs": 20 })).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{out}");
+    s.wait_bot(&id, "running again", Duration::from_secs(20), |v| {
+        v["state"] == "running"
+    })
+    .await;
+    stop_tx.send(true).unwrap();
+    let seen = watcher.await.unwrap();
+
+    assert!(
+        seen.saw_parked,
+        "the watch never saw an upgrade under way: {seen:?}"
+    );
+    assert_eq!(seen.most_alive, 1, "{seen:?}");
+    assert_eq!(containers_of(&s, &id).await.len(), 1);
+}
