@@ -45,6 +45,8 @@ pub async fn run(client: &ApiClient, cmd: BotsCommand) -> Result<(), CliError> {
         BotsCommand::Upgrade(a) => super::upgrade::upgrade_bot(client, &a).await,
         BotsCommand::Backup(a) => super::backup::backup_bot(client, &a).await,
         BotsCommand::Import(a) => super::backup::import(client, &a).await,
+        // Has an exit code of its own: `super::dispatch` runs it.
+        BotsCommand::Exec(a) => super::exec::exec(client, *a).await.map(drop),
     }
 }
 

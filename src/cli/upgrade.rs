@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::{StreamExt, stream};
-use reqwest::Method;
 use serde_json::json;
 
 use super::args::{BotUpgradeArgs, UpgradeArgs};
@@ -55,7 +54,7 @@ pub async fn upgrade_one(
     let limit = Duration::from_secs(timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS)) + SLACK;
     let path = format!("/api/bots/{id}/upgrade");
     match client
-        .call_with_timeout::<UpgradeOutcome>(Method::POST, &path, &body, limit)
+        .post_within::<UpgradeOutcome>(&path, &body, limit)
         .await
     {
         Ok(a) if a.result == UpgradeResult::Unchanged => Ok(Upgraded::Unchanged),

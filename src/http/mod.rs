@@ -9,6 +9,8 @@
 mod auth;
 mod backup;
 mod bots;
+mod exec;
+mod exec_socket;
 mod observe;
 pub mod openapi;
 mod upgrade;
@@ -35,7 +37,8 @@ struct Routes {
     public: OpenApiRouter<AppState>,
     /// Authenticated, answered within [`REQUEST_TIMEOUT`].
     timed: OpenApiRouter<AppState>,
-    /// Authenticated streams (logs follow, events), which may stay open for hours.
+    /// Authenticated streams (logs follow, events) and exec, which bounds itself (the
+    /// command's own time limit, or a terminal's credential): no request time limit.
     streaming: OpenApiRouter<AppState>,
     /// Authenticated, with a time bound of their own or none: an upgrade waits for the new
     /// container's health (its deadline plus room for the stop and a rollback), and an
@@ -66,7 +69,9 @@ fn routes() -> Routes {
         .routes(routes!(openapi::openapi_json));
     let streaming = OpenApiRouter::new()
         .routes(routes!(observe::bot_logs))
-        .routes(routes!(observe::events));
+        .routes(routes!(observe::events))
+        .routes(routes!(exec::exec_bot))
+        .routes(routes!(exec::exec_socket));
     let (schemas, paths, import) = routes!(backup::import_bot);
     let long = OpenApiRouter::new()
         .routes(routes!(upgrade::upgrade_bot))

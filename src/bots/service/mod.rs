@@ -99,6 +99,7 @@ type BotGuard = OwnedMutexGuard<()>;
 
 mod backup;
 mod create;
+mod exec;
 mod files;
 mod lifecycle;
 mod orphans;
@@ -107,6 +108,11 @@ mod secrets;
 mod upgrade;
 
 pub use backup::MAX_IMPORT_BYTES;
+pub use exec::{
+    DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome, MAX_EXEC_ARGS, MAX_EXEC_ARGV_BYTES,
+    MAX_EXEC_ENV, MAX_EXEC_TIMEOUT_SECS, MAX_EXEC_USER_LEN, MAX_EXEC_WORKDIR_LEN, check_exec,
+    check_timeout,
+};
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
 pub use recovery::Recovered;
