@@ -101,6 +101,7 @@ impl Reconciler {
             .list_managed_containers()
             .await?
             .into_iter()
+            .filter(crate::bots::is_current_container)
             .map(|c| (c.bot_id, c.state))
             .collect();
         let mut report = ReconcileReport {

@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::auth::{
     generate_password, hash_password_async, validate_password, verify_password_async,
 };
+use crate::backup::schedule::Scheduler;
 use crate::config::ServeConfig;
 use crate::docker::{
     ContainerError, DockerService, DockerSettings, HostPath, MountPoint, host_path,
@@ -65,7 +66,12 @@ impl Server {
         restrict_database_files(&config.database_path())?;
         let password_hash = admin_password_hash(&config, &store).await?;
 
-        let app = App::new(&config, store, docker, password_hash);
+        let backups = Scheduler::prepare(&config.backup).map_err(|e| {
+            StartupError(format!(
+                "scheduled backups: {e}; fix --backup-dir / --backup-passphrase-file"
+            ))
+        })?;
+        let app = App::new(&config, store, docker, password_hash).with_backups(backups);
         Ok(Self { listener, app })
     }
 

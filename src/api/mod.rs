@@ -12,6 +12,7 @@ mod bots;
 mod error;
 mod exec;
 mod observe;
+mod upgrade;
 
 pub use auth::{
     CreateToken, LoginRequest, MAX_TOKEN_NAME_LEN, NewToken, Session, TOKEN_NAME_PATTERN,
@@ -26,10 +27,11 @@ pub use observe::{
     Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,
     StatsList,
 };
+pub use upgrade::{UPGRADE_ROLLED_BACK, UpgradeRolledBack};
 
 pub use crate::bots::{
     BotEvent, BotEventKind, BotState, BotView, CreateBot, FieldErrors, HttpProbe, LimitsSpec,
-    Observed, PortSpec, UpdateBot,
+    Observed, PortSpec, UpdateBot, UpgradeBot, UpgradeOutcome, UpgradeResult,
 };
 pub use crate::docker::{Health as BotHealth, LogLine, LogStream, Protocol, StatsSample};
 pub use crate::sampler::BotStats;

@@ -85,6 +85,9 @@ pub enum BotError {
          nothing was done: try again"
     )]
     Busy(String),
+    /// A backup could not be written, or an archive to import is unusable.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     /// botmaker is shutting down and the operation could not run.
     #[error("botmaker is shutting down; try again when it is back")]
     ShuttingDown,
@@ -109,6 +112,7 @@ impl BotError {
             Self::Store(e) => e.code(),
             Self::Files(e) => e.code(),
             Self::Busy(_) => "BOT_BUSY",
+            Self::Backup(e) => e.code(),
             Self::ShuttingDown => "SHUTTING_DOWN",
         }
     }

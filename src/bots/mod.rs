@@ -6,6 +6,7 @@
 
 pub mod config_patch;
 mod error;
+pub mod images;
 pub mod observed;
 mod openclaw;
 mod openclaw_status;
@@ -13,6 +14,7 @@ mod service;
 pub mod spec;
 pub mod template;
 pub mod templates;
+pub mod upgrade;
 pub mod validate;
 mod view;
 
@@ -22,13 +24,15 @@ pub use observed::{
     Observed, ProbeResult, RunKey,
 };
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
+pub use service::is_current as is_current_container;
 pub use service::{
     BotPaths, BotPolicy, BotService, DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome,
     LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, MAX_EXEC_ARGS, MAX_EXEC_ARGV_BYTES, MAX_EXEC_ENV,
-    MAX_EXEC_TIMEOUT_SECS, MAX_EXEC_USER_LEN, MAX_EXEC_WORKDIR_LEN, Orphans, Recovered,
-    SecretChange, Unsettled, check_exec, check_timeout,
+    MAX_EXEC_TIMEOUT_SECS, MAX_EXEC_USER_LEN, MAX_EXEC_WORKDIR_LEN, MAX_IMPORT_BYTES, Orphans,
+    Recovered, SecretChange, Unsettled, check_exec, check_timeout,
 };
 pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 pub use template::SecretRotation;
+pub use upgrade::{UpgradeBot, UpgradeOutcome, UpgradeResult};
 pub use validate::FieldErrors;
 pub use view::BotView;

@@ -48,6 +48,10 @@ pub struct BotView {
     /// What Docker and botmaker observe.
     #[serde(flatten)]
     pub observed: Observed,
+    /// Whether the configured image reference now names another local image than the one the
+    /// container runs: an upgrade (same reference) would replace it. Always false for a bot
+    /// without a container.
+    pub image_drift: bool,
     /// When the bot was created.
     pub created_at: DateTime<Utc>,
     /// When its configuration last changed.
@@ -73,6 +77,7 @@ impl BotView {
             stop_timeout_secs: spec.stop_timeout_secs,
             desired_state: row.desired_state,
             observed,
+            image_drift: false,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

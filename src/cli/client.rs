@@ -147,6 +147,27 @@ impl ApiClient {
         self.send(req, true).await
     }
 
+    /// `GET path` answered with a download of any length: no overall time limit.
+    pub async fn download(&self, path: &str) -> Result<Response, CliError> {
+        let req = self.authed(Method::GET, path)?;
+        self.send(req, true).await
+    }
+
+    /// `POST path` with a raw byte body (an archive), allowed `limit`; the answer as `T`.
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        limit: Duration,
+    ) -> Result<T, CliError> {
+        let req = self
+            .authed(Method::POST, path)?
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        let res = self.send_within(req, Some(limit)).await?;
+        self.parse(res).await
+    }
+
     /// `POST /api/login` (needs no token).
     pub async fn login(&self, password: &str) -> Result<Session, CliError> {
         let req = self

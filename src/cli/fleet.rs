@@ -310,7 +310,8 @@ pub fn test_view(id: &str) -> BotView {
         "id": id, "name": id, "template": "generic", "image": "img:1", "env": {},
         "secrets": [], "ports": [], "limits": {}, "settings": null, "desired_state": "running",
         "state": "running", "health": "none", "restart_count": 0, "oom_killed": false,
-        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
+        "image_drift": false, "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-01T00:00:00Z",
     }))
     .expect("a bot view")
 }

@@ -10,6 +10,7 @@
 mod admin;
 mod apply;
 pub mod args;
+mod backup;
 mod bots;
 pub mod client;
 pub mod config;
@@ -24,6 +25,7 @@ mod progress;
 mod secrets;
 mod session;
 pub mod sse;
+pub mod upgrade;
 pub mod values;
 
 use std::process::ExitCode;
@@ -88,6 +90,8 @@ async fn dispatch_plain(conn: Connection, command: Command) -> Result<(), CliErr
         Command::Tokens(cmd) => admin::tokens(&client()?, cmd).await,
         Command::Apply(a) => apply::apply(&client()?, &a).await,
         Command::Export(a) => apply::export(&client()?, &a).await,
+        Command::Upgrade(a) => upgrade::rolling(&client()?, &a).await,
+        Command::Backup(a) => backup::backup(&client()?, &a).await,
     }
 }
 

@@ -153,6 +153,8 @@ impl From<BotError> for ApiError {
                     "the Docker Engine is unreachable; try again when it is back",
                 );
             }
+            // The archive sent is unusable; nothing was changed.
+            BotError::Backup(b) if b.is_bad_archive() => StatusCode::BAD_REQUEST,
             BotError::Docker(crate::docker::ContainerError::InvalidConfig { message, .. }) => {
                 return Self::new(StatusCode::BAD_REQUEST, code, message.clone());
             }
@@ -270,6 +272,36 @@ where
                 };
                 ApiError::new(status, code, rejection.body_text())
             })
+    }
+}
+
+/// [`ApiJson`] for a body that may be left out: no body (or only whitespace) is `T::default()`;
+/// anything else must be JSON as for [`ApiJson`]. For `POST` actions whose options are all
+/// optional (`botmaker bots upgrade ID` sends nothing).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJsonOrEmpty<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected a request body with `Content-Type: application/json`",
+            ));
+        }
+        decode_json(&bytes).map(Self)
     }
 }
 

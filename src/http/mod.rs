@@ -7,15 +7,17 @@
 //! This module does not know the dashboard: the composition root (`crate::app`) mounts both.
 
 mod auth;
+mod backup;
 mod bots;
 mod exec;
 mod exec_socket;
 mod observe;
 pub mod openapi;
+mod upgrade;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +27,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::presented_credential;
+use crate::bots::MAX_IMPORT_BYTES;
 use crate::edge::{ApiError, AppState, REQUEST_TIMEOUT};
 
 /// The API's routes, grouped by the layers they need. The one list both the router and the
@@ -37,6 +40,10 @@ struct Routes {
     /// Authenticated streams (logs follow, events) and exec, which bounds itself (the
     /// command's own time limit, or a terminal's credential): no request time limit.
     streaming: OpenApiRouter<AppState>,
+    /// Authenticated, with a time bound of their own or none: an upgrade waits for the new
+    /// container's health (its deadline plus room for the stop and a rollback), and an
+    /// archive takes as long as it takes to send.
+    long: OpenApiRouter<AppState>,
 }
 
 fn routes() -> Routes {
@@ -65,10 +72,27 @@ fn routes() -> Routes {
         .routes(routes!(observe::events))
         .routes(routes!(exec::exec_bot))
         .routes(routes!(exec::exec_socket));
+    let (schemas, paths, import) = routes!(backup::import_bot);
+    let long = OpenApiRouter::new()
+        .routes(routes!(upgrade::upgrade_bot))
+        .routes(routes!(backup::backup_all))
+        .routes(routes!(backup::backup_bot))
+        // An archive of a bot with its workspace is larger than a JSON body.
+        .routes((
+            schemas,
+            paths,
+            import.layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        ))
+        .routes(routes!(
+            backup::get_bot_named_import,
+            backup::update_bot_named_import,
+            backup::delete_bot_named_import
+        ));
     Routes {
         public,
         timed,
         streaming,
+        long,
     }
 }
 
@@ -79,11 +103,13 @@ fn unlayered() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         public,
         timed,
         streaming,
+        long,
     } = routes();
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::BaseDocument::openapi())
         .merge(public)
         .merge(timed)
         .merge(streaming)
+        .merge(long)
         .split_for_parts();
     openapi::finish(&mut doc);
     (router, doc)
@@ -101,10 +127,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         public,
         timed,
         streaming,
+        long,
     } = routes();
     let protected = timed
         .layer(middleware::from_fn(request_timeout))
         .merge(streaming)
+        .merge(long)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

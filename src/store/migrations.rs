@@ -15,7 +15,7 @@ use super::StoreError;
 /// already run it and will not run it again, so an edit would silently give them a different
 /// schema from new installs. To change the schema, append a new script.
 /// `migrations_are_frozen` below fails when an applied script changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_BOT_OPERATIONS];
+pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_BOT_OPERATIONS, V3_UPGRADE_JOURNAL];
 
 /// The schema version this binary migrates databases to: the number of embedded migrations.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -73,6 +73,26 @@ CREATE TABLE bot_operations (
     operation  TEXT NOT NULL CHECK (operation IN ('create', 'delete')),
     started_at TEXT NOT NULL
 );
+";
+
+/// v3: upgrades join the `bot_operations` journal.
+///
+/// An upgrade parks the bot's running container under another name while the new one proves
+/// itself healthy; a botmaker killed in between leaves an `upgrade` entry whose `detail` (JSON:
+/// the parked container's id, the new image, whether the new container passed) tells the next
+/// start whether to put the old container back or to finish. SQLite cannot change a CHECK
+/// constraint in place, so the table is rebuilt with its entries.
+const V3_UPGRADE_JOURNAL: &str = "
+CREATE TABLE bot_operations_v3 (
+    bot_id     TEXT PRIMARY KEY NOT NULL,
+    operation  TEXT NOT NULL CHECK (operation IN ('create', 'delete', 'upgrade')),
+    started_at TEXT NOT NULL,
+    detail     TEXT                        -- JSON for 'upgrade', NULL otherwise
+);
+INSERT INTO bot_operations_v3 (bot_id, operation, started_at)
+    SELECT bot_id, operation, started_at FROM bot_operations;
+DROP TABLE bot_operations;
+ALTER TABLE bot_operations_v3 RENAME TO bot_operations;
 ";
 
 /// Brings the database behind `conn` up to `migrations.len()`.

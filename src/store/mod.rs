@@ -19,6 +19,8 @@ mod auth;
 mod bots;
 mod migrations;
 mod settings;
+mod snapshot;
+mod upgrades;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -31,6 +33,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use migrations::SCHEMA_VERSION;
+pub use upgrades::UpgradeJournal;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);

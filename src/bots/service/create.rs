@@ -72,7 +72,11 @@ impl BotService {
     /// Files left by a bot deleted while botmaker was down belong to nobody: refuse rather
     /// than hand them to a new bot. Checked before anything is written, so the undo of this
     /// create (or its recovery after a crash) never removes what it did not make.
-    async fn refuse_leftovers(&self, id: &BotId, template: &dyn Template) -> Result<(), BotError> {
+    pub(super) async fn refuse_leftovers(
+        &self,
+        id: &BotId,
+        template: &dyn Template,
+    ) -> Result<(), BotError> {
         let secrets_dir = self.secrets_for(template).bot_dir(id);
         if tokio::fs::symlink_metadata(&secrets_dir).await.is_ok() {
             return Err(BotError::Leftover {
@@ -225,20 +229,20 @@ struct ValidCreate {
 
 /// Undoes a partial create, newest step first. Each step is recorded only once taken, and
 /// only what this create made is undone: a container someone else owns is never touched.
-struct Undo<'a> {
-    service: &'a BotService,
-    id: &'a BotId,
-    container: bool,
-    workspace: bool,
-    secrets: bool,
+pub(super) struct Undo<'a> {
+    pub(super) service: &'a BotService,
+    pub(super) id: &'a BotId,
+    pub(super) container: bool,
+    pub(super) workspace: bool,
+    pub(super) secrets: bool,
     /// The create failed because Docker did not answer: a request it never answered may
     /// still be carried out when it resumes, so even a container it says is not there may
     /// appear later.
-    outage: bool,
+    pub(super) outage: bool,
 }
 
 impl Undo<'_> {
-    async fn run(self) {
+    pub(super) async fn run(self) {
         let s = &self.service.inner;
         let mut container_gone = true;
         if self.container {

@@ -241,14 +241,14 @@ impl BotService {
     }
 
     /// Writes `row` over the stored bot; a bot that is gone is `NOT_FOUND`.
-    async fn save_row(&self, row: &BotRow) -> Result<(), BotError> {
+    pub(super) async fn save_row(&self, row: &BotRow) -> Result<(), BotError> {
         let found = self.inner.store.update_bot(row).await?;
         must_exist(found, &row.id)
     }
 
     /// Creates (and, if desired, starts) the container of an existing bot from `row`,
     /// rewriting the template's workspace files.
-    async fn recreate(&self, row: &BotRow) -> Result<(), BotError> {
+    pub(super) async fn recreate(&self, row: &BotRow) -> Result<(), BotError> {
         self.create_container_from(row).await?;
         if row.desired_state == DesiredState::Running {
             self.inner.docker.start_container(&row.id).await?;
@@ -352,6 +352,8 @@ impl BotService {
                 return Err(e.into());
             }
         }
+        // An upgrade cut short may have left the previous container parked.
+        self.inner.docker.remove_parked(&row.id).await?;
         self.purge_files_and_row(&row.id).await
     }
 

@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::{OwnedMutexGuard, RwLock};
 
 use super::error::BotError;
+use super::images::{ImageIds, drifted};
 use super::observed::{BotEventKind, Fleet, Observed};
 use super::spec::{BotSpec, CreateBot, DEFAULT_TEMPLATE, UpdateBot};
 use super::template::{self, RenderInput, TEMPLATE_NAMES, Template};
@@ -87,6 +88,8 @@ struct Inner {
     stop_grace: Duration,
     policy: BotPolicy,
     unsettled: Mutex<HashMap<BotId, Unsettled>>,
+    /// What configured image references resolve to, for drift.
+    images: ImageIds,
 }
 
 /// One bot's lock.
@@ -94,6 +97,7 @@ type BotLock = Arc<tokio::sync::Mutex<()>>;
 /// A held bot lock.
 type BotGuard = OwnedMutexGuard<()>;
 
+mod backup;
 mod create;
 mod exec;
 mod files;
@@ -102,7 +106,9 @@ mod orphans;
 mod policy;
 mod recovery;
 mod secrets;
+mod upgrade;
 
+pub use backup::MAX_IMPORT_BYTES;
 pub use exec::{
     DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome, MAX_EXEC_ARGS, MAX_EXEC_ARGV_BYTES,
     MAX_EXEC_ENV, MAX_EXEC_TIMEOUT_SECS, MAX_EXEC_USER_LEN, MAX_EXEC_WORKDIR_LEN, check_exec,
@@ -135,6 +141,7 @@ impl BotService {
                 stop_grace,
                 policy,
                 unsettled: Mutex::default(),
+                images: ImageIds::default(),
             }),
         }
     }
@@ -152,6 +159,32 @@ impl BotService {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The cache of what configured image references resolve to (for drift).
+    pub fn images(&self) -> &ImageIds {
+        &self.inner.images
+    }
+
+    /// Marks the views whose container runs another image than their configured reference
+    /// names now. One inspect per uncached reference, none for cached ones.
+    async fn mark_drift(&self, views: &mut [BotView]) {
+        let refs: Vec<String> = views
+            .iter()
+            .filter(|v| v.observed.image_id.is_some())
+            .map(|v| v.image.clone())
+            .collect();
+        if refs.is_empty() {
+            return;
+        }
+        let resolved = self
+            .inner
+            .images
+            .resolve(&self.inner.docker, refs.iter().map(String::as_str))
+            .await;
+        for v in views {
+            v.image_drift = drifted(v.observed.image_id.as_deref(), resolved.get(&v.image));
+        }
     }
 
     fn locks(&self) -> std::sync::MutexGuard<'_, HashMap<BotId, BotLock>> {
@@ -300,7 +333,9 @@ impl BotService {
     /// One bot with its container's current state (one inspect).
     pub async fn get(&self, id: &str) -> Result<BotView, BotError> {
         let (_, row) = self.row(id).await?;
-        self.refresh(&row).await
+        let mut view = self.refresh(&row).await?;
+        self.mark_drift(std::slice::from_mut(&mut view)).await;
+        Ok(view)
     }
 
     /// Every bot with its container state, from ONE Docker list call however many bots.
@@ -315,9 +350,15 @@ impl BotService {
                     .map_err(BotError::from)
             },
         )?;
-        let by_bot: HashMap<&str, &ContainerInfo> =
-            containers.iter().map(|c| (c.bot_id.as_str(), c)).collect();
-        rows.iter()
+        // A container parked by an upgrade carries the bot's label too; the bot's own name
+        // is the one that counts.
+        let by_bot: HashMap<&str, &ContainerInfo> = containers
+            .iter()
+            .filter(|c| is_current(c))
+            .map(|c| (c.bot_id.as_str(), c))
+            .collect();
+        let mut views = rows
+            .iter()
             .map(|row| {
                 let observed = self.inner.fleet.observe_info(
                     &row.id,
@@ -326,7 +367,9 @@ impl BotService {
                 );
                 view_of(row, observed)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.mark_drift(&mut views).await;
+        Ok(views)
     }
 
     /// The bot's existing log lines, at most [`LOG_READ_TIMEOUT`] in the making. A bot without
@@ -377,6 +420,12 @@ fn spec_of(row: &BotRow) -> Result<BotSpec, BotError> {
         .map_err(|_| BotError::Store(corrupt(&format!("spec of bot {}", row.id))))?;
     validate::apply_default_limits(&mut spec.limits);
     Ok(spec)
+}
+
+/// Whether `c` is its bot's current container (named `botmaker-<id>`), not one an upgrade
+/// parked.
+pub fn is_current(c: &ContainerInfo) -> bool {
+    BotId::new(c.bot_id.as_str()).is_ok_and(|b| c.name == crate::docker::container_name(&b))
 }
 
 /// A store write that matched no row means the bot is gone: `NOT_FOUND`, never a silent

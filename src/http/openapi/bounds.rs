@@ -13,6 +13,7 @@ use crate::api::{DEFAULT_LOG_TAIL, MAX_TOKEN_NAME_LEN, TOKEN_NAME_PATTERN};
 use crate::bots::HttpProbe;
 use crate::bots::spec::{DEFAULT_TEMPLATE, MAX_STOP_TIMEOUT_SECS};
 use crate::bots::template::TEMPLATE_NAMES;
+use crate::bots::upgrade::{DEFAULT_UPGRADE_TIMEOUT, MAX_UPGRADE_TIMEOUT};
 use crate::bots::validate::{
     DEFAULT_MEMORY_MB, DEFAULT_PIDS, MAX_CPUS, MAX_MEMORY_MB, MAX_NAME_LEN, MAX_PIDS,
     MAX_PROBE_FAILURES, MAX_PROBE_SECS, MAX_SECRET_LEN, MIN_MEMORY_MB,
@@ -62,6 +63,11 @@ impl Modify for Bounds {
         at("Limits", "pids", &|o| {
             range(o, 1, MAX_PIDS as u64);
             o.default = Some(json!(DEFAULT_PIDS));
+        });
+
+        at("UpgradeBot", "timeout_secs", &|o| {
+            range(o, 1, MAX_UPGRADE_TIMEOUT.as_secs());
+            o.default = Some(json!(DEFAULT_UPGRADE_TIMEOUT.as_secs()));
         });
 
         at("HealthCheck", "path", &|o| {

@@ -37,6 +37,7 @@ function botPage() {
       ['Killed for memory', bot.oom_killed ? 'yes' : 'no'],
       ['Container', bot.container_id ? bot.container_id.slice(0, 12) : '—'],
       ['Image id', bot.image_id ? bot.image_id.replace(/^sha256:/, '').slice(0, 12) : '—'],
+      ['Image drift', bot.image_drift ? 'yes: the tag names another image now' : 'no'],
     ];
     $('#state-table tbody').replaceChildren(...rowsData.map(([k, v]) =>
       h('tr', null, h('th', { scope: 'row', text: k }), h('td', { text: v, 'data-key': k }))));
@@ -94,9 +95,17 @@ function botPage() {
         } })))));
   }
 
+  function renderUpgrade() {
+    const image = $('#upgrade-image');
+    if (!image.dataset.dirty) image.value = bot.image;
+    $('#drift-note').hidden = !bot.image_drift;
+    $('#upgrade-submit').disabled = gone;
+  }
+
   function render() {
     renderState();
     renderConfig();
+    renderUpgrade();
     renderSecrets();
   }
 
@@ -176,6 +185,41 @@ function botPage() {
       const msgs = err.fields ? Object.entries(err.fields).flatMap(([f, ms]) => ms.map((m) => `${f}: ${m}`)) : [err.message];
       out.replaceChildren(...msgs.map((m) => h('p', { text: m })));
       out.hidden = false;
+    }
+  });
+
+  // ---- upgrade
+
+  $('#upgrade-image').addEventListener('input', (e) => { e.target.dataset.dirty = '1'; });
+  $('#upgrade-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const image = $('#upgrade-image').value.trim();
+    const timeout = Number($('#upgrade-timeout').value);
+    const body = { timeout_secs: timeout };
+    if (image) body.image = image;
+    const submit = $('#upgrade-submit');
+    const result = $('#upgrade-result');
+    submit.disabled = true;
+    result.textContent = 'Upgrading: waiting for the new container to prove itself…';
+    try {
+      const out = await api('POST', `${base}/upgrade`, body);
+      bot = out.bot;
+      delete $('#upgrade-image').dataset.dirty;
+      render();
+      const down = out.downtime_ms === undefined ? '' : ` (down ${(out.downtime_ms / 1000).toFixed(1)} s)`;
+      if (out.result === 'unchanged') result.textContent = `Already running the image ${out.image} names.`;
+      else if (out.previous_image === out.image) result.textContent = `Upgraded: now running the image ${out.image} names${down}.`;
+      else result.textContent = `Upgraded from ${out.previous_image} to ${out.image}${down}.`;
+      notify(`upgrade: ${out.result}`, 'ok');
+    } catch (err) {
+      const unplaced = err.fields ? showErrors(form, err.fields) : [err.message];
+      result.textContent = unplaced.join(' ');
+      notify(err.status === 409 ? 'Upgrade rolled back: the old container runs again' : `Upgrade failed: ${err.message}`, 'error');
+      await load();
+    } finally {
+      submit.disabled = gone;
     }
   });
 

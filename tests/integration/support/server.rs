@@ -55,6 +55,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         crash_loop_window: 300,
         allow_host_network: false,
         log: "warn".into(),
+        backup: Default::default(),
         log_format: botmaker::config::LogFormat::Text,
     }
 }
