@@ -1,8 +1,8 @@
 //! The composition root: builds the application state from the configuration, assembles the
 //! whole HTTP application (the REST API and the dashboard mounted side by side, behind request
 //! ids, tracing, the body limit and the security headers), and owns every background task
-//! (reconciler, probes, stats sampler, session purge, a log stream's reader, the LLM key proxy
-//! and its usage writer), joining them all on shutdown.
+//! (reconciler, probes, stats sampler, image-event watch, scheduled backups, session purge, a
+//! log stream's reader, the LLM key proxy and its usage writer), joining them all on shutdown.
 //!
 //! The one module that knows every other: nothing imports it but `serve` (and tests).
 
@@ -26,6 +26,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Instrument;
 
 use crate::access::{Auth, AuthSettings};
+use crate::backup::schedule::Scheduler;
 use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::DockerService;
@@ -51,6 +52,7 @@ pub struct App {
     stats_interval: Duration,
     /// The LLM key proxy's listener, when it runs (see `crate::llm::listen`).
     llm_listener: Option<TcpListener>,
+    backups: Option<Scheduler>,
     tasks: Tasks,
 }
 
@@ -109,8 +111,16 @@ impl App {
             reconciler,
             stats_interval: Duration::from_secs(config.stats_interval.max(1)),
             llm_listener,
+            backups: None,
             tasks,
         }
+    }
+
+    /// Adds scheduled backups (`serve --backup-dir --backup-every`), prepared by start-up so a
+    /// bad backup directory or passphrase file stops it before anything runs.
+    pub fn with_backups(mut self, backups: Option<Scheduler>) -> Self {
+        self.backups = backups;
+        self
     }
 
     /// What every handler reaches.
@@ -150,8 +160,9 @@ impl App {
     }
 
     /// The reconciler (after the server answers, so a large fleet does not delay `/health`),
-    /// the probes, the stats sampler and the session purge, each a task of [`Tasks`].
-    fn spawn_background(&self) {
+    /// the probes, the stats sampler, the image-event watch (drift), scheduled backups and the
+    /// session purge, each a task of [`Tasks`].
+    fn spawn_background(&mut self) {
         let tasks = &self.tasks;
         let reconciler = self.reconciler.clone();
         let (stop, cancel) = (tasks.stop_signal(), tasks.cancel.clone());
@@ -169,6 +180,23 @@ impl App {
             "probes",
             run_probes(self.state.bots.clone(), tasks.stop_signal()),
         );
+        // Image drift: a moved tag shows at the next listing, not a resync later.
+        tasks.spawn(
+            "image events",
+            crate::bots::images::watch_image_events(self.state.bots.clone(), tasks.stop_signal()),
+        );
+        if let Some(backups) = self.backups.take() {
+            let bots = self.state.bots.clone();
+            let root = bots.workspaces_root().to_path_buf();
+            let snapshot = move || {
+                let bots = bots.clone();
+                async move { bots.fleet_snapshot().await }
+            };
+            tasks.spawn(
+                "scheduled backups",
+                backups.run(snapshot, root, tasks.stop_signal()),
+            );
+        }
         tasks.spawn(
             "sampler",
             self.state.sampler.clone().run(

@@ -114,6 +114,10 @@ pub struct ServeConfig {
     /// (one JSON object per line, for a log collector).
     #[arg(long, env = "BOTMAKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Scheduled backups (`--backup-dir`, `--backup-every`, `--backup-keep`).
+    #[command(flatten)]
+    pub backup: crate::backup::schedule::BackupSchedule,
 }
 
 /// How the server writes its log (to stderr).

@@ -10,6 +10,7 @@ pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod backup;
 pub mod bot_id;
 pub mod bots;
 pub mod cli;

@@ -20,6 +20,9 @@ struct Cli {
 enum Command {
     /// Run the botmaker server (REST API, dashboard, reconciler).
     Serve(Box<ServeConfig>),
+    /// Restore a full backup into a data directory (server stopped; the next `serve` on it
+    /// recreates every bot's container).
+    Restore(botmaker::backup::restore::RestoreArgs),
     /// Client commands: talk to a running server's API.
     #[command(flatten)]
     Client(cli::Command),
@@ -32,6 +35,9 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(config) => serve(*config),
+        Command::Restore(args) => {
+            botmaker::backup::restore::run(args, botmaker::bots::templates::owner_of)
+        }
         Command::Client(command) => cli::run(cli.connection, command),
     }
 }

@@ -13,6 +13,7 @@ use crate::app::App;
 use crate::auth::{
     generate_password, hash_password_async, validate_password, verify_password_async,
 };
+use crate::backup::schedule::Scheduler;
 use crate::config::ServeConfig;
 use crate::docker::{
     ContainerError, DockerService, DockerSettings, HostPath, MountPoint, host_path,
@@ -66,6 +67,11 @@ impl Server {
         restrict_database_files(&config.database_path())?;
         let password_hash = admin_password_hash(&config, &store).await?;
 
+        let backups = Scheduler::prepare(&config.backup).map_err(|e| {
+            StartupError(format!(
+                "scheduled backups: {e}; fix --backup-dir / --backup-passphrase-file"
+            ))
+        })?;
         let llm_listener = crate::llm::listen::bind(config.llm_proxy_listen, async {
             docker
                 .network_gateway(crate::llm::listen::DEFAULT_BRIDGE)
@@ -84,7 +90,8 @@ impl Server {
         .await
         .map_err(|e| StartupError(format!("cannot load the LLM providers: {e}")))?;
 
-        let app = App::new(&config, store, docker, password_hash, llm, llm_listener);
+        let app = App::new(&config, store, docker, password_hash, llm, llm_listener)
+            .with_backups(backups);
         Ok(Self { listener, app })
     }
 

@@ -5,6 +5,7 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::bots::SecretRotation;
 use crate::llm::ProviderView;
 
 /// Where the proxy is, as `GET /api/providers` shows it.
@@ -32,8 +33,12 @@ pub struct ProviderList {
 pub struct KeyRotation {
     /// The providers whose key was replaced.
     pub rotated: Vec<String>,
-    /// How the new keys reach the running bot: `in_place` (the secret files changed; the bot
-    /// reads them at its next request or start, as its template says).
+    /// The bot's template's rotation policy (`in_place`, or `restart` for templates that read
+    /// their secrets at start only); absent when no key was rotated.
+    pub rotation: Option<SecretRotation>,
+    /// Whether botmaker restarted the bot so the new keys are in effect.
+    pub restarted: bool,
+    /// When the new keys take effect, in one sentence.
     pub effect: String,
 }
 

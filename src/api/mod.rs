@@ -13,6 +13,7 @@ mod error;
 mod exec;
 mod llm;
 mod observe;
+mod upgrade;
 
 pub use auth::{
     CreateToken, LoginRequest, MAX_TOKEN_NAME_LEN, NewToken, Session, TOKEN_NAME_PATTERN,
@@ -30,10 +31,11 @@ pub use observe::{
     Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,
     StatsList,
 };
+pub use upgrade::{UPGRADE_ROLLED_BACK, UpgradeRolledBack};
 
 pub use crate::bots::{
     BotEvent, BotEventKind, BotState, BotView, CreateBot, FieldErrors, HttpProbe, LimitsSpec,
-    Observed, PortSpec, UpdateBot,
+    Observed, PortSpec, UpdateBot, UpgradeBot, UpgradeOutcome, UpgradeResult,
 };
 pub use crate::docker::{Health as BotHealth, LogLine, LogStream, Protocol, StatsSample};
 pub use crate::llm::{

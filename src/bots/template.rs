@@ -2,8 +2,13 @@
 //! needs. `generic` runs any image as told; `openclaw` knows what the OpenClaw runtime needs.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::llm::{LlmApi, LlmRoutes, LlmUse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::observed::ChannelStatus;
 use super::spec::BotSpec;
 use super::validate::FieldErrors;
 use crate::BotId;
@@ -50,6 +55,31 @@ pub struct Rendered {
     pub files: Vec<WorkspaceFile>,
 }
 
+/// How a changed secret value reaches a running bot: each template states its policy, and the
+/// API says which one applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SecretRotation {
+    /// The file under `/run/secrets` changes in place (atomically); the bot sees the new value
+    /// the next time it reads the file, without a restart.
+    InPlace,
+    /// The bot reads its secrets at start only, so botmaker restarts a running bot after the
+    /// change (a stopped one picks the value up when it starts).
+    Restart,
+}
+
+/// An authenticated HTTP status request botmaker sends to a live, ready bot with its probes,
+/// to learn what the probe cannot see (per-channel state).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRequest {
+    /// Path on the probe port; the request is a `POST` of `body` as JSON.
+    pub path: String,
+    /// JSON body.
+    pub body: String,
+    /// Secret whose value is sent as `Authorization: Bearer`.
+    pub bearer: Option<SecretName>,
+}
+
 /// A kind of bot.
 pub trait Template: Send + Sync {
     /// Its name in the API.
@@ -80,6 +110,26 @@ pub trait Template: Send + Sync {
     /// it cannot understand (`prepare` reports that).
     fn llm_uses(&self, _spec: &BotSpec) -> Vec<LlmUse> {
         Vec::new()
+    }
+    /// How a changed secret takes effect in a running bot.
+    fn secret_rotation(&self) -> SecretRotation {
+        SecretRotation::InPlace
+    }
+
+    /// Secrets the bot cannot run without, with what needs each: deleting one is refused.
+    fn required_secrets(&self, _spec: &BotSpec) -> Vec<(SecretName, String)> {
+        Vec::new()
+    }
+
+    /// The status request to send along with probes, if the template knows one.
+    fn status_request(&self, _spec: &BotSpec) -> Option<StatusRequest> {
+        None
+    }
+
+    /// Reads the answer to [`Template::status_request`] (hostile input: the bot wrote it) into
+    /// the state of each channel the spec configures; `None` when the answer makes no sense.
+    fn read_status(&self, _spec: &BotSpec, _body: &[u8]) -> Option<Vec<ChannelStatus>> {
+        None
     }
 }
 
@@ -211,6 +261,7 @@ pub fn base_config(input: &RenderInput<'_>) -> ContainerConfig {
     };
     config.network = spec.network.clone();
     config.init = true;
+    config.stop_timeout = spec.stop_timeout_secs.map(Duration::from_secs);
     config
 }
 

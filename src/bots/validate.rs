@@ -256,6 +256,27 @@ pub fn check_health_check(p: &HttpProbe, errors: &mut FieldErrors) {
             format!("must be 1-{MAX_PROBE_FAILURES}"),
         );
     }
+    if let Some(r) = &p.ready_path
+        && (!r.starts_with('/') || r.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        errors.add(
+            "health_check.ready_path",
+            "must be an absolute URL path like /readyz",
+        );
+    }
+}
+
+/// Checks a stop grace period: at least a second, at most [`MAX_STOP_TIMEOUT_SECS`].
+///
+/// [`MAX_STOP_TIMEOUT_SECS`]: super::spec::MAX_STOP_TIMEOUT_SECS
+pub fn check_stop_timeout(secs: Option<u64>, errors: &mut FieldErrors) {
+    let max = super::spec::MAX_STOP_TIMEOUT_SECS;
+    if secs.is_some_and(|s| s == 0 || s > max) {
+        errors.add(
+            "stop_timeout_secs",
+            format!("must be 1-{max} seconds (the time a bot gets to drain before SIGKILL)"),
+        );
+    }
 }
 
 /// Checks the settings a PATCH sets (secrets are checked on their own, since their names are
@@ -274,6 +295,7 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
         network,
         health_check,
         settings: _,
+        stop_timeout_secs,
         apply: _,
     } = req;
     if let Some(name) = name {
@@ -296,6 +318,9 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
     }
     if let Some(Some(probe)) = health_check {
         check_health_check(probe, errors);
+    }
+    if let Some(secs) = stop_timeout_secs {
+        check_stop_timeout(*secs, errors);
     }
 }
 
@@ -461,6 +486,7 @@ mod tests {
             &HttpProbe {
                 port: 0,
                 path: "healthz".into(),
+                ready_path: Some("readyz".into()),
                 interval_secs: u64::MAX,
                 start_period_secs: u64::MAX,
                 failure_threshold: 0,
@@ -470,6 +496,7 @@ mod tests {
         for key in [
             "health_check.port",
             "health_check.path",
+            "health_check.ready_path",
             "health_check.interval_secs",
             "health_check.start_period_secs",
             "health_check.failure_threshold",

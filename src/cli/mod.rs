@@ -10,6 +10,7 @@
 mod admin;
 mod apply;
 pub mod args;
+mod backup;
 mod bots;
 pub mod client;
 pub mod config;
@@ -25,6 +26,7 @@ mod progress;
 mod secrets;
 mod session;
 pub mod sse;
+pub mod upgrade;
 pub mod values;
 
 use std::process::ExitCode;
@@ -91,6 +93,8 @@ async fn dispatch_plain(conn: Connection, command: Command) -> Result<(), CliErr
         Command::Export(a) => apply::export(&client()?, &a).await,
         Command::Providers(cmd) => llm::providers(&client()?, cmd).await,
         Command::Usage(a) => llm::usage(&client()?, &a).await,
+        Command::Upgrade(a) => upgrade::rolling(&client()?, &a).await,
+        Command::Backup(a) => backup::backup(&client()?, &a).await,
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 pub use client_ip::ClientIp;
-pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, decode_json};
+pub use error::{ApiBytes, ApiError, ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery, decode_json};
 
 use crate::access::Auth;
 use crate::bots::BotService;

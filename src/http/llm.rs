@@ -148,8 +148,9 @@ pub async fn bot_usage(
 
 /// Give a bot new virtual keys for every provider it uses; the old ones stop working at once.
 ///
-/// The key files in the bot's `/run/secrets` are replaced in place: the bot reads the new key
-/// at its next request or start, as its template says.
+/// The key files in the bot's `/run/secrets` are replaced in place, then the template's
+/// rotation policy applies as for any secret change: a running openclaw bot (which reads its
+/// secrets at start only) is restarted; a generic bot reads the new key at its next request.
 #[utoipa::path(
     post,
     path = "/api/bots/{id}/llm-keys/rotate",
@@ -167,11 +168,21 @@ pub async fn rotate_keys(
     Extension(actor): Extension<Principal>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<KeyRotation>, ApiError> {
-    let rotated = s.bots.rotate_llm_keys(&id).await?;
+    let (rotated, change) = s.bots.rotate_llm_keys(&id).await?;
     tracing::info!(bot = %id, %actor, ?rotated, "LLM virtual keys rotated");
-    Ok(Json(KeyRotation {
-        rotated,
-        effect: "in_place".into(),
+    Ok(Json(match change {
+        Some(change) => KeyRotation {
+            rotated,
+            rotation: Some(change.rotation),
+            restarted: change.restarted,
+            effect: change.effect.to_string(),
+        },
+        None => KeyRotation {
+            rotated,
+            rotation: None,
+            restarted: false,
+            effect: "the bot reaches no provider through the proxy: nothing changed".into(),
+        },
     }))
 }
 
@@ -207,8 +218,9 @@ pub async fn revoke_keys(
     responses((
         status = 200,
         description = "Counter families `botmaker_llm_requests_total`, `botmaker_llm_tokens_total`, \
-                       `botmaker_llm_cost_total`, `botmaker_llm_refused_total`",
-        content_type = "text/plain; version=0.0.4",
+                       `botmaker_llm_cost_total`, `botmaker_llm_refused_total` (Prometheus text \
+                       format 0.0.4: `text/plain; version=0.0.4`)",
+        content_type = "text/plain",
         body = String,
     ))
 )]

@@ -7,16 +7,18 @@
 //! This module does not know the dashboard: the composition root (`crate::app`) mounts both.
 
 mod auth;
+mod backup;
 mod bots;
 mod exec;
 mod exec_socket;
 mod llm;
 mod observe;
 pub mod openapi;
+mod upgrade;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::presented_credential;
+use crate::bots::MAX_IMPORT_BYTES;
 use crate::edge::{ApiError, AppState, REQUEST_TIMEOUT};
 
 /// The API's routes, grouped by the layers they need. The one list both the router and the
@@ -38,6 +41,10 @@ struct Routes {
     /// Authenticated streams (logs follow, events) and exec, which bounds itself (the
     /// command's own time limit, or a terminal's credential): no request time limit.
     streaming: OpenApiRouter<AppState>,
+    /// Authenticated, with a time bound of their own or none: an upgrade waits for the new
+    /// container's health (its deadline plus room for the stop and a rollback), and an
+    /// archive takes as long as it takes to send.
+    long: OpenApiRouter<AppState>,
 }
 
 fn routes() -> Routes {
@@ -73,10 +80,27 @@ fn routes() -> Routes {
         .routes(routes!(observe::events))
         .routes(routes!(exec::exec_bot))
         .routes(routes!(exec::exec_socket));
+    let (schemas, paths, import) = routes!(backup::import_bot);
+    let long = OpenApiRouter::new()
+        .routes(routes!(upgrade::upgrade_bot))
+        .routes(routes!(backup::backup_all))
+        .routes(routes!(backup::backup_bot))
+        // An archive of a bot with its workspace is larger than a JSON body.
+        .routes((
+            schemas,
+            paths,
+            import.layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        ))
+        .routes(routes!(
+            backup::get_bot_named_import,
+            backup::update_bot_named_import,
+            backup::delete_bot_named_import
+        ));
     Routes {
         public,
         timed,
         streaming,
+        long,
     }
 }
 
@@ -87,11 +111,13 @@ fn unlayered() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         public,
         timed,
         streaming,
+        long,
     } = routes();
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::BaseDocument::openapi())
         .merge(public)
         .merge(timed)
         .merge(streaming)
+        .merge(long)
         .split_for_parts();
     openapi::finish(&mut doc);
     (router, doc)
@@ -109,10 +135,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         public,
         timed,
         streaming,
+        long,
     } = routes();
     let protected = timed
         .layer(middleware::from_fn(request_timeout))
         .merge(streaming)
+        .merge(long)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
@@ -123,7 +151,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .split_for_parts();
     openapi::finish(&mut doc);
     let json = serde_json::to_vec(&doc).expect("the OpenAPI document serializes");
-    router.layer(Extension(Arc::new(openapi::DocumentJson(json.into()))))
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(Arc::new(openapi::DocumentJson(json.into()))))
+}
+
+/// A known API path with a method it does not take: the JSON error every API error is.
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }
 
 /// Unknown paths: under `/api` an unauthenticated caller learns nothing (401) and an

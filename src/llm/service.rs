@@ -225,6 +225,30 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl LlmService {
+    /// Every provider's real API key, by the directory it is kept in (for full backups: the
+    /// keys live in files beside the registry, not in it).
+    pub async fn provider_keys(&self) -> Result<Vec<(BotId, SecretName, SecretValue)>, LlmError> {
+        let dirs: Vec<BotId> = {
+            let providers = self
+                .inner
+                .providers
+                .read()
+                .unwrap_or_else(|e| e.into_inner());
+            providers.keys().map(ProviderName::store_key).collect()
+        };
+        let ks = self.inner.key_store.clone();
+        blocking(move || {
+            let mut keys = Vec::new();
+            for dir in dirs {
+                if let Some(v) = ks.get(&dir, &api_key_name())? {
+                    keys.push((dir, api_key_name(), v));
+                }
+            }
+            Ok(keys)
+        })
+        .await
+    }
+
     /// Loads providers (with their keys from `key_root`) and live virtual keys. `endpoint` is
     /// where the running proxy is reached, `None` when it is off.
     pub async fn open(

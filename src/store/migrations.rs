@@ -15,7 +15,12 @@ use super::StoreError;
 /// already run it and will not run it again, so an edit would silently give them a different
 /// schema from new installs. To change the schema, append a new script.
 /// `migrations_are_frozen` below fails when an applied script changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_BOT_OPERATIONS, V3_LLM_PROXY];
+pub(super) const MIGRATIONS: &[&str] = &[
+    V1_INITIAL,
+    V2_BOT_OPERATIONS,
+    V3_UPGRADE_JOURNAL,
+    V4_LLM_PROXY,
+];
 
 /// The schema version this binary migrates databases to: the number of embedded migrations.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -75,7 +80,27 @@ CREATE TABLE bot_operations (
 );
 ";
 
-/// v3: the LLM key proxy (`crate::llm`): providers, the bots' virtual keys, and usage.
+/// v3: upgrades join the `bot_operations` journal.
+///
+/// An upgrade parks the bot's running container under another name while the new one proves
+/// itself healthy; a botmaker killed in between leaves an `upgrade` entry whose `detail` (JSON:
+/// the parked container's id, the new image, whether the new container passed) tells the next
+/// start whether to put the old container back or to finish. SQLite cannot change a CHECK
+/// constraint in place, so the table is rebuilt with its entries.
+const V3_UPGRADE_JOURNAL: &str = "
+CREATE TABLE bot_operations_v3 (
+    bot_id     TEXT PRIMARY KEY NOT NULL,
+    operation  TEXT NOT NULL CHECK (operation IN ('create', 'delete', 'upgrade')),
+    started_at TEXT NOT NULL,
+    detail     TEXT                        -- JSON for 'upgrade', NULL otherwise
+);
+INSERT INTO bot_operations_v3 (bot_id, operation, started_at)
+    SELECT bot_id, operation, started_at FROM bot_operations;
+DROP TABLE bot_operations;
+ALTER TABLE bot_operations_v3 RENAME TO bot_operations;
+";
+
+/// v4: the LLM key proxy (`crate::llm`): providers, the bots' virtual keys, and usage.
 ///
 /// - `llm_providers`: what the proxy forwards to. The real API key is not here: it is a file in
 ///   botmaker's secrets store (`<data>/llm-providers/<name>/API_KEY`); `has_api_key` says
@@ -88,7 +113,7 @@ CREATE TABLE bot_operations (
 ///   added to as requests end. No foreign key: spend outlives a deleted bot, and `/api/usage`
 ///   still counts it. Cost is in billionths of the price table's currency unit, so sums are
 ///   exact integers.
-const V3_LLM_PROXY: &str = "
+const V4_LLM_PROXY: &str = "
 CREATE TABLE llm_providers (
     name        TEXT PRIMARY KEY NOT NULL,
     kind        TEXT NOT NULL CHECK (kind IN ('openai', 'anthropic', 'openai-compatible')),

@@ -20,6 +20,8 @@ mod bots;
 mod llm;
 mod migrations;
 mod settings;
+mod snapshot;
+mod upgrades;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,7 @@ pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
+pub use upgrades::UpgradeJournal;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);

@@ -384,7 +384,13 @@ async fn secrets_are_read_from_stdin_or_a_file_never_the_command_line() {
     let set = cli
         .run_stdin(&["secrets", "set", &id, "API_KEY"], "stdin-secret-3b9e\n")
         .await;
-    assert!(!set.ok().contains("stdin-secret-3b9e"));
+    let said = set.ok();
+    assert!(!said.contains("stdin-secret-3b9e"));
+    // It says when the bot gets the new value (generic: the file changes in place).
+    assert!(
+        said.contains("API_KEY") && said.contains("in place"),
+        "{said}"
+    );
     assert_eq!(secret_on_disk(&s, &id, "API_KEY"), "stdin-secret-3b9e");
 
     let raw = cli

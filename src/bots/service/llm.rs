@@ -16,7 +16,7 @@ fn serves(kind: ProviderKind, api: LlmApi) -> bool {
     }
 }
 
-fn bot_error(e: LlmError) -> BotError {
+pub(super) fn bot_error(e: LlmError) -> BotError {
     match e {
         LlmError::Validation(f) => BotError::Validation(f),
         LlmError::BotNotFound(id) => BotError::NotFound(id),
@@ -209,8 +209,13 @@ impl BotService {
     }
 
     /// Gives the bot new virtual keys for every provider it reaches through the proxy (the old
-    /// ones stop working at once) and returns those providers. The files change in place.
-    pub async fn rotate_llm_keys(&self, id: &str) -> Result<Vec<String>, BotError> {
+    /// ones stop working at once) and returns those providers, with how the new keys reach the
+    /// bot: the files change in place, and a template that reads its secrets at start only
+    /// (openclaw) gets its running bot restarted, as for any other secret change.
+    pub async fn rotate_llm_keys(
+        &self,
+        id: &str,
+    ) -> Result<(Vec<String>, Option<SecretChange>), BotError> {
         self.with_bot(id, |s, row| async move {
             let template = crate::bots::templates::lookup(&row.template)
                 .ok_or_else(|| BotError::Store(corrupt(&format!("template of bot {}", row.id))))?;
@@ -228,7 +233,11 @@ impl BotService {
                 blocking(move || Ok(store.set(&bot, &name, &key)?)).await?;
                 rotated.push(u.provider);
             }
-            Ok(rotated)
+            if rotated.is_empty() {
+                return Ok((rotated, None));
+            }
+            let change = s.after_secret_change(&row, template).await?;
+            Ok((rotated, Some(change)))
         })
         .await
     }

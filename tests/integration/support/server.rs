@@ -59,6 +59,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         // Any free port on the default bridge's gateway: parallel test servers each get one.
         llm_proxy_listen: botmaker::llm::ProxyListen::Auto { port: 0 },
         log: "warn".into(),
+        backup: Default::default(),
         log_format: botmaker::config::LogFormat::Text,
     }
 }
