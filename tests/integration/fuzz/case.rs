@@ -313,7 +313,8 @@ impl Gen<'_, '_> {
                     "body over 1 MiB".into(),
                 );
             }
-            95..97 => return (None, ct, false, "no body".into()),
+            // Valid only where the document says the body may be left out.
+            95..97 => return (None, ct, !op.body_required, "no body".into()),
             _ => {
                 let v = [json!([]), json!("x"), json!(1), json!(null), json!([value])]
                     .choose(self.rng)

@@ -40,6 +40,8 @@ pub struct Op {
     pub id: String,
     pub params: Vec<Param>,
     pub body: Vec<BodyType>,
+    /// The body must be sent (`requestBody.required`; OpenAPI's default is optional).
+    pub body_required: bool,
     /// Documented statuses → content type → schema of the body (None: no schema).
     pub responses: BTreeMap<u16, BTreeMap<String, Option<Value>>>,
     /// Needs no credential.
@@ -145,6 +147,7 @@ fn read_op(doc: &Value, method: Method, path: &str, op: &Value) -> Op {
         })
         .collect();
     let request = op.get("requestBody").map(|b| resolve(doc, b));
+    let body_required = request.is_some_and(|b| b["required"].as_bool().unwrap_or(false));
     let body = request
         .and_then(|b| b["content"].as_object())
         .into_iter()
@@ -173,6 +176,7 @@ fn read_op(doc: &Value, method: Method, path: &str, op: &Value) -> Op {
     Op {
         method,
         path: path.to_string(),
+        body_required,
         id: op["operationId"].as_str().unwrap_or(path).to_string(),
         params,
         body,
