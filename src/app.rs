@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
 use tokio::net::TcpListener;
@@ -214,7 +214,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router())
         .fallback(crate::http::unknown_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::map_response(security_headers));
+        .layer(middleware::map_response(security_headers))
+        .layer(middleware::map_response(close_after_unread_body));
     traced(app).with_state(state)
 }
 
@@ -245,6 +246,17 @@ fn traced<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
             .layer(trace)
             .layer(PropagateRequestIdLayer::new(ids)),
     )
+}
+
+/// A body refused for its size (413) is left unread, so the connection cannot carry another
+/// request: say so with `Connection: close`, or a client that pools connections sends its next
+/// request into one the server is closing and gets a broken answer.
+async fn close_after_unread_body(mut res: Response) -> Response {
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 async fn security_headers(mut res: Response) -> Response {

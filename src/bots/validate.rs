@@ -92,12 +92,78 @@ pub fn check_name(name: &str, errors: &mut FieldErrors) {
 pub fn check_image(image: &str, errors: &mut FieldErrors) {
     if image.trim().is_empty() {
         errors.add("image", "is required");
-    } else if image.len() > 255 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    } else if image.len() > 255 || !is_image_reference(image) {
         errors.add(
             "image",
-            "must be an image reference without spaces (e.g. `mybot:1.0`)",
+            "must be an image reference: a lowercase name with an optional registry, tag or \
+             digest (e.g. `mybot:1.0`, `registry.example:5000/team/bot@sha256:…`)",
         );
     }
+}
+
+/// Whether `image` follows Docker's reference grammar, `[domain[:port]/]path[:tag][@digest]`.
+/// Docker answers some malformed ones with a redirect or an error of its own rather than
+/// "not found", so they are refused here, with the other validation errors.
+pub fn is_image_reference(image: &str) -> bool {
+    let (name_tag, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    let digest_ok = digest.is_none_or(|d| {
+        d.split_once(':').is_some_and(|(algo, hex)| {
+            !algo.is_empty()
+                && algo
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '_' | '-'))
+                && hex.len() >= 32
+                && hex.chars().all(|c| c.is_ascii_hexdigit())
+        })
+    });
+    let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match name_tag[last_slash..].rfind(':') {
+        Some(i) => (
+            &name_tag[..last_slash + i],
+            Some(&name_tag[last_slash + i + 1..]),
+        ),
+        None => (name_tag, None),
+    };
+    let tag_ok = tag.is_none_or(|t| {
+        !t.is_empty()
+            && t.len() <= 128
+            && !t.starts_with(['.', '-'])
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    });
+    let mut parts: Vec<&str> = name.split('/').collect();
+    // The first part is a registry when it looks like a host: a dot, a port or `localhost`.
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let domain = parts.remove(0);
+        let (host, port) = match domain.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (domain, None),
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !host_ok || !port_ok {
+            return false;
+        }
+    }
+    // Each path part: lowercase letters and digits, joined by single separators (`.`, `_`,
+    // `__` or dashes).
+    let part_ok = |p: &str| {
+        let bytes = p.as_bytes();
+        !p.is_empty()
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+            && p.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
+            && !p.contains("..")
+    };
+    digest_ok && tag_ok && !parts.is_empty() && parts.iter().all(|p| part_ok(p))
 }
 
 /// Checks a command: if given, non-empty and free of NUL bytes.
@@ -183,16 +249,20 @@ pub fn check_ports(ports: &[PortSpec], errors: &mut FieldErrors) {
     }
 }
 
+/// Whether `name` can be a Docker network name: one worth asking Docker about.
+pub fn is_network_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 /// Checks a Docker network name. `host` shares the host's network stack (a bot on it reaches
 /// everything bound to this machine's loopback, botmaker's API included), so it needs the
 /// server's explicit opt-in.
 pub fn check_network(name: &str, allow_host: bool, errors: &mut FieldErrors) {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !ok {
+    if !is_network_name(name) {
         errors.add(
             "network",
             "must be a Docker network name (letters, digits, '_', '.', '-')",
@@ -425,6 +495,37 @@ mod tests {
         };
         apply_default_limits(&mut l);
         assert_eq!((l.memory_mb, l.pids), (Some(64), Some(8)));
+    }
+
+    #[test]
+    fn image_references_follow_dockers_grammar() {
+        for ok in [
+            "mybot",
+            "mybot:1.0",
+            "botmaker-openclaw:2026.9.6-9511a3aa0709",
+            "team/bot_v2:latest",
+            "registry.example:5000/team/bot",
+            "localhost/bot:dev",
+            "Registry.Example/bot",
+            "bot@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(is_image_reference(ok), "{ok}");
+        }
+        // Seen as 500s from the fuzz run: Docker redirects or rejects these itself.
+        for bad in [
+            "oiSSx-wYt098IrsL8/",
+            "niJdZob0mRHvNaXP",
+            "e\u{301}\u{301}",
+            "bot:",
+            "bot:-x",
+            "/bot",
+            "a//b",
+            "bot@sha256:xyz",
+            "-bot",
+            "bot.",
+        ] {
+            assert!(!is_image_reference(bad), "{bad}");
+        }
     }
 
     #[test]

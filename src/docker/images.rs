@@ -7,19 +7,10 @@ impl DockerService {
     /// The id (`sha256:...`) of the local image `reference` names, or `None` if the engine has
     /// no such image. botmaker never pulls: this is what a new container would run.
     pub async fn image_id(&self, reference: &str) -> Result<Option<String>, ContainerError> {
-        match self
-            .call(
-                Op::Inspect,
-                "",
-                self.call_timeout,
-                self.docker.inspect_image(reference),
-            )
-            .await
-        {
-            Ok(image) => Ok(image.id.filter(|id| !id.is_empty())),
-            Err(ContainerError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self
+            .local_image(reference)
+            .await?
+            .and_then(|image| image.id.filter(|id| !id.is_empty())))
     }
 }
 

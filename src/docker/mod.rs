@@ -218,8 +218,14 @@ impl DockerService {
             .map(drop)
     }
 
-    /// Whether `image` exists on the engine (botmaker never pulls).
-    pub async fn image_exists(&self, image: &str) -> Result<bool, ContainerError> {
+    /// The local image `image` names, or `None` if the engine has none (botmaker never pulls).
+    /// A reference that is not one at all (Docker's 400 "invalid reference format", such as a
+    /// name with capitals) is the request's fault, as it is when a create is refused for it:
+    /// `InvalidConfig`, whichever of the image checks meets it first.
+    pub(crate) async fn local_image(
+        &self,
+        image: &str,
+    ) -> Result<Option<bollard::models::ImageInspect>, ContainerError> {
         match self
             .call(
                 Op::Inspect,
@@ -229,10 +235,8 @@ impl DockerService {
             )
             .await
         {
-            Ok(_) => Ok(true),
-            Err(ContainerError::NotFound { .. }) => Ok(false),
-            // 400: not an image reference at all ("invalid reference format"), which is the
-            // request's fault, as it is when a create is refused for it.
+            Ok(i) => Ok(Some(i)),
+            Err(ContainerError::NotFound { .. }) => Ok(None),
             Err(ContainerError::Docker {
                 status: 400,
                 message,
@@ -245,27 +249,21 @@ impl DockerService {
         }
     }
 
+    /// Whether `image` exists on the engine (botmaker never pulls).
+    pub async fn image_exists(&self, image: &str) -> Result<bool, ContainerError> {
+        Ok(self.local_image(image).await?.is_some())
+    }
+
     /// The `ENTRYPOINT` of a local image (empty when it has none), to tell whether it brings
     /// its own init. `None` when the image is not on the engine.
     pub async fn image_entrypoint(
         &self,
         image: &str,
     ) -> Result<Option<Vec<String>>, ContainerError> {
-        match self
-            .call(
-                Op::Inspect,
-                "",
-                self.call_timeout,
-                self.docker.inspect_image(image),
-            )
-            .await
-        {
-            Ok(i) => Ok(Some(
-                i.config.and_then(|c| c.entrypoint).unwrap_or_default(),
-            )),
-            Err(ContainerError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self
+            .local_image(image)
+            .await?
+            .map(|i| i.config.and_then(|c| c.entrypoint).unwrap_or_default()))
     }
 
     /// Whether the Docker network `name` is `--internal`, where Docker publishes no port.

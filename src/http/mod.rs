@@ -26,7 +26,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::presented_credential;
+use crate::access::{CSRF_HEADER, Carrier, csrf_matches, presented_credential};
 use crate::bots::MAX_IMPORT_BYTES;
 use crate::edge::{ApiError, AppState, REQUEST_TIMEOUT};
 
@@ -148,8 +148,29 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(Extension(Arc::new(openapi::DocumentJson(json.into()))))
 }
 
-/// A known API path with a method it does not take: the JSON error every API error is.
-async fn method_not_allowed() -> ApiError {
+/// A known API path with a method it does not take: the JSON error every API error is, after
+/// the same checks a route of that path would make (401 without a valid credential, 403 for a
+/// cookie without the CSRF token on an unsafe method), so it tells nobody more than a route
+/// would.
+async fn method_not_allowed(State(state): State<AppState>, req: Request) -> ApiError {
+    let Some((token, carrier)) = presented_credential(req.headers()) else {
+        return ApiError::unauthorized();
+    };
+    match state.auth.authenticate(&token).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return ApiError::unauthorized(),
+        Err(e) => return e.into(),
+    }
+    if carrier == Carrier::Cookie && !req.method().is_safe() {
+        let presented = req
+            .headers()
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !csrf_matches(&token, presented) {
+            return ApiError::csrf_rejected();
+        }
+    }
     ApiError::method_not_allowed()
 }
 

@@ -49,6 +49,9 @@ impl BotService {
     /// Whether the bot's network is `--internal`.
     pub(super) async fn network_internal(&self, network: Option<&str>) -> Result<bool, BotError> {
         match network {
+            // A name that is not one is a validation error, reported with every other; Docker
+            // is not asked about it (a 300,000-character name was a 500).
+            Some(n) if !crate::bots::validate::is_network_name(n) => Ok(false),
             None => Ok(false),
             Some(n) => Ok(self.inner.docker.network_is_internal(n).await?),
         }

@@ -128,7 +128,10 @@ async fn patching_a_bot_to_a_malformed_image_reference_answered_500() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
-    assert_eq!(v["code"], "INVALID_CONFIG", "{v}");
+    // Refused by validation now, with the field named (before, Docker's own 400 was mapped
+    // to INVALID_CONFIG; first it was a 500).
+    assert_eq!(v["code"], "VALIDATION_FAILED", "{v}");
+    assert!(v["fields"]["image"].is_array(), "{v}");
     let (_, v) = s.get(&format!("/api/bots/{id}")).await;
     assert_eq!(
         v["image"],
