@@ -161,25 +161,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
 /// cookie without the CSRF token on an unsafe method), so it tells nobody more than a route
 /// would.
 async fn method_not_allowed(State(state): State<AppState>, req: Request) -> ApiError {
-    let Some((token, carrier)) = presented_credential(req.headers()) else {
-        return ApiError::unauthorized();
-    };
-    match state.auth.authenticate(&token).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return ApiError::unauthorized(),
-        Err(e) => return e.into(),
+    match auth::check_credential(&state, req.headers(), req.method()).await {
+        Ok(_) => ApiError::method_not_allowed(),
+        Err(e) => e,
     }
-    if carrier == Carrier::Cookie && !req.method().is_safe() {
-        let presented = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !csrf_matches(&token, presented) {
-            return ApiError::csrf_rejected();
-        }
-    }
-    ApiError::method_not_allowed()
 }
 
 /// Unknown paths: under `/api` an unauthenticated caller learns nothing (401) and an

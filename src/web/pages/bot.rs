@@ -7,11 +7,11 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use super::console::{BotTab, bot_tabs};
-use crate::bots::BotError;
+use super::no_such_bot;
 use crate::edge::AppState;
 use crate::web::assets::Script;
 use crate::web::form::{ErrorSlot, error_id};
-use crate::web::layout::{Nav, Page, error_page};
+use crate::web::layout::{Nav, Page};
 use crate::web::session::BrowserSession;
 
 /// Lifecycle buttons: `data-action` (the route `bot.js` calls), label, and a tooltip.
@@ -201,17 +201,8 @@ pub async fn bot_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    match state.bots.get(&id).await {
-        Ok(_) => {}
-        Err(BotError::NotFound(_) | BotError::Validation(_)) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "No such bot",
-                &format!("There is no bot with the id '{id}'."),
-            );
-        }
-        // Docker or the database is unwell: the page still loads and says so when it asks.
-        Err(_) => {}
+    if let Some(missing) = no_such_bot(&state, &id).await {
+        return missing;
     }
     Page {
         title: &id,
