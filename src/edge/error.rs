@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::strict_json::Strict;
 use crate::access::AccessError;
 use crate::api::ErrorBody;
 use crate::bots::{BotError, FieldErrors};
@@ -345,6 +346,20 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             format!("invalid JSON body: {e}"),
         )
     })?;
+    // The streaming reading above accepts a struct written as an array (serde's derive allows
+    // it); a second reading over the parsed value refuses that shape, with the field's path.
+    let parsed: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            format!("invalid JSON body: {e}"),
+        )
+    })?;
+    serde_path_to_error::deserialize::<_, T>(Strict(&parsed)).map_err(|e| {
+        deserialize_error(e, "INVALID_JSON", "invalid JSON body", |inner| {
+            inner.classify() == serde_json::error::Category::Data
+        })
+    })?;
     Ok(value)
 }
 
@@ -442,6 +457,19 @@ mod tests {
             let e = decode_json::<Body>(body).unwrap_err();
             assert_eq!(e.code, "INVALID_JSON", "{}", String::from_utf8_lossy(body));
         }
+    }
+
+    #[test]
+    fn a_nested_struct_written_as_an_array_was_accepted_with_its_defaults() {
+        // Fuzz case 1288 (seed 185069602): `"limits": []` was a valid, empty `limits`.
+        let e = decode_json::<Body>(br#"{"id": "x", "ports": [[]]}"#).unwrap_err();
+        assert_eq!(e.code, "VALIDATION_FAILED");
+        assert_eq!(field_errors(&e), ["ports[0]"]);
+        let e =
+            decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 1}, [2]]}"#).unwrap_err();
+        assert_eq!(field_errors(&e), ["ports[1]"]);
+        let ok = decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 1}]}"#).unwrap();
+        assert_eq!(ok.ports[0].container, 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod client_ip;
 pub mod error;
+mod strict_json;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -27,7 +27,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::access::{CSRF_HEADER, Carrier, csrf_matches, presented_credential};
+use crate::access::presented_credential;
 use crate::bots::MAX_IMPORT_BYTES;
 use crate::edge::{ApiError, AppState, REQUEST_TIMEOUT};
 
