@@ -2,7 +2,8 @@
 //! whole HTTP application (the REST API and the dashboard mounted side by side, behind request
 //! ids, tracing, the body limit and the security headers), and owns every background task
 //! (reconciler, probes, stats sampler, image-event watch, scheduled backups, session purge, a
-//! log stream's reader, the LLM key proxy and its usage writer), joining them all on shutdown.
+//! log stream's reader, the LLM key proxy and its usage writer, alert delivery), joining them all
+//! on shutdown.
 //!
 //! The one module that knows every other: nothing imports it but `serve` (and tests).
 
@@ -26,6 +27,7 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Instrument;
 
 use crate::access::{Auth, AuthSettings};
+use crate::alerts::{AlertService, AlertSettings, RetryPolicy};
 use crate::backup::schedule::Scheduler;
 use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
@@ -98,6 +100,15 @@ impl App {
             bots.clone(),
             Duration::from_secs(config.resync_interval.max(1)),
         );
+        let alerts = AlertService::new(
+            store.clone(),
+            config.notification_secrets_root(),
+            AlertSettings {
+                public_url: config.public_url.clone(),
+                recovery_settle: Duration::from_secs(config.alerts.recovery_secs),
+                retry: RetryPolicy::default(),
+            },
+        );
         let tasks = Tasks::default();
         Self {
             state: AppState {
@@ -106,6 +117,7 @@ impl App {
                 auth,
                 sampler: Sampler::new(),
                 llm,
+                alerts,
                 tasks: tasks.tracker.clone(),
             },
             reconciler,
@@ -204,6 +216,15 @@ impl App {
                 self.stats_interval,
                 tasks.stop_signal(),
             ),
+        );
+        // Alerts follow the fleet's events; their delivery is theirs to wait for, never the
+        // reconciler's (it only broadcasts).
+        tasks.spawn(
+            "alerts",
+            self.state
+                .alerts
+                .clone()
+                .run(self.state.bots.fleet().clone(), tasks.stop_signal()),
         );
         let (store, cancel) = (self.state.store.clone(), tasks.cancel.clone());
         tasks.spawn("session purge", async move {

@@ -118,6 +118,43 @@ pub struct ServeConfig {
     /// Scheduled backups (`--backup-dir`, `--backup-every`, `--backup-keep`).
     #[command(flatten)]
     pub backup: crate::backup::schedule::BackupSchedule,
+
+    /// Alerts (`--alert-webhook`, `--alert-recovery-secs`).
+    #[command(flatten)]
+    pub alerts: AlertFlags,
+}
+
+/// The alert settings of `botmaker serve`.
+#[derive(Debug, Clone, Args)]
+pub struct AlertFlags {
+    /// Send every alert to this webhook (repeatable; comma-separated in the variable): the
+    /// one-line setup. Each URL is kept as an unnamed `webhook` channel (see `botmaker
+    /// notifications list`); a URL no longer given is removed at the next start.
+    #[arg(
+        long = "alert-webhook",
+        env = "BOTMAKER_ALERT_WEBHOOK",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    pub webhooks: Vec<String>,
+
+    /// Seconds a bot must run healthy again before `recovered` is sent (a crashing bot runs
+    /// for a moment between crashes; that is no recovery).
+    #[arg(
+        long = "alert-recovery-secs",
+        env = "BOTMAKER_ALERT_RECOVERY_SECS",
+        default_value_t = 10
+    )]
+    pub recovery_secs: u64,
+}
+
+impl Default for AlertFlags {
+    fn default() -> Self {
+        Self {
+            webhooks: Vec::new(),
+            recovery_secs: crate::alerts::DEFAULT_RECOVERY_SETTLE.as_secs(),
+        }
+    }
 }
 
 /// How the server writes its log (to stderr).
@@ -149,6 +186,12 @@ impl ServeConfig {
     /// Where the LLM providers' real API keys are kept (`<name>/API_KEY`, 0600 in 0700).
     pub fn llm_keys_root(&self) -> PathBuf {
         self.data_dir.join("llm-providers")
+    }
+
+    /// Where notification channels' signing secrets and Telegram bot tokens are kept
+    /// (`channel-<id>/`, 0600 in 0700).
+    pub fn notification_secrets_root(&self) -> PathBuf {
+        self.data_dir.join("notification-secrets")
     }
 
     /// Where a generated admin password is saved on first run.

@@ -7,6 +7,7 @@
 //! speak in [`api`] types, which the command-line client ([`cli`]) reads too.
 
 pub mod access;
+pub mod alerts;
 pub mod api;
 pub mod app;
 pub mod auth;

@@ -92,6 +92,11 @@ impl Server {
 
         let app = App::new(&config, store, docker, password_hash, llm, llm_listener)
             .with_backups(backups);
+        app.state()
+            .alerts
+            .keep_flag_webhooks(&config.alerts.webhooks)
+            .await
+            .map_err(|e| StartupError(format!("--alert-webhook: {e}")))?;
         Ok(Self { listener, app })
     }
 

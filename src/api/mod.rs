@@ -12,6 +12,7 @@ mod bots;
 mod error;
 mod exec;
 mod llm;
+mod notifications;
 mod observe;
 mod upgrade;
 
@@ -27,12 +28,17 @@ pub use exec::{ClientMessage, ExecRequest, ExecResponse, ServerMessage};
 pub use llm::{
     DeleteProviderQuery, KeyRevocation, KeyRotation, ProviderList, ProxyInfo, SinceQuery,
 };
+pub use notifications::DeliveriesQuery;
 pub use observe::{
     Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,
     StatsList,
 };
 pub use upgrade::{UPGRADE_ROLLED_BACK, UpgradeRolledBack};
 
+pub use crate::alerts::{
+    AlertEvent, AlertPayload, ChannelKind, ChannelList, ChannelView, DeliveryList, DeliveryResult,
+    DeliveryView, NewChannel,
+};
 pub use crate::bots::{
     BotEvent, BotEventKind, BotState, BotView, CreateBot, FieldErrors, HttpProbe, LimitsSpec,
     Observed, PortSpec, UpdateBot, UpgradeBot, UpgradeOutcome, UpgradeResult,

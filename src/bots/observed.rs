@@ -204,6 +204,9 @@ pub enum BotEventKind {
 #[derive(Debug, Default, Clone)]
 struct Entry {
     status: Option<ContainerStatus>,
+    /// The last container inspected, kept through a moment without one (a recreate removes the
+    /// old container before the new one exists): its deaths are not the next one's.
+    last_container: Option<String>,
     deaths: VecDeque<DateTime<Utc>>,
     last_kill: Option<DateTime<Utc>>,
     /// Probe verdicts of the current run only.
@@ -317,12 +320,14 @@ impl Fleet {
     pub fn record_status(&self, id: &BotId, status: Option<ContainerStatus>) {
         self.with(|m| {
             let e = m.entry(id.clone()).or_default();
-            // A new container (recreated) starts with a clean slate; the first inspect of
-            // a container keeps the deaths its events already reported.
-            if let (Some(old), Some(new)) = (&e.status, &status)
-                && old.id != new.id
-            {
-                e.deaths.clear();
+            // A new container (recreated) starts with a clean slate, even when the bot had no
+            // container in between; the first inspect of the bot's first container keeps the
+            // deaths its events already reported.
+            if let Some(new) = &status {
+                if e.last_container.as_ref().is_some_and(|old| *old != new.id) {
+                    e.deaths.clear();
+                }
+                e.last_container = Some(new.id.clone());
             }
             // Health belongs to a run: a new run (restart, recreate, crash) knows nothing yet.
             let run = status.as_ref().map(RunKey::of);
@@ -847,6 +852,30 @@ mod tests {
         fleet.record_probe(&id, &RunKey::of(&old), result(true, true), false, 1);
         fleet.forget_probe(&id);
         assert_eq!(health(&fleet, &id), Health::None);
+    }
+
+    /// Regression: a crash-looping bot fixed by a PATCH stayed `crash_loop` for the whole
+    /// window. The PATCH removes the old container before the new one exists, so the fleet saw
+    /// no container in between, and the new container inherited the old one's deaths.
+    #[test]
+    fn a_crash_loop_ends_with_its_container_even_through_a_moment_without_one() {
+        let fleet = Fleet::new(CrashLoopPolicy {
+            restarts: 3,
+            window: Duration::from_secs(300),
+        });
+        let id = BotId::new("b").unwrap();
+        let old = running("old", 1);
+        fleet.record_status(&id, Some(old.clone()));
+        for _ in 0..3 {
+            fleet.record_death(&id, Utc::now());
+        }
+        let o = fleet.observe_status(&id, D::Running, Some(&old));
+        assert_eq!(o.state, BotState::CrashLoop);
+        fleet.record_status(&id, None);
+        let new = running("new", 0);
+        fleet.record_status(&id, Some(new.clone()));
+        let o = fleet.observe_status(&id, D::Running, Some(&new));
+        assert_eq!(o.state, BotState::Running, "{o:?}");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use super::strict_json::Strict;
 use crate::access::AccessError;
+use crate::alerts::AlertError;
 use crate::api::ErrorBody;
 use crate::bots::{BotError, FieldErrors};
 use crate::llm::LlmError;
@@ -177,6 +178,18 @@ impl From<LlmError> for ApiError {
             _ => return Self::internal(&e),
         };
         Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<AlertError> for ApiError {
+    fn from(e: AlertError) -> Self {
+        let status = match &e {
+            AlertError::Validation(fields) => return Self::validation(fields.clone()),
+            AlertError::NotFound(_) => StatusCode::NOT_FOUND,
+            AlertError::AlreadyExists(_) => StatusCode::CONFLICT,
+            _ => return Self::internal(&e),
+        };
+        Self::new(status, e.code(), e.to_string())
     }
 }
 

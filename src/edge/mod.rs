@@ -19,6 +19,7 @@ pub use client_ip::ClientIp;
 pub use error::{ApiBytes, ApiError, ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery, decode_json};
 
 use crate::access::Auth;
+use crate::alerts::AlertService;
 use crate::bots::BotService;
 use crate::llm::LlmService;
 use crate::sampler::Sampler;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub sampler: Sampler,
     /// LLM providers, virtual keys and usage.
     pub llm: LlmService,
+    /// Notification channels and alert delivery.
+    pub alerts: AlertService,
     /// Tasks a request starts that outlive it (a log stream's Docker reader): owned by the
     /// server, which waits for them when it shuts down.
     pub tasks: TaskTracker,

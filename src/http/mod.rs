@@ -12,6 +12,7 @@ mod bots;
 mod exec;
 mod exec_socket;
 mod llm;
+mod notifications;
 mod observe;
 pub mod openapi;
 mod upgrade;
@@ -74,6 +75,13 @@ fn routes() -> Routes {
         .routes(routes!(llm::rotate_keys))
         .routes(routes!(llm::revoke_keys))
         .routes(routes!(llm::metrics))
+        .routes(routes!(
+            notifications::list_channels,
+            notifications::create_channel
+        ))
+        .routes(routes!(notifications::delete_channel))
+        .routes(routes!(notifications::test_channel))
+        .routes(routes!(notifications::list_deliveries))
         .routes(routes!(openapi::openapi_json));
     let streaming = OpenApiRouter::new()
         .routes(routes!(observe::bot_logs))

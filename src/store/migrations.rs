@@ -20,6 +20,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V2_BOT_OPERATIONS,
     V3_UPGRADE_JOURNAL,
     V4_LLM_PROXY,
+    V5_NOTIFICATIONS,
 ];
 
 /// The schema version this binary migrates databases to: the number of embedded migrations.
@@ -147,6 +148,42 @@ CREATE TABLE llm_usage (
 CREATE INDEX llm_usage_by_day ON llm_usage (day);
 ";
 
+/// v5: alert notification channels and their recent delivery attempts.
+///
+/// - `notification_channels`: where alerts go. `name` is NULL for the channels `serve
+///   --alert-webhook` keeps (the flag owns them); named ones are the API's. `events` is a JSON
+///   array of event names, NULL for every event (so events added later reach it too). Signing
+///   secrets and Telegram bot tokens live in files beside the registry, never in it: the
+///   `has_*` columns only say one is on file.
+/// - `notification_deliveries`: one row per attempt, kept to the last few hundred per channel,
+///   deleted with the channel.
+const V5_NOTIFICATIONS: &str = "
+CREATE TABLE notification_channels (
+    id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    name               TEXT UNIQUE,
+    kind               TEXT NOT NULL CHECK (kind IN ('webhook', 'slack', 'discord', 'telegram')),
+    url                TEXT NOT NULL,
+    chat_id            TEXT,
+    events             TEXT,
+    has_signing_secret INTEGER NOT NULL DEFAULT 0,
+    has_bot_token      INTEGER NOT NULL DEFAULT 0,
+    created_at         TEXT NOT NULL
+);
+
+CREATE TABLE notification_deliveries (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel_id  INTEGER NOT NULL REFERENCES notification_channels (id) ON DELETE CASCADE,
+    event       TEXT NOT NULL,
+    bot_id      TEXT,
+    attempt     INTEGER NOT NULL,
+    result      TEXT NOT NULL CHECK (result IN ('ok', 'failed', 'retrying')),
+    http_status INTEGER,
+    error       TEXT,
+    at          TEXT NOT NULL
+);
+CREATE INDEX notification_deliveries_by_channel ON notification_deliveries (channel_id, id);
+";
+
 /// Brings the database behind `conn` up to `migrations.len()`.
 ///
 /// Takes the list as a parameter so tests can migrate through made-up versions.
@@ -270,6 +307,9 @@ mod tests {
         const RELEASED: &[&str] = &[
             "147671d0ea9f91a9a644481bb319c7f328b056a88a82c40d68188e1b89d88207",
             "907fc1a35ac4fdf73cff6935ded08979bd7348049d35169953687e31a41bca78",
+            "ed72b6a91b0d1b94240287b731a9a27c7164f7ab5527dbe7b88e194cbf1227fe",
+            "16bf48e953c70cf13393aaac8cfa5f77d893450ef07116134f3389766c427e42",
+            "936d53a6a21b66752fc0624ee0eb6e5006f22e094584aa7f023c18fca21f63fb",
         ];
         for (index, expected) in RELEASED.iter().enumerate() {
             // Ignore `\r` so a CRLF checkout does not look like an edit.

@@ -19,6 +19,7 @@ mod auth;
 mod bots;
 mod llm;
 mod migrations;
+mod notifications;
 mod settings;
 mod snapshot;
 mod upgrades;
@@ -35,6 +36,7 @@ pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
+pub use notifications::{ChannelRow, DELIVERIES_KEPT, DeliveryRow};
 pub use upgrades::UpgradeJournal;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.

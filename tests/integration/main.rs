@@ -3,6 +3,7 @@
 mod support;
 
 mod adversarial;
+mod alerts;
 mod api;
 mod auth_hardening;
 mod backup;

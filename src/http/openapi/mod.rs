@@ -29,7 +29,7 @@ pub use responses::{
 
 use crate::BotId;
 use crate::access::{CSRF_HEADER, SESSION_COOKIE};
-use crate::api::{BotEvent, ClientMessage, ErrorBody, ServerMessage};
+use crate::api::{AlertPayload, BotEvent, ClientMessage, ErrorBody, ServerMessage};
 use crate::auth::{API_TOKEN_PREFIX, SESSION_TOKEN_PREFIX};
 use crate::bots::{LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT};
 use crate::edge::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
@@ -49,12 +49,15 @@ use crate::secrets::SecretName;
         (name = "exec", description = "Commands and terminals inside a running bot"),
         (name = "admin", description = "Housekeeping"),
         (name = "llm", description = "The LLM key proxy: providers, virtual keys, usage"),
+        (name = "alerts", description = "Notification channels: where alerts about bots go"),
         (name = "meta", description = "This document"),
     ),
     // Every operation needs a session or API token unless it says otherwise.
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     components(
-        schemas(ErrorBody, BotEvent, BotId, SecretName, ClientMessage, ServerMessage),
+        schemas(
+            ErrorBody, BotEvent, BotId, SecretName, ClientMessage, ServerMessage, AlertPayload,
+        ),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
             UnsupportedMediaType, StartFailed, TooManyRequests, InternalError, ServiceUnavailable,

@@ -60,6 +60,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         llm_proxy_listen: botmaker::llm::ProxyListen::Auto { port: 0 },
         log: "warn".into(),
         backup: Default::default(),
+        alerts: Default::default(),
         log_format: botmaker::config::LogFormat::Text,
     }
 }

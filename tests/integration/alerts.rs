@@ -1,0 +1,534 @@
+//! Alerts end to end: a real server and real bot containers, and a receiver the test runs on
+//! 127.0.0.1 that botmaker (not the bots) calls.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode as AxumStatus, Uri};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::server::{TestServer, config};
+use crate::support::{Harness, unique};
+
+const SECRET: &str = "s3cret-signing-key-for-tests";
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    got: std::sync::Mutex<Vec<Received>>,
+    /// Answer this many more requests with 500.
+    fail_next: AtomicU32,
+}
+
+/// An HTTP receiver on 127.0.0.1 recording every request; stops when dropped.
+struct Receiver {
+    base: String,
+    state: Arc<ReceiverState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn record(
+    State(s): State<Arc<ReceiverState>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AxumStatus {
+    s.got.lock().unwrap().push(Received {
+        path: uri.path().to_string(),
+        headers,
+        body,
+    });
+    let failing = s
+        .fail_next
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok();
+    if failing {
+        AxumStatus::INTERNAL_SERVER_ERROR
+    } else {
+        AxumStatus::OK
+    }
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let state = Arc::new(ReceiverState::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        Self { base, state, task }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.state.got.lock().unwrap().clone()
+    }
+
+    /// Alerts about `bot` that reached `path`, as JSON.
+    fn alerts(&self, path: &str, bot: &str) -> Vec<Value> {
+        self.got()
+            .into_iter()
+            .filter(|r| r.path == path)
+            .map(|r| r.json())
+            .filter(|v| v["bot_id"] == bot)
+            .collect()
+    }
+
+    /// Waits until an `event` alert about `bot` reached `path`.
+    async fn wait_for(&self, path: &str, bot: &str, event: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(v) = self
+                .alerts(path, bot)
+                .into_iter()
+                .find(|v| v["event"] == event)
+            {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {event} alert for {bot} at {path} within {limit:?}; got {:?}",
+                self.alerts(path, bot)
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// `sha256=<hex>` as the README tells receivers to compute it.
+fn expected_signature(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn start_server(flag_webhooks: Vec<String>) -> TestServer {
+    let h = Harness::new().await;
+    let data = tempfile::Builder::new()
+        .prefix("botmaker-data")
+        .tempdir()
+        .unwrap();
+    let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
+    cfg.docker_host = Some(h.docker.host().to_string());
+    cfg.public_url = Some("https://bots.example.com".into());
+    cfg.alerts.webhooks = flag_webhooks;
+    cfg.alerts.recovery_secs = 3;
+    TestServer::start_with(h, data, cfg).await
+}
+
+async fn add_channel(s: &TestServer, body: Value) -> Value {
+    let (status, v) = s.post("/api/notifications", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    v
+}
+
+async fn deliveries(s: &TestServer, channel: i64) -> Vec<Value> {
+    let (status, v) = s
+        .get(&format!("/api/notifications/{channel}/deliveries"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    v["deliveries"].as_array().unwrap().clone()
+}
+
+/// A bot that exits at once, again and again: one `crash_loop` (whatever Docker's restarts),
+/// signed and linking the bot's page; fixed by a PATCH, one `recovered`. The `--alert-webhook`
+/// channel gets them too.
+#[tokio::test]
+async fn a_crashing_bot_alerts_crash_loop_once_and_recovered_once_when_fixed() {
+    let rx = Receiver::start().await;
+    let s = start_server(vec![rx.url("/flag")]).await;
+    let (_, list) = s.get("/api/notifications").await;
+    let flag = &list["channels"][0];
+    assert_eq!(flag["name"], Value::Null, "{list}");
+    assert_eq!(flag["url"], rx.url("/flag"));
+    assert_eq!(flag["all_events"], true);
+    add_channel(
+        &s,
+        json!({"name": "ops", "kind": "webhook", "url": rx.url("/hook"), "signing_secret": SECRET}),
+    )
+    .await;
+
+    let id = s.h.bot("crash").to_string();
+    let (status, v) = s
+        .post(
+            "/api/bots",
+            json!({"id": id, "name": "Crashy", "image": s.h.image, "command": ["exit", "3"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+
+    let alert = rx
+        .wait_for("/hook", &id, "crash_loop", Duration::from_secs(60))
+        .await;
+    assert_eq!(alert["bot_name"], "Crashy");
+    assert_eq!(alert["state"], "crash_loop");
+    assert_eq!(alert["url"], format!("https://bots.example.com/bots/{id}"));
+    assert!(alert["message"].as_str().unwrap().contains("Crashy"));
+    // Docker keeps restarting it meanwhile: still one crash_loop.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    let (status, v) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/bots/{id}"),
+            Some(json!({"command": ["serve"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    rx.wait_for("/hook", &id, "recovered", Duration::from_secs(60))
+        .await;
+    rx.wait_for("/flag", &id, "recovered", Duration::from_secs(30))
+        .await;
+    // Whatever follows the recovery (probes, resyncs) is no news.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    let events: Vec<String> = rx
+        .alerts("/hook", &id)
+        .iter()
+        .map(|v| v["event"].as_str().unwrap().to_string())
+        .collect();
+    let count = |e: &str| events.iter().filter(|x| *x == e).count();
+    assert_eq!(count("crash_loop"), 1, "{events:?}");
+    assert_eq!(count("recovered"), 1, "{events:?}");
+    assert_eq!(
+        events.last().map(String::as_str),
+        Some("recovered"),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| ["exited", "crash_loop", "recovered"].contains(&e.as_str())),
+        "{events:?}"
+    );
+
+    // Every signed request verifies; the unsigned channel's carry no signature.
+    for r in rx.got() {
+        let sig = r.headers.get("x-botmaker-signature");
+        match r.path.as_str() {
+            "/hook" => assert_eq!(
+                sig.unwrap().to_str().unwrap(),
+                expected_signature(SECRET, &r.body),
+                "{:?}",
+                r.json()
+            ),
+            _ => assert!(sig.is_none()),
+        }
+        assert_eq!(
+            r.headers.get("x-botmaker-event").unwrap(),
+            r.json()["event"].as_str().unwrap()
+        );
+    }
+}
+
+/// A bot that allocates far more than its memory limit: the OOM killer ends it, and the alert
+/// says so.
+#[tokio::test]
+async fn an_oom_killed_bot_alerts_oom_killed() {
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+    add_channel(
+        &s,
+        json!({"name": "mem", "kind": "webhook", "url": rx.url("/hook"), "events": ["oom_killed"]}),
+    )
+    .await;
+    let id = s.h.bot("oom").to_string();
+    let (status, v) = s
+        .post(
+            "/api/bots",
+            json!({
+                "id": id, "image": s.h.image, "command": ["alloc", "256"],
+                "limits": {"memory_mb": 8},
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let alert = rx
+        .wait_for("/hook", &id, "oom_killed", Duration::from_secs(60))
+        .await;
+    assert_eq!(alert["oom_killed"], true, "{alert}");
+    assert!(
+        rx.alerts("/hook", &id)
+            .iter()
+            .all(|v| v["event"] == "oom_killed"),
+        "the channel asked for oom_killed only"
+    );
+}
+
+/// A receiver that fails gets the same alert again with back-off, each attempt in the
+/// channel's deliveries; one that is down is retried too, and the error says why.
+#[tokio::test]
+async fn a_failing_or_dead_receiver_gets_retries_listed_in_deliveries() {
+    let rx = Receiver::start().await;
+    rx.state.fail_next.store(2, Ordering::SeqCst);
+    // A port nobody listens on: bound, then closed.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/gone", l.local_addr().unwrap())
+    };
+    let s = start_server(Vec::new()).await;
+    let flaky = add_channel(
+        &s,
+        json!({"name": "flaky", "kind": "webhook", "url": rx.url("/hook"), "events": ["crash_loop"]}),
+    )
+    .await;
+    let down = add_channel(
+        &s,
+        json!({"name": "down", "kind": "webhook", "url": dead, "events": ["crash_loop"]}),
+    )
+    .await;
+    let id = s.h.bot("retry").to_string();
+    let (status, v) = s
+        .post(
+            "/api/bots",
+            json!({"id": id, "image": s.h.image, "command": ["exit", "1"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let flaky_id = flaky["id"].as_i64().unwrap();
+    let attempts = loop {
+        let d = deliveries(&s, flaky_id).await;
+        if d.iter().any(|x| x["result"] == "ok") {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "no successful retry: {d:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    // Newest first: ok after two failures, all about the same alert.
+    let summary: Vec<(u64, String, Value)> = attempts
+        .iter()
+        .map(|x| {
+            (
+                x["attempt"].as_u64().unwrap(),
+                x["result"].as_str().unwrap().to_string(),
+                x["http_status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (3, "ok".to_string(), json!(200)),
+            (2, "retrying".to_string(), json!(500)),
+            (1, "retrying".to_string(), json!(500)),
+        ]
+    );
+    assert!(
+        attempts
+            .iter()
+            .all(|x| x["event"] == "crash_loop" && x["bot_id"] == id.as_str())
+    );
+    let bodies: Vec<Bytes> = rx.got().into_iter().map(|r| r.body).collect();
+    assert_eq!(bodies.len(), 3);
+    assert!(
+        bodies.iter().all(|b| *b == bodies[0]),
+        "the same alert each time"
+    );
+
+    let down_id = down["id"].as_i64().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let d = deliveries(&s, down_id).await;
+        if d.len() >= 2 {
+            assert!(d.iter().all(|x| x["result"] == "retrying"), "{d:?}");
+            assert!(
+                d.iter()
+                    .all(|x| x["error"].as_str().unwrap().contains("could not connect")),
+                "{d:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no retry of the dead receiver: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Channels as a resource: bad input is refused field by field and changes nothing; secrets
+/// never come back; tests reach Slack, Discord and Telegram receivers in their formats; a
+/// deleted channel is gone with its deliveries.
+#[tokio::test]
+async fn channels_are_validated_tested_in_each_format_and_deleted() {
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+
+    for (body, field) in [
+        (
+            json!({"name": "", "kind": "webhook", "url": rx.url("/x")}),
+            "name",
+        ),
+        (
+            json!({"name": "a", "kind": "pager", "url": rx.url("/x")}),
+            "kind",
+        ),
+        (
+            json!({"name": "a", "kind": "webhook", "url": "ftp://x/y"}),
+            "url",
+        ),
+        (json!({"name": "a", "kind": "webhook"}), "url"),
+        (
+            json!({"name": "a", "kind": "webhook", "url": rx.url("/x"), "events": ["nope"]}),
+            "events[0]",
+        ),
+        (
+            json!({"name": "a", "kind": "webhook", "url": rx.url("/x"), "signing_secret": "short"}),
+            "signing_secret",
+        ),
+        (
+            json!({"name": "a", "kind": "telegram", "chat_id": "42"}),
+            "bot_token",
+        ),
+        (
+            json!({"name": "a", "kind": "slack", "url": rx.url("/x"), "chat_id": "42"}),
+            "chat_id",
+        ),
+    ] {
+        let (status, v) = s.post("/api/notifications", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body} -> {v}");
+        assert_eq!(v["code"], "VALIDATION_FAILED");
+        assert!(v["fields"].get(field).is_some(), "{field} in {v}");
+    }
+    let (status, v) = s
+        .post(
+            "/api/notifications",
+            json!({"name": "a", "kind": "webhook", "url": rx.url("/x"), "colour": "red"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "unknown field: {v}");
+    let (_, list) = s.get("/api/notifications").await;
+    assert_eq!(list["channels"], json!([]), "nothing was stored");
+
+    let token = format!(
+        "123456:{}",
+        unique("tokentokentokentoken").replace('-', "_")
+    );
+    let tg = add_channel(
+        &s,
+        json!({"name": "tg", "kind": "telegram", "url": rx.url("/tg"), "chat_id": "-1001", "bot_token": token}),
+    )
+    .await;
+    let slack = add_channel(
+        &s,
+        json!({"name": "sl", "kind": "slack", "url": rx.url("/slack")}),
+    )
+    .await;
+    let discord = add_channel(
+        &s,
+        json!({"name": "dc", "kind": "discord", "url": rx.url("/discord")}),
+    )
+    .await;
+    let (status, v) = s
+        .post(
+            "/api/notifications",
+            json!({"name": "sl", "kind": "slack", "url": rx.url("/slack")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+
+    for channel in [&tg, &slack, &discord] {
+        let (status, v) = s
+            .post(
+                &format!("/api/notifications/{}/test", channel["id"]),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["result"], "ok", "{v}");
+        assert_eq!(v["event"], "test");
+    }
+    let got = rx.got();
+    let at = |p: &str| got.iter().find(|r| r.path == p).unwrap().json();
+    let tg_msg = at(&format!("/tg/bot{token}/sendMessage"));
+    assert_eq!(tg_msg["chat_id"], "-1001");
+    assert!(tg_msg["text"].as_str().unwrap().contains("Test message"));
+    assert!(
+        at("/slack")["text"]
+            .as_str()
+            .unwrap()
+            .contains("Test message")
+    );
+    assert!(
+        at("/discord")["content"]
+            .as_str()
+            .unwrap()
+            .contains("Test message")
+    );
+
+    // The token is never shown.
+    let (_, list) = s.get("/api/notifications").await;
+    assert_eq!(list["channels"].as_array().unwrap().len(), 3);
+    assert!(!list.to_string().contains(&token), "{list}");
+    let tg_id = tg["id"].as_i64().unwrap();
+    let d = deliveries(&s, tg_id).await;
+    assert_eq!(d.len(), 1);
+    assert!(!serde_json::to_string(&d).unwrap().contains(&token));
+
+    // A failing test says why.
+    rx.state.fail_next.store(1, Ordering::SeqCst);
+    let (_, v) = s
+        .post(
+            &format!("/api/notifications/{}/test", slack["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(v["result"], "failed", "{v}");
+    assert_eq!(v["http_status"], 500);
+
+    let (status, _) = s
+        .call(Method::DELETE, &format!("/api/notifications/{tg_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        format!("/api/notifications/{tg_id}/deliveries"),
+        "/api/notifications/nope/deliveries".to_string(),
+    ] {
+        let (status, v) = s.get(&path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {v}");
+    }
+    let (status, _) = s
+        .call(Method::DELETE, &format!("/api/notifications/{tg_id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(
+        !s.data
+            .path()
+            .join(format!("notification-secrets/channel-{tg_id}"))
+            .exists(),
+        "the token file went with the channel"
+    );
+}
