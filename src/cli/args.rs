@@ -103,6 +103,73 @@ pub enum Command {
     /// Write a full backup (registry, every bot's secrets and workspace) from the server to a
     /// file; bring it back with `botmaker restore`.
     Backup(BackupArgs),
+    /// Where alerts about bots go (webhook, Slack, Discord, Telegram): list, add, remove,
+    /// send a test, and see recent deliveries.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
+}
+
+/// `notifications ...`.
+#[derive(Debug, Subcommand)]
+pub enum NotificationsCommand {
+    /// Every channel (never a signing secret or bot token).
+    #[command(visible_alias = "ls")]
+    List(JsonArg),
+    /// Add a channel. Secrets (a webhook's signing secret, a Telegram bot token) are read from
+    /// a file or stdin, never from the command line.
+    Add {
+        /// A unique name.
+        name: String,
+        /// `webhook`, `slack`, `discord` or `telegram`.
+        #[arg(long)]
+        kind: String,
+        /// The webhook URL; for telegram the Bot API's base URL (default
+        /// https://api.telegram.org).
+        #[arg(long)]
+        url: Option<String>,
+        /// Telegram: the chat to post in.
+        #[arg(long)]
+        chat_id: Option<String>,
+        /// Telegram: read the bot token from this file (default: stdin).
+        #[arg(long)]
+        bot_token_file: Option<PathBuf>,
+        /// Webhook: read a signing secret from this file; requests then carry
+        /// `X-Botmaker-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+        #[arg(long, conflicts_with = "signing_secret_stdin")]
+        signing_secret_file: Option<PathBuf>,
+        /// Webhook: read the signing secret from stdin.
+        #[arg(long)]
+        signing_secret_stdin: bool,
+        /// Only these events (comma-separated: crash_loop, oom_killed, exited, unhealthy,
+        /// missing, recovered, budget_exceeded) [default: every event].
+        #[arg(long, value_delimiter = ',')]
+        events: Vec<String>,
+    },
+    /// Remove a channel, its secrets and its delivery history.
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// The channel's id.
+        id: i64,
+    },
+    /// Send a test message now and say how it went (exit 1 if it failed).
+    Test {
+        /// The channel's id.
+        id: i64,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A channel's recent delivery attempts, newest first.
+    Deliveries {
+        /// The channel's id.
+        id: i64,
+        /// At most this many (1-200).
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// Print the server's JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `providers ...`.

@@ -20,6 +20,7 @@ pub mod fleet;
 mod input;
 mod llm;
 mod logs;
+mod notifications;
 mod output;
 pub mod plan;
 mod progress;
@@ -95,6 +96,7 @@ async fn dispatch_plain(conn: Connection, command: Command) -> Result<(), CliErr
         Command::Usage(a) => llm::usage(&client()?, &a).await,
         Command::Upgrade(a) => upgrade::rolling(&client()?, &a).await,
         Command::Backup(a) => backup::backup(&client()?, &a).await,
+        Command::Notifications(cmd) => notifications::run(&client()?, cmd).await,
     }
 }
 

@@ -532,3 +532,147 @@ async fn channels_are_validated_tested_in_each_format_and_deleted() {
         "the token file went with the channel"
     );
 }
+
+/// Runs the `botmaker` binary against `s` with its session token; stdin is `input`.
+async fn cli(s: &TestServer, args: &[&str], input: &str) -> (i32, String, String) {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_botmaker"))
+        .args(args)
+        .env("BOTMAKER_CONFIG", dir.path().join("cli.json"))
+        .env("BOTMAKER_URL", &s.base)
+        .env("BOTMAKER_TOKEN", &s.token)
+        .env_remove("BOTMAKER_LISTEN")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(input.as_bytes()).await;
+    drop(stdin);
+    let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `botmaker notifications add|list|test|deliveries|rm`: secrets from stdin or a file only,
+/// never printed; a failed test exits 1 with the reason.
+#[tokio::test]
+async fn notifications_from_the_command_line_never_show_secrets() {
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+    let token = "987654:cli_token_cli_token_cli_token";
+    let (code, out, err) = cli(
+        &s,
+        &[
+            "notifications",
+            "add",
+            "tg",
+            "--kind",
+            "telegram",
+            "--url",
+            &rx.url("/tg"),
+            "--chat-id",
+            "@alerts_room",
+            "--events",
+            "crash_loop,recovered",
+        ],
+        &format!("{token}\n"),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("added channel 1 (telegram"), "{out}");
+    assert!(out.contains("crash_loop,recovered"), "{out}");
+    let secret_file = s.data.path().join("cli-signing-secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let (code, out, err) = cli(
+        &s,
+        &[
+            "notifications",
+            "add",
+            "hook",
+            "--kind",
+            "webhook",
+            "--url",
+            &rx.url("/hook"),
+            "--signing-secret-file",
+            secret_file.to_str().unwrap(),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (code, list, _) = cli(&s, &["notifications", "list"], "").await;
+    assert_eq!(code, 0);
+    assert!(
+        list.contains("tg") && list.contains("telegram") && list.contains("hook"),
+        "{list}"
+    );
+    let (code, out, err) = cli(&s, &["notifications", "test", "2"], "").await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("delivered"), "{out}");
+    let signed = rx.got().into_iter().find(|r| r.path == "/hook").unwrap();
+    assert_eq!(
+        signed.headers["x-botmaker-signature"].to_str().unwrap(),
+        expected_signature(SECRET, &signed.body),
+        "the secret from the file (without its newline) signs"
+    );
+    let (code, out, _) = cli(&s, &["notifications", "test", "1"], "").await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        rx.got()
+            .iter()
+            .any(|r| r.path == format!("/tg/bot{token}/sendMessage")),
+        "the token from stdin reached the Bot API URL"
+    );
+
+    rx.state.fail_next.store(1, Ordering::SeqCst);
+    let (code, _, err) = cli(&s, &["notifications", "test", "2"], "").await;
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("HTTP 500"), "{err}");
+    let (code, table, _) = cli(&s, &["notifications", "deliveries", "2"], "").await;
+    assert_eq!(code, 0);
+    assert!(table.contains("failed") && table.contains("ok"), "{table}");
+
+    let mut everything = list.clone();
+    for args in [
+        &["notifications", "list", "--json"][..],
+        &["notifications", "deliveries", "1", "--json"][..],
+    ] {
+        everything.push_str(&cli(&s, args, "").await.1);
+    }
+    assert!(
+        !everything.contains(token) && !everything.contains(SECRET),
+        "{everything}"
+    );
+
+    let (code, out, _) = cli(&s, &["notifications", "rm", "1"], "").await;
+    assert_eq!(code, 0);
+    assert!(out.contains("removed channel 1"));
+    let (code, _, err) = cli(&s, &["notifications", "rm", "1"], "").await;
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = cli(
+        &s,
+        &[
+            "notifications",
+            "add",
+            "x",
+            "--kind",
+            "telegram",
+            "--chat-id",
+            "1",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(code, 2, "an empty token is refused before sending: {err}");
+}
