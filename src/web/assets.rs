@@ -39,6 +39,8 @@ pub enum Script {
     Providers,
     /// LLM usage (`/usage`).
     Usage,
+    /// Notification channels (`/alerts`).
+    Alerts,
 }
 
 impl Script {
@@ -53,6 +55,7 @@ impl Script {
             Script::Console => "console",
             Script::Providers => "providers",
             Script::Usage => "usage",
+            Script::Alerts => "alerts",
         }
     }
 
@@ -66,6 +69,7 @@ impl Script {
             Script::Console => "console.js",
             Script::Providers => "providers.js",
             Script::Usage => "usage.js",
+            Script::Alerts => "alerts.js",
         }
     }
 }
@@ -91,6 +95,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("console.js", include_str!("assets/console.js")),
     ("providers.js", include_str!("assets/providers.js")),
     ("usage.js", include_str!("assets/usage.js")),
+    ("alerts.js", include_str!("assets/alerts.js")),
 ];
 
 /// Hex characters of the content hash put in asset URLs.
@@ -221,7 +226,7 @@ pub async fn serve(Path(file): Path<String>) -> Response {
 mod tests {
     use super::*;
 
-    const EVERY_SCRIPT: [Script; 8] = [
+    const EVERY_SCRIPT: [Script; 9] = [
         Script::Fleet,
         Script::NewBot,
         Script::Bot,
@@ -230,6 +235,7 @@ mod tests {
         Script::Console,
         Script::Providers,
         Script::Usage,
+        Script::Alerts,
     ];
 
     #[test]

@@ -21,6 +21,8 @@ pub enum Nav {
     Providers,
     /// LLM usage.
     Usage,
+    /// Notification channels.
+    Alerts,
     /// Orphans and tokens.
     Admin,
     /// Pages shown before login: no navigation at all.
@@ -33,6 +35,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::NewBot, "/bots/new", "New bot"),
     (Nav::Providers, "/providers", "Providers"),
     (Nav::Usage, "/usage", "Usage"),
+    (Nav::Alerts, "/alerts", "Alerts"),
     (Nav::Admin, "/admin", "Admin"),
 ];
 

@@ -24,7 +24,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::edge::{AppState, REQUEST_TIMEOUT};
 
 /// Dashboard routes: `/`, `/login`, `/logout`, `/bots/new`, `/bots/{id}`, `/bots/{id}/console`,
-/// `/admin`, the assets under `/assets/`, and the stats stream `/stream/stats`.
+/// `/admin`, `/providers`, `/usage`, `/alerts`, the assets under `/assets/`, and the stats stream `/stream/stats`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::fleet))
@@ -39,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(pages::admin))
         .route("/providers", get(pages::providers))
         .route("/usage", get(pages::usage))
+        .route("/alerts", get(pages::alerts))
         .route("/assets/{file}", get(assets::serve))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -18,10 +18,10 @@ const SECRET: &str = "s3cret-signing-key-for-tests";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
+pub(crate) struct Received {
+    pub(crate) path: String,
     headers: HeaderMap,
-    body: Bytes,
+    pub(crate) body: Bytes,
 }
 
 impl Received {
@@ -31,16 +31,16 @@ impl Received {
 }
 
 #[derive(Default)]
-struct ReceiverState {
+pub(crate) struct ReceiverState {
     got: std::sync::Mutex<Vec<Received>>,
     /// Answer this many more requests with 500.
-    fail_next: AtomicU32,
+    pub(crate) fail_next: AtomicU32,
 }
 
 /// An HTTP receiver on 127.0.0.1 recording every request; stops when dropped.
-struct Receiver {
+pub(crate) struct Receiver {
     base: String,
-    state: Arc<ReceiverState>,
+    pub(crate) state: Arc<ReceiverState>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -73,7 +73,7 @@ async fn record(
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let state = Arc::new(ReceiverState::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -86,11 +86,11 @@ impl Receiver {
         Self { base, state, task }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn got(&self) -> Vec<Received> {
+    pub(crate) fn got(&self) -> Vec<Received> {
         self.state.got.lock().unwrap().clone()
     }
 

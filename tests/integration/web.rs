@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::support::server::{PASSWORD, TestServer};
 use crate::support::unique;
 
+mod alerts_page;
 mod browser;
 mod console;
 mod llm_pages;
