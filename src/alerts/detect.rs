@@ -9,6 +9,8 @@
 //!   (its restart count went up) only happens after a death nobody asked for.
 //! - `recovered` is sent once a bot that was alerted about has been running and healthy for
 //!   `settle`: a crashing bot runs for a moment between crashes, and that is no recovery.
+//! - `budget_exceeded` and `upgrade_failed` are passed on as they come: each is one event
+//!   already (the LLM proxy reports a budget once per window; an upgrade fails once).
 //! - While an event is alerted and not recovered it is not sent again, however often Docker
 //!   restarts the bot: no storm.
 
@@ -73,8 +75,11 @@ impl Detector {
             BotEventKind::Deleted => {
                 self.bots.remove(&ev.id);
             }
-            BotEventKind::BudgetExceeded => out.push(Alert {
-                event: AlertEvent::BudgetExceeded,
+            BotEventKind::BudgetExceeded | BotEventKind::UpgradeRolledBack => out.push(Alert {
+                event: match ev.kind {
+                    BotEventKind::BudgetExceeded => AlertEvent::BudgetExceeded,
+                    _ => AlertEvent::UpgradeFailed,
+                },
                 bot_id: ev.id.clone(),
                 observed: self.bots.get(&ev.id).and_then(|t| t.last.clone()),
                 at: ev.at,
@@ -429,5 +434,10 @@ mod tests {
             at: Utc::now(),
         };
         assert_eq!(events(d.observe(&budget, t0)), [AlertEvent::BudgetExceeded]);
+        let upgrade = BotEvent {
+            kind: BotEventKind::UpgradeRolledBack,
+            ..budget
+        };
+        assert_eq!(events(d.observe(&upgrade, t0)), [AlertEvent::UpgradeFailed]);
     }
 }

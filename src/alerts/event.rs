@@ -30,6 +30,9 @@ pub enum AlertEvent {
     /// It went over one of its LLM budgets or rate limits: the proxy refuses its requests
     /// until the window resets.
     BudgetExceeded,
+    /// An upgrade's new container failed its health gate and the bot was rolled back to the
+    /// old one.
+    UpgradeFailed,
     /// A test message (`POST /api/notifications/{id}/test`), sent whatever the channel's
     /// `events`.
     Test,
@@ -45,6 +48,7 @@ impl AlertEvent {
         AlertEvent::Missing,
         AlertEvent::Recovered,
         AlertEvent::BudgetExceeded,
+        AlertEvent::UpgradeFailed,
     ];
 
     /// Its name in JSON (`crash_loop`...).
@@ -57,6 +61,7 @@ impl AlertEvent {
             AlertEvent::Missing => "missing",
             AlertEvent::Recovered => "recovered",
             AlertEvent::BudgetExceeded => "budget_exceeded",
+            AlertEvent::UpgradeFailed => "upgrade_failed",
             AlertEvent::Test => "test",
         }
     }
@@ -175,6 +180,10 @@ fn message(alert: &Alert, name: &str) -> String {
         AlertEvent::BudgetExceeded => format!(
             "Bot {name} went over one of its LLM budgets: its LLM requests are refused until \
              the window resets"
+        ),
+        AlertEvent::UpgradeFailed => format!(
+            "An upgrade of bot {name} failed its health gate; the bot was rolled back to its \
+             previous container"
         ),
         AlertEvent::Test => "Test message from botmaker: this channel receives alerts".into(),
     }

@@ -61,6 +61,7 @@ pub fn readable(p: &AlertPayload) -> String {
         AlertEvent::Exited => "🟠 exited",
         AlertEvent::Unhealthy => "🟠 unhealthy",
         AlertEvent::Missing => "🔴 missing",
+        AlertEvent::UpgradeFailed => "🟠 upgrade rolled back",
     };
     let mut text = format!("[botmaker] {title}: {}", p.message);
     let mut facts = Vec::new();

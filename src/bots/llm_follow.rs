@@ -27,7 +27,9 @@ pub async fn follow_llm(llm: LlmService, fleet: Arc<Fleet>, mut stop: watch::Rec
                 Ok(BotEvent { id, kind, .. }) => match kind {
                     BotEventKind::Created | BotEventKind::Updated => llm.bot_changed(&id),
                     BotEventKind::Deleted => llm.bot_deleted(&id),
-                    BotEventKind::State | BotEventKind::BudgetExceeded => {}
+                    BotEventKind::State
+                    | BotEventKind::BudgetExceeded
+                    | BotEventKind::UpgradeRolledBack => {}
                 },
                 Err(broadcast::error::RecvError::Lagged(_)) => llm.resync().await,
                 Err(broadcast::error::RecvError::Closed) => return,

@@ -199,6 +199,9 @@ pub enum BotEventKind {
     /// It went over one of its LLM budgets or rate limits (`limits.llm_*`): the proxy answers
     /// its requests with 429 until the window resets.
     BudgetExceeded,
+    /// An upgrade's new container failed its health gate: the bot was rolled back to the old
+    /// container (see `POST /api/bots/{id}/upgrade`).
+    UpgradeRolledBack,
 }
 
 #[derive(Debug, Default, Clone)]

@@ -141,7 +141,7 @@ pub enum NotificationsCommand {
         #[arg(long)]
         signing_secret_stdin: bool,
         /// Only these events (comma-separated: crash_loop, oom_killed, exited, unhealthy,
-        /// missing, recovered, budget_exceeded) [default: every event].
+        /// missing, recovered, budget_exceeded, upgrade_failed) [default: every event].
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
     },

@@ -676,3 +676,43 @@ async fn notifications_from_the_command_line_never_show_secrets() {
     .await;
     assert_eq!(code, 2, "an empty token is refused before sending: {err}");
 }
+
+/// An upgrade to an image that crashes is rolled back, and a channel that asked for it hears
+/// `upgrade_failed`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolled_back_upgrade_alerts_upgrade_failed() {
+    use crate::support::variants::{Variant, variant};
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+    add_channel(
+        &s,
+        json!({"name": "up", "kind": "webhook", "url": rx.url("/hook"), "events": ["upgrade_failed"]}),
+    )
+    .await;
+    let crash = variant(s.h.docker.client(), &s.h.image, Variant::Crash).await;
+    let id = s.create_bot("upfail").await;
+    s.wait_bot(&id, "running", Duration::from_secs(30), |v| {
+        v["state"] == "running"
+    })
+    .await;
+    let (status, out) = s
+        .post(
+            &format!("/api/bots/{id}/upgrade"),
+            json!({"image": crash, "timeout_secs": 30}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{out}");
+    let alert = rx
+        .wait_for("/hook", &id, "upgrade_failed", Duration::from_secs(30))
+        .await;
+    assert!(
+        alert["message"].as_str().unwrap().contains("rolled back"),
+        "{alert}"
+    );
+    assert!(
+        rx.alerts("/hook", &id)
+            .iter()
+            .all(|v| v["event"] == "upgrade_failed"),
+        "the channel asked for upgrade_failed only"
+    );
+}

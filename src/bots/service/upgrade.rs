@@ -172,6 +172,9 @@ impl BotService {
                 tracing::warn!(bot = %bot, image = %plan.image, %reason, "upgrade failed; rolling back");
                 self.roll_back(&row, old.is_some()).await?;
                 let downtime = stopped_at.elapsed();
+                self.inner
+                    .fleet
+                    .publish(&bot, BotEventKind::UpgradeRolledBack, None);
                 Ok(UpgradeOutcome {
                     result: UpgradeResult::RolledBack,
                     reason: Some(reason),
