@@ -134,7 +134,8 @@ pub struct AlertFlags {
         long = "alert-webhook",
         env = "BOTMAKER_ALERT_WEBHOOK",
         value_delimiter = ',',
-        value_name = "URL"
+        value_name = "URL",
+        value_parser = parse_alert_webhook
     )]
     pub webhooks: Vec<String>,
 
@@ -238,6 +239,13 @@ impl ServeConfig {
     }
 }
 
+/// An alert webhook's URL, checked as the API checks a channel's (so a typo stops start-up
+/// before anything is written).
+fn parse_alert_webhook(raw: &str) -> Result<String, String> {
+    let mut errors = crate::field_errors::FieldErrors::default();
+    crate::alerts::check_url(raw, &mut errors).ok_or_else(|| errors.summary())
+}
+
 /// Accepts an absolute `http://` or `https://` URL with a host.
 fn parse_public_url(raw: &str) -> Result<String, String> {
     let url = raw.trim();
@@ -274,6 +282,21 @@ mod tests {
     fn parse(args: &[&str]) -> Result<ServeConfig, clap::Error> {
         let argv = std::iter::once("botmaker").chain(args.iter().copied());
         Cli::try_parse_from(argv).map(|c| c.serve)
+    }
+
+    #[test]
+    fn alert_webhooks_repeat_and_are_checked() {
+        let c = parse(&[
+            "--alert-webhook",
+            "https://a.example/h",
+            "--alert-webhook",
+            "http://127.0.0.1:9/b,http://127.0.0.1:9/c",
+        ])
+        .unwrap();
+        assert_eq!(c.alerts.webhooks.len(), 3);
+        assert_eq!(c.alerts.recovery_secs, 10);
+        let err = parse(&["--alert-webhook", "hooks.example.com"]).unwrap_err();
+        assert!(err.to_string().contains("http"), "{err}");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 
 pub use channel::{
     ChannelKind, ChannelList, ChannelSpec, ChannelView, DEFAULT_TELEGRAM_API, DeliveryList,
-    DeliveryResult, DeliveryView, MAX_CHANNEL_NAME_LEN, NewChannel,
+    DeliveryResult, DeliveryView, MAX_CHANNEL_NAME_LEN, NewChannel, check_url,
 };
 pub use detect::{CONFIRM_GRACE, DEFAULT_RECOVERY_SETTLE, Detector};
 pub use error::AlertError;

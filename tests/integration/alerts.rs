@@ -716,3 +716,47 @@ async fn a_rolled_back_upgrade_alerts_upgrade_failed() {
         "the channel asked for upgrade_failed only"
     );
 }
+
+/// `--alert-webhook` owns the unnamed channels: a bad URL stops start-up naming the flag; a
+/// URL no longer given is removed at the next start, and named channels are left alone.
+#[tokio::test]
+async fn alert_webhook_flags_are_checked_at_start_and_kept_in_step() {
+    let h = Harness::new().await;
+    let data = tempfile::tempdir().unwrap();
+    let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
+    cfg.docker_host = Some(h.docker.host().to_string());
+    cfg.alerts.webhooks = vec!["not a url".into()];
+    let err = match botmaker::serve::Server::prepare(cfg).await {
+        Ok(_) => panic!("a bad --alert-webhook was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("--alert-webhook") && err.contains("url"),
+        "{err}"
+    );
+    drop(h);
+
+    let rx = Receiver::start().await;
+    let s = start_server(vec![rx.url("/a"), rx.url("/a"), rx.url("/b")]).await;
+    let (_, list) = s.get("/api/notifications").await;
+    assert_eq!(
+        list["channels"].as_array().unwrap().len(),
+        2,
+        "one per URL: {list}"
+    );
+    add_channel(
+        &s,
+        json!({"name": "named", "kind": "webhook", "url": rx.url("/n")}),
+    )
+    .await;
+    // `restart` starts again without the flags.
+    let s = s.restart().await;
+    let (_, list) = s.get("/api/notifications").await;
+    let names: Vec<&Value> = list["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["name"])
+        .collect();
+    assert_eq!(names, [&json!("named")], "{list}");
+}
