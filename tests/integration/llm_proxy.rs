@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::eventually;
-use crate::support::llm::{CHAT_USAGE, FIRST_CHUNK, LlmTestNetwork, MESSAGES_USAGE, MockUpstream};
+use crate::support::llm::{CHAT_USAGE, FIRST_CHUNK, MESSAGES_USAGE, MockUpstream};
+use crate::support::openclaw::TestNetwork;
 use crate::support::server::TestServer;
 
 /// The provider's real key: must reach the mock, and nothing a bot can see.
@@ -794,7 +795,7 @@ async fn a_bot_on_an_internal_network_reaches_the_proxy_and_nothing_else() {
         json!({}),
     )
     .await;
-    let internal = LlmTestNetwork::create(&s.h, true).await;
+    let internal = TestNetwork::create(&s.h, true).await;
 
     // Something outside the internal network for the bot to try: a fixture bot on the
     // default bridge.
@@ -876,6 +877,7 @@ async fn a_bot_on_an_internal_network_reaches_the_proxy_and_nothing_else() {
 /// the mock provider through the proxy, which swapped in the real key, and is metered exactly.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_real_openclaw_answers_through_the_proxy_from_an_internal_network() {
+    let _turn = crate::support::openclaw::gateway_turn().await;
     let s = TestServer::start().await;
     let image = tokio::task::spawn_blocking(crate::support::openclaw::image)
         .await
@@ -889,7 +891,7 @@ async fn the_real_openclaw_answers_through_the_proxy_from_an_internal_network() 
         json!({}),
     )
     .await;
-    let internal = LlmTestNetwork::create(&s.h, true).await;
+    let internal = TestNetwork::create(&s.h, true).await;
     let id = s.h.bot("llm-real-claw").to_string();
     let (status, v) = s
         .post(
