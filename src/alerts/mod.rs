@@ -588,6 +588,81 @@ impl AlertService {
 mod tests {
     use super::*;
 
+    async fn service() -> (AlertService, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_in_memory().await.unwrap();
+        let s = AlertService::new(store, dir.path().join("secrets"), AlertSettings::default());
+        (s, dir)
+    }
+
+    fn webhook(name: &str, url: &str) -> NewChannel {
+        NewChannel {
+            name: name.into(),
+            kind: "webhook".into(),
+            url: Some(url.into()),
+            ..NewChannel::default()
+        }
+    }
+
+    /// The queue is bounded and never waited for: with no sender running, the alert past its
+    /// capacity is dropped and counted.
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let (s, _dir) = service().await;
+        s.create(webhook("w", "http://127.0.0.1:9/x"))
+            .await
+            .unwrap();
+        let alert = Alert {
+            event: AlertEvent::Missing,
+            bot_id: "b".into(),
+            observed: None,
+            at: Utc::now(),
+        };
+        for _ in 0..QUEUE_CAPACITY + 3 {
+            s.enqueue(alert.clone()).await;
+        }
+        assert_eq!(s.delivery_counts().dropped, 3);
+    }
+
+    #[tokio::test]
+    async fn deliveries_are_counted_by_result() {
+        let (s, _dir) = service().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/ok", listener.local_addr().unwrap());
+        let app = axum::Router::new().route("/ok", axum::routing::post(|| async { "ok" }));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let ok = s.create(webhook("ok", &url)).await.unwrap();
+        let gone = s
+            .create(webhook("gone", &url.replace("/ok", "/missing")))
+            .await
+            .unwrap();
+        assert_eq!(
+            s.test(&ok.id.to_string()).await.unwrap().result,
+            DeliveryResult::Ok
+        );
+        let failed = s.test(&gone.id.to_string()).await.unwrap();
+        assert_eq!(failed.result, DeliveryResult::Failed);
+        assert_eq!(failed.http_status, Some(404));
+        let counts = s.delivery_counts();
+        assert_eq!((counts.ok, counts.failed, counts.retrying), (1, 1, 0));
+        server.abort();
+    }
+
+    /// A create whose secret cannot be written leaves no channel behind.
+    #[tokio::test]
+    async fn a_create_that_cannot_keep_its_secret_stores_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file where the secrets root belongs: every secret write fails.
+        let root = dir.path().join("secrets");
+        std::fs::write(&root, b"not a directory").unwrap();
+        let store = Store::open_in_memory().await.unwrap();
+        let s = AlertService::new(store, root, AlertSettings::default());
+        let mut req = webhook("w", "http://127.0.0.1:9/x");
+        req.signing_secret = Some("0123456789abcdef".into());
+        assert!(matches!(s.create(req).await, Err(AlertError::Secrets(_))));
+        assert!(s.list().await.unwrap().is_empty());
+    }
+
     #[test]
     fn retries_back_off_exponentially_up_to_the_cap() {
         let p = RetryPolicy::default();
