@@ -22,6 +22,8 @@ pub(crate) struct Received {
     pub(crate) path: String,
     headers: HeaderMap,
     pub(crate) body: Bytes,
+    /// When it arrived.
+    at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Received {
@@ -57,6 +59,7 @@ async fn record(
     body: Bytes,
 ) -> AxumStatus {
     s.got.lock().unwrap().push(Received {
+        at: chrono::Utc::now(),
         path: uri.path().to_string(),
         headers,
         body,
@@ -759,4 +762,53 @@ async fn alert_webhook_flags_are_checked_at_start_and_kept_in_step() {
         .map(|c| &c["name"])
         .collect();
     assert_eq!(names, [&json!("named")], "{list}");
+}
+
+/// Alert latency: from a bot's crash (its container's `FinishedAt`) to the `exited` webhook
+/// arriving at the receiver. A measurement, printed, not asserted:
+/// `cargo test --test integration measure_alert_latency -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement: prints the crash-to-webhook latency"]
+async fn measure_alert_latency() {
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+    add_channel(
+        &s,
+        json!({"name": "lat", "kind": "webhook", "url": rx.url("/hook"), "events": ["exited"]}),
+    )
+    .await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let id = s.h.bot(&format!("lat{n}")).to_string();
+        let (status, v) = s
+            .post(
+                "/api/bots",
+                json!({"id": id, "image": s.h.image,
+                       "env": {"EXIT_AFTER_MS": "3000", "EXIT_CODE": "3", "TICK_MS": "0"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        ids.push(id);
+    }
+    let mut latencies = Vec::new();
+    for id in &ids {
+        rx.wait_for("/hook", id, "exited", Duration::from_secs(60))
+            .await;
+        let got = rx
+            .got()
+            .into_iter()
+            .find(|r| r.json()["bot_id"] == id.as_str())
+            .unwrap();
+        let bot = botmaker::BotId::new(id.as_str()).unwrap();
+        let finished =
+            s.h.docker
+                .container_status(&bot)
+                .await
+                .unwrap()
+                .and_then(|st| st.finished_at)
+                .expect("the container exited once");
+        latencies.push((got.at - finished).num_milliseconds());
+    }
+    latencies.sort();
+    eprintln!("alert latency, crash to webhook received (ms), 5 bots: {latencies:?}");
 }
