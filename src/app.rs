@@ -176,6 +176,15 @@ impl App {
     /// session purge, each a task of [`Tasks`].
     fn spawn_background(&mut self) {
         let tasks = &self.tasks;
+        // Alerts subscribe before the reconciler runs, so they see its first observations; their
+        // delivery is theirs to wait for, never the reconciler's (it only broadcasts).
+        tasks.spawn(
+            "alerts",
+            self.state
+                .alerts
+                .clone()
+                .run(self.state.bots.fleet().subscribe(), tasks.stop_signal()),
+        );
         let reconciler = self.reconciler.clone();
         let (stop, cancel) = (tasks.stop_signal(), tasks.cancel.clone());
         tasks.spawn("reconciler", async move {
@@ -216,15 +225,6 @@ impl App {
                 self.stats_interval,
                 tasks.stop_signal(),
             ),
-        );
-        // Alerts follow the fleet's events; their delivery is theirs to wait for, never the
-        // reconciler's (it only broadcasts).
-        tasks.spawn(
-            "alerts",
-            self.state
-                .alerts
-                .clone()
-                .run(self.state.bots.fleet().clone(), tasks.stop_signal()),
         );
         let (store, cancel) = (self.state.store.clone(), tasks.cancel.clone());
         tasks.spawn("session purge", async move {

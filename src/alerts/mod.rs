@@ -37,7 +37,7 @@ pub use error::AlertError;
 pub use event::{Alert, AlertEvent, AlertPayload};
 
 use crate::BotId;
-use crate::bots::Fleet;
+use crate::bots::BotEvent;
 use crate::field_errors::FieldErrors;
 use crate::secrets::{SecretName, SecretValue, SecretsStore};
 use crate::store::{ChannelRow, DeliveryRow, Store};
@@ -359,22 +359,25 @@ impl AlertService {
         Ok(())
     }
 
-    /// Follows the fleet's events until `stop`: decides alerts and delivers them. Run once
-    /// (a second call returns at once).
-    pub async fn run(self, fleet: Arc<Fleet>, stop: watch::Receiver<bool>) {
+    /// Follows the fleet's `events` (subscribed by the caller before anything is published)
+    /// until `stop`: decides alerts and delivers them. Run once (a second call returns at once).
+    pub async fn run(self, events: broadcast::Receiver<BotEvent>, stop: watch::Receiver<bool>) {
         let Some(jobs) = self.inner.jobs.lock().await.take() else {
             tracing::error!("the alert service runs already");
             return;
         };
         tokio::select! {
-            _ = self.decide(&fleet, stop.clone()) => {}
+            _ = self.decide(events, stop.clone()) => {}
             _ = self.dispatch(jobs, stop) => {}
         }
     }
 
     /// The rules: fleet events and the clock in, alerts onto the queue.
-    async fn decide(&self, fleet: &Fleet, mut stop: watch::Receiver<bool>) {
-        let mut events = fleet.subscribe();
+    async fn decide(
+        &self,
+        mut events: broadcast::Receiver<BotEvent>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let mut detector = Detector::new(self.inner.settings.recovery_settle);
         let mut tick = tokio::time::interval(TICK);
         loop {

@@ -102,8 +102,18 @@ fn request(
     let (url, body) = match channel.kind {
         ChannelKind::Webhook => {
             let body = serde_json::to_vec(payload).expect("the payload serializes");
-            if let Some(secret) = &secrets.signing_secret {
-                headers.push((SIGNATURE_HEADER, signature(secret, &body)));
+            match &secrets.signing_secret {
+                Some(secret) => headers.push((SIGNATURE_HEADER, signature(secret, &body))),
+                // Never sent unsigned to a receiver that was promised signatures.
+                None if channel.signed => {
+                    return Err(AttemptError {
+                        status: None,
+                        error: "the channel's signing secret is missing from the secrets store; \
+                                delete and add the channel again"
+                            .into(),
+                    });
+                }
+                None => {}
             }
             (channel.url.clone(), body)
         }
@@ -302,5 +312,12 @@ mod tests {
         let none = ChannelSecrets::default();
         let err = request(&channel(ChannelKind::Telegram, "http://h"), &p, &none).unwrap_err();
         assert!(err.error.contains("bot token"), "{err:?}");
+        let mut signed = channel(ChannelKind::Webhook, "http://h/x");
+        signed.signed = true;
+        let err = request(&signed, &p, &none).unwrap_err();
+        assert!(
+            err.error.contains("signing secret"),
+            "never unsigned: {err:?}"
+        );
     }
 }
