@@ -286,6 +286,7 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
         limits,
         network,
         health_check,
+        user,
         settings: _,
         apply: _,
     } = req;
@@ -309,6 +310,21 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
     }
     if let Some(Some(probe)) = health_check {
         check_health_check(probe, errors);
+    }
+    if let Some(Some(user)) = user {
+        check_user(user, errors);
+    }
+}
+
+/// Checks the `user` field: a numeric `uid` or `uid:gid`. Names are refused because botmaker
+/// must know the number to hand the bot's secret files to it; an image's own named `USER` is
+/// resolved from its `/etc/passwd` instead (see `bots::run_as`).
+pub fn check_user(user: &str, errors: &mut FieldErrors) {
+    if crate::bots::run_as::parse_ids(user).is_none() {
+        errors.add(
+            "user",
+            "must be a numeric uid or uid:gid (for example 1000 or 1000:1000), each at most 2147483647",
+        );
     }
 }
 

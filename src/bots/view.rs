@@ -39,6 +39,8 @@ pub struct BotView {
     pub network: Option<String>,
     /// botmaker's HTTP probe, if any.
     pub health_check: Option<HttpProbe>,
+    /// `uid[:gid]` the container runs as, when set (otherwise the image's `USER`).
+    pub user: Option<String>,
     /// Template settings.
     pub settings: serde_json::Value,
     /// What the user wants; the reconciler makes Docker match it.
@@ -67,6 +69,7 @@ impl BotView {
             limits: spec.limits,
             network: spec.network,
             health_check: spec.health_check,
+            user: spec.user,
             settings: spec.settings,
             desired_state: row.desired_state,
             observed,
@@ -85,6 +88,7 @@ impl BotView {
             limits: self.limits.clone(),
             network: self.network.clone(),
             health_check: self.health_check.clone(),
+            user: self.user.clone(),
             settings: self.settings.clone(),
         }
     }

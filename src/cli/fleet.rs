@@ -68,6 +68,9 @@ pub struct BotDecl {
     /// botmaker's HTTP health probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HttpProbe>,
+    /// `uid[:gid]` the container runs as (the image's `USER` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Value>,
@@ -91,6 +94,7 @@ impl BotDecl {
             limits,
             network,
             health_check,
+            user,
             settings,
         } = self;
         UpdateBot {
@@ -103,6 +107,7 @@ impl BotDecl {
             limits: limits.clone(),
             network: network.clone().map(Some),
             health_check: health_check.clone().map(Some),
+            user: user.clone().map(Some),
             settings: settings.clone(),
             apply: true,
         }
@@ -215,6 +220,7 @@ pub fn create_body(
         limits,
         network,
         health_check,
+        user,
         settings,
     } = &bot.decl;
     Ok(CreateBot {
@@ -229,6 +235,7 @@ pub fn create_body(
         limits: limits.clone().unwrap_or_default(),
         network: network.clone(),
         health_check: health_check.clone(),
+        user: user.clone(),
         settings: settings.clone().unwrap_or_default(),
         start: start.unwrap_or(true),
     })
@@ -266,6 +273,7 @@ pub fn from_remote(bot: &BotView) -> BotDecl {
         limits: Some(bot.limits.clone()).filter(|l| *l != LimitsSpec::default()),
         network: bot.network.clone(),
         health_check: bot.health_check.clone(),
+        user: bot.user.clone(),
         settings: Some(settings).filter(|s| !is_empty_settings(s)),
     }
 }

@@ -14,6 +14,7 @@ mod exec;
 mod exec_cli;
 mod hardening;
 mod hostile_bot;
+mod non_root;
 mod ops;
 mod serve_cli;
 mod web;

@@ -112,6 +112,9 @@ impl BotService {
         if let Some(p) = &req.health_check {
             validate::check_health_check(p, &mut errors);
         }
+        if let Some(u) = &req.user {
+            validate::check_user(u, &mut errors);
+        }
         if let Some(n) = &req.network {
             validate::check_network(n, self.inner.policy.allow_host_network, &mut errors);
         }
@@ -123,6 +126,7 @@ impl BotService {
             limits: req.limits.clone(),
             network: req.network.clone(),
             health_check: req.health_check.clone(),
+            user: req.user.clone(),
             settings: req.settings.clone(),
         };
         let mut secrets: Vec<(SecretName, SecretValue)> = names

@@ -273,7 +273,8 @@ impl BotService {
         let (s, b) = (secrets_store.clone(), row.id.clone());
         let secrets_dir = blocking(move || Ok::<_, BotError>(s.ensure_bot_dir(&b)?)).await?;
         let workspace = self.workspace_dir(&row.id);
-        let rendered = template.render(&RenderInput {
+        let run_as = self.run_as(template, &spec).await?;
+        let mut rendered = template.render(&RenderInput {
             bot_id: &row.id,
             name: &row.name,
             spec: &spec,
@@ -281,15 +282,18 @@ impl BotService {
             workspace_dir: &workspace,
             secret_names: &names,
         });
+        if let Some(user) = &spec.user {
+            rendered.config.user = Some(user.clone());
+        }
         let files: &[WorkspaceFile] = &rendered.files;
-        write_workspace(&workspace, files, template.owner()).await?;
+        write_workspace(&workspace, files, run_as.owner()).await?;
         match self
             .inner
             .docker
             .create_container(&row.id, &rendered.config)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => self.hand_over(&row.id, run_as, &workspace).await,
             Err(ContainerError::NotFound { .. }) => Err(BotError::ImageNotFound(spec.image)),
             // The name is taken: by a foreign container, or by an orphan of ours. Either way
             // it is not ours to remove.

@@ -100,6 +100,7 @@ mod files;
 mod lifecycle;
 mod orphans;
 mod recovery;
+mod run_as;
 mod secrets;
 
 pub use exec::{
@@ -242,11 +243,10 @@ impl BotService {
         .await
     }
 
-    fn secrets_for(&self, template: &dyn Template) -> SecretsStore {
-        match template.owner() {
-            Some((uid, gid)) => self.inner.secrets.clone().with_owner(uid, gid),
-            None => self.inner.secrets.clone(),
-        }
+    /// The secrets store for a bot made from `template`. Files take the owner of their bot
+    /// directory, which [`BotService::hand_over`] gives to the user the container runs as.
+    fn secrets_for(&self, _template: &dyn Template) -> SecretsStore {
+        self.inner.secrets.clone()
     }
 
     fn workspace_dir(&self, id: &BotId) -> PathBuf {
