@@ -210,12 +210,30 @@ impl Reconciler {
     }
 
     /// Re-lists all containers and publishes every bot's observed state that changed.
+    ///
+    /// A bot wanted `stopped` whose container runs (started behind botmaker's back, with
+    /// `docker start`) is stopped again: `stopped` is enforced on every resync, as `running`
+    /// is by the containers' restart policy and by [`Self::enforce_desired`].
     pub async fn resync(&self) -> Result<(), ContainerError> {
         let views = self.bots.list().await.map_err(as_container_error)?;
         for v in views {
-            if let Ok(id) = BotId::new(v.id) {
-                self.bots.fleet().publish_if_changed(&id, v.observed);
-            }
+            let Ok(id) = BotId::new(v.id.clone()) else {
+                continue;
+            };
+            let observed = if v.desired_state == DesiredState::Stopped && v.observed.is_up() {
+                tracing::info!(bot = %id, "bot wanted stopped was started outside botmaker: stopping it");
+                match self.bots.enforce_stopped(id.as_str()).await {
+                    Ok(now) => now.observed,
+                    Err(BotError::NotFound(_)) => continue,
+                    Err(e) => {
+                        tracing::warn!(bot = %id, error = %e, "could not stop a bot wanted stopped");
+                        v.observed
+                    }
+                }
+            } else {
+                v.observed
+            };
+            self.bots.fleet().publish_if_changed(&id, observed);
         }
         Ok(())
     }

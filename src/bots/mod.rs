@@ -26,4 +26,4 @@ pub use service::{
 };
 pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 pub use validate::FieldErrors;
-pub use view::BotView;
+pub use view::{BotView, PortView};

@@ -101,6 +101,13 @@ pub struct Observed {
     pub started_at: Option<DateTime<Utc>>,
 }
 
+impl Observed {
+    /// Whether its container is up (running, or restarting in a loop).
+    pub fn is_up(&self) -> bool {
+        matches!(self.state, BotState::Running | BotState::CrashLoop)
+    }
+}
+
 /// A change of a bot's observed state, for live views (`GET /api/events`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BotEvent {
@@ -530,6 +537,7 @@ mod tests {
             oom_killed: false,
             image_id: String::new(),
             ip_address: None,
+            ports: Vec::new(),
         };
         fleet.record_status(&id, Some(running("old")));
         fleet.record_probe(&id, true, 1);

@@ -180,6 +180,33 @@ pub fn check_ports(ports: &[PortSpec], errors: &mut FieldErrors) {
         if !seen.insert((p.container, p.protocol as u8)) {
             errors.add(format!("ports[{i}].container"), "is published twice");
         }
+        if let Some(host) = p.host.filter(|h| *h != 0) {
+            let clash = ports[..i]
+                .iter()
+                .any(|q| q.host == Some(host) && q.protocol == p.protocol && same_address(p, q));
+            if clash {
+                errors.add(
+                    format!("ports[{i}].host"),
+                    format!("host port {host} is already published by another port of this bot"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether two ports bind overlapping host addresses: the same one, or either on all
+/// addresses (`0.0.0.0`, `::`). Unset is Docker's default here, 127.0.0.1.
+fn same_address(a: &PortSpec, b: &PortSpec) -> bool {
+    let ip = |p: &PortSpec| {
+        p.host_ip
+            .as_deref()
+            .unwrap_or(crate::docker::DEFAULT_HOST_IP)
+            .parse::<std::net::IpAddr>()
+            .ok()
+    };
+    match (ip(a), ip(b)) {
+        (Some(x), Some(y)) => x == y || x.is_unspecified() || y.is_unspecified(),
+        _ => false,
     }
 }
 
@@ -332,6 +359,45 @@ pub fn check_user(user: &str, errors: &mut FieldErrors) {
 mod tests {
     use super::*;
     use crate::docker::Protocol;
+
+    #[test]
+    fn the_same_host_port_twice_in_one_bot_is_a_field_error() {
+        let port = |container, host, ip: Option<&str>| PortSpec {
+            container,
+            host: Some(host),
+            host_ip: ip.map(String::from),
+            protocol: Protocol::Tcp,
+        };
+        let mut e = FieldErrors::default();
+        check_ports(&[port(80, 8080, None), port(81, 8080, None)], &mut e);
+        assert_eq!(
+            e.fields().keys().collect::<Vec<_>>(),
+            ["ports[1].host"],
+            "{e:?}"
+        );
+        let mut e = FieldErrors::default();
+        check_ports(
+            &[
+                port(80, 8080, Some("0.0.0.0")),
+                port(81, 8080, Some("127.0.0.1")),
+            ],
+            &mut e,
+        );
+        assert!(e.fields().contains_key("ports[1].host"), "{e:?}");
+        // Other addresses, or another protocol, do not clash.
+        let mut e = FieldErrors::default();
+        let mut udp = port(81, 8080, None);
+        udp.protocol = Protocol::Udp;
+        check_ports(
+            &[
+                port(80, 8080, Some("127.0.0.1")),
+                port(81, 8080, Some("127.0.0.2")),
+                udp,
+            ],
+            &mut e,
+        );
+        assert!(e.is_empty(), "{e:?}");
+    }
 
     #[test]
     fn collects_every_problem_by_field() {

@@ -55,19 +55,59 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
     }
     let list: BotList = client.decode(v)?;
     let now = Utc::now();
-    let mut t = Table::new(&["ID", "STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE"]);
+    let mut t = Table::new(&[
+        "ID", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS", "IMAGE",
+    ]);
     for b in &list.bots {
         t.row(vec![
             b.id.clone(),
-            b.observed.state.as_str().to_string(),
+            state_cell(b),
             json_name(&b.observed.health),
             uptime(b, now),
             b.observed.restart_count.to_string(),
+            list_or_dash(
+                &b.ports
+                    .iter()
+                    .map(|p| match p.host {
+                        Some(h) => format!("{h}->{}", p.container),
+                        None => format!("?->{}", p.container),
+                    })
+                    .collect::<Vec<_>>(),
+            ),
             b.image.clone(),
         ]);
     }
     t.print();
     Ok(())
+}
+
+/// The observed state, with `!` and the wanted state when they differ (`stopped!running`):
+/// the bot's `state_drift`.
+fn state_cell(b: &BotView) -> String {
+    if b.state_drift {
+        format!("{}!{}", b.observed.state.as_str(), b.desired_state)
+    } else {
+        b.observed.state.as_str().to_string()
+    }
+}
+
+/// `127.0.0.1:32774 -> 8080/tcp`, as Docker bound it: `(auto)` marks a host port Docker
+/// picked, `auto` alone one it will pick when the container runs.
+fn port_text(p: &crate::bots::PortView) -> String {
+    let ip = p
+        .host_ip
+        .as_deref()
+        .unwrap_or(crate::docker::DEFAULT_HOST_IP);
+    let host = match p.host {
+        Some(h) if p.auto => format!("{ip}:{h} (auto)"),
+        Some(h) => format!("{ip}:{h}"),
+        None => "auto".into(),
+    };
+    let proto = match p.protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    };
+    format!("{host} -> {}/{proto}", p.container)
 }
 
 /// Time since the current run started, for a running bot; `-` otherwise.
@@ -93,9 +133,14 @@ fn show(b: &BotView) {
     kv(
         "state",
         format!(
-            "{} (wanted: {})",
+            "{} (wanted: {}){}",
             b.observed.state.as_str(),
-            b.desired_state
+            b.desired_state,
+            if b.state_drift {
+                " DRIFT: Docker does not match what is wanted"
+            } else {
+                ""
+            }
         ),
     );
     kv("health", json_name(&b.observed.health));
@@ -114,16 +159,7 @@ fn show(b: &BotView) {
     }
     kv("secrets", list_or_dash(&b.secrets));
     for p in &b.ports {
-        let host = match (&p.host_ip, p.host) {
-            (Some(ip), Some(h)) => format!("{ip}:{h}"),
-            (None, Some(h)) => h.to_string(),
-            (_, None) => "auto".into(),
-        };
-        let proto = match p.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        };
-        kv("port", format!("{host} -> {}/{proto}", p.container));
+        kv("port", port_text(p));
     }
     if b.limits != LimitsSpec::default() {
         let l = &b.limits;

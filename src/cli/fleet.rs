@@ -269,7 +269,7 @@ pub fn from_remote(bot: &BotView) -> BotDecl {
         start: Some(bot.wants_running()),
         secrets: Some(bot.secrets.clone()).filter(|s| !s.is_empty()),
         env: Some(bot.env.clone()).filter(|e| !e.is_empty()),
-        ports: Some(bot.ports.clone()).filter(|p| !p.is_empty()),
+        ports: Some(bot.spec().ports).filter(|p| !p.is_empty()),
         limits: Some(bot.limits.clone()).filter(|l| *l != LimitsSpec::default()),
         network: bot.network.clone(),
         health_check: bot.health_check.clone(),
@@ -407,11 +407,12 @@ start = false
         remote.name = "Alpha".into();
         remote.env = BTreeMap::from([("A".into(), "1".into())]);
         remote.secrets = vec!["API_KEY".into()];
-        remote.ports = vec![PortSpec {
+        remote.ports = vec![crate::bots::PortView {
             container: 80,
-            host: None,
+            host: Some(32768),
             host_ip: None,
             protocol: Default::default(),
+            auto: true,
         }];
         remote.network = Some("bots".into());
         remote.settings = json!({ "x": null, "y": { "z": 1 } });
@@ -421,7 +422,12 @@ start = false
         assert_eq!(back.start, Some(false));
         assert_eq!(back.secrets, Some(vec!["API_KEY".to_string()]));
         assert_eq!(back.settings, Some(json!({ "y": { "z": 1 } })));
-        assert_eq!(back.ports.unwrap()[0].container, 80);
+        let port = &back.ports.unwrap()[0];
+        assert_eq!(port.container, 80);
+        assert_eq!(
+            port.host, None,
+            "a host port Docker picked is not configuration"
+        );
         assert_eq!(back.limits, None);
         assert_eq!(back.command, None);
         assert_eq!(back.network.as_deref(), Some("bots"));

@@ -56,7 +56,7 @@ pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
 pub use stats::{StatsSample, StatsSnapshot};
-pub use status::{ContainerInfo, ContainerState, ContainerStatus, Health};
+pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health};
 pub use version::ApiVersion;
 
 use crate::BotId;

@@ -38,6 +38,23 @@ impl BotService {
         .await
     }
 
+    /// Stops the bot's container if the bot is (still, once its lock is held) wanted stopped:
+    /// the reconciler's answer to a container started behind botmaker's back. A bot the user
+    /// started meanwhile is left running.
+    pub async fn enforce_stopped(&self, id: &str) -> Result<BotView, BotError> {
+        self.with_bot(id, |s, row| async move {
+            if row.desired_state == DesiredState::Stopped {
+                let grace = Some(s.inner.stop_grace);
+                match s.inner.docker.stop_container(&row.id, grace).await {
+                    Ok(()) | Err(ContainerError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            s.refresh(&row).await
+        })
+        .await
+    }
+
     /// Restarts the bot's process in its existing container (config changes need `apply`).
     pub async fn restart(&self, id: &str) -> Result<BotView, BotError> {
         self.with_bot(id, |s, row| async move {

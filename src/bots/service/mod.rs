@@ -281,7 +281,8 @@ impl BotService {
         let mut row = row.clone();
         row.container_id = container_id;
         row.image_id = image_id;
-        view_of(&row, observed)
+        let bound = status.map(|s| s.ports).unwrap_or_default();
+        Ok(view_of(&row, observed)?.with_bound_ports(&bound))
     }
 
     async fn row(&self, id: &str) -> Result<(BotId, BotRow), BotError> {
@@ -317,12 +318,13 @@ impl BotService {
             containers.iter().map(|c| (c.bot_id.as_str(), c)).collect();
         rows.iter()
             .map(|row| {
-                let observed = self.inner.fleet.observe_info(
-                    &row.id,
-                    row.desired_state,
-                    by_bot.get(row.id.as_str()).copied(),
-                );
-                view_of(row, observed)
+                let info = by_bot.get(row.id.as_str()).copied();
+                let observed = self
+                    .inner
+                    .fleet
+                    .observe_info(&row.id, row.desired_state, info);
+                let bound = info.map(|c| c.ports.as_slice()).unwrap_or_default();
+                Ok(view_of(row, observed)?.with_bound_ports(bound))
             })
             .collect()
     }
