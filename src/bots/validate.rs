@@ -159,6 +159,42 @@ pub fn check_secrets<'a>(
     names
 }
 
+/// Warnings for environment variables whose name looks like a secret's (`*_KEY`, `*TOKEN*`,
+/// `*SECRET*`, `*PASSWORD*`, `*PASSWD*`, `*CREDENTIAL*`, `*_PAT`) and whose value is not
+/// empty. Such a value is stored in the database, returned by the API and written by
+/// `export`; as a secret it would be a file under `/run/secrets`. A warning, not a refusal:
+/// `SSH_KEY_PATH=/x` or `TOKEN_TTL=60` are fine, and the user knows which.
+pub fn env_warnings(env: &BTreeMap<String, String>) -> Vec<String> {
+    env.iter()
+        .filter(|(k, v)| !v.is_empty() && looks_secret(k))
+        .map(|(k, _)| {
+            format!(
+                "env {k} looks like a secret: its value is stored and shown in plain text \
+                 (API, dashboard, `export`); pass it in `secrets` instead (a file at \
+                 /run/secrets/{k})"
+            )
+        })
+        .collect()
+}
+
+fn looks_secret(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    k.ends_with("_KEY")
+        || k == "KEY"
+        || k.ends_with("_PAT")
+        || [
+            "TOKEN",
+            "SECRET",
+            "PASSWORD",
+            "PASSWD",
+            "CREDENTIAL",
+            "PRIVATE_KEY",
+            "API_KEY",
+        ]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
 /// Checks published ports: no zero port, no duplicate container port, a valid host address.
 pub fn check_ports(ports: &[PortSpec], errors: &mut FieldErrors) {
     let mut seen = std::collections::BTreeSet::new();
@@ -359,6 +395,30 @@ pub fn check_user(user: &str, errors: &mut FieldErrors) {
 mod tests {
     use super::*;
     use crate::docker::Protocol;
+
+    #[test]
+    fn secret_looking_env_keys_with_values_are_warned_about() {
+        let env = BTreeMap::from(
+            [
+                ("API_KEY", "sk-1"),
+                ("GITHUB_TOKEN", "x"),
+                ("db_password", "p"),
+                ("CLIENT_SECRET", "s"),
+                ("EMPTY_TOKEN", ""),
+                ("LOG_LEVEL", "info"),
+                ("KEYBOARD", "us"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let warned: Vec<String> = env_warnings(&env)
+            .iter()
+            .map(|w| w.split_whitespace().nth(1).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            warned,
+            ["API_KEY", "CLIENT_SECRET", "GITHUB_TOKEN", "db_password"]
+        );
+    }
 
     #[test]
     fn the_same_host_port_twice_in_one_bot_is_a_field_error() {

@@ -56,6 +56,10 @@ pub struct BotView {
     /// reconciler stops the first kind at its next resync.
     #[serde(default)]
     pub state_drift: bool,
+    /// Things worth knowing about the configuration just stored, in the answer to a create
+    /// or PATCH only: an environment variable that looks like a secret, say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// When the bot was created.
     pub created_at: DateTime<Utc>,
     /// When its configuration last changed.
@@ -126,6 +130,7 @@ impl BotView {
             desired_state: row.desired_state,
             state_drift: state_drift(row.desired_state, &observed),
             observed,
+            warnings: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }

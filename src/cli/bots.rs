@@ -257,6 +257,9 @@ async fn create(client: &ApiClient, a: CreateArgs) -> Result<(), CliError> {
     } else {
         let b: BotView = client.decode(v)?;
         println!("created {} ({})", b.id, b.observed.state.as_str());
+        for w in &b.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod docker_lifecycle;
 mod docker_observe;
 mod docker_stats_sources;
 mod drift;
+mod env_warnings;
 mod exec;
 mod exec_cli;
 mod hardening;

@@ -15,7 +15,7 @@ impl BotService {
         run_to_completion(async move {
             let _registry = registry;
             let id = valid.id.clone();
-            let result = s.create_locked(valid).await;
+            let result = s.create_locked(valid).await.map(with_warnings);
             if result.is_err() && matches!(s.inner.store.get_bot(&id).await, Ok(None)) {
                 s.drop_lock(&id, &guard);
             }
@@ -275,4 +275,10 @@ impl Undo<'_> {
             tracing::error!(bot = %self.id, error = %e, "rollback: could not delete bot record");
         }
     }
+}
+
+/// The answer to a create or PATCH: the bot, with what is worth a warning in its config.
+pub(super) fn with_warnings(mut view: BotView) -> BotView {
+    view.warnings = validate::env_warnings(&view.env);
+    view
 }

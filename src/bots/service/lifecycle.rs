@@ -116,6 +116,7 @@ impl BotService {
     pub async fn update(&self, id: &str, req: UpdateBot) -> Result<BotView, BotError> {
         self.with_bot(id, |s, old| async move { s.update_locked(old, req).await })
             .await
+            .map(super::create::with_warnings)
     }
 
     async fn update_locked(&self, old: BotRow, req: UpdateBot) -> Result<BotView, BotError> {
