@@ -7,6 +7,7 @@
 mod error;
 pub mod observed;
 mod openclaw;
+pub mod plain_words;
 pub mod run_as;
 mod service;
 pub mod spec;

@@ -323,10 +323,22 @@ impl Plan {
             );
             return None;
         }
-        let raw: OpenClawSettings = match serde_json::from_value(settings.clone()) {
+        let raw: OpenClawSettings = match serde_path_to_error::deserialize(settings.clone()) {
             Ok(s) => s,
             Err(e) => {
-                errors.add("settings", e.to_string());
+                // At the field it concerns (`settings.persona`), in the API's words.
+                let mut path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                // An unknown field is a problem of the object that does not have it.
+                if message.starts_with("unknown field") {
+                    path = path.rsplit_once('.').map_or("", |(p, _)| p).to_string();
+                }
+                let field = if path == "." || path.is_empty() {
+                    "settings".to_string()
+                } else {
+                    format!("settings.{path}")
+                };
+                errors.add(field, super::plain_words::plain(&message));
                 return None;
             }
         };

@@ -187,10 +187,11 @@ fn deserialize_error<E: std::fmt::Display>(
     let inner = err.into_inner();
     if path != "." && !path.is_empty() && data_error(&inner) {
         let mut fields = FieldErrors::default();
-        fields.add(path, inner.to_string());
+        fields.add(path, crate::bots::plain_words::plain(&inner.to_string()));
         ApiError::validation(fields)
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{what}: {inner}"))
+        let message = crate::bots::plain_words::plain(&inner.to_string());
+        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{what}: {message}"))
     }
 }
 

@@ -18,6 +18,7 @@ mod hardening;
 mod hostile_bot;
 mod non_root;
 mod ops;
+mod plain_errors;
 mod ports;
 mod serve_cli;
 mod web;
