@@ -18,7 +18,7 @@ mod view;
 
 pub use error::BotError;
 pub use observed::{BotEvent, BotEventKind, BotState, CrashLoopPolicy, Fleet, Observed};
-pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
+pub use openclaw::{Channel, OpenClaw, OpenClawSettings, PROVIDERS, Persona, Provider};
 pub use service::{
     BotPaths, BotPolicy, BotService, DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome,
     LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT, MAX_EXEC_ARGS, MAX_EXEC_ARGV_BYTES, MAX_EXEC_ENV,

@@ -242,20 +242,20 @@ impl fmt::Display for Channel {
 }
 
 /// `spec.settings` of an openclaw bot, as users write it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenClawSettings {
-    /// Provider id, one of [`PROVIDERS`].
+    /// Provider id (`anthropic`, `openai`, ...: the dashboard's list, `PROVIDERS` in the code).
     pub provider: String,
     /// Model name at that provider.
     pub model: String,
-    /// Channel ids, each one of [`Channel::ALL`].
+    /// Channel ids (`telegram`, `discord`, ...: `Channel::ALL` in the code); none by default.
     #[serde(default)]
     pub channels: Vec<String>,
     /// Who the bot is.
     #[serde(default)]
     pub persona: Option<Persona>,
-    /// Gateway port inside the container (default [`DEFAULT_GATEWAY_PORT`]).
+    /// Gateway port inside the container, 1-65535 (default 18789).
     #[serde(default)]
     pub gateway_port: Option<u16>,
     /// Overrides the provider's base URL (a self-hosted gateway, a regional endpoint, ollama
@@ -265,7 +265,7 @@ pub struct OpenClawSettings {
 }
 
 /// The bot's persona, written to `workspace/SOUL.md` and `workspace/IDENTITY.md`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Persona {
     /// Display name.

@@ -64,7 +64,8 @@ pub struct CreateBot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[0-9]+(:[0-9]+)?$")]
     pub user: Option<String>,
-    /// Template-specific settings (for `openclaw`: provider, model, channels, persona...).
+    /// Template-specific settings: none for `generic` (`{}` or absent); for `openclaw` an
+    /// `OpenClawSettings` object (provider, model, channels, persona, gateway_port, base_url).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub settings: serde_json::Value,
     /// Start the bot after creating it (default true).
@@ -144,7 +145,8 @@ pub struct UpdateBot {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "present")]
     #[schema(value_type = Option<String>, pattern = "^[0-9]+(:[0-9]+)?$")]
     pub user: Option<Option<String>>,
-    /// Replaces the template settings.
+    /// Replaces the template settings (see `CreateBot.settings`: an `OpenClawSettings` object
+    /// for `openclaw`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<serde_json::Value>,
     /// Recreate the container now so the change takes effect (default true).

@@ -53,7 +53,10 @@ use crate::secrets::SecretName;
     // Every operation needs a session or API token unless it says otherwise.
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     components(
-        schemas(ErrorBody, BotEvent, BotId, SecretName, ClientMessage, ServerMessage),
+        schemas(
+            ErrorBody, BotEvent, BotId, SecretName, ClientMessage, ServerMessage,
+            crate::bots::OpenClawSettings, crate::bots::Persona,
+        ),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
             UnsupportedMediaType, StartFailed, TooManyRequests, InternalError, ServiceUnavailable,
