@@ -65,15 +65,7 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
             json_name(&b.observed.health),
             uptime(b, now),
             b.observed.restart_count.to_string(),
-            list_or_dash(
-                &b.ports
-                    .iter()
-                    .map(|p| match p.host {
-                        Some(h) => format!("{h}->{}", p.container),
-                        None => format!("?->{}", p.container),
-                    })
-                    .collect::<Vec<_>>(),
-            ),
+            ports_cell(b),
             b.image.clone(),
         ]);
     }
@@ -108,6 +100,28 @@ fn port_text(p: &crate::bots::PortView) -> String {
         Protocol::Udp => "udp",
     };
     format!("{host} -> {}/{proto}", p.container)
+}
+
+/// `32774->8080,9000->9000/udp` (no spaces: one cell), `-` without ports.
+fn ports_cell(b: &BotView) -> String {
+    let cells: Vec<String> = b
+        .ports
+        .iter()
+        .map(|p| {
+            let host = p.host.map_or("?".to_string(), |h| h.to_string());
+            let udp = if p.protocol == Protocol::Udp {
+                "/udp"
+            } else {
+                ""
+            };
+            format!("{host}->{}{udp}", p.container)
+        })
+        .collect();
+    if cells.is_empty() {
+        "-".into()
+    } else {
+        cells.join(",")
+    }
 }
 
 /// Time since the current run started, for a running bot; `-` otherwise.
