@@ -65,9 +65,14 @@ pub struct CreateBot {
     #[schema(pattern = "^[0-9]+(:[0-9]+)?$")]
     pub user: Option<String>,
     /// Template-specific settings: none for `generic` (`{}` or absent); for `openclaw` an
-    /// `OpenClawSettings` object (provider, model, channels, persona, gateway_port, base_url).
+    /// `OpenClawSettings` object (provider, model, channels, persona, gateway_port, base_url,
+    /// http_chat, agent_id, config).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub settings: serde_json::Value,
+    /// Seconds between SIGTERM and SIGKILL when the bot stops (stop, restart, apply, delete);
+    /// the template's default, else the server's `--stop-timeout`. 1–600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_secs: Option<u64>,
     /// Start the bot after creating it (default true).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schema(default = true)]
@@ -100,12 +105,14 @@ fn create_example() -> serde_json::Value {
         },
         "user": "1000:1000",
         "settings": {},
+        "stop_timeout_secs": 30,
         "start": true,
     })
 }
 
 /// Body of `PATCH /api/bots/{id}`: changes to a bot. Every field is optional and a present one
-/// replaces the stored value; `null` clears the optional settings (`network`, `health_check`).
+/// replaces the stored value; `null` clears the optional settings (`network`, `health_check`,
+/// `stop_timeout_secs`).
 /// Unknown fields are rejected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +156,10 @@ pub struct UpdateBot {
     /// for `openclaw`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<serde_json::Value>,
+    /// New stop grace period, seconds (1–600); `null` goes back to the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "present")]
+    #[schema(value_type = Option<u64>)]
+    pub stop_timeout_secs: Option<Option<u64>>,
     /// Recreate the container now so the change takes effect (default true).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schema(default = true)]
@@ -170,6 +181,7 @@ impl Default for UpdateBot {
             health_check: None,
             user: None,
             settings: None,
+            stop_timeout_secs: None,
             apply: true,
         }
     }
@@ -195,6 +207,7 @@ impl UpdateBot {
             health_check,
             user,
             settings,
+            stop_timeout_secs,
         } = self;
         if let Some(v) = image {
             spec.image.clone_from(v);
@@ -223,6 +236,9 @@ impl UpdateBot {
         if let Some(v) = settings {
             spec.settings = v.clone();
         }
+        if let Some(v) = stop_timeout_secs {
+            spec.stop_timeout_secs = *v;
+        }
     }
 }
 
@@ -239,6 +255,7 @@ fn update_example() -> serde_json::Value {
         "health_check": { "port": 8080, "path": "/healthz" },
         "user": null,
         "settings": {},
+        "stop_timeout_secs": 30,
         "apply": true,
     })
 }
@@ -300,6 +317,17 @@ pub struct LimitsSpec {
     /// Process (and thread) limit; the default when unset.
     #[serde(default)]
     pub pids: Option<i64>,
+    /// LLM tokens (input + output) per UTC day through botmaker's proxy; then 429 until
+    /// midnight UTC. The `llm_*` limits are left out of answers when unset, so bots that use
+    /// no LLM look as they did before the proxy existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_tokens_per_day: Option<u64>,
+    /// LLM cost per UTC month (in the providers' price-table unit); then 429 until the 1st.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_cost_per_month: Option<f64>,
+    /// LLM requests per UTC minute; 0 cuts the bot off from its LLMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_requests_per_minute: Option<u64>,
 }
 
 impl LimitsSpec {
@@ -325,9 +353,13 @@ impl LimitsSpec {
 pub struct HttpProbe {
     /// Container port serving the endpoint.
     pub port: u16,
-    /// Path to GET, e.g. `/healthz`.
+    /// Path to GET, e.g. `/healthz`: answering it means the bot is alive.
     #[serde(default = "HttpProbe::default_path")]
     pub path: String,
+    /// Path that answers 2xx only once the bot can serve (OpenClaw's `/readyz`); a live bot
+    /// that is not ready is `starting`, then `degraded`. Without it, alive means healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_path: Option<String>,
     /// Seconds between probes.
     #[serde(default = "HttpProbe::default_interval")]
     pub interval_secs: u64,
@@ -377,4 +409,10 @@ pub struct BotSpec {
     pub user: Option<String>,
     /// Template settings.
     pub settings: serde_json::Value,
+    /// Stop grace period in seconds; `None` means the server's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_secs: Option<u64>,
 }
+
+/// Longest stop grace period a bot may ask for: a stop must end within a bounded time.
+pub const MAX_STOP_TIMEOUT_SECS: u64 = 600;

@@ -45,11 +45,17 @@ pub struct BotView {
     pub user: Option<String>,
     /// Template settings.
     pub settings: serde_json::Value,
+    /// Seconds between SIGTERM and SIGKILL on stop; `null` means the server's default.
+    pub stop_timeout_secs: Option<u64>,
     /// What the user wants; the reconciler makes Docker match it.
     pub desired_state: DesiredState,
     /// What Docker and botmaker observe.
     #[serde(flatten)]
     pub observed: Observed,
+    /// Whether the configured image reference now names another local image than the one the
+    /// container runs: an upgrade (same reference) would replace it. Always false for a bot
+    /// without a container.
+    pub image_drift: bool,
     /// Whether the observed state contradicts the desired one: a bot wanted `stopped` whose
     /// container runs, or one wanted `running` whose container is stopped or missing. (Not
     /// to be confused with an image drift, where the running image is out of date.) The
@@ -127,9 +133,11 @@ impl BotView {
             health_check: spec.health_check,
             user: spec.user,
             settings: spec.settings,
+            stop_timeout_secs: spec.stop_timeout_secs,
             desired_state: row.desired_state,
             state_drift: state_drift(row.desired_state, &observed),
             observed,
+            image_drift: false,
             warnings: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
@@ -148,6 +156,7 @@ impl BotView {
             health_check: self.health_check.clone(),
             user: self.user.clone(),
             settings: self.settings.clone(),
+            stop_timeout_secs: self.stop_timeout_secs,
         }
     }
 
@@ -198,6 +207,7 @@ mod tests {
             container_id: None,
             image_id: None,
             started_at: None,
+            channels: None,
         };
         assert!(state_drift(DesiredState::Stopped, &seen(BotState::Running)));
         assert!(state_drift(

@@ -17,8 +17,11 @@
 
 mod auth;
 mod bots;
+mod llm;
 mod migrations;
 mod settings;
+mod snapshot;
+mod upgrades;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,7 +33,9 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
+pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
+pub use upgrades::UpgradeJournal;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);

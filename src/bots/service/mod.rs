@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::{OwnedMutexGuard, RwLock};
 
 use super::error::BotError;
+use super::images::{ImageIds, drifted};
 use super::observed::{BotEventKind, Fleet, Observed};
 use super::spec::{BotSpec, CreateBot, DEFAULT_TEMPLATE, UpdateBot};
 use super::template::{self, RenderInput, TEMPLATE_NAMES, Template};
@@ -87,6 +88,10 @@ struct Inner {
     stop_grace: Duration,
     policy: BotPolicy,
     unsettled: Mutex<HashMap<BotId, Unsettled>>,
+    /// The LLM key proxy's state (see [`BotService::with_llm`]).
+    llm: Option<crate::llm::LlmService>,
+    /// What configured image references resolve to, for drift.
+    images: ImageIds,
 }
 
 /// One bot's lock.
@@ -94,15 +99,20 @@ type BotLock = Arc<tokio::sync::Mutex<()>>;
 /// A held bot lock.
 type BotGuard = OwnedMutexGuard<()>;
 
+mod backup;
 mod create;
 mod exec;
 mod files;
 mod lifecycle;
+mod llm;
 mod orphans;
+mod policy;
 mod recovery;
 mod run_as;
 mod secrets;
+mod upgrade;
 
+pub use backup::MAX_IMPORT_BYTES;
 pub use exec::{
     DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome, MAX_EXEC_ARGS, MAX_EXEC_ARGV_BYTES,
     MAX_EXEC_ENV, MAX_EXEC_TIMEOUT_SECS, MAX_EXEC_USER_LEN, MAX_EXEC_WORKDIR_LEN, check_exec,
@@ -110,6 +120,7 @@ pub use exec::{
 };
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
+pub use policy::SecretChange;
 pub use recovery::Recovered;
 
 impl BotService {
@@ -134,6 +145,8 @@ impl BotService {
                 stop_grace,
                 policy,
                 unsettled: Mutex::default(),
+                llm: None,
+                images: ImageIds::default(),
             }),
         }
     }
@@ -151,6 +164,32 @@ impl BotService {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The cache of what configured image references resolve to (for drift).
+    pub fn images(&self) -> &ImageIds {
+        &self.inner.images
+    }
+
+    /// Marks the views whose container runs another image than their configured reference
+    /// names now. One inspect per uncached reference, none for cached ones.
+    async fn mark_drift(&self, views: &mut [BotView]) {
+        let refs: Vec<String> = views
+            .iter()
+            .filter(|v| v.observed.image_id.is_some())
+            .map(|v| v.image.clone())
+            .collect();
+        if refs.is_empty() {
+            return;
+        }
+        let resolved = self
+            .inner
+            .images
+            .resolve(&self.inner.docker, refs.iter().map(String::as_str))
+            .await;
+        for v in views {
+            v.image_drift = drifted(v.observed.image_id.as_deref(), resolved.get(&v.image));
+        }
     }
 
     fn locks(&self) -> std::sync::MutexGuard<'_, HashMap<BotId, BotLock>> {
@@ -299,7 +338,9 @@ impl BotService {
     /// One bot with its container's current state (one inspect).
     pub async fn get(&self, id: &str) -> Result<BotView, BotError> {
         let (_, row) = self.row(id).await?;
-        self.refresh(&row).await
+        let mut view = self.refresh(&row).await?;
+        self.mark_drift(std::slice::from_mut(&mut view)).await;
+        Ok(view)
     }
 
     /// Every bot with its container state, from ONE Docker list call however many bots.
@@ -314,9 +355,15 @@ impl BotService {
                     .map_err(BotError::from)
             },
         )?;
-        let by_bot: HashMap<&str, &ContainerInfo> =
-            containers.iter().map(|c| (c.bot_id.as_str(), c)).collect();
-        rows.iter()
+        // A container parked by an upgrade carries the bot's label too; the bot's own name
+        // is the one that counts.
+        let by_bot: HashMap<&str, &ContainerInfo> = containers
+            .iter()
+            .filter(|c| is_current(c))
+            .map(|c| (c.bot_id.as_str(), c))
+            .collect();
+        let mut views = rows
+            .iter()
             .map(|row| {
                 let info = by_bot.get(row.id.as_str()).copied();
                 let observed = self
@@ -324,9 +371,11 @@ impl BotService {
                     .fleet
                     .observe_info(&row.id, row.desired_state, info);
                 let bound = info.map(|c| c.ports.as_slice()).unwrap_or_default();
-                Ok(view_of(row, observed)?.with_bound_ports(bound))
+                Ok::<_, BotError>(view_of(row, observed)?.with_bound_ports(bound))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.mark_drift(&mut views).await;
+        Ok(views)
     }
 
     /// The bot's existing log lines, at most [`LOG_READ_TIMEOUT`] in the making. A bot without
@@ -377,6 +426,12 @@ fn spec_of(row: &BotRow) -> Result<BotSpec, BotError> {
         .map_err(|_| BotError::Store(corrupt(&format!("spec of bot {}", row.id))))?;
     validate::apply_default_limits(&mut spec.limits);
     Ok(spec)
+}
+
+/// Whether `c` is its bot's current container (named `botmaker-<id>`), not one an upgrade
+/// parked.
+pub fn is_current(c: &ContainerInfo) -> bool {
+    BotId::new(c.bot_id.as_str()).is_ok_and(|b| c.name == crate::docker::container_name(&b))
 }
 
 /// A store write that matched no row means the bot is gone: `NOT_FOUND`, never a silent

@@ -14,7 +14,7 @@ const CELLS = {
       td.replaceChildren(stateLight(bot.state), h('span', { class: 'state', text: STATE_LABEL[bot.state] || bot.state }));
       if (stateDrift(bot)) {
         td.append(h('span', {
-          class: 'drift',
+          class: 'state-drift',
           title: `Wanted ${bot.desired_state}, but Docker says ${bot.state}`,
           text: `≠ wanted ${bot.desired_state}`,
         }));
@@ -47,7 +47,16 @@ const CELLS = {
       td.textContent = ports.length ? ports.join(', ') : '—';
     },
   },
-  image: { class: 'image', fill: (td, bot) => td.replaceChildren(h('code', { text: bot.image })) },
+  image: {
+    class: 'image',
+    fill: (td, bot) => {
+      td.replaceChildren(h('code', { text: bot.image }));
+      // The tag names another image now: an upgrade would pick it up.
+      if (bot.image_drift) {
+        td.append(' ', h('span', { class: 'drift', text: 'drift', title: 'The tag now names another image than runs: upgrade to pick it up' }));
+      }
+    },
+  },
 };
 
 /**

@@ -31,6 +31,8 @@ pub struct TestServer {
     pub data: TempDir,
     /// The server's authentication state (login limits, argon2 verification count).
     pub auth: std::sync::Arc<botmaker::access::Auth>,
+    /// Where its LLM proxy listens (the default bridge's gateway, any free port).
+    pub llm_proxy: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -54,7 +56,10 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         crash_loop_restarts: 3,
         crash_loop_window: 300,
         allow_host_network: false,
+        // Any free port on the default bridge's gateway: parallel test servers each get one.
+        llm_proxy_listen: botmaker::llm::ProxyListen::Auto { port: 0 },
         log: "warn".into(),
+        backup: Default::default(),
         log_format: botmaker::config::LogFormat::Text,
     }
 }
@@ -82,6 +87,7 @@ impl TestServer {
         let server = Server::prepare(cfg).await.expect("server starts");
         let base = format!("http://{}", server.local_addr());
         let auth = server.auth();
+        let llm_proxy = server.llm_proxy_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -102,6 +108,7 @@ impl TestServer {
             token: String::new(),
             data,
             auth,
+            llm_proxy,
             stop: Some(stop),
             task: Some(task),
         };
