@@ -25,7 +25,7 @@ mod view;
 pub use error::BotError;
 pub use llm_follow::follow_llm;
 pub use observed::{
-    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, Fleet,
+    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, Death, Fleet,
     Observed, ProbeResult, RunKey,
 };
 pub use openclaw::{Channel, OpenClaw, OpenClawSettings, PROVIDERS, Persona, Provider};

@@ -17,6 +17,7 @@
 
 mod auth;
 mod bots;
+mod crashes;
 mod llm;
 mod migrations;
 mod settings;
@@ -33,6 +34,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
+pub use crashes::CrashHistory;
 pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
 pub use upgrades::UpgradeJournal;

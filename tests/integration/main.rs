@@ -7,6 +7,7 @@ mod api;
 mod auth_hardening;
 mod backup;
 mod cli;
+mod crash_history;
 mod docker_api_version;
 mod docker_lifecycle;
 mod docker_observe;
