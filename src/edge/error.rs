@@ -23,9 +23,9 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    pub(super) code: &'static str,
     message: String,
-    fields: Option<FieldErrors>,
+    pub(super) fields: Option<FieldErrors>,
     retry_after: Option<u64>,
 }
 
@@ -225,7 +225,7 @@ fn deserialize_error<E: std::fmt::Display>(
 }
 
 /// Whether the request says its body is JSON (`application/json`, or `application/*+json`).
-fn is_json(headers: &HeaderMap) -> bool {
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -59,3 +59,38 @@ async fn parse_errors_name_no_rust_types() {
         .unwrap_or_default();
     assert!(msg.contains("must be an object"), "{v}");
 }
+
+/// Regression (issue 11, friction): a create reported one problem at a time: a port of the
+/// wrong range hid the bad id, the memory limit and the missing image until it was fixed.
+#[tokio::test]
+async fn create_reports_every_problem_at_once() {
+    let s = TestServer::start().await;
+    let body = json!({
+        "id": "Bad_ID",
+        "ports": [{ "container": 8080 }, { "container": 99999 }],
+        "limits": { "memory_mb": 1, "pids": "many" },
+    });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "VALIDATION_FAILED", "{v}");
+    assert_plain(&v);
+    let fields: Vec<&str> = v["fields"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "id",
+            "image",
+            "limits.memory_mb",
+            "limits.pids",
+            "ports[1].container"
+        ],
+        "{v}"
+    );
+    let (_, list) = s.get("/api/bots").await;
+    assert_eq!(list["bots"], json!([]), "nothing was created");
+}

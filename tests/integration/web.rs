@@ -184,6 +184,23 @@ async fn create_form_shows_the_servers_validation_messages_next_to_the_fields() 
     );
     b.screenshot("new-bot-validation").await.unwrap();
 
+    // Regression (issue 11, friction): the form reported one problem at a time. A bad id, a
+    // port the form cannot take, a memory limit too small and no image: all on one submit.
+    b.fill("#f-env", "").await;
+    b.fill("#f-id", "Bad_ID").await;
+    b.fill("#f-ports", "99999").await;
+    b.fill("#f-limits-memory_mb", "1").await;
+    b.click("#create-submit").await;
+    b.wait_text("#form-summary", "not created: 4 problems")
+        .await;
+    for slot in ["id", "image", "ports", "limits.memory_mb"] {
+        let text = b.text(&format!("[data-error-for=\"{slot}\"]")).await;
+        assert!(!text.trim().is_empty(), "no message for {slot}");
+    }
+    b.screenshot("new-bot-every-problem").await.unwrap();
+    b.fill("#f-ports", "").await;
+    b.fill("#f-limits-memory_mb", "").await;
+
     // The openclaw template's own rules: missing settings and the secrets they need.
     b.click("input[name=template][value=openclaw]").await;
     b.fill("#f-id", s.h.bot("web-oc-invalid").as_str()).await;
@@ -202,6 +219,13 @@ async fn create_form_shows_the_servers_validation_messages_next_to_the_fields() 
         "required by the openclaw template",
     )
     .await;
+    // Regression (issue 11, friction): the summary said `Name: required…` although the name
+    // is there and the value is what is missing.
+    let summary = b.text("#form-summary").await;
+    assert!(
+        summary.contains("Value of ANTHROPIC_API_KEY: required"),
+        "{summary}"
+    );
     b.screenshot("new-bot-openclaw-validation").await.unwrap();
     let (status, list) = s.get("/api/bots").await;
     assert_eq!(status, StatusCode::OK);

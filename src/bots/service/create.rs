@@ -96,6 +96,15 @@ impl BotService {
         Ok(())
     }
 
+    /// The field errors of `req` (none if it is valid), without creating anything: for an
+    /// answer that lists them together with the values of the wrong type the edge took out.
+    pub fn check_create(&self, req: CreateBot) -> FieldErrors {
+        match self.validate_create(req, false) {
+            Err(BotError::Validation(fields)) => fields,
+            _ => FieldErrors::default(),
+        }
+    }
+
     fn validate_create(&self, req: CreateBot, internal: bool) -> Result<ValidCreate, BotError> {
         let mut errors = FieldErrors::default();
         let id = BotId::new(req.id.clone())
