@@ -1195,3 +1195,52 @@ async fn the_dashboard_marks_drift_and_upgrades_a_bot() {
     assert_eq!(v["image"], json!(tag), "still on the tag");
     b.close().await;
 }
+
+/// Regression (issue 11, friction): Start stayed enabled on a running bot, and a crash-looping
+/// bot's page gave no reason (last exit code, OOM, last log lines).
+#[tokio::test(flavor = "multi_thread")]
+async fn bot_page_buttons_follow_the_state_and_a_crash_shows_its_reason() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-buttons").await;
+    let mut body = s.bot_body("web-crash");
+    body["env"] = json!({ "EXIT_AFTER_MS": "100", "EXIT_CODE": "3", "TICK_MS": "0" });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let crashing = v["id"].as_str().unwrap().to_string();
+
+    let b = logged_in(&s).await;
+    b.goto(&s.url(&format!("/bots/{id}"))).await;
+    b.wait_text("#bot-state", "running").await;
+    let disabled = |action: &'static str| {
+        format!("return document.querySelector('[data-action={action}]').disabled;")
+    };
+    b.wait_js("Start disabled on a running bot", &disabled("start"))
+        .await;
+    assert_eq!(b.js(&disabled("stop")).await, json!(false));
+    assert_eq!(b.js(&disabled("restart")).await, json!(false));
+    assert_eq!(
+        b.js("return document.querySelector('#crash-reason').hidden;")
+            .await,
+        json!(true),
+        "a running bot has no crash to explain"
+    );
+    b.click("[data-action=stop]").await;
+    b.wait_text("#bot-state", "stopped").await;
+    b.wait_js(
+        "Start enabled, Stop and Restart disabled on a stopped bot",
+        "const d = (a) => document.querySelector(`[data-action=${a}]`).disabled; \
+         return !d('start') && d('stop') && d('restart');",
+    )
+    .await;
+
+    b.goto(&s.url(&format!("/bots/{crashing}"))).await;
+    b.wait_text("#bot-state", "crash").await;
+    b.wait_text("#crash-summary", "Last exit code: 3").await;
+    b.wait_text("#crash-summary", "Crash-looping").await;
+    // The fixture announces its exit on stderr before it goes.
+    b.wait_text("#crash-log", "exiting with code 3").await;
+    let log = b.text("#crash-log").await;
+    assert!(!log.trim().is_empty() && log != "(no output)", "{log}");
+    b.screenshot("bot-crash-reason").await.unwrap();
+    b.close().await;
+}
