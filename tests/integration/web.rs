@@ -1244,3 +1244,69 @@ async fn bot_page_buttons_follow_the_state_and_a_crash_shows_its_reason() {
     b.screenshot("bot-crash-reason").await.unwrap();
     b.close().await;
 }
+
+/// Regression (issue 11, friction): at 420 px the fleet table was cut off, and the New-bot
+/// page's header differed from the others. Every page: one header (the same links, live
+/// indicator and Log out), nothing wider than the window, the table scrolled inside its box.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_work_at_420_px_with_one_header() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-narrow").await;
+    let b = logged_in(&s).await;
+    b.resize(420, 900).await;
+    b.goto(&s.url("/")).await;
+    let width = b.js("return window.innerWidth;").await;
+    assert!(width.as_i64().unwrap() <= 420, "the window is {width} px wide");
+    let header = "const h = document.querySelector('header.top'); \
+        return [...h.querySelectorAll('nav a')].map(a => a.getAttribute('href')).join(' ') \
+          + (h.querySelector('#live') ? ' live' : '') \
+          + (h.querySelector('form.logout') ? ' logout' : '');";
+    let mut headers = Vec::new();
+    for (path, name) in [
+        ("/".to_string(), "narrow-fleet"),
+        ("/bots/new".to_string(), "narrow-new-bot"),
+        (format!("/bots/{id}"), "narrow-bot"),
+    ] {
+        b.goto(&s.url(&path)).await;
+        b.wait_for("header.top").await;
+        if path == "/" {
+            b.wait_for(&format!("tr[data-id=\"{id}\"]")).await;
+        }
+        headers.push(b.js(header).await);
+        let overflow = b
+            .js("return document.documentElement.scrollWidth - window.innerWidth;")
+            .await;
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{path}: the page is {overflow} px wider than the window"
+        );
+        // The header's parts are all in the window.
+        let outside = b
+            .js(
+                "return [...document.querySelectorAll('header.top a, header.top button, #live')] \
+                 .filter(e => { const r = e.getBoundingClientRect(); \
+                   return r.right > window.innerWidth + 1 || r.left < -1; }) \
+                 .map(e => e.textContent.trim());",
+            )
+            .await;
+        assert_eq!(outside, json!([]), "{path}: header items off screen");
+        b.screenshot(name).await.unwrap();
+    }
+    assert!(
+        headers.windows(2).all(|w| w[0] == w[1]),
+        "headers differ: {headers:?}"
+    );
+    assert!(headers[0].as_str().unwrap().ends_with("live logout"));
+    // The fleet's bot link is on screen: the table scrolls inside its box, not off the page.
+    b.goto(&s.url("/")).await;
+    b.wait_for(&format!("tr[data-id=\"{id}\"] td[data-col=bot] a"))
+        .await;
+    let link_right = b
+        .js(&format!(
+            "return document.querySelector('tr[data-id=\"{id}\"] td[data-col=bot] a')\
+             .getBoundingClientRect().right;"
+        ))
+        .await;
+    assert!(link_right.as_f64().unwrap() <= 420.0, "{link_right}");
+    b.close().await;
+}
