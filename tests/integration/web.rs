@@ -1256,7 +1256,10 @@ async fn pages_work_at_420_px_with_one_header() {
     b.resize(420, 900).await;
     b.goto(&s.url("/")).await;
     let width = b.js("return window.innerWidth;").await;
-    assert!(width.as_i64().unwrap() <= 420, "the window is {width} px wide");
+    assert!(
+        width.as_i64().unwrap() <= 420,
+        "the window is {width} px wide"
+    );
     let header = "const h = document.querySelector('header.top'); \
         return [...h.querySelectorAll('nav a')].map(a => a.getAttribute('href')).join(' ') \
           + (h.querySelector('#live') ? ' live' : '') \
