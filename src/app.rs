@@ -171,6 +171,12 @@ impl App {
         result
     }
 
+    /// Puts the crash history kept in the store back into the fleet's view (see
+    /// [`Reconciler::load_crash_history`]).
+    pub async fn load_crash_history(&self) {
+        self.reconciler.load_crash_history().await;
+    }
+
     /// The reconciler (after the server answers, so a large fleet does not delay `/health`),
     /// the probes, the stats sampler, the image-event watch (drift), scheduled backups and the
     /// session purge, each a task of [`Tasks`].

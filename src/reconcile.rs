@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -30,7 +30,7 @@ use crate::BotId;
 use crate::bots::template::{StatusRequest, Template};
 use crate::bots::templates;
 use crate::bots::{
-    BotError, BotService, BotSpec, ChannelStatus, HttpProbe, ProbeResult, Recovered, RunKey,
+    BotError, BotService, BotSpec, ChannelStatus, Death, HttpProbe, ProbeResult, Recovered, RunKey,
     Unsettled,
 };
 use crate::docker::{ContainerError, ContainerState, EventKind, Health};
@@ -215,14 +215,65 @@ impl Reconciler {
     }
 
     /// Re-lists all containers and publishes every bot's observed state that changed.
+    ///
+    /// A bot wanted `stopped` whose container runs (started behind botmaker's back, with
+    /// `docker start`) is stopped again: `stopped` is enforced on every resync, as `running`
+    /// is by the containers' restart policy and by [`Self::enforce_desired`].
     pub async fn resync(&self) -> Result<(), ContainerError> {
         let views = self.bots.list().await.map_err(as_container_error)?;
         for v in views {
-            if let Ok(id) = BotId::new(v.id) {
-                self.bots.fleet().publish_if_changed(&id, v.observed);
-            }
+            let Ok(id) = BotId::new(v.id.clone()) else {
+                continue;
+            };
+            let observed = if v.desired_state == DesiredState::Stopped && v.observed.is_up() {
+                tracing::info!(bot = %id, "bot wanted stopped was started outside botmaker: stopping it");
+                match self.bots.enforce_stopped(id.as_str()).await {
+                    Ok(now) => now.observed,
+                    Err(BotError::NotFound(_)) => continue,
+                    Err(e) => {
+                        tracing::warn!(bot = %id, error = %e, "could not stop a bot wanted stopped");
+                        v.observed
+                    }
+                }
+            } else {
+                v.observed
+            };
+            self.bots.fleet().publish_if_changed(&id, observed);
         }
         Ok(())
+    }
+
+    /// Records a death of the bot's container; a crash is also written to the store, so that a
+    /// crash loop survives a server restart (see [`Self::load_crash_history`]).
+    async fn record_death(&self, id: &BotId, container_id: &str, at: DateTime<Utc>) {
+        if self.bots.fleet().record_death(id, container_id, at) != Death::Crash {
+            return;
+        }
+        let keep_since = at - crash_window(&self.bots);
+        if let Err(e) = self
+            .bots
+            .store()
+            .record_crash(id, container_id, at, keep_since)
+            .await
+        {
+            tracing::warn!(bot = %id, error = %e, "could not record a crash in the store");
+        }
+    }
+
+    /// Puts the crash history the store kept (the crash-loop window's worth) back into the
+    /// fleet's view: a bot crash-looping before a server restart is `crash_loop` after it.
+    pub async fn load_crash_history(&self) {
+        let since = Utc::now() - crash_window(&self.bots);
+        match self.bots.store().crash_history(since).await {
+            Ok(history) => {
+                for h in history {
+                    self.bots
+                        .fleet()
+                        .seed_crashes(&h.bot_id, &h.container_id, &h.deaths);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read the crash history"),
+        }
     }
 
     /// Inspects one bot after an event about it, recording and publishing what changed.
@@ -303,7 +354,9 @@ impl Reconciler {
                             let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
                             match ev.kind {
                                 EventKind::Kill => self.bots.fleet().record_kill(&id, at),
-                                EventKind::Die { .. } => self.bots.fleet().record_death(&id, at),
+                                EventKind::Die { .. } => {
+                                    self.record_death(&id, &ev.container_id, at).await;
+                                }
                                 _ => {}
                             }
                             // exec_* and similar are noise for state.
@@ -326,6 +379,13 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// How far back crashes count toward a crash loop.
+fn crash_window(bots: &BotService) -> chrono::Duration {
+    chrono::Duration::from_std(bots.fleet().policy().window)
+        .unwrap_or(chrono::Duration::MAX)
+        .min(chrono::Duration::days(366))
 }
 
 /// The wait before the next ping of a daemon that did not answer: doubling, capped at

@@ -372,17 +372,56 @@ impl SecretsStore {
     /// directory mount) see the old value or the new one, never a mix. On failure the temp file
     /// is removed and the previous value, if any, is left in place. A symlink at the secret's
     /// name is replaced by the rename, never followed.
+    ///
+    /// The file is owned like its bot directory (unless the store has an owner of its own), so
+    /// a secret set or rotated later stays readable by the user [`reown`](Self::reown) gave
+    /// the directory to.
     pub fn set(&self, bot: &BotId, name: &SecretName, value: &SecretValue) -> Result<()> {
         let dir = self.open_bot_dir(bot)?;
+        let owner = match self.owner {
+            Some(o) => o,
+            None => dir.owner()?,
+        };
         dir.write_file(
             OsStr::new(name.as_str()),
             value.expose(),
             &NewFile {
                 mode: FILE_MODE,
-                owner: self.owner,
+                owner: Some(owner),
                 planted: Planted::Refuse,
             },
         )?;
+        Ok(())
+    }
+
+    /// Hands `bot`'s directory and every secret in it to `owner` (`None`: botmaker's own
+    /// user), keeping modes 0700/0600: only the user the bot's container runs as can read
+    /// them. Files whose owner changes are rewritten atomically with the new owner, never
+    /// `chown`ed through a path. Nothing is rewritten when the directory already has the owner.
+    pub fn reown(&self, bot: &BotId, owner: Option<(u32, u32)>) -> Result<()> {
+        let dir = self.open_bot_dir(bot)?;
+        // botmaker's own user is the root's owner: botmaker made it.
+        let owner = match owner {
+            Some(o) => o,
+            None => Dir::create_root(&self.root, DIR_MODE)?.owner()?,
+        };
+        if dir.owner()? == owner {
+            return Ok(());
+        }
+        let new = NewFile {
+            mode: FILE_MODE,
+            owner: Some(owner),
+            planted: Planted::Refuse,
+        };
+        for name in self.list(bot)? {
+            let file = OsStr::new(name.as_str());
+            if let Some(value) = dir.read_file(Path::new(name.as_str()))?.map(SecretValue) {
+                dir.write_file(file, value.expose(), &new)?;
+            }
+        }
+        // The directory last: an interrupted reown is redone the next time.
+        dir.set_owner(Some(owner))?;
+        dir.set_mode(DIR_MODE)?;
         Ok(())
     }
 

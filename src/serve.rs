@@ -131,6 +131,9 @@ impl Server {
                 tracing::warn!(error = %e, "could not finish interrupted operations yet; will retry")
             }
         }
+        // Before the first request too: a bot crash-looping when the server went down is
+        // `crash_loop` from the first answer, not `error` until it crashes enough again.
+        self.app.load_crash_history().await;
         tracing::info!(addr = %self.local_addr(), "botmaker listening");
         self.app.serve(self.listener, shutdown).await
     }

@@ -12,6 +12,8 @@ mod llm_follow;
 pub mod observed;
 mod openclaw;
 mod openclaw_status;
+pub mod plain_words;
+pub mod run_as;
 mod service;
 pub mod spec;
 pub mod template;
@@ -23,10 +25,10 @@ mod view;
 pub use error::BotError;
 pub use llm_follow::follow_llm;
 pub use observed::{
-    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, Fleet,
+    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, Death, Fleet,
     Observed, ProbeResult, RunKey,
 };
-pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
+pub use openclaw::{Channel, OpenClaw, OpenClawSettings, PROVIDERS, Persona, Provider};
 pub use service::is_current as is_current_container;
 pub use service::{
     BotPaths, BotPolicy, BotService, DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome,
@@ -38,4 +40,4 @@ pub use spec::{BotSpec, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 pub use template::SecretRotation;
 pub use upgrade::{UpgradeBot, UpgradeOutcome, UpgradeResult};
 pub use validate::FieldErrors;
-pub use view::BotView;
+pub use view::{BotView, PortView};

@@ -169,6 +169,13 @@ pub struct ProbeResult {
     pub channels: Option<Vec<ChannelStatus>>,
 }
 
+impl Observed {
+    /// Whether its container is up (running, or restarting in a loop).
+    pub fn is_up(&self) -> bool {
+        matches!(self.state, BotState::Running | BotState::CrashLoop)
+    }
+}
+
 /// A change of a bot's observed state, for live views (`GET /api/events`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct BotEvent {
@@ -207,11 +214,11 @@ pub enum BotEventKind {
 #[derive(Debug, Default, Clone)]
 struct Entry {
     status: Option<ContainerStatus>,
-    /// The last container inspected, kept through a moment without one (a recreate removes the
-    /// old container before the new one exists): its deaths are not the next one's.
-    last_container: Option<String>,
-    deaths: VecDeque<DateTime<Utc>>,
+    crashes: Crashes,
     last_kill: Option<DateTime<Utc>>,
+    /// The container whose last exit was asked for (a stop or restart): its exit code, 143
+    /// after a SIGTERM it did not handle, is no error. Cleared when it runs again.
+    requested_exit: Option<String>,
     /// Probe verdicts of the current run only.
     probe: Option<ProbeState>,
     /// Whether botmaker probes this bot: a new run then starts out `starting`.
@@ -221,6 +228,48 @@ struct Entry {
 
 /// A run's health verdict and the channel states found with it.
 type RunHealth = (Health, Option<Vec<ChannelStatus>>);
+
+/// The unrequested deaths of one container, recent first pruned. Crash history belongs to a
+/// container: a bot recreated with a fix (a PATCH) starts clean, whatever its predecessor did.
+#[derive(Debug, Default, Clone)]
+struct Crashes {
+    container_id: String,
+    deaths: VecDeque<DateTime<Utc>>,
+}
+
+impl Crashes {
+    /// The deaths of `container_id`, or none for any other container.
+    fn of(&self, container_id: Option<&str>) -> usize {
+        if container_id == Some(self.container_id.as_str()) {
+            self.deaths.len()
+        } else {
+            0
+        }
+    }
+
+    fn push(&mut self, container_id: &str, at: DateTime<Utc>, window: Duration) {
+        if self.container_id != container_id {
+            *self = Crashes {
+                container_id: container_id.to_string(),
+                deaths: VecDeque::new(),
+            };
+        }
+        // Events of one container come in order, but a seeded history may interleave.
+        let i = self.deaths.partition_point(|t| *t <= at);
+        self.deaths.insert(i, at);
+        prune(&mut self.deaths, at, window);
+    }
+}
+
+/// What [`Fleet::record_death`] made of a death.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Death {
+    /// A stop, restart or kill asked for it: no crash.
+    Requested,
+    /// A crash: it counts toward a crash loop (and is worth persisting, see
+    /// [`Fleet::seed_crashes`]).
+    Crash,
+}
 
 #[derive(Debug, Clone)]
 struct ProbeState {
@@ -300,6 +349,11 @@ impl Fleet {
         }
     }
 
+    /// What makes a crash loop.
+    pub fn policy(&self) -> CrashLoopPolicy {
+        self.policy
+    }
+
     /// Live bot events.
     pub fn subscribe(&self) -> broadcast::Receiver<BotEvent> {
         self.events.subscribe()
@@ -323,14 +377,19 @@ impl Fleet {
     pub fn record_status(&self, id: &BotId, status: Option<ContainerStatus>) {
         self.with(|m| {
             let e = m.entry(id.clone()).or_default();
-            // A new container (recreated) starts with a clean slate, even when the bot had no
-            // container in between; the first inspect of the bot's first container keeps the
-            // deaths its events already reported.
-            if let Some(new) = &status {
-                if e.last_container.as_ref().is_some_and(|old| *old != new.id) {
-                    e.deaths.clear();
-                }
-                e.last_container = Some(new.id.clone());
+            // A new container (recreated) starts with a clean slate; the first inspect of
+            // a container keeps the deaths its events already reported.
+            if let Some(new) = &status
+                && !e.crashes.container_id.is_empty()
+                && e.crashes.container_id != new.id
+            {
+                e.crashes = Crashes::default();
+            }
+            // Running again: its last exit, asked for or not, is over.
+            if status.as_ref().is_none_or(|s| s.running)
+                || status.as_ref().map(|s| s.id.as_str()) != e.requested_exit.as_deref()
+            {
+                e.requested_exit = None;
             }
             // Health belongs to a run: a new run (restart, recreate, crash) knows nothing yet.
             let run = status.as_ref().map(RunKey::of);
@@ -350,17 +409,36 @@ impl Fleet {
         self.with(|m| m.entry(id.clone()).or_default().last_kill = Some(at));
     }
 
-    /// Records that the bot's container died at `at`. Deaths shortly after a signal sent to it
-    /// were requested (stop, restart, kill) and do not count toward a crash loop.
-    pub fn record_death(&self, id: &BotId, at: DateTime<Utc>) {
+    /// Records that the bot's container `container_id` died at `at`. Deaths shortly after a
+    /// signal sent to it were requested (stop, restart, kill): they do not count toward a
+    /// crash loop, and their exit code is no error.
+    pub fn record_death(&self, id: &BotId, container_id: &str, at: DateTime<Utc>) -> Death {
         let window = self.policy.window;
         self.with(|m| {
             let e = m.entry(id.clone()).or_default();
             if e.last_kill.take().is_some_and(|k| at - k <= KILL_TO_DEATH) {
+                e.requested_exit = Some(container_id.to_string());
+                return Death::Requested;
+            }
+            e.requested_exit = None;
+            e.crashes.push(container_id, at, window);
+            Death::Crash
+        })
+    }
+
+    /// Puts back crash history kept across a server restart (the store's `crash_history`): a
+    /// bot crash-looping when the server went down is still `crash_loop` when it is back,
+    /// not `error` until it has crashed enough times again. History already in memory wins.
+    pub fn seed_crashes(&self, id: &BotId, container_id: &str, deaths: &[DateTime<Utc>]) {
+        let window = self.policy.window;
+        self.with(|m| {
+            let e = m.entry(id.clone()).or_default();
+            if !e.crashes.deaths.is_empty() {
                 return;
             }
-            e.deaths.push_back(at);
-            prune(&mut e.deaths, at, window);
+            for at in deaths {
+                e.crashes.push(container_id, *at, window);
+            }
         });
     }
 
@@ -424,11 +502,12 @@ impl Fleet {
         desired: DesiredState,
         status: Option<&ContainerStatus>,
     ) -> Observed {
-        let (looping, probe) = self.extras(id, status.map(|s| s.id.as_str()));
+        let (looping, requested, probe) = self.extras(id, status.map(|s| s.id.as_str()));
         let Some(s) = status else {
             return missing();
         };
-        let state = derive_state(s.state, s.exit_code, desired, looping);
+        let exit_code = s.exit_code.filter(|_| !requested);
+        let state = derive_state(s.state, exit_code, desired, looping);
         let (health, channels) = merge_health(state, s.running, s.health, probe);
         Observed {
             state,
@@ -451,13 +530,14 @@ impl Fleet {
         desired: DesiredState,
         info: Option<&ContainerInfo>,
     ) -> Observed {
-        let (looping, probe) = self.extras(id, info.map(|c| c.id.as_str()));
+        let (looping, requested, probe) = self.extras(id, info.map(|c| c.id.as_str()));
         let Some(c) = info else {
             return missing();
         };
         let known = self.status(id).filter(|s| s.id == c.id);
         let running = c.state == ContainerState::Running;
-        let state = derive_state(c.state, c.exit_code, desired, looping);
+        let exit_code = c.exit_code.filter(|_| !requested);
+        let state = derive_state(c.state, exit_code, desired, looping);
         let (health, channels) = merge_health(state, running, c.health, probe);
         Observed {
             state,
@@ -491,14 +571,19 @@ impl Fleet {
         }
     }
 
-    /// Whether the bot is crash-looping, and the probe verdict of its current run in the
-    /// container `container_id` (none for another container: the list saw a newer one).
-    fn extras(&self, id: &BotId, container_id: Option<&str>) -> (bool, Option<RunHealth>) {
+    /// Whether the container `container_id` is crash-looping, whether its exit was asked for
+    /// (a stop or restart: its exit code is no error), and the probe verdict of its current
+    /// run (none for another container: the list saw a newer one).
+    fn extras(&self, id: &BotId, container_id: Option<&str>) -> (bool, bool, Option<RunHealth>) {
         let now = Utc::now();
         let policy = self.policy;
         self.with(|m| match m.get_mut(id) {
             Some(e) => {
-                prune(&mut e.deaths, now, policy.window);
+                prune(&mut e.crashes.deaths, now, policy.window);
+                // A signal was sent and its death is not in yet (the inspect won the race
+                // with the `die` event), or the death came in as requested.
+                let requested = e.last_kill.is_some_and(|k| now - k <= KILL_TO_DEATH)
+                    || (container_id.is_some() && e.requested_exit.as_deref() == container_id);
                 let probe = match &e.probe {
                     Some(p) if Some(p.run.container_id.as_str()) == container_id => {
                         Some((p.health, p.channels.clone()))
@@ -506,9 +591,13 @@ impl Fleet {
                     _ if e.probed => Some((Health::Starting, None)),
                     _ => None,
                 };
-                (e.deaths.len() >= policy.restarts, probe)
+                (
+                    e.crashes.of(container_id) >= policy.restarts,
+                    requested,
+                    probe,
+                )
             }
-            None => (false, None),
+            None => (false, false, None),
         })
     }
 }
@@ -651,15 +740,15 @@ mod tests {
         });
         let id = BotId::new("b").unwrap();
         let now = Utc::now();
-        fleet.record_death(&id, now - chrono::Duration::seconds(120));
-        fleet.record_death(&id, now - chrono::Duration::seconds(10));
-        fleet.record_death(&id, now - chrono::Duration::seconds(5));
+        fleet.record_death(&id, "c", now - chrono::Duration::seconds(120));
+        fleet.record_death(&id, "c", now - chrono::Duration::seconds(10));
+        fleet.record_death(&id, "c", now - chrono::Duration::seconds(5));
         assert!(
-            !fleet.extras(&id, None).0,
+            !fleet.extras(&id, Some("c")).0,
             "the old death is outside the window"
         );
-        fleet.record_death(&id, now);
-        assert!(fleet.extras(&id, None).0);
+        fleet.record_death(&id, "c", now);
+        assert!(fleet.extras(&id, Some("c")).0);
     }
 
     #[test]
@@ -673,15 +762,100 @@ mod tests {
         for i in 0..5 {
             let t = now + chrono::Duration::seconds(i);
             fleet.record_kill(&id, t);
-            fleet.record_death(&id, t + chrono::Duration::milliseconds(200));
+            assert_eq!(
+                fleet.record_death(&id, "c", t + chrono::Duration::milliseconds(200)),
+                Death::Requested
+            );
         }
         assert!(
-            !fleet.extras(&id, None).0,
+            !fleet.extras(&id, Some("c")).0,
             "stops and restarts are not a crash loop"
         );
-        fleet.record_death(&id, now + chrono::Duration::seconds(6));
-        fleet.record_death(&id, now + chrono::Duration::seconds(7));
-        assert!(fleet.extras(&id, None).0);
+        fleet.record_death(&id, "c", now + chrono::Duration::seconds(6));
+        fleet.record_death(&id, "c", now + chrono::Duration::seconds(7));
+        assert!(fleet.extras(&id, Some("c")).0);
+    }
+
+    /// Regression (issue 11, bug 8): a crash-looping bot fixed by a PATCH stayed `crash_loop`
+    /// for up to 5 minutes, its old container's deaths still counted in the window.
+    #[test]
+    fn crash_loop_fixed_by_a_new_container_starts_clean() {
+        let fleet = Fleet::new(CrashLoopPolicy {
+            restarts: 3,
+            window: Duration::from_secs(300),
+        });
+        let id = BotId::new("b").unwrap();
+        let now = Utc::now();
+        for i in 0..4 {
+            fleet.record_death(&id, "old", now - chrono::Duration::seconds(10 - i));
+        }
+        assert!(fleet.extras(&id, Some("old")).0);
+        // Removed (no container for a moment), then recreated: the new run owes nothing.
+        fleet.record_status(&id, None);
+        fleet.record_status(&id, Some(running("new", 1)));
+        assert!(!fleet.extras(&id, Some("new")).0);
+        let o = fleet.observe_status(&id, D::Running, fleet.status(&id).as_ref());
+        assert_eq!(o.state, BotState::Running);
+        // A late `die` of the old container does not count against the new one either.
+        fleet.record_death(&id, "old", now);
+        assert!(!fleet.extras(&id, Some("new")).0);
+    }
+
+    /// Regression (issue 11, bug 4): a restart showed a transient `error` (exit 143, the
+    /// SIGTERM the bot did not handle) before `running`.
+    #[test]
+    fn restart_exit_143_is_not_an_error() {
+        let fleet = Fleet::new(CrashLoopPolicy::default());
+        let id = BotId::new("b").unwrap();
+        let exited = ContainerStatus {
+            state: C::Exited,
+            running: false,
+            exit_code: Some(143),
+            ..running("c", 5)
+        };
+        let now = Utc::now();
+        // The inspect after `kill` may see the exit before the `die` event is in...
+        fleet.record_kill(&id, now);
+        fleet.record_status(&id, Some(exited.clone()));
+        let o = fleet.observe_status(&id, D::Running, Some(&exited));
+        assert_eq!(o.state, BotState::Stopped);
+        // ...and after it, the exit is known to be requested.
+        fleet.record_death(&id, "c", now);
+        let o = fleet.observe_status(&id, D::Running, Some(&exited));
+        assert_eq!(o.state, BotState::Stopped);
+        // Running again, the next unrequested exit is an error as always.
+        fleet.record_status(&id, Some(running("c", 0)));
+        fleet.record_death(&id, "c", now + chrono::Duration::seconds(1));
+        fleet.record_status(&id, Some(exited.clone()));
+        let o = fleet.observe_status(&id, D::Running, Some(&exited));
+        assert_eq!(o.state, BotState::Error);
+    }
+
+    /// Regression (issue 11, bug 5): `crash_loop` became `error` after a server restart, the
+    /// death history being in memory only. Seeded back from the store, it holds.
+    #[test]
+    fn seeded_crash_history_keeps_a_crash_loop_across_a_restart() {
+        let fleet = Fleet::new(CrashLoopPolicy {
+            restarts: 3,
+            window: Duration::from_secs(300),
+        });
+        let id = BotId::new("b").unwrap();
+        let now = Utc::now();
+        let deaths: Vec<_> = (1..=3)
+            .map(|i| now - chrono::Duration::seconds(i))
+            .collect();
+        fleet.seed_crashes(&id, "c", &deaths);
+        let looping = ContainerStatus {
+            state: C::Restarting,
+            running: false,
+            exit_code: Some(1),
+            ..running("c", 5)
+        };
+        let o = fleet.observe_status(&id, D::Running, Some(&looping));
+        assert_eq!(o.state, BotState::CrashLoop);
+        // Old history only fills a blank: what the running server saw wins.
+        fleet.seed_crashes(&id, "other", &deaths);
+        assert!(fleet.extras(&id, Some("c")).0);
     }
 
     fn running(container: &str, started_secs_ago: i64) -> ContainerStatus {
@@ -698,6 +872,7 @@ mod tests {
             oom_killed: false,
             image_id: "sha256:i".into(),
             ip_address: Some("10.0.0.2".into()),
+            ports: Vec::new(),
         }
     }
 
@@ -777,8 +952,8 @@ mod tests {
         fleet.record_status(&id, Some(s.clone()));
         fleet.record_probe(&id, &RunKey::of(&s), result(true, true), true, 3);
         assert_eq!(health(&fleet, &id), Health::Healthy);
-        fleet.record_death(&id, Utc::now());
-        fleet.record_death(&id, Utc::now());
+        fleet.record_death(&id, "c1", Utc::now());
+        fleet.record_death(&id, "c1", Utc::now());
         let o = fleet.observe_status(&id, D::Running, Some(&s));
         assert_eq!(o.state, BotState::CrashLoop);
         assert_eq!(o.health, Health::Unhealthy);
@@ -870,7 +1045,7 @@ mod tests {
         let old = running("old", 1);
         fleet.record_status(&id, Some(old.clone()));
         for _ in 0..3 {
-            fleet.record_death(&id, Utc::now());
+            fleet.record_death(&id, "old", Utc::now());
         }
         let o = fleet.observe_status(&id, D::Running, Some(&old));
         assert_eq!(o.state, BotState::CrashLoop);

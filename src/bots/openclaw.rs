@@ -339,20 +339,20 @@ impl fmt::Display for Channel {
 }
 
 /// `spec.settings` of an openclaw bot, as users write it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenClawSettings {
-    /// Provider id, one of [`PROVIDERS`].
+    /// Provider id (`anthropic`, `openai`, ...: the dashboard's list, `PROVIDERS` in the code).
     pub provider: String,
     /// Model name at that provider.
     pub model: String,
-    /// Channel ids, each one of [`Channel::ALL`].
+    /// Channel ids (`telegram`, `discord`, ...: `Channel::ALL` in the code); none by default.
     #[serde(default)]
     pub channels: Vec<String>,
     /// Who the bot is.
     #[serde(default)]
     pub persona: Option<Persona>,
-    /// Gateway port inside the container (default [`DEFAULT_GATEWAY_PORT`]).
+    /// Gateway port inside the container, 1-65535 (default 18789).
     #[serde(default)]
     pub gateway_port: Option<u16>,
     /// Overrides the provider's base URL (a self-hosted gateway, a regional endpoint, ollama
@@ -371,7 +371,7 @@ pub struct OpenClawSettings {
 }
 
 /// The bot's persona, written to `workspace/SOUL.md` and `workspace/IDENTITY.md`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Persona {
     /// Display name.
@@ -432,10 +432,22 @@ impl Plan {
             );
             return None;
         }
-        let raw: OpenClawSettings = match serde_json::from_value(settings.clone()) {
+        let raw: OpenClawSettings = match serde_path_to_error::deserialize(settings.clone()) {
             Ok(s) => s,
             Err(e) => {
-                errors.add("settings", e.to_string());
+                // At the field it concerns (`settings.persona`), in the API's words.
+                let mut path = e.path().to_string();
+                let message = e.into_inner().to_string();
+                // An unknown field is a problem of the object that does not have it.
+                if message.starts_with("unknown field") {
+                    path = path.rsplit_once('.').map_or("", |(p, _)| p).to_string();
+                }
+                let field = if path == "." || path.is_empty() {
+                    "settings".to_string()
+                } else {
+                    format!("settings.{path}")
+                };
+                errors.add(field, super::plain_words::plain(&message));
                 return None;
             }
         };

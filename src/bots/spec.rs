@@ -59,7 +59,14 @@ pub struct CreateBot {
     /// HTTP health probe run by botmaker (not by Docker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HttpProbe>,
-    /// Template-specific settings (for `openclaw`: provider, model, channels, persona...).
+    /// Numeric `uid` or `uid:gid` the container runs as, overriding the image's `USER`; the
+    /// bot's secret files are owned by it. Absent: the image's own user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[0-9]+(:[0-9]+)?$")]
+    pub user: Option<String>,
+    /// Template-specific settings: none for `generic` (`{}` or absent); for `openclaw` an
+    /// `OpenClawSettings` object (provider, model, channels, persona, gateway_port, base_url,
+    /// http_chat, agent_id, config).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub settings: serde_json::Value,
     /// Seconds between SIGTERM and SIGKILL when the bot stops (stop, restart, apply, delete);
@@ -96,6 +103,7 @@ fn create_example() -> serde_json::Value {
             "port": 8080, "path": "/healthz", "interval_secs": 30,
             "start_period_secs": 180, "failure_threshold": 3,
         },
+        "user": "1000:1000",
         "settings": {},
         "stop_timeout_secs": 30,
         "start": true,
@@ -139,7 +147,13 @@ pub struct UpdateBot {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "present")]
     #[schema(value_type = Option<HttpProbe>)]
     pub health_check: Option<Option<HttpProbe>>,
-    /// Replaces the template settings.
+    /// Replaces the user the container runs as (`uid` or `uid:gid`); `null` goes back to the
+    /// image's own `USER`.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "present")]
+    #[schema(value_type = Option<String>, pattern = "^[0-9]+(:[0-9]+)?$")]
+    pub user: Option<Option<String>>,
+    /// Replaces the template settings (see `CreateBot.settings`: an `OpenClawSettings` object
+    /// for `openclaw`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<serde_json::Value>,
     /// New stop grace period, seconds (1–600); `null` goes back to the server's default.
@@ -165,6 +179,7 @@ impl Default for UpdateBot {
             limits: None,
             network: None,
             health_check: None,
+            user: None,
             settings: None,
             stop_timeout_secs: None,
             apply: true,
@@ -190,6 +205,7 @@ impl UpdateBot {
             limits,
             network,
             health_check,
+            user,
             settings,
             stop_timeout_secs,
         } = self;
@@ -214,6 +230,9 @@ impl UpdateBot {
         if let Some(v) = health_check {
             spec.health_check.clone_from(v);
         }
+        if let Some(v) = user {
+            spec.user.clone_from(v);
+        }
         if let Some(v) = settings {
             spec.settings = v.clone();
         }
@@ -234,6 +253,7 @@ fn update_example() -> serde_json::Value {
         "limits": { "memory_mb": 1024 },
         "network": null,
         "health_check": { "port": 8080, "path": "/healthz" },
+        "user": null,
         "settings": {},
         "stop_timeout_secs": 30,
         "apply": true,
@@ -385,6 +405,8 @@ pub struct BotSpec {
     pub network: Option<String>,
     /// botmaker's HTTP probe.
     pub health_check: Option<HttpProbe>,
+    /// `uid[:gid]` the container runs as, when not the image's own user.
+    pub user: Option<String>,
     /// Template settings.
     pub settings: serde_json::Value,
     /// Stop grace period in seconds; `None` means the server's default.

@@ -1,6 +1,8 @@
 //! Validation of user input into typed values, collecting every problem per field so a form
 //! (or a script) can show them all at once.
 
+use std::collections::BTreeMap;
+
 use super::spec::{HttpProbe, LimitsSpec, PortSpec, UpdateBot};
 pub use crate::field_errors::FieldErrors;
 use crate::secrets::SecretName;
@@ -179,6 +181,42 @@ pub fn check_secrets<'a>(
     names
 }
 
+/// Warnings for environment variables whose name looks like a secret's (`*_KEY`, `*TOKEN*`,
+/// `*SECRET*`, `*PASSWORD*`, `*PASSWD*`, `*CREDENTIAL*`, `*_PAT`) and whose value is not
+/// empty. Such a value is stored in the database, returned by the API and written by
+/// `export`; as a secret it would be a file under `/run/secrets`. A warning, not a refusal:
+/// `SSH_KEY_PATH=/x` or `TOKEN_TTL=60` are fine, and the user knows which.
+pub fn env_warnings(env: &BTreeMap<String, String>) -> Vec<String> {
+    env.iter()
+        .filter(|(k, v)| !v.is_empty() && looks_secret(k))
+        .map(|(k, _)| {
+            format!(
+                "env {k} looks like a secret: its value is stored and shown in plain text \
+                 (API, dashboard, `export`); pass it in `secrets` instead (a file at \
+                 /run/secrets/{k})"
+            )
+        })
+        .collect()
+}
+
+fn looks_secret(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    k.ends_with("_KEY")
+        || k == "KEY"
+        || k.ends_with("_PAT")
+        || [
+            "TOKEN",
+            "SECRET",
+            "PASSWORD",
+            "PASSWD",
+            "CREDENTIAL",
+            "PRIVATE_KEY",
+            "API_KEY",
+        ]
+        .iter()
+        .any(|w| k.contains(w))
+}
+
 /// Checks published ports: no zero port, no duplicate container port, a valid host address.
 pub fn check_ports(ports: &[PortSpec], errors: &mut FieldErrors) {
     let mut seen = std::collections::BTreeSet::new();
@@ -200,6 +238,33 @@ pub fn check_ports(ports: &[PortSpec], errors: &mut FieldErrors) {
         if !seen.insert((p.container, p.protocol as u8)) {
             errors.add(format!("ports[{i}].container"), "is published twice");
         }
+        if let Some(host) = p.host.filter(|h| *h != 0) {
+            let clash = ports[..i]
+                .iter()
+                .any(|q| q.host == Some(host) && q.protocol == p.protocol && same_address(p, q));
+            if clash {
+                errors.add(
+                    format!("ports[{i}].host"),
+                    format!("host port {host} is already published by another port of this bot"),
+                );
+            }
+        }
+    }
+}
+
+/// Whether two ports bind overlapping host addresses: the same one, or either on all
+/// addresses (`0.0.0.0`, `::`). Unset is Docker's default here, 127.0.0.1.
+fn same_address(a: &PortSpec, b: &PortSpec) -> bool {
+    let ip = |p: &PortSpec| {
+        p.host_ip
+            .as_deref()
+            .unwrap_or(crate::docker::DEFAULT_HOST_IP)
+            .parse::<std::net::IpAddr>()
+            .ok()
+    };
+    match (ip(a), ip(b)) {
+        (Some(x), Some(y)) => x == y || x.is_unspecified() || y.is_unspecified(),
+        _ => false,
     }
 }
 
@@ -364,6 +429,7 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
         limits,
         network,
         health_check,
+        user,
         settings: _,
         stop_timeout_secs,
         apply: _,
@@ -389,8 +455,23 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
     if let Some(Some(probe)) = health_check {
         check_health_check(probe, errors);
     }
+    if let Some(Some(user)) = user {
+        check_user(user, errors);
+    }
     if let Some(secs) = stop_timeout_secs {
         check_stop_timeout(*secs, errors);
+    }
+}
+
+/// Checks the `user` field: a numeric `uid` or `uid:gid`. Names are refused because botmaker
+/// must know the number to hand the bot's secret files to it; an image's own named `USER` is
+/// resolved from its `/etc/passwd` instead (see `bots::run_as`).
+pub fn check_user(user: &str, errors: &mut FieldErrors) {
+    if crate::bots::run_as::parse_ids(user).is_none() {
+        errors.add(
+            "user",
+            "must be a numeric uid or uid:gid (for example 1000 or 1000:1000), each at most 2147483647",
+        );
     }
 }
 
@@ -400,6 +481,69 @@ mod tests {
 
     use super::*;
     use crate::docker::Protocol;
+
+    #[test]
+    fn secret_looking_env_keys_with_values_are_warned_about() {
+        let env = BTreeMap::from(
+            [
+                ("API_KEY", "sk-1"),
+                ("GITHUB_TOKEN", "x"),
+                ("db_password", "p"),
+                ("CLIENT_SECRET", "s"),
+                ("EMPTY_TOKEN", ""),
+                ("LOG_LEVEL", "info"),
+                ("KEYBOARD", "us"),
+            ]
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        let warned: Vec<String> = env_warnings(&env)
+            .iter()
+            .map(|w| w.split_whitespace().nth(1).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            warned,
+            ["API_KEY", "CLIENT_SECRET", "GITHUB_TOKEN", "db_password"]
+        );
+    }
+
+    #[test]
+    fn the_same_host_port_twice_in_one_bot_is_a_field_error() {
+        let port = |container, host, ip: Option<&str>| PortSpec {
+            container,
+            host: Some(host),
+            host_ip: ip.map(String::from),
+            protocol: Protocol::Tcp,
+        };
+        let mut e = FieldErrors::default();
+        check_ports(&[port(80, 8080, None), port(81, 8080, None)], &mut e);
+        assert_eq!(
+            e.fields().keys().collect::<Vec<_>>(),
+            ["ports[1].host"],
+            "{e:?}"
+        );
+        let mut e = FieldErrors::default();
+        check_ports(
+            &[
+                port(80, 8080, Some("0.0.0.0")),
+                port(81, 8080, Some("127.0.0.1")),
+            ],
+            &mut e,
+        );
+        assert!(e.fields().contains_key("ports[1].host"), "{e:?}");
+        // Other addresses, or another protocol, do not clash.
+        let mut e = FieldErrors::default();
+        let mut udp = port(81, 8080, None);
+        udp.protocol = Protocol::Udp;
+        check_ports(
+            &[
+                port(80, 8080, Some("127.0.0.1")),
+                port(81, 8080, Some("127.0.0.2")),
+                udp,
+            ],
+            &mut e,
+        );
+        assert!(e.is_empty(), "{e:?}");
+    }
 
     #[test]
     fn collects_every_problem_by_field() {

@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::observed::Observed;
 use super::spec::{BotSpec, HttpProbe, LimitsSpec, PortSpec};
+use crate::docker::{BoundPort, Protocol};
 use crate::store::{BotRow, DesiredState};
 
 /// A bot as returned by the API: its desired configuration, the names of its secrets (never
@@ -31,14 +32,17 @@ pub struct BotView {
     pub env: BTreeMap<String, String>,
     /// Names of its secrets (values are never returned).
     pub secrets: Vec<String>,
-    /// Published ports.
-    pub ports: Vec<PortSpec>,
+    /// Published ports, with the host port Docker bound filled in (and `auto` set) where the
+    /// bot asked for none.
+    pub ports: Vec<PortView>,
     /// Resource limits.
     pub limits: LimitsSpec,
     /// Docker network, when not the default.
     pub network: Option<String>,
     /// botmaker's HTTP probe, if any.
     pub health_check: Option<HttpProbe>,
+    /// `uid[:gid]` the container runs as, when set (otherwise the image's `USER`).
+    pub user: Option<String>,
     /// Template settings.
     pub settings: serde_json::Value,
     /// Seconds between SIGTERM and SIGKILL on stop; `null` means the server's default.
@@ -52,10 +56,64 @@ pub struct BotView {
     /// container runs: an upgrade (same reference) would replace it. Always false for a bot
     /// without a container.
     pub image_drift: bool,
+    /// Whether the observed state contradicts the desired one: a bot wanted `stopped` whose
+    /// container runs, or one wanted `running` whose container is stopped or missing. (Not
+    /// to be confused with an image drift, where the running image is out of date.) The
+    /// reconciler stops the first kind at its next resync.
+    #[serde(default)]
+    pub state_drift: bool,
+    /// Things worth knowing about the configuration just stored, in the answer to a create
+    /// or PATCH only: an environment variable that looks like a secret, say.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// When the bot was created.
     pub created_at: DateTime<Utc>,
     /// When its configuration last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A published port as the API shows it: as configured, with the host port Docker picked
+/// when the bot asked for none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = PublishedPort)]
+pub struct PortView {
+    /// Port inside the container.
+    pub container: u16,
+    /// Host port: the one configured, or the one Docker bound (`auto`); `null` for a port
+    /// Docker chooses when the container is not running.
+    pub host: Option<u16>,
+    /// Host address; `127.0.0.1` when not configured.
+    pub host_ip: Option<String>,
+    /// `tcp` or `udp`.
+    pub protocol: Protocol,
+    /// True when `host` is the port Docker picked (none was configured): not part of the
+    /// bot's configuration, and it can change when the container is recreated.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto: bool,
+}
+
+impl From<PortSpec> for PortView {
+    fn from(p: PortSpec) -> Self {
+        Self {
+            container: p.container,
+            host: p.host,
+            host_ip: p.host_ip,
+            protocol: p.protocol,
+            auto: false,
+        }
+    }
+}
+
+impl PortView {
+    /// The port as configured (a host port Docker picked is not part of it).
+    pub fn spec(&self) -> PortSpec {
+        PortSpec {
+            container: self.container,
+            host: self.host.filter(|_| !self.auto),
+            host_ip: self.host_ip.clone(),
+            protocol: self.protocol,
+        }
+    }
 }
 
 impl BotView {
@@ -69,15 +127,18 @@ impl BotView {
             command: spec.command,
             env: spec.env,
             secrets: row.secret_names.clone(),
-            ports: spec.ports,
+            ports: spec.ports.into_iter().map(PortView::from).collect(),
             limits: spec.limits,
             network: spec.network,
             health_check: spec.health_check,
+            user: spec.user,
             settings: spec.settings,
             stop_timeout_secs: spec.stop_timeout_secs,
             desired_state: row.desired_state,
+            state_drift: state_drift(row.desired_state, &observed),
             observed,
             image_drift: false,
+            warnings: Vec::new(),
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -89,17 +150,84 @@ impl BotView {
             image: self.image.clone(),
             command: self.command.clone(),
             env: self.env.clone(),
-            ports: self.ports.clone(),
+            ports: self.ports.iter().map(PortView::spec).collect(),
             limits: self.limits.clone(),
             network: self.network.clone(),
             health_check: self.health_check.clone(),
+            user: self.user.clone(),
             settings: self.settings.clone(),
             stop_timeout_secs: self.stop_timeout_secs,
         }
     }
 
+    /// Fills in the host ports Docker picked for ports that asked for none, from `bound`
+    /// (what the container's inspect or list reports while it runs).
+    pub fn with_bound_ports(mut self, bound: &[BoundPort]) -> Self {
+        for p in self.ports.iter_mut().filter(|p| p.host.is_none()) {
+            if let Some(b) = bound
+                .iter()
+                .find(|b| b.container == p.container && b.protocol == p.protocol)
+            {
+                p.host = Some(b.host);
+                p.auto = true;
+            }
+        }
+        self
+    }
+
     /// Whether the user wants it running.
     pub fn wants_running(&self) -> bool {
         self.desired_state == DesiredState::Running
+    }
+}
+
+/// See [`BotView::state_drift`]. A bot that is starting, failing or crash-looping while wanted
+/// running is not drifting: its state says what is wrong.
+fn state_drift(desired: DesiredState, observed: &Observed) -> bool {
+    use super::observed::BotState;
+    match desired {
+        DesiredState::Stopped => observed.is_up(),
+        DesiredState::Running => matches!(observed.state, BotState::Stopped | BotState::Missing),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::observed::BotState;
+    use super::*;
+
+    #[test]
+    fn desired_and_observed_state_that_differ_are_flagged_as_state_drift() {
+        let seen = |state| Observed {
+            state,
+            health: Default::default(),
+            exit_code: None,
+            restart_count: 0,
+            oom_killed: false,
+            container_id: None,
+            image_id: None,
+            started_at: None,
+            channels: None,
+        };
+        assert!(state_drift(DesiredState::Stopped, &seen(BotState::Running)));
+        assert!(state_drift(
+            DesiredState::Stopped,
+            &seen(BotState::CrashLoop)
+        ));
+        assert!(!state_drift(
+            DesiredState::Stopped,
+            &seen(BotState::Stopped)
+        ));
+        assert!(!state_drift(
+            DesiredState::Stopped,
+            &seen(BotState::Missing)
+        ));
+        assert!(state_drift(DesiredState::Running, &seen(BotState::Stopped)));
+        assert!(state_drift(DesiredState::Running, &seen(BotState::Missing)));
+        assert!(!state_drift(
+            DesiredState::Running,
+            &seen(BotState::Running)
+        ));
+        assert!(!state_drift(DesiredState::Running, &seen(BotState::Error)));
     }
 }

@@ -239,10 +239,13 @@ async fn execute(client: &ApiClient, p: Prepared) -> Outcome {
             Step::Conflict { reason, .. } => Err(reason),
             Step::Create(bot) => {
                 let body = fleet::create_body(&bot, &values)?;
-                client
+                let made = client
                     .call::<BotView>(Method::POST, "/api/bots", Some(&body))
                     .await
                     .map_err(err)?;
+                for w in &made.warnings {
+                    eprintln!("warning: {}: {w}", made.id);
+                }
                 Ok(Outcome::Created)
             }
             Step::Update(u) => {
@@ -301,6 +304,12 @@ async fn update(
 pub async fn export(client: &ApiClient, args: &ExportArgs) -> Result<(), CliError> {
     let mut list: BotList = client.get("/api/bots").await?;
     list.bots.sort_by(|a, b| a.id.cmp(&b.id));
+    // Written in plain text like any env value, but not silently.
+    for b in &list.bots {
+        for w in crate::bots::validate::env_warnings(&b.env) {
+            eprintln!("warning: {}: {w}", b.id);
+        }
+    }
     let decls = list.bots.iter().map(fleet::from_remote).collect();
     let body = fleet::to_toml(decls)
         .map_err(|e| CliError::Failed(format!("cannot write the fleet as TOML: {e}")))?;

@@ -58,14 +58,17 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
     }
     let list: BotList = client.decode(v)?;
     let now = Utc::now();
-    let mut t = Table::new(&["ID", "STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE"]);
+    let mut t = Table::new(&[
+        "ID", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS", "IMAGE",
+    ]);
     for b in &list.bots {
         t.row(vec![
             b.id.clone(),
-            b.observed.state.as_str().to_string(),
+            state_cell(b),
             json_name(&b.observed.health),
             uptime(b, now),
             b.observed.restart_count.to_string(),
+            ports_cell(b),
             // The tag now names another image than runs: `bots upgrade` would pick it up.
             if b.image_drift {
                 format!("{} (drift)", b.image)
@@ -76,6 +79,57 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
     }
     t.print();
     Ok(())
+}
+
+/// The observed state, with `!` and the wanted state when they differ (`stopped!running`):
+/// the bot's `state_drift`.
+fn state_cell(b: &BotView) -> String {
+    if b.state_drift {
+        format!("{}!{}", b.observed.state.as_str(), b.desired_state)
+    } else {
+        b.observed.state.as_str().to_string()
+    }
+}
+
+/// `127.0.0.1:32774 -> 8080/tcp`, as Docker bound it: `(auto)` marks a host port Docker
+/// picked, `auto` alone one it will pick when the container runs.
+fn port_text(p: &crate::bots::PortView) -> String {
+    let ip = p
+        .host_ip
+        .as_deref()
+        .unwrap_or(crate::docker::DEFAULT_HOST_IP);
+    let host = match p.host {
+        Some(h) if p.auto => format!("{ip}:{h} (auto)"),
+        Some(h) => format!("{ip}:{h}"),
+        None => "auto".into(),
+    };
+    let proto = match p.protocol {
+        Protocol::Tcp => "tcp",
+        Protocol::Udp => "udp",
+    };
+    format!("{host} -> {}/{proto}", p.container)
+}
+
+/// `32774->8080,9000->9000/udp` (no spaces: one cell), `-` without ports.
+fn ports_cell(b: &BotView) -> String {
+    let cells: Vec<String> = b
+        .ports
+        .iter()
+        .map(|p| {
+            let host = p.host.map_or("?".to_string(), |h| h.to_string());
+            let udp = if p.protocol == Protocol::Udp {
+                "/udp"
+            } else {
+                ""
+            };
+            format!("{host}->{}{udp}", p.container)
+        })
+        .collect();
+    if cells.is_empty() {
+        "-".into()
+    } else {
+        cells.join(",")
+    }
 }
 
 /// Time since the current run started, for a running bot; `-` otherwise.
@@ -101,9 +155,14 @@ fn show(b: &BotView) {
     kv(
         "state",
         format!(
-            "{} (wanted: {})",
+            "{} (wanted: {}){}",
             b.observed.state.as_str(),
-            b.desired_state
+            b.desired_state,
+            if b.state_drift {
+                " DRIFT: Docker does not match what is wanted"
+            } else {
+                ""
+            }
         ),
     );
     kv("health", json_name(&b.observed.health));
@@ -122,16 +181,7 @@ fn show(b: &BotView) {
     }
     kv("secrets", list_or_dash(&b.secrets));
     for p in &b.ports {
-        let host = match (&p.host_ip, p.host) {
-            (Some(ip), Some(h)) => format!("{ip}:{h}"),
-            (None, Some(h)) => h.to_string(),
-            (_, None) => "auto".into(),
-        };
-        let proto = match p.protocol {
-            Protocol::Tcp => "tcp",
-            Protocol::Udp => "udp",
-        };
-        kv("port", format!("{host} -> {}/{proto}", p.container));
+        kv("port", port_text(p));
     }
     if b.limits != LimitsSpec::default() {
         let l = &b.limits;
@@ -229,6 +279,9 @@ async fn create(client: &ApiClient, a: CreateArgs) -> Result<(), CliError> {
     } else {
         let b: BotView = client.decode(v)?;
         println!("created {} ({})", b.id, b.observed.state.as_str());
+        for w in &b.warnings {
+            eprintln!("warning: {w}");
+        }
     }
     Ok(())
 }

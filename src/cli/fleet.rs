@@ -68,6 +68,9 @@ pub struct BotDecl {
     /// botmaker's HTTP health probe.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HttpProbe>,
+    /// `uid[:gid]` the container runs as (the image's `USER` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Value>,
@@ -94,6 +97,7 @@ impl BotDecl {
             limits,
             network,
             health_check,
+            user,
             settings,
             stop_timeout_secs,
         } = self;
@@ -107,6 +111,7 @@ impl BotDecl {
             limits: limits.clone(),
             network: network.clone().map(Some),
             health_check: health_check.clone().map(Some),
+            user: user.clone().map(Some),
             settings: settings.clone(),
             stop_timeout_secs: stop_timeout_secs.map(Some),
             apply: true,
@@ -220,6 +225,7 @@ pub fn create_body(
         limits,
         network,
         health_check,
+        user,
         settings,
         stop_timeout_secs,
     } = &bot.decl;
@@ -235,6 +241,7 @@ pub fn create_body(
         limits: limits.clone().unwrap_or_default(),
         network: network.clone(),
         health_check: health_check.clone(),
+        user: user.clone(),
         settings: settings.clone().unwrap_or_default(),
         stop_timeout_secs: *stop_timeout_secs,
         start: start.unwrap_or(true),
@@ -269,10 +276,11 @@ pub fn from_remote(bot: &BotView) -> BotDecl {
         start: Some(bot.wants_running()),
         secrets: Some(bot.secrets.clone()).filter(|s| !s.is_empty()),
         env: Some(bot.env.clone()).filter(|e| !e.is_empty()),
-        ports: Some(bot.ports.clone()).filter(|p| !p.is_empty()),
+        ports: Some(bot.spec().ports).filter(|p| !p.is_empty()),
         limits: Some(bot.limits.clone()).filter(|l| *l != LimitsSpec::default()),
         network: bot.network.clone(),
         health_check: bot.health_check.clone(),
+        user: bot.user.clone(),
         settings: Some(settings).filter(|s| !is_empty_settings(s)),
         stop_timeout_secs: bot.stop_timeout_secs,
     }
@@ -408,11 +416,12 @@ start = false
         remote.name = "Alpha".into();
         remote.env = BTreeMap::from([("A".into(), "1".into())]);
         remote.secrets = vec!["API_KEY".into()];
-        remote.ports = vec![PortSpec {
+        remote.ports = vec![crate::bots::PortView {
             container: 80,
-            host: None,
+            host: Some(32768),
             host_ip: None,
             protocol: Default::default(),
+            auto: true,
         }];
         remote.network = Some("bots".into());
         remote.settings = json!({ "x": null, "y": { "z": 1 } });
@@ -422,7 +431,12 @@ start = false
         assert_eq!(back.start, Some(false));
         assert_eq!(back.secrets, Some(vec!["API_KEY".to_string()]));
         assert_eq!(back.settings, Some(json!({ "y": { "z": 1 } })));
-        assert_eq!(back.ports.unwrap()[0].container, 80);
+        let port = &back.ports.unwrap()[0];
+        assert_eq!(port.container, 80);
+        assert_eq!(
+            port.host, None,
+            "a host port Docker picked is not configuration"
+        );
         assert_eq!(back.limits, None);
         assert_eq!(back.command, None);
         assert_eq!(back.network.as_deref(), Some("bots"));

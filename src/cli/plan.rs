@@ -335,7 +335,7 @@ mod tests {
         r.template = "openclaw".into();
         r.image.clone_from(&spec.image);
         r.env.clone_from(&spec.env);
-        r.ports.clone_from(&spec.ports);
+        r.ports = spec.ports.iter().cloned().map(Into::into).collect();
         r.limits = spec.limits.clone();
         r.settings = spec.settings.clone();
         r.secrets = Vec::new();

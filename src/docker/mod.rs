@@ -60,7 +60,7 @@ pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
 pub use parked::parked_name;
 pub use stats::{StatsSample, StatsSnapshot};
-pub use status::{ContainerInfo, ContainerState, ContainerStatus, Health};
+pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health};
 pub use version::ApiVersion;
 
 use crate::BotId;
@@ -284,6 +284,64 @@ impl DockerService {
             Err(ContainerError::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// The `USER` an image runs as (its `Config.User`: empty for root), or `None` if the image
+    /// is not on the engine.
+    pub async fn image_user(&self, image: &str) -> Result<Option<String>, ContainerError> {
+        match self
+            .call(
+                Op::Inspect,
+                "",
+                self.call_timeout,
+                self.docker.inspect_image(image),
+            )
+            .await
+        {
+            Ok(i) => Ok(Some(i.config.and_then(|c| c.user).unwrap_or_default())),
+            Err(ContainerError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The first `cap` bytes at most of the regular file `path` inside the bot's container
+    /// (created or running), read through the archive endpoint; `None` if it is not there or
+    /// not a regular file (a link is not followed). Used to read an image's `/etc/passwd`.
+    pub async fn read_container_file(
+        &self,
+        bot_id: &BotId,
+        path: &str,
+        cap: usize,
+    ) -> Result<Option<Vec<u8>>, ContainerError> {
+        use bollard::query_parameters::DownloadFromContainerOptionsBuilder;
+        use futures_util::TryStreamExt;
+        let name = container_name(bot_id);
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        // The tar holds one header, the file, and padding: a little more than the file.
+        let limit = cap + 4096;
+        let read = async {
+            let mut stream =
+                std::pin::pin!(self.docker.download_from_container(&name, Some(options)));
+            let mut tar = Vec::new();
+            while let Some(chunk) = stream.try_next().await? {
+                tar.extend_from_slice(&chunk);
+                if tar.len() > limit {
+                    break;
+                }
+            }
+            Ok(tar)
+        };
+        let tar = match self
+            .call(Op::Inspect, bot_id.as_str(), self.call_timeout, read)
+            .await
+        {
+            Ok(t) => t,
+            Err(ContainerError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Ok(first_regular_file(&tar, cap))
     }
 
     /// Creates the bot's container (not started). Returns the container id.
@@ -585,4 +643,43 @@ impl DockerService {
 
 fn grace_secs(d: Duration) -> i32 {
     i32::try_from(d.as_secs()).unwrap_or(i32::MAX)
+}
+
+/// The contents of the first entry of a tar archive if it is a regular file of at most `cap`
+/// bytes. Only the ustar header fields needed are read: the size (octal, bytes 124..136) and
+/// the type flag (byte 156).
+fn first_regular_file(tar: &[u8], cap: usize) -> Option<Vec<u8>> {
+    let header = tar.get(..512)?;
+    if !matches!(header[156], b'0' | 0) {
+        return None;
+    }
+    let size = std::str::from_utf8(&header[124..136])
+        .ok()?
+        .trim_matches(|c: char| c == '\0' || c == ' ');
+    let size = usize::from_str_radix(size, 8).ok()?;
+    if size > cap {
+        return None;
+    }
+    tar.get(512..512 + size).map(<[u8]>::to_vec)
+}
+
+#[cfg(test)]
+mod tar_tests {
+    #[test]
+    fn reads_a_regular_file_and_refuses_links_and_big_files() {
+        let mut header = [0u8; 512];
+        header[124..135].copy_from_slice(b"00000000005");
+        header[156] = b'0';
+        let mut tar = header.to_vec();
+        tar.extend_from_slice(b"hello");
+        tar.resize(2048, 0);
+        assert_eq!(
+            super::first_regular_file(&tar, 64).as_deref(),
+            Some(&b"hello"[..])
+        );
+        assert_eq!(super::first_regular_file(&tar, 4), None);
+        tar[156] = b'2';
+        assert_eq!(super::first_regular_file(&tar, 64), None);
+        assert_eq!(super::first_regular_file(&tar[..100], 64), None);
+    }
 }

@@ -4,7 +4,82 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::config::Protocol;
 use super::labels::LABEL_BOT_ID;
+
+/// A container port as Docker published it on the host (`docker port`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BoundPort {
+    /// Port inside the container.
+    pub container: u16,
+    /// `tcp` or `udp`.
+    pub protocol: Protocol,
+    /// Host address it is bound to.
+    pub host_ip: String,
+    /// Host port, the one Docker picked when none was asked for.
+    pub host: u16,
+}
+
+impl BoundPort {
+    /// From an inspect's `NetworkSettings.Ports` (`"8080/tcp" -> [{HostIp, HostPort}]`).
+    fn from_port_map(map: Option<bollard::models::PortMap>) -> Vec<Self> {
+        let mut out: Vec<Self> = map
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|(key, bindings)| {
+                let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+                let container = port.parse::<u16>().ok();
+                let protocol = if proto == "udp" {
+                    Protocol::Udp
+                } else {
+                    Protocol::Tcp
+                };
+                bindings
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(move |b| {
+                        Some(Self {
+                            container: container?,
+                            protocol,
+                            host_ip: b.host_ip.unwrap_or_default(),
+                            host: b.host_port?.parse().ok()?,
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.container, &a.host_ip, a.host).cmp(&(b.container, &b.host_ip, b.host))
+        });
+        out
+    }
+
+    /// From a list call's `Ports` (only those published on the host).
+    fn from_summaries(ports: Option<Vec<bollard::models::PortSummary>>) -> Vec<Self> {
+        use bollard::models::PortSummaryTypeEnum;
+        let mut out: Vec<Self> = ports
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|p| {
+                Some(Self {
+                    container: p.private_port,
+                    protocol: if p.typ == Some(PortSummaryTypeEnum::UDP) {
+                        Protocol::Udp
+                    } else {
+                        Protocol::Tcp
+                    },
+                    host_ip: p.ip.unwrap_or_default(),
+                    host: p.public_port?,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (a.container, &a.host_ip, a.host).cmp(&(b.container, &b.host_ip, b.host))
+        });
+        out.dedup();
+        out
+    }
+}
 
 /// Docker's lifecycle state of a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,6 +194,8 @@ pub struct ContainerStatus {
     pub image_id: String,
     /// The container's address on its first network, while it runs (for probes).
     pub ip_address: Option<String>,
+    /// Its published ports as Docker bound them, while it runs.
+    pub ports: Vec<BoundPort>,
 }
 
 impl ContainerStatus {
@@ -150,6 +227,9 @@ impl ContainerStatus {
             restart_count: r.restart_count.unwrap_or(0),
             oom_killed: s.oom_killed.unwrap_or(false),
             image_id: r.image.unwrap_or_default(),
+            ports: BoundPort::from_port_map(
+                r.network_settings.as_ref().and_then(|n| n.ports.clone()),
+            ),
             ip_address: r
                 .network_settings
                 .and_then(|n| n.networks)
@@ -185,12 +265,16 @@ pub struct ContainerInfo {
     pub image_id: String,
     /// When the container was created (the list call reports whole seconds).
     pub created: Option<DateTime<Utc>>,
+    /// Its published ports as Docker bound them, while it runs.
+    pub ports: Vec<BoundPort>,
 }
 
 impl ContainerInfo {
     pub(crate) fn from_summary(c: bollard::models::ContainerSummary) -> Self {
         let status = c.status.unwrap_or_default();
+        let ports = BoundPort::from_summaries(c.ports.clone());
         Self {
+            ports,
             id: c.id.unwrap_or_default(),
             name: c
                 .names

@@ -24,9 +24,9 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    pub(super) code: &'static str,
     message: String,
-    fields: Option<FieldErrors>,
+    pub(super) fields: Option<FieldErrors>,
     retry_after: Option<u64>,
 }
 
@@ -229,15 +229,16 @@ fn deserialize_error<E: std::fmt::Display>(
     let inner = err.into_inner();
     if path != "." && !path.is_empty() && data_error(&inner) {
         let mut fields = FieldErrors::default();
-        fields.add(path, inner.to_string());
+        fields.add(path, crate::bots::plain_words::plain(&inner.to_string()));
         ApiError::validation(fields)
     } else {
-        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{what}: {inner}"))
+        let message = crate::bots::plain_words::plain(&inner.to_string());
+        ApiError::new(StatusCode::BAD_REQUEST, code, format!("{what}: {message}"))
     }
 }
 
 /// Whether the request says its body is JSON (`application/json`, or `application/*+json`).
-fn is_json(headers: &HeaderMap) -> bool {
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -8,6 +8,7 @@
 
 mod client_ip;
 pub mod error;
+mod every_field;
 mod strict_json;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use tokio_util::task::TaskTracker;
 
 pub use client_ip::ClientIp;
 pub use error::{ApiBytes, ApiError, ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery, decode_json};
+pub use every_field::{ApiJsonEveryField, Refused};
 
 use crate::access::Auth;
 use crate::alerts::AlertService;

@@ -10,7 +10,7 @@ use crate::api::{
     BotList, BotView, Cleanup, CreateBot, Orphans, SecretNames, SecretSet, SecretValueBody,
     Success, UpdateBot,
 };
-use crate::edge::{ApiBytes, ApiError, ApiJson, ApiPath, AppState, decode_json};
+use crate::edge::{ApiBytes, ApiError, ApiJson, ApiJsonEveryField, ApiPath, AppState, decode_json};
 use crate::secrets::SecretValue;
 
 /// List bots with their observed state.
@@ -45,8 +45,10 @@ pub async fn list_bots(State(s): State<AppState>) -> Result<Json<BotList>, ApiEr
 pub async fn create_bot(
     State(s): State<AppState>,
     Extension(actor): Extension<Principal>,
-    ApiJson(body): ApiJson<CreateBot>,
+    ApiJsonEveryField(body): ApiJsonEveryField<CreateBot>,
 ) -> Result<(StatusCode, Json<BotView>), ApiError> {
+    // A value of the wrong type: every other problem of the body in the same answer.
+    let body = body.map_err(|refused| refused.merge_checks(|rest| s.bots.check_create(rest)))?;
     let bot = s.bots.create(body).await?;
     tracing::info!(bot = %bot.id, %actor, image = %bot.image, "bot created");
     Ok((StatusCode::CREATED, Json(bot)))

@@ -257,6 +257,12 @@ impl Dir {
             .map_err(io_err("set permissions of", &self.path))
     }
 
+    /// This directory's owner `(uid, gid)`, from `fstat` on its descriptor.
+    pub fn owner(&self) -> Result<(u32, u32)> {
+        let st = rustix::fs::fstat(&self.fd).map_err(io_err("inspect", &self.path))?;
+        Ok((st.st_uid, st.st_gid))
+    }
+
     /// Sets this directory's owner with `fchown`; `None` does nothing.
     pub fn set_owner(&self, owner: Option<(u32, u32)>) -> Result<()> {
         set_owner(self.fd.as_fd(), owner).map_err(io_err("change owner of", &self.path))

@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V3_UPGRADE_JOURNAL,
     V4_LLM_PROXY,
     V5_NOTIFICATIONS,
+    V7_CRASH_HISTORY,
 ];
 
 /// The schema version this binary migrates databases to: the number of embedded migrations.
@@ -184,6 +185,20 @@ CREATE TABLE notification_deliveries (
 CREATE INDEX notification_deliveries_by_channel ON notification_deliveries (channel_id, id);
 ";
 
+/// v7: crash history, so that `crash_loop` survives a server restart (issue 11).
+///
+/// One row per unrequested death of a bot's container, kept for the crash-loop window: the
+/// container id says which run it belongs to (a recreated bot starts clean). A bot's rows go
+/// with the bot.
+const V7_CRASH_HISTORY: &str = "
+CREATE TABLE crash_history (
+    bot_id       TEXT NOT NULL REFERENCES bots (id) ON DELETE CASCADE,
+    container_id TEXT NOT NULL,
+    died_at      TEXT NOT NULL
+);
+CREATE INDEX crash_history_by_bot ON crash_history (bot_id, died_at);
+";
+
 /// Brings the database behind `conn` up to `migrations.len()`.
 ///
 /// Takes the list as a parameter so tests can migrate through made-up versions.
@@ -251,6 +266,7 @@ mod tests {
             "llm_providers",
             "llm_keys",
             "llm_usage",
+            "crash_history",
         ] {
             assert!(table_exists(&conn, table), "{table}");
         }

@@ -17,6 +17,7 @@
 
 mod auth;
 mod bots;
+mod crashes;
 mod llm;
 mod migrations;
 mod notifications;
@@ -34,6 +35,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
+pub use crashes::CrashHistory;
 pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
 pub use notifications::{ChannelRow, DELIVERIES_KEPT, DeliveryRow};

@@ -246,13 +246,15 @@ async fn create_from_flags_and_from_a_spec_file_then_list_show_control_and_remov
     let lines: Vec<&str> = table.ok().lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
-        ["ID", "STATE", "HEALTH", "UPTIME", "RESTARTS", "IMAGE"]
+        [
+            "ID", "STATE", "HEALTH", "UPTIME", "RESTARTS", "PORTS", "IMAGE"
+        ]
     );
     let row = lines.iter().find(|l| l.starts_with(&flags_id)).unwrap();
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cells[1], "running", "{row}");
     assert!(cells[3].ends_with('s'), "uptime: {row}");
-    assert_eq!(cells[5], image);
+    assert_eq!(cells[6], image);
     let spec_row = lines.iter().find(|l| l.starts_with(&spec_id)).unwrap();
     assert_eq!(spec_row.split_whitespace().nth(3), Some("-"), "{spec_row}");
     let json: Value =

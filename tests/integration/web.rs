@@ -185,6 +185,23 @@ async fn create_form_shows_the_servers_validation_messages_next_to_the_fields() 
     );
     b.screenshot("new-bot-validation").await.unwrap();
 
+    // Regression (issue 11, friction): the form reported one problem at a time. A bad id, a
+    // port the form cannot take, a memory limit too small and no image: all on one submit.
+    b.fill("#f-env", "").await;
+    b.fill("#f-id", "Bad_ID").await;
+    b.fill("#f-ports", "99999").await;
+    b.fill("#f-limits-memory_mb", "1").await;
+    b.click("#create-submit").await;
+    b.wait_text("#form-summary", "not created: 4 problems")
+        .await;
+    for slot in ["id", "image", "ports", "limits.memory_mb"] {
+        let text = b.text(&format!("[data-error-for=\"{slot}\"]")).await;
+        assert!(!text.trim().is_empty(), "no message for {slot}");
+    }
+    b.screenshot("new-bot-every-problem").await.unwrap();
+    b.fill("#f-ports", "").await;
+    b.fill("#f-limits-memory_mb", "").await;
+
     // The openclaw template's own rules: missing settings and the secrets they need.
     b.click("input[name=template][value=openclaw]").await;
     b.fill("#f-id", s.h.bot("web-oc-invalid").as_str()).await;
@@ -203,6 +220,13 @@ async fn create_form_shows_the_servers_validation_messages_next_to_the_fields() 
         "required by the openclaw template",
     )
     .await;
+    // Regression (issue 11, friction): the summary said `Name: required…` although the name
+    // is there and the value is what is missing.
+    let summary = b.text("#form-summary").await;
+    assert!(
+        summary.contains("Value of ANTHROPIC_API_KEY: required"),
+        "{summary}"
+    );
     b.screenshot("new-bot-openclaw-validation").await.unwrap();
     let (status, list) = s.get("/api/bots").await;
     assert_eq!(status, StatusCode::OK);
@@ -1170,5 +1194,123 @@ async fn the_dashboard_marks_drift_and_upgrades_a_bot() {
         json!(s.h.docker.image_id(&v2).await.unwrap().unwrap())
     );
     assert_eq!(v["image"], json!(tag), "still on the tag");
+    b.close().await;
+}
+
+/// Regression (issue 11, friction): Start stayed enabled on a running bot, and a crash-looping
+/// bot's page gave no reason (last exit code, OOM, last log lines).
+#[tokio::test(flavor = "multi_thread")]
+async fn bot_page_buttons_follow_the_state_and_a_crash_shows_its_reason() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-buttons").await;
+    let mut body = s.bot_body("web-crash");
+    body["env"] = json!({ "EXIT_AFTER_MS": "100", "EXIT_CODE": "3", "TICK_MS": "0" });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let crashing = v["id"].as_str().unwrap().to_string();
+
+    let b = logged_in(&s).await;
+    b.goto(&s.url(&format!("/bots/{id}"))).await;
+    b.wait_text("#bot-state", "running").await;
+    let disabled = |action: &'static str| {
+        format!("return document.querySelector('[data-action={action}]').disabled;")
+    };
+    b.wait_js("Start disabled on a running bot", &disabled("start"))
+        .await;
+    assert_eq!(b.js(&disabled("stop")).await, json!(false));
+    assert_eq!(b.js(&disabled("restart")).await, json!(false));
+    assert_eq!(
+        b.js("return document.querySelector('#crash-reason').hidden;")
+            .await,
+        json!(true),
+        "a running bot has no crash to explain"
+    );
+    b.click("[data-action=stop]").await;
+    b.wait_text("#bot-state", "stopped").await;
+    b.wait_js(
+        "Start enabled, Stop and Restart disabled on a stopped bot",
+        "const d = (a) => document.querySelector(`[data-action=${a}]`).disabled; \
+         return !d('start') && d('stop') && d('restart');",
+    )
+    .await;
+
+    b.goto(&s.url(&format!("/bots/{crashing}"))).await;
+    b.wait_text("#bot-state", "crash").await;
+    b.wait_text("#crash-summary", "Last exit code: 3").await;
+    b.wait_text("#crash-summary", "Crash-looping").await;
+    // The fixture announces its exit on stderr before it goes.
+    b.wait_text("#crash-log", "exiting with code 3").await;
+    let log = b.text("#crash-log").await;
+    assert!(!log.trim().is_empty() && log != "(no output)", "{log}");
+    b.screenshot("bot-crash-reason").await.unwrap();
+    b.close().await;
+}
+
+/// Regression (issue 11, friction): at 420 px the fleet table was cut off, and the New-bot
+/// page's header differed from the others. Every page: one header (the same links, live
+/// indicator and Log out), nothing wider than the window, the table scrolled inside its box.
+#[tokio::test(flavor = "multi_thread")]
+async fn pages_work_at_420_px_with_one_header() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-narrow").await;
+    let b = logged_in(&s).await;
+    b.resize(420, 900).await;
+    b.goto(&s.url("/")).await;
+    let width = b.js("return window.innerWidth;").await;
+    assert!(
+        width.as_i64().unwrap() <= 420,
+        "the window is {width} px wide"
+    );
+    let header = "const h = document.querySelector('header.top'); \
+        return [...h.querySelectorAll('nav a')].map(a => a.getAttribute('href')).join(' ') \
+          + (h.querySelector('#live') ? ' live' : '') \
+          + (h.querySelector('form.logout') ? ' logout' : '');";
+    let mut headers = Vec::new();
+    for (path, name) in [
+        ("/".to_string(), "narrow-fleet"),
+        ("/bots/new".to_string(), "narrow-new-bot"),
+        (format!("/bots/{id}"), "narrow-bot"),
+    ] {
+        b.goto(&s.url(&path)).await;
+        b.wait_for("header.top").await;
+        if path == "/" {
+            b.wait_for(&format!("tr[data-id=\"{id}\"]")).await;
+        }
+        headers.push(b.js(header).await);
+        let overflow = b
+            .js("return document.documentElement.scrollWidth - window.innerWidth;")
+            .await;
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{path}: the page is {overflow} px wider than the window"
+        );
+        // The header's parts are all in the window.
+        let outside = b
+            .js(
+                "return [...document.querySelectorAll('header.top a, header.top button, #live')] \
+                 .filter(e => { const r = e.getBoundingClientRect(); \
+                   return r.right > window.innerWidth + 1 || r.left < -1; }) \
+                 .map(e => e.textContent.trim());",
+            )
+            .await;
+        assert_eq!(outside, json!([]), "{path}: header items off screen");
+        b.screenshot(name).await.unwrap();
+    }
+    assert!(
+        headers.windows(2).all(|w| w[0] == w[1]),
+        "headers differ: {headers:?}"
+    );
+    assert!(headers[0].as_str().unwrap().ends_with("live logout"));
+    // The fleet's bot link is on screen: the table scrolls inside its box, not off the page.
+    b.goto(&s.url("/")).await;
+    b.wait_for(&format!("tr[data-id=\"{id}\"] td[data-col=bot] a"))
+        .await;
+    let link_right = b
+        .js(&format!(
+            "return document.querySelector('tr[data-id=\"{id}\"] td[data-col=bot] a')\
+             .getBoundingClientRect().right;"
+        ))
+        .await;
+    assert!(link_right.as_f64().unwrap() <= 420.0, "{link_right}");
     b.close().await;
 }

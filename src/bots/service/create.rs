@@ -18,7 +18,7 @@ impl BotService {
         run_to_completion(async move {
             let _registry = registry;
             let id = valid.id.clone();
-            let result = s.create_locked(valid).await;
+            let result = s.create_locked(valid).await.map(with_warnings);
             if result.is_err() && matches!(s.inner.store.get_bot(&id).await, Ok(None)) {
                 s.drop_lock(&id, &guard);
             }
@@ -96,6 +96,15 @@ impl BotService {
         Ok(())
     }
 
+    /// The field errors of `req` (none if it is valid), without creating anything: for an
+    /// answer that lists them together with the values of the wrong type the edge took out.
+    pub fn check_create(&self, req: CreateBot) -> FieldErrors {
+        match self.validate_create(req, false) {
+            Err(BotError::Validation(fields)) => fields,
+            _ => FieldErrors::default(),
+        }
+    }
+
     fn validate_create(&self, req: CreateBot, internal: bool) -> Result<ValidCreate, BotError> {
         let mut errors = FieldErrors::default();
         let id = BotId::new(req.id.clone())
@@ -121,6 +130,9 @@ impl BotService {
         if let Some(p) = &req.health_check {
             validate::check_health_check(p, &mut errors);
         }
+        if let Some(u) = &req.user {
+            validate::check_user(u, &mut errors);
+        }
         if let Some(n) = &req.network {
             validate::check_network(n, self.inner.policy.allow_host_network, &mut errors);
         }
@@ -132,6 +144,7 @@ impl BotService {
             limits: req.limits.clone(),
             network: req.network.clone(),
             health_check: req.health_check.clone(),
+            user: req.user.clone(),
             settings: req.settings.clone(),
             stop_timeout_secs: req.stop_timeout_secs,
         };
@@ -296,4 +309,10 @@ impl Undo<'_> {
             tracing::error!(bot = %self.id, error = %e, "rollback: could not delete bot record");
         }
     }
+}
+
+/// The answer to a create or PATCH: the bot, with what is worth a warning in its config.
+pub(super) fn with_warnings(mut view: BotView) -> BotView {
+    view.warnings = validate::env_warnings(&view.env);
+    view
 }

@@ -38,6 +38,23 @@ impl BotService {
         .await
     }
 
+    /// Stops the bot's container if the bot is (still, once its lock is held) wanted stopped:
+    /// the reconciler's answer to a container started behind botmaker's back. A bot the user
+    /// started meanwhile is left running.
+    pub async fn enforce_stopped(&self, id: &str) -> Result<BotView, BotError> {
+        self.with_bot(id, |s, row| async move {
+            if row.desired_state == DesiredState::Stopped {
+                let grace = Some(s.inner.stop_grace);
+                match s.inner.docker.stop_container(&row.id, grace).await {
+                    Ok(()) | Err(ContainerError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            s.refresh(&row).await
+        })
+        .await
+    }
+
     /// Restarts the bot's process in its existing container (config changes need `apply`).
     pub async fn restart(&self, id: &str) -> Result<BotView, BotError> {
         self.with_bot(id, |s, row| async move {
@@ -99,6 +116,7 @@ impl BotService {
     pub async fn update(&self, id: &str, req: UpdateBot) -> Result<BotView, BotError> {
         self.with_bot(id, |s, old| async move { s.update_locked(old, req).await })
             .await
+            .map(super::create::with_warnings)
     }
 
     async fn update_locked(&self, old: BotRow, req: UpdateBot) -> Result<BotView, BotError> {
@@ -283,6 +301,7 @@ impl BotService {
         let (s, b) = (secrets_store.clone(), row.id.clone());
         let secrets_dir = blocking(move || Ok::<_, BotError>(s.ensure_bot_dir(&b)?)).await?;
         let workspace = self.workspace_dir(&row.id);
+        let run_as = self.run_as(template, &spec).await?;
         let llm = self
             .llm_routes(row, template, &spec, &secrets_store)
             .await?;
@@ -295,16 +314,19 @@ impl BotService {
             secret_names: &names,
             llm: &llm,
         });
+        if let Some(user) = &spec.user {
+            rendered.config.user = Some(user.clone());
+        }
         self.drop_redundant_init(&mut rendered.config).await?;
         let files: &[WorkspaceFile] = &rendered.files;
-        write_workspace(&workspace, files, template.owner()).await?;
+        write_workspace(&workspace, files, run_as.owner()).await?;
         match self
             .inner
             .docker
             .create_container(&row.id, &rendered.config)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => self.hand_over(&row.id, run_as, &workspace).await,
             Err(ContainerError::NotFound { .. }) => Err(BotError::ImageNotFound(spec.image)),
             // The name is taken: by a foreign container, or by an orphan of ours. Either way
             // it is not ours to remove.

@@ -108,6 +108,7 @@ mod llm;
 mod orphans;
 mod policy;
 mod recovery;
+mod run_as;
 mod secrets;
 mod upgrade;
 
@@ -281,11 +282,10 @@ impl BotService {
         .await
     }
 
-    fn secrets_for(&self, template: &dyn Template) -> SecretsStore {
-        match template.owner() {
-            Some((uid, gid)) => self.inner.secrets.clone().with_owner(uid, gid),
-            None => self.inner.secrets.clone(),
-        }
+    /// The secrets store for a bot made from `template`. Files take the owner of their bot
+    /// directory, which [`BotService::hand_over`] gives to the user the container runs as.
+    fn secrets_for(&self, _template: &dyn Template) -> SecretsStore {
+        self.inner.secrets.clone()
     }
 
     fn workspace_dir(&self, id: &BotId) -> PathBuf {
@@ -320,7 +320,8 @@ impl BotService {
         let mut row = row.clone();
         row.container_id = container_id;
         row.image_id = image_id;
-        view_of(&row, observed)
+        let bound = status.map(|s| s.ports).unwrap_or_default();
+        Ok(view_of(&row, observed)?.with_bound_ports(&bound))
     }
 
     async fn row(&self, id: &str) -> Result<(BotId, BotRow), BotError> {
@@ -364,12 +365,13 @@ impl BotService {
         let mut views = rows
             .iter()
             .map(|row| {
-                let observed = self.inner.fleet.observe_info(
-                    &row.id,
-                    row.desired_state,
-                    by_bot.get(row.id.as_str()).copied(),
-                );
-                view_of(row, observed)
+                let info = by_bot.get(row.id.as_str()).copied();
+                let observed = self
+                    .inner
+                    .fleet
+                    .observe_info(&row.id, row.desired_state, info);
+                let bound = info.map(|c| c.ports.as_slice()).unwrap_or_default();
+                Ok::<_, BotError>(view_of(row, observed)?.with_bound_ports(bound))
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.mark_drift(&mut views).await;

@@ -57,6 +57,7 @@ use crate::secrets::SecretName;
     components(
         schemas(
             ErrorBody, BotEvent, BotId, SecretName, ClientMessage, ServerMessage, AlertPayload,
+            crate::bots::OpenClawSettings, crate::bots::Persona,
         ),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,

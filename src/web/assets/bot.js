@@ -42,7 +42,54 @@ function botPage() {
     ];
     $('#state-table tbody').replaceChildren(...rowsData.map(([k, v]) =>
       h('tr', null, h('th', { scope: 'row', text: k }), h('td', { text: v, 'data-key': k }))));
-    for (const b of $$('[data-action]')) b.disabled = gone;
+    enableActions();
+    renderCrashReason();
+  }
+
+  /**
+   * Whether an action does anything for the bot as it is: Start on a running bot, Stop on a
+   * stopped one and Restart on one that is not up would change nothing.
+   */
+  function actionUseful(action) {
+    if (!bot) return false;
+    const up = bot.state === 'running' || bot.state === 'crash_loop';
+    switch (action) {
+      case 'start': return !(up && bot.desired_state === 'running');
+      case 'stop': return up || bot.desired_state === 'running';
+      case 'restart': return up || bot.state === 'error';
+      default: return true;
+    }
+  }
+
+  function enableActions() {
+    for (const b of $$('[data-action]')) b.disabled = gone || !actionUseful(b.dataset.action);
+  }
+
+  /** Why a bot that fails does so: its last exit, an OOM kill, and its last log lines. */
+  let reasonFor = '';
+  async function renderCrashReason() {
+    const box = $('#crash-reason');
+    const failing = bot.state === 'error' || bot.state === 'crash_loop';
+    if (!failing) { box.hidden = true; reasonFor = ''; return; }
+    const what = [];
+    what.push(bot.state === 'crash_loop'
+      ? `Crash-looping: it keeps exiting (${bot.restart_count ?? 0} restarts).`
+      : 'It stopped on its own with an error.');
+    if (bot.exit_code !== null && bot.exit_code !== undefined) what.push(`Last exit code: ${bot.exit_code}.`);
+    if (bot.oom_killed) what.push('It was killed for using more memory than its limit.');
+    $('#crash-summary').textContent = what.join(' ');
+    box.hidden = false;
+    // The last lines once per container run, not at every event.
+    const key = `${bot.container_id}/${bot.restart_count}`;
+    if (reasonFor === key) return;
+    reasonFor = key;
+    try {
+      const r = await api('GET', `${base}/logs?tail=10`);
+      const lines = (r.lines || []).map((l) => l.message).filter((m) => m !== undefined);
+      $('#crash-log').textContent = lines.join('\n') || '(no output)';
+    } catch (e) {
+      $('#crash-log').textContent = `(logs unavailable: ${e.message})`;
+    }
   }
 
   function renderConfig() {
@@ -155,7 +202,7 @@ function botPage() {
         notify(`${action} failed: ${e.message}`, 'error');
       } finally {
         button.textContent = label;
-        if (!gone) for (const b of $$('[data-action]')) b.disabled = false;
+        enableActions();
       }
     });
   }

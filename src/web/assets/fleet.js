@@ -10,7 +10,16 @@ import {
 const CELLS = {
   state: {
     class: 'state-cell',
-    fill: (td, bot) => td.replaceChildren(stateLight(bot.state), h('span', { class: 'state', text: STATE_LABEL[bot.state] || bot.state })),
+    fill: (td, bot) => {
+      td.replaceChildren(stateLight(bot.state), h('span', { class: 'state', text: STATE_LABEL[bot.state] || bot.state }));
+      if (stateDrift(bot)) {
+        td.append(h('span', {
+          class: 'state-drift',
+          title: `Wanted ${bot.desired_state}, but Docker says ${bot.state}`,
+          text: `≠ wanted ${bot.desired_state}`,
+        }));
+      }
+    },
   },
   bot: {
     class: 'bot-cell',
@@ -31,6 +40,13 @@ const CELLS = {
   // CPU and memory come from the stats stream (fillStats).
   cpu: { class: 'cpu' },
   mem: { class: 'mem' },
+  ports: {
+    class: 'ports',
+    fill: (td, bot) => {
+      const ports = (bot.ports || []).map((p) => `${p.host_ip || '127.0.0.1'}:${p.host ?? '?'}→${p.container}/${p.protocol || 'tcp'}`);
+      td.textContent = ports.length ? ports.join(', ') : '—';
+    },
+  },
   image: {
     class: 'image',
     fill: (td, bot) => {
@@ -42,6 +58,15 @@ const CELLS = {
     },
   },
 };
+
+/**
+ * The server's `state_drift`, recomputed here: live state events carry the observed state
+ * only. Wanted stopped but up, or wanted running but stopped or missing.
+ */
+function stateDrift(bot) {
+  if (bot.desired_state === 'stopped') return bot.state === 'running' || bot.state === 'crash_loop';
+  return bot.state === 'stopped' || bot.state === 'missing';
+}
 
 /** Lifecycle actions the bulk buttons (`data-bulk`) run on each selected bot. */
 const BULK = {

@@ -40,12 +40,15 @@ export function showErrors(root, fields, resolve, placed) {
     const rest = restLabel(path.slice(prefix.length));
     for (const m of messages) slot.append(h('span', { class: 'msg', text: rest ? `${rest}: ${m}` : m }));
     slot.hidden = false;
-    const input = $(`[aria-describedby~="${slot.id}"]`, root);
+    // A slot may say which input it is about and how to name it (`data-target`,
+    // `data-label`), where several inputs share it.
+    const input = slot.dataset.target ? $(`#${cssEscape(slot.dataset.target)}`, root)
+      : $(`[aria-describedby~="${slot.id}"]`, root);
     if (input) input.setAttribute('aria-invalid', 'true');
     if (placed) {
       const target = input || slot;
       const label = input && $(`label[for="${cssEscape(input.id)}"]`, root);
-      const name = label ? label.textContent : path;
+      const name = slot.dataset.label || (label ? label.textContent : path);
       for (const m of messages) placed.push({ text: `${name}${rest ? ` (${rest})` : ''}: ${m}`, target });
     }
   }

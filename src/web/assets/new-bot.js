@@ -168,6 +168,30 @@ function newBotPage() {
     return { body, problems };
   }
 
+  /** Puts a value of the wrong type at `path` (`limits.memory_mb`, `secrets.NAME`). */
+  function poison(body, path) {
+    const keys = path.split('.');
+    let at = body;
+    for (const k of keys.slice(0, -1)) {
+      if (typeof at[k] !== 'object' || at[k] === null || Array.isArray(at[k])) at[k] = {};
+      at = at[k];
+    }
+    // Secret values are strings: a number is wrong there; everything else the form reads is
+    // a number, a list or an object, where a string is wrong.
+    at[keys[keys.length - 1]] = keys[0] === 'secrets' && keys.length > 1 ? 0 : '(unreadable)';
+  }
+
+  /** The server's problems, with the form's own message where it has one for a field. */
+  function mergeProblems(server, local) {
+    const related = (a, b) => a === b || a.startsWith(`${b}.`) || a.startsWith(`${b}[`)
+      || b.startsWith(`${a}.`) || b.startsWith(`${a}[`);
+    const merged = {};
+    for (const [path, messages] of Object.entries(server)) {
+      if (!Object.keys(local).some((l) => related(path, l))) merged[path] = messages;
+    }
+    return Object.assign(merged, local);
+  }
+
   /** Lists every problem at the top, each linked to its field, and moves focus there. */
   function showSummary(placed, unplaced) {
     const n = placed.length + unplaced.length;
@@ -199,6 +223,9 @@ function newBotPage() {
       const r = secretRow(name) || addSecretRow(name, true);
       const slot = $('.field-error', r);
       slot.dataset.errorFor = path;
+      // What is missing is the secret's value (its name is there): say so, and lead there.
+      slot.dataset.label = `Value of ${name}`;
+      slot.dataset.target = $('.secret-value', r).id;
       return slot;
     }
     if (path.startsWith('settings.channels')) return $('[data-error-for="settings.channels"]', form);
@@ -210,10 +237,11 @@ function newBotPage() {
     clearErrors(form);
     summary.hidden = true;
     const { body, problems } = collect();
-    if (Object.keys(problems).length) {
-      showProblems(problems);
-      return;
-    }
+    const local = Object.keys(problems).length > 0;
+    // What the form cannot read is still sent, as a value of the wrong type that the server
+    // refuses at its field: its answer then has every other problem too, all at once, and
+    // the bot is not created.
+    if (local) for (const path of Object.keys(problems)) poison(body, path);
     const submit = $('#create-submit');
     submit.disabled = true;
     submit.textContent = body.start ? 'Creating and starting…' : 'Creating…';
@@ -223,7 +251,8 @@ function newBotPage() {
     } catch (err) {
       submit.disabled = false;
       submit.textContent = 'Create bot';
-      if (err.fields) showProblems(err.fields);
+      if (err.fields) showProblems(local ? mergeProblems(err.fields, problems) : err.fields);
+      else if (local) showProblems(problems);
       else showSummary([], [err.message]);
     }
   });

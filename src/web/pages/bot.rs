@@ -52,6 +52,12 @@ fn state_and_resources() -> Markup {
         div.columns {
             section.card aria-labelledby="h-state" {
                 h2 #h-state { "Desired and observed state" }
+                // Why a failing bot fails (bot.js fills it in for `error` and `crash_loop`).
+                div.crash-reason #crash-reason role="status" hidden {
+                    p #crash-summary {}
+                    p.muted { "Its last lines of output:" }
+                    pre #crash-log {}
+                }
                 table.kv #state-table { tbody {} }
             }
             section.card aria-labelledby="h-resources" {

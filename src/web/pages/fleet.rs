@@ -19,6 +19,7 @@ const COLUMNS: &[(&str, &str)] = &[
     ("restarts", "Restarts"),
     ("cpu", "CPU"),
     ("mem", "Memory"),
+    ("ports", "Ports"),
     ("image", "Image"),
 ];
 

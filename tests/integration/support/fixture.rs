@@ -45,9 +45,23 @@ fn build_binary() -> PathBuf {
     target_dir.join(TARGET).join("release/botmaker-testbot")
 }
 
-fn context_tar(binary: &Path) -> Vec<u8> {
+/// The user of the [`nonroot_image`]: a name in its `/etc/passwd`, so botmaker has to look it up.
+pub const NONROOT_USER: &str = "bot";
+/// The uid and gid [`NONROOT_USER`] resolves to.
+pub const NONROOT_IDS: (u32, u32) = (1000, 1000);
+
+fn context_tar(binary: &Path, nonroot: bool) -> Vec<u8> {
+    let user = if nonroot {
+        format!("COPY passwd /etc/passwd\nUSER {NONROOT_USER}\n")
+    } else {
+        String::new()
+    };
     let dockerfile = format!(
-        "FROM scratch\nLABEL {TEST_LABEL}=1\nCOPY testbot /testbot\nENTRYPOINT [\"/testbot\"]\n"
+        "FROM scratch\nLABEL {TEST_LABEL}=1\nCOPY testbot /testbot\n{user}ENTRYPOINT [\"/testbot\"]\n"
+    );
+    let passwd = format!(
+        "root:x:0:0:root:/:/testbot\n{NONROOT_USER}:x:{}:{}::/:/testbot\n",
+        NONROOT_IDS.0, NONROOT_IDS.1
     );
     let mut tar = tar::Builder::new(Vec::new());
     let mut add = |name: &str, data: &[u8], mode: u32| {
@@ -58,6 +72,7 @@ fn context_tar(binary: &Path) -> Vec<u8> {
         tar.append_data(&mut h, name, data).expect("tar entry");
     };
     add("Dockerfile", dockerfile.as_bytes(), 0o644);
+    add("passwd", passwd.as_bytes(), 0o644);
     add(
         "testbot",
         &std::fs::read(binary).expect("fixture binary"),
@@ -70,21 +85,31 @@ fn context_tar(binary: &Path) -> Vec<u8> {
 /// The tag carries a hash of the binary, so a changed fixture gets a new image.
 pub fn image(docker: &Docker) -> String {
     static IMAGE: OnceLock<String> = OnceLock::new();
-    IMAGE
-        .get_or_init(|| {
-            let docker = docker.clone();
-            // A runtime of its own: this runs once, inside whichever test asks first.
-            std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(build_image(&docker))
-            })
-            .join()
-            .expect("fixture image build panicked")
+    cached(&IMAGE, docker, false)
+}
+
+/// The fixture image run as a non-root user named in its `/etc/passwd` ([`NONROOT_USER`],
+/// tag suffix `-nonroot`), built the first time it is asked for.
+pub fn nonroot_image(docker: &Docker) -> String {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    cached(&IMAGE, docker, true)
+}
+
+fn cached(cell: &OnceLock<String>, docker: &Docker, nonroot: bool) -> String {
+    cell.get_or_init(|| {
+        let docker = docker.clone();
+        // A runtime of its own: this runs once, inside whichever test asks first.
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(build_variant(&docker, nonroot))
         })
-        .clone()
+        .join()
+        .expect("fixture image build panicked")
+    })
+    .clone()
 }
 
 /// Builds the fixture image on `docker` (another daemon than the suite's, say), uncached.
@@ -93,11 +118,16 @@ pub async fn build_image_on(docker: &Docker) -> String {
 }
 
 async fn build_image(docker: &Docker) -> String {
+    build_variant(docker, false).await
+}
+
+async fn build_variant(docker: &Docker, nonroot: bool) -> String {
     let binary = tokio::task::spawn_blocking(build_binary).await.unwrap();
     let bytes = std::fs::read(&binary).expect("fixture binary");
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     bytes.hash(&mut hasher);
-    let tag = format!("{IMAGE_REPO}:{:016x}", hasher.finish());
+    let suffix = if nonroot { "-nonroot" } else { "" };
+    let tag = format!("{IMAGE_REPO}:{:016x}{suffix}", hasher.finish());
     if docker.inspect_image(&tag).await.is_ok() {
         return tag;
     }
@@ -106,7 +136,7 @@ async fn build_image(docker: &Docker) -> String {
         .rm(true)
         .forcerm(true)
         .build();
-    let body = bollard::body_full(context_tar(&binary).into());
+    let body = bollard::body_full(context_tar(&binary, nonroot).into());
     let mut build = docker.build_image(options, None, Some(body));
     while let Some(step) = build.next().await {
         let info = step.unwrap_or_else(|e| panic!("building {tag}: {e}"));

@@ -372,15 +372,29 @@ impl Browser {
             .and_then(|h| u32::try_from(h).ok())
             .unwrap_or(0)
             .clamp(WINDOW.1, MAX_SHOT_HEIGHT);
-        client.set_window_size(WINDOW.0, height).await?;
+        // At the width the page is seen at (a narrow test sets its own).
+        let (width, before) = client.get_window_size().await?;
+        let height = height.max(u32::try_from(before).unwrap_or(WINDOW.1));
+        let width = u32::try_from(width).unwrap_or(WINDOW.0);
+        client.set_window_size(width, height).await?;
         let shot = client.screenshot().await;
-        client.set_window_size(WINDOW.0, WINDOW.1).await?;
+        client
+            .set_window_size(width, u32::try_from(before).unwrap_or(WINDOW.1))
+            .await?;
         let png = shot?;
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).expect("creating target/screenshots");
         let path = dir.join(format!("{name}.png"));
         std::fs::write(&path, png).expect("writing a screenshot");
         Ok(path)
+    }
+
+    /// Resizes the window (a phone's width, say).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.client()
+            .set_window_size(width, height)
+            .await
+            .expect("resizing the window");
     }
 
     /// Makes the page see `prefers-color-scheme: dark` (Chrome DevTools protocol).

@@ -136,6 +136,7 @@ mod tests {
             oom_killed: false,
             image_id: "sha256:x".into(),
             ip_address: None,
+            ports: Vec::new(),
         }
     }
 
