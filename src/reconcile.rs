@@ -28,8 +28,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::BotId;
-use crate::bots::{BotError, BotService, BotSpec, HttpProbe, Recovered, Unsettled};
-use crate::docker::{ContainerError, ContainerState, EventKind};
+use crate::bots::{BotError, BotService, HttpProbe, Recovered, Unsettled};
+use crate::docker::{ContainerError, ContainerInfo, ContainerState, ContainerStatus, EventKind};
 use crate::store::DesiredState;
 
 /// How often the reconciler re-lists everything even when events flow.
@@ -39,6 +39,11 @@ pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(60);
 pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
 /// How long one of those pings may take (a frozen daemon accepts and never answers).
 const RECONNECT_PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the daemon is pinged while events flow: often enough that the watch cache
+/// learns of a daemon that stopped answering within [`FRESHNESS`](crate::bots::cache::FRESHNESS).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// How many inspects a resync runs at once.
+const INSPECT_CONCURRENCY: usize = 4;
 
 /// What a start-up reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -110,14 +115,9 @@ impl Reconciler {
             self.enforce_one(&row.id, row.desired_state, state, recreate, &mut report)
                 .await;
         }
-        // One inspect per bot, a few at a time, so restart counts, OOM kills and probe
-        // addresses are known without waiting for the bots' next events.
-        futures_util::stream::iter(
-            rows.iter()
-                .filter(|r| containers.contains_key(r.id.as_str())),
-        )
-        .for_each_concurrent(4, |row| self.observe(&row.id))
-        .await;
+        // The resync inspects every bot whose container it has not seen yet (all of them
+        // at start-up), so restart counts, OOM kills and probe addresses are known without
+        // waiting for the bots' next events.
         self.resync().await?;
         Ok(report)
     }
@@ -209,27 +209,93 @@ impl Reconciler {
         recovered.map(drop).map_err(as_container_error)
     }
 
-    /// Re-lists all containers and publishes every bot's observed state that changed.
-    pub async fn resync(&self) -> Result<(), ContainerError> {
-        let views = self.bots.list().await.map_err(as_container_error)?;
-        for v in views {
-            if let Ok(id) = BotId::new(v.id) {
-                self.bots.fleet().publish_if_changed(&id, v.observed);
+    /// The watch cache's check: re-reads every row, lists every container in ONE call and
+    /// compares each with what events told the cache. A bot whose container differs (another
+    /// id, another state or health, gone, or never seen) is inspected again, a few at a time,
+    /// and published; the others only publish a change of derived state (a crash loop that
+    /// aged out). Returns how many bots disagreed.
+    pub async fn resync(&self) -> Result<usize, ContainerError> {
+        let store = self.bots.store();
+        let (rows, containers) = tokio::try_join!(
+            async {
+                store
+                    .list_bots()
+                    .await
+                    .map_err(|e| as_container_error(e.into()))
+            },
+            self.bots.docker().list_managed_containers(),
+        )?;
+        self.bots.cache().heard_from_docker();
+        let by_bot: HashMap<&str, &ContainerInfo> =
+            containers.iter().map(|c| (c.bot_id.as_str(), c)).collect();
+        let fleet = self.bots.fleet();
+        let mut stale = Vec::new();
+        for row in &rows {
+            let known = fleet.status(&row.id);
+            if disagrees(by_bot.get(row.id.as_str()).copied(), known.as_ref()) {
+                stale.push(row.clone());
+            } else {
+                fleet.publish_if_changed(&row.id, fleet.observe(&row.id, row.desired_state));
             }
         }
-        Ok(())
+        let stale_count = stale.len();
+        let inspected: Vec<_> = futures_util::stream::iter(stale)
+            .map(|row| {
+                let bots = self.bots.clone();
+                async move { bots.inspect_row(&row).await }
+            })
+            .buffer_unordered(INSPECT_CONCURRENCY)
+            .collect()
+            .await;
+        for result in inspected {
+            match result {
+                // Deleted meanwhile, or a container of another instance took the name.
+                Ok(_) | Err(BotError::NotFound(_)) => {}
+                Err(e) if e.is_outage() => return Err(as_container_error(e)),
+                Err(e) => tracing::warn!(error = %e, "could not inspect bot during resync"),
+            }
+        }
+        self.bots
+            .cache()
+            .reload(store)
+            .await
+            .map_err(as_container_error)?;
+        Ok(stale_count)
     }
 
     /// Inspects one bot after an event about it, recording and publishing what changed.
     async fn observe(&self, id: &BotId) {
-        if let Err(e) = self.bots.get(id.as_str()).await {
+        if let Err(e) = self.bots.inspect(id.as_str()).await {
             tracing::debug!(bot = %id, error = %e, "could not refresh bot after event");
+        }
+    }
+
+    /// Pings the daemon every [`HEARTBEAT_INTERVAL`] until `shutdown`, so the watch cache
+    /// knows within [`FRESHNESS`](crate::bots::cache::FRESHNESS) when a daemon stops answering without closing its
+    /// connections (frozen, or a network that drops packets).
+    async fn heartbeat(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => {}
+            }
+            let ping = tokio::time::timeout(HEARTBEAT_INTERVAL * 2, self.bots.docker().ping());
+            if let Ok(Ok(())) = ping.await {
+                self.bots.cache().heard_from_docker();
+            }
         }
     }
 
     /// Runs until `shutdown` turns true: follows events, resyncs periodically, reconnects
     /// (with `since`) when the daemon goes away, and enforces desired state when it returns.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        tokio::join!(self.heartbeat(shutdown.clone()), self.follow(shutdown));
+        self.bots.cache().mark_unsynced();
+    }
+
+    async fn follow(&self, mut shutdown: watch::Receiver<bool>) {
         let mut since: Option<i64> = None;
         let mut backoff = Duration::from_millis(250);
         let mut was_down = false;
@@ -275,8 +341,9 @@ impl Reconciler {
                 .map(|s| s - 1_000_000_000)
                 .or_else(|| Utc::now().timestamp_nanos_opt());
             let mut events = self.bots.docker().events(start);
+            // The first tick is at once: the resync that makes the cache trustworthy, taken
+            // after `start`, so every change it does not show comes as an event.
             let mut resync = tokio::time::interval(self.resync_interval);
-            resync.tick().await;
             loop {
                 tokio::select! {
                     _ = shutdown.changed() => return,
@@ -285,14 +352,24 @@ impl Reconciler {
                             Ok(()) => self.resync().await,
                             Err(e) => Err(e),
                         };
-                        if let Err(e) = synced {
-                            tracing::warn!(error = %e, "resync failed");
-                            was_down = e.is_unavailable();
-                            if was_down { break; }
+                        match synced {
+                            Ok(stale) => {
+                                if stale > 0 && self.bots.cache().is_fresh() {
+                                    tracing::warn!(bots = stale, "resync corrected bots the event stream had not reported");
+                                }
+                                self.bots.cache().mark_synced();
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "resync failed");
+                                self.bots.cache().mark_unsynced();
+                                was_down = e.is_unavailable();
+                                if was_down { break; }
+                            }
                         }
                     }
                     ev = events.next() => match ev {
                         Some(Ok(ev)) => {
+                            self.bots.cache().heard_from_docker();
                             since = Some(ev.time_nanos);
                             let Ok(id) = BotId::new(ev.bot_id.clone()) else { continue };
                             let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
@@ -308,11 +385,13 @@ impl Reconciler {
                         }
                         Some(Err(e)) => {
                             tracing::warn!(error = %e, "Docker event stream failed; reconnecting");
+                            self.bots.cache().mark_unsynced();
                             was_down = true;
                             break;
                         }
                         None => {
                             tracing::warn!("Docker event stream ended; reconnecting");
+                            self.bots.cache().mark_unsynced();
                             was_down = true;
                             break;
                         }
@@ -320,6 +399,16 @@ impl Reconciler {
                 }
             }
         }
+    }
+}
+
+/// Whether the list call's view of a bot's container contradicts the status events left in
+/// the cache: another container, another state or HEALTHCHECK verdict, or one side missing.
+fn disagrees(listed: Option<&ContainerInfo>, known: Option<&ContainerStatus>) -> bool {
+    match (listed, known) {
+        (None, None) => false,
+        (Some(c), Some(s)) => c.id != s.id || c.state != s.state || c.health != s.health,
+        _ => true,
     }
 }
 
@@ -342,6 +431,9 @@ fn as_container_error(e: BotError) -> ContainerError {
 }
 
 /// Runs botmaker's HTTP probes for every running bot that has one, until `shutdown`.
+///
+/// The schedule comes from the watch cache's rows, which change only when a row is written:
+/// no SQLite read and no spec parsing per tick, whatever the fleet's size.
 pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
     let mut next_due: HashMap<BotId, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -350,25 +442,17 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {}
         }
-        let Ok(rows) = bots.store().list_bots().await else {
+        if let Err(e) = bots.cache().refresh(bots.store()).await {
+            tracing::debug!(error = %e, "could not read the probe schedule");
             continue;
-        };
+        }
         let now = Instant::now();
-        for row in rows {
-            let Ok(spec) = serde_json::from_value::<BotSpec>(row.spec.clone()) else {
-                continue;
-            };
-            let Some(probe) = spec.health_check else {
-                continue;
-            };
-            if next_due.get(&row.id).is_some_and(|t| *t > now) {
+        for (id, probe) in bots.cache().probes() {
+            if next_due.get(&id).is_some_and(|t| *t > now) {
                 continue;
             }
-            next_due.insert(
-                row.id.clone(),
-                now + Duration::from_secs(probe.interval_secs),
-            );
-            let Some(status) = bots.fleet().status(&row.id).filter(|s| s.running) else {
+            next_due.insert(id.clone(), now + Duration::from_secs(probe.interval_secs));
+            let Some(status) = bots.fleet().status(&id).filter(|s| s.running) else {
                 continue;
             };
             let in_start_period = status
@@ -377,7 +461,7 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
             let Some(ip) = status.ip_address.clone() else {
                 continue;
             };
-            let (bots, id, probed) = (bots.clone(), row.id.clone(), status.id.clone());
+            let (bots, probed) = (bots.clone(), status.id.clone());
             tokio::spawn(async move {
                 let ok = probe_once(&ip, &probe).await;
                 // A verdict about a container that has since been replaced (a PATCH that
@@ -390,16 +474,8 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
                 } else {
                     bots.fleet().record_probe(&id, ok, probe.failure_threshold);
                 }
-                let desired = bots
-                    .store()
-                    .get_bot(&id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|r| r.desired_state)
-                    .unwrap_or(DesiredState::Running);
-                let status = bots.fleet().status(&id);
-                let observed = bots.fleet().observe_status(&id, desired, status.as_ref());
+                let desired = bots.cache().desired(&id).unwrap_or(DesiredState::Running);
+                let observed = bots.fleet().observe(&id, desired);
                 bots.fleet().publish_if_changed(&id, observed);
             });
         }

@@ -4,6 +4,7 @@
 //! Sits between the HTTP/CLI edge and the docker, secrets and store modules; it is the only
 //! layer that talks to all three.
 
+pub mod cache;
 mod error;
 pub mod observed;
 mod openclaw;
@@ -14,6 +15,7 @@ pub mod templates;
 pub mod validate;
 mod view;
 
+pub use cache::BotCache;
 pub use error::BotError;
 pub use observed::{BotEvent, BotEventKind, BotState, CrashLoopPolicy, Fleet, Observed};
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};

@@ -271,19 +271,28 @@ impl Fleet {
         status: Option<&ContainerStatus>,
     ) -> Observed {
         let (looping, probe) = self.extras(id);
-        let Some(s) = status else {
-            return missing();
-        };
-        Observed {
-            state: derive_state(s.state, s.exit_code, desired, looping),
-            health: merge_health(s.running, s.health, probe),
-            exit_code: s.exit_code,
-            restart_count: s.restart_count,
-            oom_killed: s.oom_killed,
-            container_id: Some(s.id.clone()),
-            image_id: Some(s.image_id.clone()).filter(|i| !i.is_empty()),
-            started_at: s.started_at,
+        match status {
+            Some(s) => observed_from(s, desired, looping, probe),
+            None => missing(),
         }
+    }
+
+    /// Observed state from what events and inspects told us last, with no Docker call: what
+    /// the watch cache answers with.
+    pub fn observe(&self, id: &BotId, desired: DesiredState) -> Observed {
+        let now = Utc::now();
+        let policy = self.policy;
+        self.with(|m| {
+            let Some(e) = m.get_mut(id) else {
+                return missing();
+            };
+            prune(&mut e.deaths, now, policy.window);
+            let looping = e.deaths.len() >= policy.restarts;
+            match &e.status {
+                Some(s) => observed_from(s, desired, looping, e.probe.map(|p| p.health)),
+                None => missing(),
+            }
+        })
     }
 
     /// Observed state from the list call, completed with what inspects and events told us
@@ -350,7 +359,26 @@ fn prune(deaths: &mut VecDeque<DateTime<Utc>>, now: DateTime<Utc>, window: Durat
     }
 }
 
-fn missing() -> Observed {
+fn observed_from(
+    s: &ContainerStatus,
+    desired: DesiredState,
+    looping: bool,
+    probe: Option<Health>,
+) -> Observed {
+    Observed {
+        state: derive_state(s.state, s.exit_code, desired, looping),
+        health: merge_health(s.running, s.health, probe),
+        exit_code: s.exit_code,
+        restart_count: s.restart_count,
+        oom_killed: s.oom_killed,
+        container_id: Some(s.id.clone()),
+        image_id: Some(s.image_id.clone()).filter(|i| !i.is_empty()),
+        started_at: s.started_at,
+    }
+}
+
+/// The observed state of a bot without a container.
+pub(crate) fn missing() -> Observed {
     Observed {
         state: BotState::Missing,
         health: Health::None,

@@ -209,14 +209,48 @@ fn secret_names_json(names: &[String]) -> String {
     serde_json::Value::from(names).to_string()
 }
 
+/// Which bot rows may have changed since the last [`Store::take_bot_changes`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BotChanges {
+    /// The bots written (inserted, updated or deleted), whether or not the write succeeded:
+    /// one that failed part-way may still have committed.
+    pub ids: std::collections::HashSet<BotId>,
+}
+
 impl Store {
+    /// Notes that `id`'s row may have changed. Called AFTER the write returns, so a reader
+    /// that takes the note and then reads the row sees the write.
+    fn mark_bot_changed(&self, id: &BotId) {
+        self.changed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ids
+            .insert(id.clone());
+    }
+
+    /// The bots whose rows were written through this handle (or a clone of it) since the last
+    /// call, forgetting them: what a cache of the rows must re-read to be exact. Writes by
+    /// another process (`sqlite3` by hand) are not seen; the reconciler's periodic resync
+    /// re-reads every row for those.
+    pub fn take_bot_changes(&self) -> BotChanges {
+        std::mem::take(
+            &mut *self
+                .changed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// Adds a bot.
     ///
     /// # Errors
     /// [`StoreError::AlreadyExists`] (with the bot id) if a bot with this id exists.
     pub async fn insert_bot(&self, bot: &BotRow) -> Result<(), StoreError> {
         let bot = bot.clone();
-        self.call(move |conn| insert(conn, &bot)).await
+        let changed_id = bot.id.clone();
+        let result = self.call(move |conn| insert(conn, &bot)).await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Adds a bot and records, in the same transaction, that its creation has begun: until
@@ -226,18 +260,22 @@ impl Store {
     /// [`StoreError::AlreadyExists`] (with the bot id) if a bot with this id exists.
     pub async fn begin_create(&self, bot: &BotRow) -> Result<(), StoreError> {
         let bot = bot.clone();
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            insert(&tx, &bot)?;
-            tx.execute(
-                "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
+        let changed_id = bot.id.clone();
+        let result = self
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                insert(&tx, &bot)?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
                  VALUES (?1, 'create', ?2)",
-                params![bot.id.as_str(), timestamp(&Utc::now())],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+                    params![bot.id.as_str(), timestamp(&Utc::now())],
+                )?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Records that the bot's deletion has begun: until the row is gone
@@ -248,15 +286,19 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn begin_delete(&self, id: &BotId) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
-            let changed = conn.execute(
-                "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
                  SELECT id, 'delete', ?2 FROM bots WHERE id = ?1",
-                params![id.as_str(), timestamp(&Utc::now())],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
+                    params![id.as_str(), timestamp(&Utc::now())],
+                )?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Ends the bot's create or delete: the bot stays as it now is.
@@ -282,17 +324,21 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn forget_bot(&self, id: &BotId) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let changed = tx.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
-            tx.execute(
-                "DELETE FROM bot_operations WHERE bot_id = ?1",
-                [id.as_str()],
-            )?;
-            tx.commit()?;
-            Ok(changed > 0)
-        })
-        .await
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let changed = tx.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
+                tx.execute(
+                    "DELETE FROM bot_operations WHERE bot_id = ?1",
+                    [id.as_str()],
+                )?;
+                tx.commit()?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Creates and deletes that began and never ended, oldest first: after a crash, the ones
@@ -382,26 +428,30 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn update_bot(&self, bot: &BotRow) -> Result<bool, StoreError> {
         let bot = bot.clone();
-        self.call(move |conn| {
-            let changed = conn.execute(
-                "UPDATE bots SET name = ?2, template = ?3, spec = ?4, secret_names = ?5, \
+        let changed_id = bot.id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE bots SET name = ?2, template = ?3, spec = ?4, secret_names = ?5, \
                  desired_state = ?6, container_id = ?7, image_id = ?8, updated_at = ?9 \
                  WHERE id = ?1",
-                params![
-                    bot.id.as_str(),
-                    bot.name,
-                    bot.template,
-                    bot.spec.to_string(),
-                    secret_names_json(&bot.secret_names),
-                    bot.desired_state.as_str(),
-                    bot.container_id,
-                    bot.image_id,
-                    timestamp(&bot.updated_at),
-                ],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
+                    params![
+                        bot.id.as_str(),
+                        bot.name,
+                        bot.template,
+                        bot.spec.to_string(),
+                        secret_names_json(&bot.secret_names),
+                        bot.desired_state.as_str(),
+                        bot.container_id,
+                        bot.image_id,
+                        timestamp(&bot.updated_at),
+                    ],
+                )?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Records whether the bot should be running, and sets `updated_at` to now. Returns `false`
@@ -415,14 +465,18 @@ impl Store {
         state: DesiredState,
     ) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
-            let changed = conn.execute(
-                "UPDATE bots SET desired_state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.as_str(), state.as_str(), timestamp(&Utc::now())],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE bots SET desired_state = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id.as_str(), state.as_str(), timestamp(&Utc::now())],
+                )?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Records the bot's current container and image (`None` clears them), and sets
@@ -439,14 +493,18 @@ impl Store {
         let id = id.clone();
         let container_id = container_id.map(str::to_owned);
         let image_id = image_id.map(str::to_owned);
-        self.call(move |conn| {
-            let changed = conn.execute(
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
                 "UPDATE bots SET container_id = ?2, image_id = ?3, updated_at = ?4 WHERE id = ?1",
                 params![id.as_str(), container_id, image_id, timestamp(&Utc::now())],
             )?;
-            Ok(changed > 0)
-        })
-        .await
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Replaces the bot's list of secret names, and sets `updated_at` to now. Returns `false`
@@ -457,14 +515,18 @@ impl Store {
     pub async fn set_secret_names(&self, id: &BotId, names: &[String]) -> Result<bool, StoreError> {
         let id = id.clone();
         let names = secret_names_json(names);
-        self.call(move |conn| {
-            let changed = conn.execute(
-                "UPDATE bots SET secret_names = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.as_str(), names, timestamp(&Utc::now())],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE bots SET secret_names = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id.as_str(), names, timestamp(&Utc::now())],
+                )?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Removes the bot's row. Returns `false` if there was no such bot.
@@ -473,11 +535,15 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn delete_bot(&self, id: &BotId) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
-            let changed = conn.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
-            Ok(changed > 0)
-        })
-        .await
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 }
 

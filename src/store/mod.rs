@@ -29,7 +29,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
 pub use auth::ApiTokenRow;
-pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
+pub use bots::{BotChanges, BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use migrations::SCHEMA_VERSION;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
@@ -42,6 +42,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Bots whose row this handle's writes may have changed since a reader last asked
+    /// ([`Store::take_bot_changes`]): how a cache of the rows stays exact without re-reading
+    /// them all.
+    changed: Arc<Mutex<BotChanges>>,
     /// Where the database lives, for `Debug`; `None` for an in-memory store.
     path: Option<Arc<Path>>,
 }
@@ -177,6 +181,7 @@ impl Store {
         tracing::debug!(path = %path.display(), "opened registry database");
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            changed: Arc::default(),
             path: Some(path),
         })
     }
@@ -196,6 +201,7 @@ impl Store {
         .await??;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            changed: Arc::default(),
             path: None,
         })
     }
