@@ -14,4 +14,5 @@ mod hardening;
 mod hostile_bot;
 mod ops;
 mod serve_cli;
+mod watch_cache;
 mod web;

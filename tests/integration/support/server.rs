@@ -31,6 +31,8 @@ pub struct TestServer {
     pub data: TempDir,
     /// The server's authentication state (login limits, argon2 verification count).
     pub auth: std::sync::Arc<botmaker::access::Auth>,
+    /// The server's bot service (watch cache, observed fleet).
+    pub bots: botmaker::bots::BotService,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -87,6 +89,7 @@ impl TestServer {
         let server = Server::prepare(cfg).await.expect("server starts");
         let base = format!("http://{}", server.local_addr());
         let auth = server.auth();
+        let bots = server.bots();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -107,6 +110,7 @@ impl TestServer {
             token: String::new(),
             data,
             auth,
+            bots,
             stop: Some(stop),
             task: Some(task),
         };
