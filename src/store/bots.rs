@@ -347,7 +347,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Corrupt`] if an entry cannot be read back.
     pub async fn unfinished_operations(&self) -> Result<Vec<(BotId, BotOperation)>, StoreError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT bot_id, operation FROM bot_operations ORDER BY started_at, bot_id",
             )?;
@@ -372,7 +372,7 @@ impl Store {
         id: &BotId,
     ) -> Result<Option<BotOperation>, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT operation FROM bot_operations WHERE bot_id = ?1",
                 [id.as_str()],
@@ -391,7 +391,7 @@ impl Store {
     /// [`StoreError::Corrupt`] if the stored row cannot be read back.
     pub async fn get_bot(&self, id: &BotId) -> Result<Option<BotRow>, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 &format!("SELECT {BOT_COLUMNS} FROM bots WHERE id = ?1"),
                 [id.as_str()],
@@ -409,7 +409,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Corrupt`] if any stored row cannot be read back.
     pub async fn list_bots(&self) -> Result<Vec<BotRow>, StoreError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {BOT_COLUMNS} FROM bots ORDER BY created_at, id"
             ))?;
