@@ -29,7 +29,7 @@ use crate::access::{Auth, AuthSettings};
 use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::DockerService;
-use crate::edge::{AppState, MAX_BODY_BYTES};
+use crate::edge::{AppState, CONTENT_SECURITY_POLICY, MAX_BODY_BYTES};
 use crate::reconcile::{Reconciler, run_probes};
 use crate::sampler::Sampler;
 use crate::store::Store;
@@ -226,11 +226,7 @@ async fn security_headers(mut res: Response) -> Response {
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::REFERRER_POLICY, "no-referrer");
-    set(
-        header::CONTENT_SECURITY_POLICY,
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-         connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-    );
+    set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
     set(header::CACHE_CONTROL, "no-store");
     res
 }

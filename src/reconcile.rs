@@ -29,7 +29,9 @@ use tokio::sync::watch;
 
 use crate::BotId;
 use crate::bots::{BotError, BotService, HttpProbe, Recovered, Unsettled};
-use crate::docker::{ContainerError, ContainerInfo, ContainerState, ContainerStatus, EventKind};
+use crate::docker::{
+    ContainerError, ContainerInfo, ContainerState, ContainerStatus, EventKind, Health,
+};
 use crate::store::DesiredState;
 
 /// How often the reconciler re-lists everything even when events flow.
@@ -407,7 +409,10 @@ impl Reconciler {
 fn disagrees(listed: Option<&ContainerInfo>, known: Option<&ContainerStatus>) -> bool {
     match (listed, known) {
         (None, None) => false,
-        (Some(c), Some(s)) => c.id != s.id || c.state != s.state || c.health != s.health,
+        // Podman's list carries no health: a list without one says nothing about it.
+        (Some(c), Some(s)) => {
+            c.id != s.id || c.state != s.state || (c.health != Health::None && c.health != s.health)
+        }
         _ => true,
     }
 }

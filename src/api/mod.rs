@@ -10,6 +10,7 @@
 mod auth;
 mod bots;
 mod error;
+mod exec;
 mod observe;
 
 pub use auth::{
@@ -20,6 +21,7 @@ pub use bots::{
     BotList, Cleanup, OrphanLists, Orphans, SecretNames, SecretSet, SecretValueBody, Success,
 };
 pub use error::ErrorBody;
+pub use exec::{ClientMessage, ExecRequest, ExecResponse, ServerMessage};
 pub use observe::{
     Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,
     StatsList,

@@ -31,7 +31,7 @@ use chrono::{DateTime, Utc};
 use super::error::BotError;
 use super::observed::{Fleet, Observed};
 use super::spec::HttpProbe;
-use super::view::BotView;
+use super::view::{BotView, view_of};
 use crate::BotId;
 use crate::store::{BotRow, DesiredState, Store};
 
@@ -184,7 +184,7 @@ impl BotCache {
                     return Err(e.into());
                 }
             };
-            match row.map(|r| super::service::view_of(&r, super::observed::missing())) {
+            match row.map(|r| view_of(&r, super::observed::missing())) {
                 Some(Ok(view)) => self.rows().upsert(view, id),
                 Some(Err(e)) => {
                     self.rows().loaded = false;
@@ -276,12 +276,7 @@ impl BotCache {
 
 fn views_of(rows: &[BotRow]) -> Result<Vec<(BotId, BotView)>, BotError> {
     rows.iter()
-        .map(|r| {
-            Ok((
-                r.id.clone(),
-                super::service::view_of(r, super::observed::missing())?,
-            ))
-        })
+        .map(|r| Ok((r.id.clone(), view_of(r, super::observed::missing())?)))
         .collect()
 }
 

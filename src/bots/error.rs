@@ -40,6 +40,14 @@ pub enum BotError {
     /// The image is not on the engine, and botmaker never pulls.
     #[error("image '{0}' is not present on the Docker Engine (build or load it first)")]
     ImageNotFound(String),
+    /// A command can run only in a running bot (exec), and this one is not.
+    #[error("bot '{id}' is not running (its container is {state}): start it first")]
+    NotRunning {
+        /// The bot id.
+        id: String,
+        /// What its container is instead.
+        state: String,
+    },
     /// The container was created but would not start.
     #[error("the bot's container would not start: {0}")]
     StartFailed(String),
@@ -80,6 +88,7 @@ impl BotError {
             Self::Leftover { .. } => "LEFTOVER_FILES",
             Self::ImageNotFound(_) => "IMAGE_NOT_FOUND",
             Self::StartFailed(_) => "START_FAILED",
+            Self::NotRunning { .. } => "NOT_RUNNING",
             Self::DockerUnavailable(_) => "DOCKER_UNAVAILABLE",
             Self::Docker(e) => e.code(),
             Self::Secrets(e) => e.code(),
@@ -107,6 +116,7 @@ impl From<ContainerError> for BotError {
         match e {
             ContainerError::NotOwned { bot_id } => Self::NameTaken(bot_id),
             ContainerError::StartFailed { message, .. } => Self::StartFailed(message),
+            ContainerError::NotRunning { bot_id, state } => Self::NotRunning { id: bot_id, state },
             other => Self::Docker(other),
         }
     }

@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::error::BotError;
 use super::observed::Observed;
 use super::spec::{BotSpec, HttpProbe, LimitsSpec, PortSpec};
-use crate::store::{BotRow, DesiredState};
+use crate::store::{BotRow, DesiredState, StoreError};
 
 /// A bot as returned by the API: its desired configuration, the names of its secrets (never
 /// the values) and its observed state.
@@ -93,4 +94,21 @@ impl BotView {
     pub fn wants_running(&self) -> bool {
         self.desired_state == DesiredState::Running
     }
+}
+
+/// The bot's spec, with the default limits filled in for specs stored before every bot had
+/// them (the container gets them too: see [`super::template::base_config`]).
+pub(crate) fn spec_of(row: &BotRow) -> Result<BotSpec, BotError> {
+    let mut spec: BotSpec = serde_json::from_value(row.spec.clone()).map_err(|_| {
+        BotError::Store(StoreError::Corrupt {
+            what: format!("spec of bot {}", row.id),
+        })
+    })?;
+    super::validate::apply_default_limits(&mut spec.limits);
+    Ok(spec)
+}
+
+/// The view of a stored row in `observed` state.
+pub(crate) fn view_of(row: &BotRow, observed: Observed) -> Result<BotView, BotError> {
+    Ok(BotView::new(row, spec_of(row)?, observed))
 }

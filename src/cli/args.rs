@@ -143,7 +143,24 @@ pub enum BotsCommand {
     Rm(IdsArg),
     /// A bot's logs; `-f` keeps following, across restarts, until interrupted.
     Logs(LogsArgs),
+    /// Run a command in a running bot, like `docker exec`; exits with the command's exit code.
+    #[command(after_help = EXEC_HELP)]
+    Exec(Box<ExecArgs>),
 }
+
+/// Extra help of `bots exec`.
+const EXEC_HELP: &str = "\
+Examples:
+  botmaker bots exec support -- ls -la /workspace      # prints its output, exits with its code
+  botmaker bots exec -it support -- sh                 # a shell, as with docker exec -it
+
+Without -i or -t the command runs to completion (at most --timeout seconds) and its stdout and
+stderr are printed after it ends, each cut at 1 MiB (a note says so). With -t it gets a
+terminal: this one, switched to raw mode until the session ends (also on errors and signals),
+with its size following the window. With -i alone, stdin is piped to it until end of file.
+
+Exit codes: the command's own; 124 when it did not end within --timeout (it may still run in
+the bot); for botmaker's own failures, those listed under `botmaker --help`.";
 
 /// One or more bot ids.
 #[derive(Debug, Args)]
@@ -240,6 +257,35 @@ pub struct LogsArgs {
     /// Prefix each line with its timestamp.
     #[arg(short = 't', long)]
     pub timestamps: bool,
+}
+
+/// `bots exec`.
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The bot (it must be running).
+    pub id: BotId,
+    /// Keep stdin open and send it to the command.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Give the command a terminal (needs one on stdin; usually with -i: `-it`).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Extra environment variable KEY=VALUE (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = EnvPair::parse)]
+    pub env: Vec<EnvPair>,
+    /// Working directory inside the container (absolute).
+    #[arg(short = 'w', long, value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: name, uid or user:group.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Seconds to wait for a command run without -i/-t (1-600) [server default: 30].
+    #[arg(long, value_name = "SECS", conflicts_with_all = ["interactive", "tty"],
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub timeout: Option<u64>,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 /// `secrets ...`.

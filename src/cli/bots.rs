@@ -42,6 +42,8 @@ pub async fn run(client: &ApiClient, cmd: BotsCommand) -> Result<(), CliError> {
             Ok(())
         }
         BotsCommand::Logs(a) => logs::logs(client, &a).await,
+        // Has an exit code of its own: `super::dispatch` runs it.
+        BotsCommand::Exec(a) => super::exec::exec(client, *a).await.map(drop),
     }
 }
 

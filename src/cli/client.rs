@@ -45,11 +45,16 @@ impl ApiClient {
         &self.server
     }
 
+    /// The token to send; `NOT_LOGGED_IN` when none is configured.
+    pub fn token(&self) -> Result<&str, CliError> {
+        self.token.as_deref().ok_or_else(|| CliError::NotLoggedIn {
+            server: self.server.to_string(),
+        })
+    }
+
     /// An authenticated request; fails at once when no token is configured.
     fn authed(&self, method: Method, path: &str) -> Result<RequestBuilder, CliError> {
-        let token = self.token.as_deref().ok_or_else(|| CliError::NotLoggedIn {
-            server: self.server.to_string(),
-        })?;
+        let token = self.token()?;
         Ok(self
             .http
             .request(method, self.server.join(path))
@@ -58,10 +63,19 @@ impl ApiClient {
 
     /// Sends `req` (with the usual time limit unless `streaming`) and checks its status.
     async fn send(&self, req: RequestBuilder, streaming: bool) -> Result<Response, CliError> {
-        let req = if streaming {
-            req
-        } else {
-            req.timeout(REQUEST_TIMEOUT)
+        let limit = (!streaming).then_some(REQUEST_TIMEOUT);
+        self.send_within(req, limit).await
+    }
+
+    /// Sends `req` within `limit` (none: a stream) and checks its status.
+    async fn send_within(
+        &self,
+        req: RequestBuilder,
+        limit: Option<Duration>,
+    ) -> Result<Response, CliError> {
+        let req = match limit {
+            Some(limit) => req.timeout(limit),
+            None => req,
         };
         let res = req.send().await.map_err(|e| self.transport(e))?;
         self.check(res).await
@@ -79,6 +93,19 @@ impl ApiClient {
             req = req.json(b);
         }
         let res = self.send(req, false).await?;
+        self.parse(res).await
+    }
+
+    /// `POST path` with a JSON body, allowed `limit` instead of the usual time limit (a call
+    /// the server itself lets run longer, such as `exec` with its `timeout_secs`).
+    pub async fn post_within<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &(impl Serialize + ?Sized),
+        limit: Duration,
+    ) -> Result<T, CliError> {
+        let req = self.authed(Method::POST, path)?.json(body);
+        let res = self.send_within(req, Some(limit)).await?;
         self.parse(res).await
     }
 
@@ -161,14 +188,20 @@ impl ApiClient {
             return Ok(res);
         }
         let text = res.text().await.unwrap_or_default();
-        let body: Option<ErrorBody> = serde_json::from_str(&text).ok();
+        Err(self.error_answer(status, &text))
+    }
+
+    /// The [`CliError`] for an error answer with this status and body (also the refusal of a
+    /// WebSocket handshake).
+    pub fn error_answer(&self, status: StatusCode, text: &str) -> CliError {
+        let body: Option<ErrorBody> = serde_json::from_str(text).ok();
         let (code, message) = match body {
             Some(b) => (b.code, one_line(&b.error)),
             None => (
                 format!("HTTP_{}", status.as_u16()),
                 format!(
                     "the server answered {status}{}",
-                    Some(one_line(&text))
+                    Some(one_line(text))
                         .filter(|t| !t.is_empty() && t.len() < 200)
                         .map(|t| format!(": {t}"))
                         .unwrap_or_default()
@@ -185,13 +218,13 @@ impl ApiClient {
             } else {
                 message
             };
-            return Err(CliError::Unauthorized { code, message });
+            return CliError::Unauthorized { code, message };
         }
-        Err(CliError::Api {
+        CliError::Api {
             status: status.as_u16(),
             code,
             message,
-        })
+        }
     }
 
     /// A transport failure: unreachable when nothing answered, else a protocol error.

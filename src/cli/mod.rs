@@ -14,6 +14,7 @@ mod bots;
 pub mod client;
 pub mod config;
 mod error;
+mod exec;
 pub mod fleet;
 mod input;
 mod logs;
@@ -48,7 +49,7 @@ pub fn run(conn: Connection, command: Command) -> ExitCode {
     };
     let healthcheck = matches!(command, Command::Healthcheck(_));
     match rt.block_on(dispatch(conn, command)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         // A Docker HEALTHCHECK knows only 0 (healthy) and 1 (unhealthy); 2 is reserved.
         Err(e) if healthcheck => {
             e.report();
@@ -58,11 +59,23 @@ pub fn run(conn: Connection, command: Command) -> ExitCode {
     }
 }
 
-async fn dispatch(conn: Connection, command: Command) -> Result<(), CliError> {
-    let client = || {
-        let r = config::resolve(&conn)?;
-        ApiClient::new(r.server, r.token)
-    };
+/// Runs `command`; its exit code is success unless the command has its own (`bots exec`).
+async fn dispatch(conn: Connection, command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Bots(args::BotsCommand::Exec(a)) => exec::exec(&client(&conn)?, *a).await,
+        other => dispatch_plain(conn, other)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn client(conn: &Connection) -> Result<ApiClient, CliError> {
+    let r = config::resolve(conn)?;
+    ApiClient::new(r.server, r.token)
+}
+
+async fn dispatch_plain(conn: Connection, command: Command) -> Result<(), CliError> {
+    let client = || client(&conn);
     match command {
         Command::Login(a) => session::login(&conn, &a).await,
         Command::Logout => session::logout(&conn).await,

@@ -238,6 +238,9 @@ pub enum ConfigError {
     /// A limit is zero or negative.
     #[error("{0} must be positive")]
     NonPositiveLimit(&'static str),
+    /// A bind-mount source does not exist on this host.
+    #[error("bind source path does not exist: {0}")]
+    MissingSource(String),
 }
 
 impl ContainerConfig {
@@ -294,6 +297,25 @@ impl ContainerConfig {
         }
         if self.limits.pids.is_some_and(|p| p <= 0) {
             return Err(ConfigError::NonPositiveLimit("pids limit"));
+        }
+        Ok(())
+    }
+
+    /// Checks that every bind-mount source (the secrets directory first) exists, as Docker
+    /// checks it: a link to something that exists is fine, a dangling one is missing. (A stat
+    /// only: nothing is opened or written.)
+    ///
+    /// Docker refuses a structured bind mount of a missing path itself (400); Podman instead
+    /// creates an empty root-owned directory there, so [`DockerService`](super::DockerService)
+    /// asks this before creating a container on Podman. Only meaningful where botmaker shares
+    /// the engine's file system, which botmaker's own bots always do (it writes their secrets).
+    pub fn check_sources_exist(&self) -> Result<(), ConfigError> {
+        let sources =
+            std::iter::once(&self.secrets_dir).chain(self.mounts.iter().map(|m| &m.source));
+        for source in sources {
+            if std::fs::metadata(source).is_err() {
+                return Err(ConfigError::MissingSource(source.display().to_string()));
+            }
         }
         Ok(())
     }
@@ -532,6 +554,39 @@ mod tests {
         assert!(matches!(
             c.validate(),
             Err(ConfigError::NonPositiveLimit(_))
+        ));
+    }
+
+    #[test]
+    fn missing_bind_sources_are_found_as_docker_finds_them() {
+        let t = tempfile::tempdir().unwrap();
+        let secrets = t.path().join("secrets");
+        std::fs::create_dir(&secrets).unwrap();
+        let mut c = ContainerConfig::new("img", &secrets);
+        assert_eq!(c.check_sources_exist(), Ok(()));
+        let workspace = t.path().join("workspace");
+        c.mounts.push(BindMount {
+            source: workspace.clone(),
+            target: "/workspace".into(),
+            read_only: false,
+        });
+        assert_eq!(
+            c.check_sources_exist(),
+            Err(ConfigError::MissingSource(workspace.display().to_string()))
+        );
+        // A dangling link is missing too; a link to a directory is that directory.
+        std::os::unix::fs::symlink(t.path().join("nowhere"), &workspace).unwrap();
+        assert!(matches!(
+            c.check_sources_exist(),
+            Err(ConfigError::MissingSource(_))
+        ));
+        std::fs::create_dir(t.path().join("nowhere")).unwrap();
+        assert_eq!(c.check_sources_exist(), Ok(()));
+        let mut c = ContainerConfig::new("img", t.path().join("gone"));
+        c.mounts.clear();
+        assert!(matches!(
+            c.check_sources_exist(),
+            Err(ConfigError::MissingSource(_))
         ));
     }
 

@@ -32,6 +32,14 @@ pub enum Op {
     Events,
     /// `GET /info`.
     Info,
+    /// `POST /containers/{id}/exec`.
+    ExecCreate,
+    /// `POST /exec/{id}/start`.
+    ExecStart,
+    /// `POST /exec/{id}/resize`.
+    ExecResize,
+    /// `GET /exec/{id}/json`.
+    ExecInspect,
 }
 
 /// A failed container operation. `bot_id` is empty for operations that concern no single bot.
@@ -110,6 +118,22 @@ pub enum ContainerError {
         /// Docker's own words, for people and logs; never parsed.
         message: String,
     },
+    /// A command can run only in a running container, and the bot's is not (or it has none).
+    #[error("bot '{bot_id}' is not running (its container is {state}): start it first")]
+    NotRunning {
+        /// The bot, for the message; what a caller does depends on the variant alone.
+        bot_id: String,
+        /// What its container is instead (`exited`, `paused`, `no container`, ...).
+        state: String,
+    },
+    /// Docker refused to create, start, resize or inspect an exec instance.
+    #[error("exec in bot '{bot_id}' failed: {message}")]
+    ExecFailed {
+        /// The bot, for the message; what a caller does depends on the variant alone.
+        bot_id: String,
+        /// Docker's own words, for people and logs; never parsed.
+        message: String,
+    },
     /// The daemon could not be reached, refused the connection or did not answer in time.
     #[error(
         "Docker Engine unreachable at {host}: {message}. Is dockerd running? Start it \
@@ -164,6 +188,8 @@ impl ContainerError {
             Self::StopFailed { .. } => "STOP_FAILED",
             Self::RestartFailed { .. } => "RESTART_FAILED",
             Self::RemoveFailed { .. } => "REMOVE_FAILED",
+            Self::NotRunning { .. } => "NOT_RUNNING",
+            Self::ExecFailed { .. } => "EXEC_FAILED",
             Self::Network { .. } => "NETWORK_ERROR",
             Self::UnsupportedApiVersion { .. } => "UNSUPPORTED_API_VERSION",
             Self::Docker { .. } => "DOCKER_ERROR",
@@ -212,6 +238,14 @@ pub(crate) fn classify(
             (Op::Stop, _) => ContainerError::StopFailed { bot_id, message },
             (Op::Restart, _) => ContainerError::RestartFailed { bot_id, message },
             (Op::Remove, _) => ContainerError::RemoveFailed { bot_id, message },
+            // 409: the container stopped, paused or began restarting since it was inspected.
+            (Op::ExecCreate | Op::ExecStart, 409) => ContainerError::NotRunning {
+                bot_id,
+                state: "not running".into(),
+            },
+            (Op::ExecCreate | Op::ExecStart | Op::ExecResize | Op::ExecInspect, _) => {
+                ContainerError::ExecFailed { bot_id, message }
+            }
             (_, status) => ContainerError::Docker {
                 bot_id,
                 status,
@@ -262,6 +296,11 @@ mod tests {
         assert_eq!(c(Op::Restart, 500), "RESTART_FAILED");
         assert_eq!(c(Op::Remove, 409), "REMOVE_FAILED");
         assert_eq!(c(Op::List, 500), "DOCKER_ERROR");
+        assert_eq!(c(Op::ExecCreate, 409), "NOT_RUNNING");
+        assert_eq!(c(Op::ExecStart, 409), "NOT_RUNNING");
+        assert_eq!(c(Op::ExecCreate, 404), "NOT_FOUND");
+        assert_eq!(c(Op::ExecCreate, 500), "EXEC_FAILED");
+        assert_eq!(c(Op::ExecResize, 400), "EXEC_FAILED");
     }
 
     #[test]

@@ -1,4 +1,11 @@
 //! The daemon's event stream, narrowed to this instance's bot containers.
+//!
+//! Read the same from Docker and Podman, whose events differ in shape: Podman says `remove`
+//! where Docker says `destroy`, sends no `stop` after a stop request (its `die` tells), and
+//! reports health changes as a bare `health_status` with the verdict outside the fields the
+//! API models carry. (Its missing `kill` is put back for botmaker's own stops: see
+//! [`super::requested`].) It also ORs label filters on `/events` where Docker ANDs them, so the
+//! ownership labels are checked here again on every event.
 
 use std::collections::HashMap;
 
@@ -6,10 +13,11 @@ use bollard::query_parameters::EventsOptionsBuilder;
 use futures_util::stream::{BoxStream, StreamExt};
 use serde::Serialize;
 
-use super::DockerService;
 use super::error::{ContainerError, Op, classify};
-use super::labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
+use super::labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED, is_owned_by};
+use super::requested::RequestedStops;
 use super::status::Health;
+use super::{DockerService, Engine};
 
 /// What happened to a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,10 +44,12 @@ pub enum EventKind {
     Oom,
     /// Its HEALTHCHECK verdict changed.
     HealthStatus {
-        /// The verdict it changed to.
-        health: Health,
+        /// The verdict it changed to; `None` when the engine does not say (Podman), and the
+        /// container's inspect is what tells.
+        health: Option<Health>,
     },
-    /// The container was removed: the bot has no container until it is recreated.
+    /// The container was removed (Docker's `destroy`, Podman's `remove`): the bot has no
+    /// container until it is recreated.
     Destroy,
     /// Any other action (pause, rename, exec, ...).
     Other {
@@ -73,10 +83,14 @@ impl EventKind {
             "kill" => Self::Kill,
             "restart" => Self::Restart,
             "oom" => Self::Oom,
-            "destroy" => Self::Destroy,
-            // Docker reports "health_status: healthy" (with the verdict in the action).
-            a if a.starts_with("health_status") => Self::HealthStatus {
-                health: Health::parse(a.rsplit(": ").next().unwrap_or_default().trim()),
+            "destroy" | "remove" => Self::Destroy,
+            // Docker reports "health_status: healthy", with the verdict in the action; Podman
+            // a bare "health_status", with the verdict in a field of its own.
+            "health_status" => Self::HealthStatus { health: None },
+            a if a.starts_with("health_status: ") => Self::HealthStatus {
+                health: Some(Health::parse(
+                    a.trim_start_matches("health_status: ").trim(),
+                )),
             },
             a => Self::Other { action: a.into() },
         }
@@ -114,22 +128,51 @@ impl DockerService {
             builder = builder.since(&since);
         }
         let host = self.host.clone();
+        let instance = self.instance.clone();
+        // Podman sends no `kill` before the `die` of a stop: put it back for botmaker's own.
+        let requested = (self.engine == Engine::Podman).then(|| self.requested.clone());
         self.docker
             .events(Some(builder.build()))
-            .filter_map(move |r| {
-                let item = match r {
-                    Ok(msg) => to_event(msg).map(Ok),
-                    Err(e) => Some(Err(classify(&host, Op::Events, "", e))),
+            .flat_map(move |r| {
+                let items = match r {
+                    Ok(msg) => to_event(msg, &instance)
+                        .map(|ev| with_requested_kill(ev, requested.as_ref()))
+                        .unwrap_or_default(),
+                    Err(e) => vec![Err(classify(&host, Op::Events, "", e))],
                 };
-                std::future::ready(item)
+                futures_util::stream::iter(items)
             })
             .boxed()
     }
 }
 
-fn to_event(msg: bollard::models::EventMessage) -> Option<ContainerEvent> {
+/// `ev`, preceded by the `kill` Docker would have sent when it is a death during one of
+/// botmaker's stop or restart requests.
+fn with_requested_kill(
+    ev: ContainerEvent,
+    requested: Option<&RequestedStops>,
+) -> Vec<Result<ContainerEvent, ContainerError>> {
+    let asked = matches!(ev.kind, EventKind::Die { .. })
+        && requested.is_some_and(|r| r.covers(&ev.bot_id, ev.time_nanos));
+    if asked {
+        let kill = ContainerEvent {
+            kind: EventKind::Kill,
+            ..ev.clone()
+        };
+        vec![Ok(kill), Ok(ev)]
+    } else {
+        vec![Ok(ev)]
+    }
+}
+
+/// The event, if it is about a container of `instance`: an event's attributes carry the
+/// container's labels.
+fn to_event(msg: bollard::models::EventMessage, instance: &str) -> Option<ContainerEvent> {
     let actor = msg.actor?;
     let attributes = actor.attributes.unwrap_or_default();
+    if !is_owned_by(Some(&attributes), instance) {
+        return None;
+    }
     let action = msg.action?;
     Some(ContainerEvent {
         bot_id: attributes.get(LABEL_BOT_ID).cloned().unwrap_or_default(),
@@ -156,7 +199,7 @@ mod tests {
         assert_eq!(
             EventKind::parse("health_status: unhealthy", &attrs),
             EventKind::HealthStatus {
-                health: Health::Unhealthy
+                health: Some(Health::Unhealthy)
             }
         );
         assert_eq!(EventKind::parse("oom", &attrs), EventKind::Oom);
@@ -166,5 +209,99 @@ mod tests {
                 action: "exec_start: sh".into()
             }
         );
+    }
+
+    #[test]
+    fn podman_remove_and_bare_health_status_are_understood() {
+        let attrs = HashMap::new();
+        assert_eq!(EventKind::parse("remove", &attrs), EventKind::Destroy);
+        assert_eq!(EventKind::parse("destroy", &attrs), EventKind::Destroy);
+        assert_eq!(
+            EventKind::parse("health_status", &attrs),
+            EventKind::HealthStatus { health: None }
+        );
+        // Podman's bookkeeping actions are noise, as Docker's exec_* are.
+        assert!(matches!(
+            EventKind::parse("cleanup", &attrs),
+            EventKind::Other { .. }
+        ));
+    }
+
+    fn message(action: &str, labels: &[(&str, &str)]) -> bollard::models::EventMessage {
+        bollard::models::EventMessage {
+            action: Some(action.into()),
+            actor: Some(bollard::models::EventActor {
+                id: Some("c1".into()),
+                attributes: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                ),
+            }),
+            time_nano: Some(5),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_podman_death_during_botmakers_stop_reads_as_killed_then_died() {
+        let requested = RequestedStops::default();
+        let guard = requested.begin("b");
+        let die = |time_nanos| ContainerEvent {
+            bot_id: "b".into(),
+            container_id: "c1".into(),
+            kind: EventKind::Die { exit_code: Some(0) },
+            time_nanos,
+        };
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+        let kinds = |evs: Vec<Result<ContainerEvent, ContainerError>>| {
+            evs.into_iter().map(|e| e.unwrap().kind).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            kinds(with_requested_kill(die(now), Some(&requested))),
+            [EventKind::Kill, EventKind::Die { exit_code: Some(0) }]
+        );
+        drop(guard);
+        // A crash a minute later is a crash; Docker (no registry) is left as it speaks.
+        assert_eq!(
+            kinds(with_requested_kill(
+                die(now + 60_000_000_000),
+                Some(&requested)
+            )),
+            [EventKind::Die { exit_code: Some(0) }]
+        );
+        assert_eq!(
+            kinds(with_requested_kill(die(now), None)),
+            [EventKind::Die { exit_code: Some(0) }]
+        );
+    }
+
+    /// Podman 4.3 ORs the two label filters of `/events`: the stream brings every managed
+    /// container's events, other installations' included.
+    #[test]
+    fn podman_ored_label_filters_let_no_other_instances_event_through() {
+        let ours = message(
+            "die",
+            &[
+                (LABEL_MANAGED, "true"),
+                (LABEL_INSTANCE, "ours"),
+                (LABEL_BOT_ID, "b"),
+            ],
+        );
+        let ev = to_event(ours, "ours").expect("our event");
+        assert_eq!(ev.bot_id, "b");
+        assert_eq!(ev.time_nanos, 5);
+        let theirs = message(
+            "die",
+            &[
+                (LABEL_MANAGED, "true"),
+                (LABEL_INSTANCE, "theirs"),
+                (LABEL_BOT_ID, "b"),
+            ],
+        );
+        assert_eq!(to_event(theirs, "ours"), None);
+        let unmanaged = message("die", &[(LABEL_INSTANCE, "ours"), (LABEL_BOT_ID, "b")]);
+        assert_eq!(to_event(unmanaged, "ours"), None);
     }
 }

@@ -9,14 +9,22 @@
 //! - a container that does not exist has status `None`, and removing it succeeds;
 //! - a container with a bot's name that this instance does not own is never touched;
 //! - every call has a timeout, so a dead daemon is a `NETWORK_ERROR`, never a hang.
+//!
+//! The same guarantees hold on Podman's Docker-compatible API: where Podman answers
+//! differently, this module makes up the difference (see [`Engine`]).
 
 mod cgroupfs;
 mod config;
+mod engine;
 mod error;
 mod events;
+mod exec;
+mod host_gateway;
 mod labels;
+mod lenient;
 mod logs;
 mod own_container;
+mod requested;
 mod stats;
 mod status;
 mod version;
@@ -37,8 +45,13 @@ pub use config::{
     BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
     Protocol, ResourceLimits, SECRETS_MOUNT_TARGET,
 };
+pub use engine::Engine;
 pub use error::{ContainerError, Op};
 pub use events::{ContainerEvent, EventKind};
+pub use exec::{
+    EXIT_CODE_WAIT, ExecId, ExecInput, ExecOutput, ExecOutputStream, ExecSession, ExecSpec,
+    ExecStatus, TtySize,
+};
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
@@ -95,6 +108,8 @@ pub struct DockerService {
     instance: String,
     call_timeout: Duration,
     api_version: ApiVersion,
+    engine: Engine,
+    requested: requested::RequestedStops,
 }
 
 /// The name of a bot's container.
@@ -126,18 +141,18 @@ impl DockerService {
             .map_err(|e| network(e.to_string()))?
             .with_timeout(Duration::from_secs(24 * 3600));
 
-        let server = tokio::time::timeout(settings.connect_timeout, async {
-            docker
-                .ping()
-                .await
-                .map_err(|e| classify(&host, Op::Connect, "", e))?;
-            docker
-                .version()
-                .await
-                .map_err(|e| classify(&host, Op::Connect, "", e))
-        })
-        .await
-        .map_err(|_| ContainerError::timeout(&host, Op::Connect, settings.connect_timeout))??;
+        // The ping finds a missing or hung daemon within the connect timeout. `/version` is
+        // then an ordinary call: Podman runs conmon and its OCI runtime to report their
+        // versions, about a second each time, more on a busy host.
+        tokio::time::timeout(settings.connect_timeout, docker.ping())
+            .await
+            .map_err(|_| ContainerError::timeout(&host, Op::Connect, settings.connect_timeout))?
+            .map_err(|e| classify(&host, Op::Connect, "", e))?;
+        let limit = settings.connect_timeout.max(settings.call_timeout);
+        let server = tokio::time::timeout(limit, docker.version())
+            .await
+            .map_err(|_| ContainerError::timeout(&host, Op::Connect, limit))?
+            .map_err(|e| classify(&host, Op::Connect, "", e))?;
 
         let reported = server.api_version.clone().unwrap_or_default();
         let unsupported = |version: String| ContainerError::UnsupportedApiVersion {
@@ -153,7 +168,8 @@ impl DockerService {
             .and_then(ApiVersion::parse);
         let api_version = ApiVersion::negotiate(server_api, server_min)
             .map_err(|v| unsupported(v.to_string()))?;
-        tracing::debug!(%host, api = %api_version, "connected to Docker");
+        let engine = Engine::from_version(&server);
+        tracing::debug!(%host, api = %api_version, %engine, "connected to Docker");
         Ok(Self {
             // From here on every request carries the version in its path (see `version`).
             docker: docker.with_request_modifier(move |req| pin_path(req, api_version)),
@@ -161,7 +177,14 @@ impl DockerService {
             instance: settings.instance,
             call_timeout: settings.call_timeout,
             api_version,
+            engine,
+            requested: Default::default(),
         })
+    }
+
+    /// Which engine answers: Docker, or Podman's Docker-compatible service.
+    pub fn engine(&self) -> Engine {
+        self.engine
     }
 
     /// The daemon address in use.
@@ -219,24 +242,60 @@ impl DockerService {
         bot_id: &BotId,
         config: &ContainerConfig,
     ) -> Result<String, ContainerError> {
-        config
-            .validate()
-            .map_err(|e| ContainerError::InvalidConfig {
-                bot_id: bot_id.to_string(),
-                message: e.to_string(),
-            })?;
-        let options = CreateContainerOptionsBuilder::new()
-            .name(&container_name(bot_id))
-            .build();
-        let body = config.to_create_body(&self.instance, bot_id);
-        let created = self
+        let invalid = |e: ConfigError| ContainerError::InvalidConfig {
+            bot_id: bot_id.to_string(),
+            message: e.to_string(),
+        };
+        config.validate().map_err(invalid)?;
+        // Docker refuses a missing bind source; Podman would create it, empty and root-owned.
+        if self.engine == Engine::Podman {
+            config.check_sources_exist().map_err(invalid)?;
+        }
+        let name = container_name(bot_id);
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        let mut body = config.to_create_body(&self.instance, bot_id);
+        if let Some(hc) = body
+            .host_config
+            .as_mut()
+            .filter(|_| !config.extra_hosts.is_empty())
+        {
+            hc.extra_hosts = Some(
+                self.extra_hosts_for_engine(bot_id, config.network.as_deref(), &config.extra_hosts)
+                    .await?,
+            );
+        }
+        let created = match self
             .call(
                 Op::Create,
                 bot_id.as_str(),
                 self.call_timeout,
                 self.docker.create_container(Some(options), body),
             )
-            .await?;
+            .await
+        {
+            Ok(created) => created,
+            // Docker says 409 for a name in use; Podman says 500. A failed create made
+            // nothing, so a container that has the name now is the one that was in the way.
+            Err(e @ ContainerError::CreateFailed { .. }) => {
+                let taken = self
+                    .call(
+                        Op::Inspect,
+                        bot_id.as_str(),
+                        self.call_timeout,
+                        lenient::tolerant(self.docker.inspect_container(&name, None)),
+                    )
+                    .await
+                    .is_ok();
+                return Err(if taken {
+                    ContainerError::AlreadyExists {
+                        bot_id: bot_id.to_string(),
+                    }
+                } else {
+                    e
+                });
+            }
+            Err(e) => return Err(e),
+        };
         for w in created.warnings.iter().filter(|w| !w.is_empty()) {
             tracing::warn!(bot = %bot_id, warning = %w, "Docker warning on create");
         }
@@ -267,6 +326,7 @@ impl DockerService {
             .t(grace_secs(grace))
             .build();
         let name = container_name(bot_id);
+        let _requested = self.note_requested_stop(bot_id);
         self.call(
             Op::Stop,
             bot_id.as_str(),
@@ -287,6 +347,7 @@ impl DockerService {
             .t(grace_secs(grace))
             .build();
         let name = container_name(bot_id);
+        let _requested = self.note_requested_stop(bot_id);
         self.call(
             Op::Restart,
             bot_id.as_str(),
@@ -372,10 +433,15 @@ impl DockerService {
                 Op::List,
                 "",
                 self.call_timeout,
-                self.docker.list_containers(Some(options)),
+                lenient::tolerant(self.docker.list_containers(Some(options))),
             )
             .await?;
-        Ok(list.into_iter().map(ContainerInfo::from_summary).collect())
+        // The filter is the engine's reading of it; ownership is checked here, as everywhere.
+        Ok(list
+            .into_iter()
+            .filter(|c| labels::is_owned_by(c.labels.as_ref(), &self.instance))
+            .map(ContainerInfo::from_summary)
+            .collect())
     }
 
     async fn inspect_owned(
@@ -388,7 +454,7 @@ impl DockerService {
                 Op::Inspect,
                 bot_id.as_str(),
                 self.call_timeout,
-                self.docker.inspect_container(&name, None),
+                lenient::tolerant(self.docker.inspect_container(&name, None)),
             )
             .await
         {
@@ -408,6 +474,12 @@ impl DockerService {
             Err(ContainerError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// On Podman, notes a stop or restart of `bot_id` for as long as the guard lives, so that
+    /// the event stream can tell the death it causes from a crash (see `requested`).
+    fn note_requested_stop(&self, bot_id: &BotId) -> Option<requested::Requested> {
+        (self.engine == Engine::Podman).then(|| self.requested.begin(bot_id.as_str()))
     }
 
     /// Runs one Docker call under `limit`, classifying its error.

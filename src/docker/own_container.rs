@@ -39,9 +39,10 @@ pub enum HostPath {
 }
 
 /// The id of the Docker container this process runs in, from `/proc/self/mountinfo`: Docker
-/// bind-mounts `/etc/hostname` from `<data-root>/containers/<id>/hostname`. Unlike the
-/// hostname (which `--hostname` and host networking change), this names the container
-/// whatever its settings. `None` outside a Docker container.
+/// bind-mounts `/etc/hostname` from `<data-root>/containers/<id>/hostname`, Podman from
+/// `<run-root>/<driver>-containers/<id>/userdata/hostname`. Unlike the hostname (which
+/// `--hostname` and host networking change), this names the container whatever its settings.
+/// `None` outside a container.
 pub fn own_container_id() -> Option<String> {
     container_id_in_mountinfo(&std::fs::read_to_string("/proc/self/mountinfo").ok()?)
 }
@@ -56,9 +57,19 @@ fn container_id_in_mountinfo(mountinfo: &str) -> Option<String> {
             return None;
         }
         let mut parts = root.rsplit('/');
-        let (file, id, dir) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next()? != "hostname" {
+            return None;
+        }
+        let (id, dir) = match parts.next()? {
+            // Podman: `.../overlay-containers/<id>/userdata/hostname`.
+            "userdata" => {
+                let (id, dir) = (parts.next()?, parts.next()?);
+                (id, dir.ends_with("-containers").then_some(dir)?)
+            }
+            id => (id, parts.next().filter(|d| *d == "containers")?),
+        };
         let is_id = id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit());
-        (file == "hostname" && dir == "containers" && is_id).then(|| id.to_string())
+        (!dir.is_empty() && is_id).then(|| id.to_string())
     })
 }
 
@@ -142,6 +153,16 @@ mod tests {
         let own_fs =
             format!("613 600 8:1 /containers/{ID}/hostname /etc/hostname rw - ext4 /dev/sdb rw\n");
         assert_eq!(container_id_in_mountinfo(&own_fs).as_deref(), Some(ID));
+        // Podman 4.3 (rootful, overlay), from a container's /proc/<pid>/mountinfo.
+        let podman = format!(
+            "133 121 254:0 /var/run/containers/storage/overlay-containers/{ID}/userdata/hostname \
+             /etc/hostname rw,relatime - ext4 /dev/vda rw\n"
+        );
+        assert_eq!(container_id_in_mountinfo(&podman).as_deref(), Some(ID));
+        let not_podman = format!(
+            "133 121 254:0 /srv/{ID}/userdata/hostname /etc/hostname rw - ext4 /dev/vda rw\n"
+        );
+        assert_eq!(container_id_in_mountinfo(&not_podman), None);
     }
 
     #[test]

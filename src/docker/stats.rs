@@ -15,6 +15,10 @@ use super::error::{ContainerError, Op};
 use super::{DockerService, container_name};
 use crate::BotId;
 
+/// The interval Docker measures a `stream=false` reading's CPU over, and [`DockerService::stats`]
+/// waits out itself on an engine that does not.
+const STATS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Raw counters of one stats reading.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StatsSnapshot {
@@ -184,16 +188,27 @@ fn parse_read_time(s: &str) -> Option<DateTime<Utc>> {
 impl DockerService {
     /// One complete sample, CPU measured over the daemon's own ~1 s interval. Slow (1-2 s);
     /// `None` if the bot has no container or it is not running.
+    ///
+    /// Podman answers at once, without the previous reading Docker waits for (its
+    /// `precpu_stats` is empty): then a second reading a second later is the interval.
     pub async fn stats(&self, bot_id: &BotId) -> Result<Option<StatsSample>, ContainerError> {
         let opts = StatsOptionsBuilder::new().stream(false).build();
-        let Some(r) = self.stats_response(bot_id, opts).await? else {
+        let Some(r) = self.stats_response(bot_id, opts.clone()).await? else {
             return Ok(None);
         };
-        let cur = StatsSnapshot::from_response(&r);
-        Ok(Some(StatsSample::between(
-            &StatsSnapshot::previous_cpu(&r),
-            &cur,
-        )))
+        let prev = StatsSnapshot::previous_cpu(&r);
+        if prev.system_cpu_ns > 0 {
+            return Ok(Some(StatsSample::between(
+                &prev,
+                &StatsSnapshot::from_response(&r),
+            )));
+        }
+        let first = StatsSnapshot::from_response(&r);
+        tokio::time::sleep(STATS_INTERVAL).await;
+        Ok(self
+            .stats_response(bot_id, opts)
+            .await?
+            .map(|r| StatsSample::between(&first, &StatsSnapshot::from_response(&r))))
     }
 
     /// One reading of the raw counters, taken at once (`one-shot`, API 1.41). Cheap for the

@@ -169,11 +169,13 @@ pub struct ContainerInfo {
     pub state: ContainerState,
     /// Docker's human status, e.g. "Up 2 hours (healthy)" or "Exited (1) 3 seconds ago".
     pub status: String,
-    /// HEALTHCHECK verdict, read from `status`.
+    /// HEALTHCHECK verdict, read from `status`. Podman's list leaves it out of `status`, so
+    /// there it is `none`; [`ContainerStatus`] (an inspect) has it on both engines.
     pub health: Health,
     /// Exit code of an exited container, read from `status` ("Exited (3) 2 minutes ago").
     pub exit_code: Option<i64>,
-    /// Image reference the container was created from.
+    /// Image reference the container was created from, in Docker's short form
+    /// (`botmaker-testbot:1`, not Podman's `docker.io/library/botmaker-testbot:1`).
     pub image: String,
     /// Id of that image: differs from the tag's current image when the tag was rebuilt, so
     /// it tells a container that runs a stale build.
@@ -204,11 +206,25 @@ impl ContainerInfo {
             health: Health::from_status_text(&status),
             exit_code: exit_code_from_status_text(&status),
             status,
-            image: c.image.unwrap_or_default(),
+            image: familiar_image(c.image.unwrap_or_default()),
             image_id: c.image_id.unwrap_or_default(),
             created: c.created.and_then(|t| DateTime::from_timestamp(t, 0)),
         }
     }
+}
+
+/// Docker's short name for an image on Docker Hub: `docker.io/library/x:1` → `x:1`,
+/// `docker.io/org/x:1` → `org/x:1`. Podman reports the long form that Docker abbreviates; any
+/// other registry (Podman's `localhost/` for local builds included) is kept as it is.
+fn familiar_image(image: String) -> String {
+    let Some(rest) = image.strip_prefix("docker.io/") else {
+        return image;
+    };
+    let rest = rest
+        .strip_prefix("library/")
+        .filter(|r| !r.contains('/'))
+        .unwrap_or(rest);
+    rest.to_string()
 }
 
 /// "Exited (3) 2 minutes ago" → 3.
@@ -228,6 +244,27 @@ fn parse_time(s: &str) -> Option<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn podman_long_image_names_read_as_dockers_short_ones() {
+        let f = |s: &str| familiar_image(s.into());
+        assert_eq!(
+            f("docker.io/library/botmaker-testbot:1"),
+            "botmaker-testbot:1"
+        );
+        assert_eq!(
+            f("docker.io/openclaw/openclaw:2026.7.1"),
+            "openclaw/openclaw:2026.7.1"
+        );
+        assert_eq!(f("botmaker-testbot:1"), "botmaker-testbot:1");
+        assert_eq!(f("localhost/mybot:1"), "localhost/mybot:1");
+        assert_eq!(
+            f("ghcr.io/openclaw/openclaw:1"),
+            "ghcr.io/openclaw/openclaw:1"
+        );
+        // `library/` is Docker Hub's namespace only for one-part names.
+        assert_eq!(f("docker.io/library/a/b:1"), "library/a/b:1");
+    }
 
     #[test]
     fn health_from_list_status_text() {

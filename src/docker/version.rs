@@ -138,6 +138,13 @@ mod tests {
             ApiVersion::negotiate(v(1, 41), Some(v(1, 12))),
             Ok(v(1, 41))
         );
+        // Podman 4.3's compat API says 1.41 (min 1.24); its libpod API's own version (4.3.1,
+        // in the `Podman Engine` component) is not an Engine API version and is never read.
+        assert_eq!(
+            ApiVersion::negotiate(v(1, 41), Some(v(1, 24))),
+            Ok(v(1, 41))
+        );
+        assert_eq!(ApiVersion::parse("4.3.1"), None);
         // A newer daemon gets its own version while bollard's models know it...
         assert_eq!(
             ApiVersion::negotiate(v(1, 45), Some(v(1, 24))),

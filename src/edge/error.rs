@@ -124,9 +124,10 @@ impl From<BotError> for ApiError {
         let status = match &e {
             BotError::Validation(fields) => return Self::validation(fields.clone()),
             BotError::NotFound(_) => StatusCode::NOT_FOUND,
-            BotError::AlreadyExists(_) | BotError::NameTaken(_) | BotError::Leftover { .. } => {
-                StatusCode::CONFLICT
-            }
+            BotError::AlreadyExists(_)
+            | BotError::NameTaken(_)
+            | BotError::Leftover { .. }
+            | BotError::NotRunning { .. } => StatusCode::CONFLICT,
             BotError::ImageNotFound(_) => StatusCode::BAD_REQUEST,
             // The request was fine; the bot's own configuration cannot run.
             BotError::StartFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,

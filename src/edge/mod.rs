@@ -24,6 +24,12 @@ use crate::store::Store;
 
 /// Largest request body: bots are configured with small JSON documents.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The Content Security Policy of every answer that sets none of its own: nothing inline, nothing
+/// from elsewhere. (The dashboard's console allows inline style, and only that: see
+/// `web/assets/vendor/README.md`.)
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; \
+     base-uri 'none'; form-action 'self'";
 /// Longest a non-streaming request may take (a stop waits out the bot's grace period).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 

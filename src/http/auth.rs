@@ -44,6 +44,8 @@ pub async fn require_auth(
     }
     req.extensions_mut().insert(credential.principal.clone());
     req.extensions_mut().insert(credential);
+    // Handlers that must check more than the method (a WebSocket upgrade is a GET) read it.
+    req.extensions_mut().insert(carrier);
     Ok(next.run(req).await)
 }
 

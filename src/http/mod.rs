@@ -8,6 +8,8 @@
 
 mod auth;
 mod bots;
+mod exec;
+mod exec_socket;
 mod observe;
 pub mod openapi;
 
@@ -32,7 +34,8 @@ struct Routes {
     public: OpenApiRouter<AppState>,
     /// Authenticated, answered within [`REQUEST_TIMEOUT`].
     timed: OpenApiRouter<AppState>,
-    /// Authenticated streams (logs follow, events), which may stay open for hours.
+    /// Authenticated streams (logs follow, events) and exec, which bounds itself (the
+    /// command's own time limit, or a terminal's credential): no request time limit.
     streaming: OpenApiRouter<AppState>,
 }
 
@@ -59,7 +62,9 @@ fn routes() -> Routes {
         .routes(routes!(openapi::openapi_json));
     let streaming = OpenApiRouter::new()
         .routes(routes!(observe::bot_logs))
-        .routes(routes!(observe::events));
+        .routes(routes!(observe::events))
+        .routes(routes!(exec::exec_bot))
+        .routes(routes!(exec::exec_socket));
     Routes {
         public,
         timed,

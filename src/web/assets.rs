@@ -6,6 +6,9 @@
 //! Node toolchain. A module's URL carries its hash, so an import must too: at start-up every
 //! `from './x.js'` is rewritten to `from './x.js?v=<hash of x>'`, in dependency order, and each
 //! module is hashed after that rewrite (a change in `common.js` changes every page's URL).
+//!
+//! Third-party files (xterm.js for the console) are vendored unchanged under `assets/vendor/`
+//! (see its README: version, license, how to update) and served the same way.
 
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -30,6 +33,8 @@ pub enum Script {
     Admin,
     /// The login form.
     Login,
+    /// A bot's console (`/bots/{id}/console`).
+    Console,
 }
 
 impl Script {
@@ -41,6 +46,7 @@ impl Script {
             Script::Bot => "bot",
             Script::Admin => "admin",
             Script::Login => "login",
+            Script::Console => "console",
         }
     }
 
@@ -51,6 +57,7 @@ impl Script {
             Script::Bot => "bot.js",
             Script::Admin => "admin.js",
             Script::Login => "login.js",
+            Script::Console => "console.js",
         }
     }
 }
@@ -65,6 +72,14 @@ const SOURCES: &[(&str, &str)] = &[
     ("bot.js", include_str!("assets/bot.js")),
     ("admin.js", include_str!("assets/admin.js")),
     ("login.js", include_str!("assets/login.js")),
+    ("xterm.css", include_str!("assets/vendor/xterm/xterm.css")),
+    ("xterm.mjs", include_str!("assets/vendor/xterm/xterm.mjs")),
+    (
+        "addon-fit.mjs",
+        include_str!("assets/vendor/addon-fit/addon-fit.mjs"),
+    ),
+    ("console.css", include_str!("assets/console.css")),
+    ("console.js", include_str!("assets/console.js")),
 ];
 
 /// Hex characters of the content hash put in asset URLs.
@@ -92,7 +107,7 @@ fn version(contents: &str) -> String {
 }
 
 fn content_type(name: &str) -> &'static str {
-    if name.ends_with(".js") {
+    if name.ends_with(".js") || name.ends_with(".mjs") {
         "text/javascript; charset=utf-8"
     } else {
         "text/css; charset=utf-8"
@@ -155,6 +170,12 @@ pub fn css_url() -> &'static str {
     url("app.css")
 }
 
+/// The versioned URL of a listed style sheet other than `app.css` (a page's own).
+pub fn stylesheet_url(name: &str) -> &'static str {
+    assert!(name.ends_with(".css"), "{name} is not a style sheet");
+    url(name)
+}
+
 /// The versioned URL of a page's script module.
 pub fn script_url(script: Script) -> &'static str {
     url(script.file())
@@ -189,12 +210,13 @@ pub async fn serve(Path(file): Path<String>) -> Response {
 mod tests {
     use super::*;
 
-    const EVERY_SCRIPT: [Script; 5] = [
+    const EVERY_SCRIPT: [Script; 6] = [
         Script::Fleet,
         Script::NewBot,
         Script::Bot,
         Script::Admin,
         Script::Login,
+        Script::Console,
     ];
 
     #[test]
@@ -238,6 +260,22 @@ mod tests {
         assert_eq!(fleet, [url("common.js")]);
         let new_bot: BTreeSet<_> = preload_urls(Script::NewBot).collect();
         assert_eq!(new_bot, BTreeSet::from([url("common.js"), url("forms.js")]));
+    }
+
+    #[test]
+    fn the_console_imports_the_vendored_terminal_as_modules() {
+        let console: BTreeSet<_> = preload_urls(Script::Console).collect();
+        assert_eq!(
+            console,
+            BTreeSet::from([url("common.js"), url("xterm.mjs"), url("addon-fit.mjs")])
+        );
+        assert_eq!(content_type("xterm.mjs"), "text/javascript; charset=utf-8");
+        assert_eq!(content_type("xterm.css"), "text/css; charset=utf-8");
+        // Served as published: the vendored files are not rewritten.
+        assert_eq!(
+            asset("xterm.mjs").unwrap().body,
+            include_str!("assets/vendor/xterm/xterm.mjs")
+        );
     }
 
     #[test]

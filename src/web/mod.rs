@@ -23,8 +23,8 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::edge::{AppState, REQUEST_TIMEOUT};
 
-/// Dashboard routes: `/`, `/login`, `/logout`, `/bots/new`, `/bots/{id}`, `/admin`, the assets
-/// under `/assets/`, and the stats stream `/stream/stats`.
+/// Dashboard routes: `/`, `/login`, `/logout`, `/bots/new`, `/bots/{id}`, `/bots/{id}/console`,
+/// `/admin`, the assets under `/assets/`, and the stats stream `/stream/stats`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::fleet))
@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(session::logout))
         .route("/bots/new", get(pages::new_bot))
         .route("/bots/{id}", get(pages::bot_detail))
+        .route("/bots/{id}/console", get(pages::bot_console))
         .route("/admin", get(pages::admin))
         .route("/assets/{file}", get(assets::serve))
         .layer(TimeoutLayer::with_status_code(

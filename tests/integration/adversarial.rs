@@ -133,24 +133,35 @@ async fn fifty_concurrent_mutations_keep_one_bot_consistent() {
             }))
             .await;
 
+        // A call that waited too long for the bot's lock gives up with 503 BOT_BUSY having done
+        // nothing (a slow, loaded machine gets there with 50 calls queued on one bot): it
+        // must then leave no trace, which the checks below verify by counting only the
+        // calls that were served.
+        let busy = |status: &StatusCode, v: &Value| {
+            *status == StatusCode::SERVICE_UNAVAILABLE && v["code"] == "BOT_BUSY"
+        };
         for (op, status, v) in &results {
             assert!(
-                *status == StatusCode::OK || (with_delete && *status == StatusCode::NOT_FOUND),
+                *status == StatusCode::OK
+                    || busy(status, v)
+                    || (with_delete && *status == StatusCode::NOT_FOUND),
                 "{op:?}: {status} {v}"
             );
         }
+        let results: Vec<(Op, StatusCode, Value)> = results
+            .into_iter()
+            .filter(|(_, status, v)| !busy(status, v))
+            .collect();
         let dir = s.data.path().join("secrets").join(&id);
-        if with_delete {
-            let deletes: Vec<StatusCode> = results
-                .iter()
-                .filter(|(op, ..)| *op == Op::Delete)
-                .map(|(_, st, _)| *st)
-                .collect();
-            assert_eq!(
-                deletes.iter().filter(|st| **st == StatusCode::OK).count(),
-                1,
-                "{deletes:?}"
-            );
+        let deletes: Vec<StatusCode> = results
+            .iter()
+            .filter(|(op, ..)| *op == Op::Delete)
+            .map(|(_, st, _)| *st)
+            .collect();
+        let deleted = deletes.iter().filter(|st| **st == StatusCode::OK).count();
+        assert!(deleted <= 1, "{deletes:?}");
+        // Both deletes turned away busy leave a live bot, checked like the first round.
+        if deleted == 1 {
             assert_eq!(
                 s.get(&format!("/api/bots/{id}")).await.0,
                 StatusCode::NOT_FOUND
@@ -248,6 +259,7 @@ async fn serve(h: &Harness, data: &Path, log: &Path, client: &reqwest::Client) -
         .env("BOTMAKER_DATA_DIR", data)
         .env("BOTMAKER_LISTEN", format!("127.0.0.1:{port}"))
         .env("BOTMAKER_INSTANCE", h.docker.instance())
+        .env("DOCKER_HOST", h.docker.host())
         .env("BOTMAKER_ADMIN_PASSWORD", PASSWORD)
         .env("BOTMAKER_STOP_TIMEOUT", "2")
         .env("BOTMAKER_RESYNC_INTERVAL", "2")

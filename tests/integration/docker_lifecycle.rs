@@ -5,11 +5,11 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use botmaker::docker::{
-    ContainerError, ContainerState, DockerService, DockerSettings, Health, HealthCheck,
+    ContainerError, ContainerState, DockerService, DockerSettings, Engine, Health, HealthCheck,
     PortMapping, Protocol, ResourceLimits, container_name,
 };
 
-use crate::support::{Harness, eventually, fixture::TEST_LABEL, unique};
+use crate::support::{Harness, eventually, fixture::TEST_LABEL, podman, proc_status, unique};
 
 #[tokio::test]
 async fn create_sets_name_labels_readonly_secrets_policy_limits_and_hardening() {
@@ -62,12 +62,19 @@ async fn create_sets_name_labels_readonly_secrets_policy_limits_and_hardening() 
     assert_eq!(hc.memory, Some(64 << 20));
     assert_eq!(hc.nano_cpus, Some(500_000_000));
     assert_eq!(hc.pids_limit, Some(32));
-    assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
-    assert!(
-        hc.security_opt
-            .unwrap()
-            .contains(&"no-new-privileges:true".to_string())
-    );
+    // Podman reports `ALL` expanded to the capabilities it would have granted, and the
+    // option without its `:true`; the running process below shows the effect is the same.
+    let security = hc.security_opt.unwrap();
+    match h.docker.engine() {
+        Engine::Docker => {
+            assert_eq!(hc.cap_drop, Some(vec!["ALL".to_string()]));
+            assert!(security.contains(&"no-new-privileges:true".to_string()));
+        }
+        Engine::Podman => {
+            assert!(hc.cap_drop.unwrap().contains(&"SYS_CHROOT".to_string()));
+            assert!(security.contains(&"no-new-privileges".to_string()));
+        }
+    }
     assert_eq!(hc.readonly_rootfs, Some(true));
     let binding = &hc.port_bindings.unwrap()["8080/tcp"].clone().unwrap()[0];
     assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
@@ -86,6 +93,22 @@ async fn create_sets_name_labels_readonly_secrets_policy_limits_and_hardening() 
 
     // From inside: the secret is visible by name, and writing there fails.
     h.docker.start_container(&bot).await.unwrap();
+    // No capability at all, none to regain, and no way to gain privileges.
+    let pid = h
+        .docker
+        .client()
+        .inspect_container(&container_name(&bot), None)
+        .await
+        .unwrap()
+        .state
+        .unwrap()
+        .pid
+        .unwrap();
+    let status = proc_status(pid);
+    for field in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(status[field], "0000000000000000", "{field}: {status:?}");
+    }
+    assert_eq!(status["NoNewPrivs"], "1", "{status:?}");
     let logs = h.wait_for_log(&bot, "secrets_writable").await;
     assert!(logs.iter().any(|l| l == "secrets: API_KEY"), "{logs:?}");
     assert!(
@@ -374,22 +397,34 @@ async fn healthcheck_reports_healthy_then_unhealthy() {
     h.docker.start_container(&good).await.unwrap();
     h.docker.start_container(&bad).await.unwrap();
 
+    let podman = h.docker.engine() == Engine::Podman;
     for (bot, want) in [(&good, Health::Healthy), (&bad, Health::Unhealthy)] {
         eventually(
             &format!("{bot} {want:?}"),
             Duration::from_secs(30),
             || async {
+                if podman {
+                    // Podman runs HEALTHCHECKs from systemd timers, and the test service has
+                    // no systemd: run the check as the timer would.
+                    podman::run_healthcheck(&h.docker, &container_name(bot)).await;
+                }
                 let s = h.docker.container_status(bot).await.unwrap().unwrap();
                 (s.health == want).then_some(())
             },
         )
         .await;
     }
-    // The list call carries health too (from its status text), without N inspects.
+    // The list call carries health too (from its status text), without N inspects. Podman's
+    // list leaves health out of the status text (README, "Running on Podman").
     let list = h.docker.list_managed_containers().await.unwrap();
     let health: BTreeMap<_, _> = list.iter().map(|c| (c.bot_id.clone(), c.health)).collect();
-    assert_eq!(health[good.as_str()], Health::Healthy);
-    assert_eq!(health[bad.as_str()], Health::Unhealthy);
+    let (good_listed, bad_listed) = if podman {
+        (Health::None, Health::None)
+    } else {
+        (Health::Healthy, Health::Unhealthy)
+    };
+    assert_eq!(health[good.as_str()], good_listed);
+    assert_eq!(health[bad.as_str()], bad_listed);
 }
 
 #[tokio::test]
@@ -475,4 +510,40 @@ async fn invalid_config_is_rejected_before_docker_is_asked() {
     let e = h.docker.create_container(&bot, &cfg).await.unwrap_err();
     assert_eq!(e.code(), "INVALID_CONFIG");
     assert_eq!(h.docker.container_status(&bot).await.unwrap(), None);
+}
+
+/// Podman 4.3 wrote `host-gateway` into /etc/hosts as if it were an address.
+#[tokio::test]
+async fn host_gateway_in_extra_hosts_becomes_the_hosts_address() {
+    let h = Harness::new().await;
+    let bot = h.bot("hostgw");
+    let mut cfg = h.config(&bot);
+    cfg.extra_hosts = vec![
+        "host.docker.internal:host-gateway".into(),
+        "db.internal:10.1.2.3".into(),
+    ];
+    h.docker.create_container(&bot, &cfg).await.unwrap();
+    h.docker.start_container(&bot).await.unwrap();
+    let hosts_path = h
+        .docker
+        .client()
+        .inspect_container(&container_name(&bot), None)
+        .await
+        .unwrap()
+        .hosts_path
+        .expect("the engine names the container's hosts file");
+    let hosts = std::fs::read_to_string(&hosts_path).unwrap();
+    let address_of = |name: &str| {
+        hosts
+            .lines()
+            .find(|l| l.split_whitespace().skip(1).any(|n| n == name))
+            .and_then(|l| l.split_whitespace().next())
+            .map(String::from)
+    };
+    let gateway = address_of("host.docker.internal").expect("an entry");
+    assert!(
+        gateway.parse::<std::net::Ipv4Addr>().is_ok(),
+        "host.docker.internal -> {gateway:?} in {hosts}"
+    );
+    assert_eq!(address_of("db.internal").as_deref(), Some("10.1.2.3"));
 }

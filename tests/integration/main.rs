@@ -10,6 +10,8 @@ mod docker_api_version;
 mod docker_lifecycle;
 mod docker_observe;
 mod docker_stats_sources;
+mod exec;
+mod exec_cli;
 mod hardening;
 mod hostile_bot;
 mod ops;

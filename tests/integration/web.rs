@@ -16,6 +16,7 @@ use crate::support::server::{PASSWORD, TestServer};
 use crate::support::unique;
 
 mod browser;
+mod console;
 
 use browser::Browser;
 

@@ -22,12 +22,12 @@ use tokio::sync::{OwnedMutexGuard, RwLock};
 
 use super::cache::BotCache;
 use super::error::BotError;
-use super::observed::{BotEventKind, Fleet, Observed};
+use super::observed::{BotEventKind, Fleet};
 use super::spec::{BotSpec, CreateBot, DEFAULT_TEMPLATE, UpdateBot};
 use super::template::{self, RenderInput, TEMPLATE_NAMES, Template};
 use super::templates;
 use super::validate::{self, FieldErrors};
-use super::view::BotView;
+use super::view::{BotView, spec_of, view_of};
 use crate::BotId;
 use crate::docker::{ContainerError, ContainerInfo, DockerService, LogLine, LogOptions};
 use crate::secrets::{SecretName, SecretValue, SecretsStore};
@@ -98,12 +98,18 @@ type BotLock = Arc<tokio::sync::Mutex<()>>;
 type BotGuard = OwnedMutexGuard<()>;
 
 mod create;
+mod exec;
 mod files;
 mod lifecycle;
 mod orphans;
 mod recovery;
 mod secrets;
 
+pub use exec::{
+    DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome, MAX_EXEC_ARGS, MAX_EXEC_ARGV_BYTES,
+    MAX_EXEC_ENV, MAX_EXEC_TIMEOUT_SECS, MAX_EXEC_USER_LEN, MAX_EXEC_WORKDIR_LEN, check_exec,
+    check_timeout,
+};
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
 pub use recovery::Recovered;
@@ -420,15 +426,6 @@ impl BotService {
     }
 }
 
-/// The bot's spec, with the default limits filled in for specs stored before every bot had
-/// them (the container gets them too: see [`template::base_config`]).
-fn spec_of(row: &BotRow) -> Result<BotSpec, BotError> {
-    let mut spec: BotSpec = serde_json::from_value(row.spec.clone())
-        .map_err(|_| BotError::Store(corrupt(&format!("spec of bot {}", row.id))))?;
-    validate::apply_default_limits(&mut spec.limits);
-    Ok(spec)
-}
-
 /// A store write that matched no row means the bot is gone: `NOT_FOUND`, never a silent
 /// success.
 fn must_exist(found: bool, id: &BotId) -> Result<(), BotError> {
@@ -443,10 +440,6 @@ fn corrupt(what: &str) -> crate::store::StoreError {
     crate::store::StoreError::Corrupt {
         what: what.to_string(),
     }
-}
-
-pub(in crate::bots) fn view_of(row: &BotRow, observed: Observed) -> Result<BotView, BotError> {
-    Ok(BotView::new(row, spec_of(row)?, observed))
 }
 
 /// Runs `fut` as a task of its own and waits for it: dropping the waiter does not stop it.

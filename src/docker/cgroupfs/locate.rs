@@ -1,7 +1,8 @@
 //! Where a container's cgroup lives: from the container's `/proc/<pid>/cgroup` when its
 //! process is visible, else from the daemon's cgroup driver and the container's cgroup parent
 //! (how dockerd names it: `<parent or /docker>/<id>` with the cgroupfs driver,
-//! `<parent or system.slice>/docker-<id>.scope` with systemd).
+//! `<parent or system.slice>/docker-<id>.scope` with systemd; how Podman names it:
+//! `<parent or /libpod_parent>/libpod-<id>` and `<parent or machine.slice>/libpod-<id>.scope`).
 //!
 //! Every path taken from outside (the daemon's inspect, `/proc`) is checked before it is
 //! joined under a mount point: absolute, no `.` or `..`, and naming the container's id, so a
@@ -11,6 +12,7 @@
 use std::path::PathBuf;
 
 use super::parse::{CgroupMount, ProcCgroup};
+use crate::docker::Engine;
 
 /// How the daemon names cgroups (`CgroupDriver` of `GET /info`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,31 +77,43 @@ pub fn expand_slice(slice: &str) -> Option<String> {
     Some(path)
 }
 
-/// The cgroup path dockerd gives container `id` under `driver` with the container's
-/// `HostConfig.CgroupParent` (empty for the daemon's default). `None` when the parent is not
-/// something dockerd would accept for that driver.
-pub fn driver_path(driver: CgroupDriver, parent: &str, id: &str) -> Option<String> {
+/// The cgroup path `engine` gives container `id` under `driver` with the container's
+/// `HostConfig.CgroupParent` (empty for the engine's default). `None` when the parent is not
+/// something the engine would accept for that driver.
+pub fn driver_path(engine: Engine, driver: CgroupDriver, parent: &str, id: &str) -> Option<String> {
     if !is_container_id(id) {
         return None;
     }
+    let (default_dir, default_slice, prefix) = match engine {
+        Engine::Docker => ("/docker", "system.slice", "docker"),
+        Engine::Podman => ("/libpod_parent", "machine.slice", "libpod"),
+    };
     let path = match driver {
         CgroupDriver::Cgroupfs => {
-            let parent = if parent.is_empty() { "/docker" } else { parent };
-            let parent = parent.trim_end_matches('/');
-            if parent.starts_with('/') {
-                format!("{parent}/{id}")
+            let parent = if parent.is_empty() {
+                default_dir
             } else {
-                format!("/{parent}/{id}")
+                parent
+            };
+            let parent = parent.trim_end_matches('/');
+            let leaf = match engine {
+                Engine::Docker => id.to_string(),
+                Engine::Podman => format!("{prefix}-{id}"),
+            };
+            if parent.starts_with('/') {
+                format!("{parent}/{leaf}")
+            } else {
+                format!("/{parent}/{leaf}")
             }
         }
         CgroupDriver::Systemd => {
             let slice = if parent.is_empty() {
-                "system.slice"
+                default_slice
             } else {
                 parent
             };
             let dir = expand_slice(slice)?;
-            format!("{}/docker-{id}.scope", dir.trim_end_matches('/'))
+            format!("{}/{prefix}-{id}.scope", dir.trim_end_matches('/'))
         }
     };
     clean(&path).map(String::from)
@@ -157,6 +171,7 @@ mod tests {
     #[test]
     fn dockerd_names_cgroups_by_driver_and_parent() {
         use CgroupDriver::*;
+        let driver_path = |d, p: &str, id: &str| driver_path(Engine::Docker, d, p, id);
         assert_eq!(
             driver_path(Cgroupfs, "", ID).unwrap(),
             format!("/docker/{ID}")
@@ -185,6 +200,40 @@ mod tests {
         assert_eq!(driver_path(Systemd, "../x.slice", ID), None);
         assert_eq!(driver_path(Cgroupfs, "", "../../etc"), None);
         assert_eq!(driver_path(Cgroupfs, "", &ID[..12]), None);
+    }
+
+    #[test]
+    fn podman_names_cgroups_libpod() {
+        use CgroupDriver::*;
+        let driver_path = |d, p: &str, id: &str| driver_path(Engine::Podman, d, p, id);
+        // As podman 4.3 made them on Debian 12 (cgroup v1, cgroupfs manager).
+        assert_eq!(
+            driver_path(Cgroupfs, "", ID).unwrap(),
+            format!("/libpod_parent/libpod-{ID}")
+        );
+        assert_eq!(
+            driver_path(Cgroupfs, "/bots", ID).unwrap(),
+            format!("/bots/libpod-{ID}")
+        );
+        assert_eq!(
+            driver_path(Systemd, "", ID).unwrap(),
+            format!("/machine.slice/libpod-{ID}.scope")
+        );
+        assert_eq!(
+            driver_path(Systemd, "bots-fleet.slice", ID).unwrap(),
+            format!("/bots.slice/bots-fleet.slice/libpod-{ID}.scope")
+        );
+        // The same refusals as for dockerd.
+        assert_eq!(driver_path(Cgroupfs, "/../../etc", ID), None);
+        assert_eq!(driver_path(Systemd, "bots", ID), None);
+        assert_eq!(driver_path(Cgroupfs, "", &ID[..12]), None);
+        // And the process's own view names the container as well.
+        let v1 = format!(
+            "4:memory:/libpod_parent/libpod-{ID}\n2:cpu,cpuacct:/libpod_parent/libpod-{ID}\n"
+        );
+        let lines = super::super::parse::proc_cgroup(&v1);
+        let [m, ..] = from_proc(&lines, false, ID).unwrap();
+        assert_eq!(m.unwrap(), format!("/libpod_parent/libpod-{ID}"));
     }
 
     #[test]

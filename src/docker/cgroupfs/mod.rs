@@ -24,9 +24,9 @@ use chrono::Utc;
 pub use locate::CgroupDriver;
 pub use parse::HostCpu;
 
-use super::DockerService;
 use super::error::{ContainerError, Op};
 use super::stats::StatsSnapshot;
+use super::{DockerService, Engine};
 use parse::CgroupMount;
 
 /// Largest cgroup or proc file read; `memory.stat` is about 1 KiB.
@@ -120,6 +120,7 @@ pub struct CgroupReading {
 pub struct CgroupStats {
     v2: bool,
     driver: CgroupDriver,
+    engine: Engine,
     memory: CgroupMount,
     cpu: CgroupMount,
     pids: Option<CgroupMount>,
@@ -180,12 +181,20 @@ impl CgroupStats {
         Ok(Self {
             v2,
             driver,
+            engine: Engine::Docker,
             memory,
             cpu,
             pids,
             proc_root,
             host_memory: parse::mem_total(meminfo)?,
         })
+    }
+
+    /// Names cgroups the way `engine` does (dockerd unless told), for containers whose process
+    /// is not visible from here.
+    pub fn for_engine(mut self, engine: Engine) -> Self {
+        self.engine = engine;
+        self
     }
 
     /// The cgroup version read: 1 or 2.
@@ -208,7 +217,7 @@ impl CgroupStats {
             .and_then(Result::ok)
             .and_then(|text| locate::from_proc(&parse::proc_cgroup(&text), self.v2, id));
         let from_driver = || {
-            locate::driver_path(self.driver, cgroup_parent, id)
+            locate::driver_path(self.engine, self.driver, cgroup_parent, id)
                 .map(|p| [Some(p.clone()), Some(p.clone()), Some(p)])
         };
         [from_proc, from_driver()]
@@ -346,10 +355,12 @@ impl DockerService {
             Some(SystemInfoCgroupDriverEnum::SYSTEMD) => CgroupDriver::Systemd,
             _ => return Err(unsupported()),
         };
+        let engine = self.engine;
         tokio::task::spawn_blocking(move || {
             let mountinfo = read_text(Path::new("/proc/self/mountinfo"), 1 << 20)?;
             let meminfo = read_text(Path::new("/proc/meminfo"), MAX_FILE)?;
             CgroupStats::new(v2, driver, &mountinfo, &meminfo, PathBuf::from("/proc"))
+                .map(|s| s.for_engine(engine))
         })
         .await
         .map_err(|e| CgroupError::Malformed {
@@ -369,7 +380,7 @@ impl DockerService {
                 Op::Inspect,
                 "",
                 self.call_timeout,
-                self.docker.inspect_container(container_id, None),
+                super::lenient::tolerant(self.docker.inspect_container(container_id, None)),
             )
             .await
         {

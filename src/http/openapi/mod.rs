@@ -29,7 +29,7 @@ pub use responses::{
 
 use crate::BotId;
 use crate::access::{CSRF_HEADER, SESSION_COOKIE};
-use crate::api::{BotEvent, ErrorBody};
+use crate::api::{BotEvent, ClientMessage, ErrorBody, ServerMessage};
 use crate::auth::{API_TOKEN_PREFIX, SESSION_TOKEN_PREFIX};
 use crate::bots::{LOCK_WAIT_TIMEOUT, LOG_READ_TIMEOUT};
 use crate::edge::{MAX_BODY_BYTES, REQUEST_TIMEOUT};
@@ -46,13 +46,14 @@ use crate::secrets::SecretName;
         (name = "bots", description = "The bot registry and bot lifecycle"),
         (name = "secrets", description = "Bot secrets (values are write-only)"),
         (name = "observe", description = "Logs, stats and live events"),
+        (name = "exec", description = "Commands and terminals inside a running bot"),
         (name = "admin", description = "Housekeeping"),
         (name = "meta", description = "This document"),
     ),
     // Every operation needs a session or API token unless it says otherwise.
     security(("bearerAuth" = []), ("sessionCookie" = [])),
     components(
-        schemas(ErrorBody, BotEvent, BotId, SecretName),
+        schemas(ErrorBody, BotEvent, BotId, SecretName, ClientMessage, ServerMessage),
         responses(
             BadRequest, Unauthorized, Forbidden, NotFound, Conflict, PayloadTooLarge,
             UnsupportedMediaType, StartFailed, TooManyRequests, InternalError, ServiceUnavailable,

@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 
+use super::console::{BotTab, bot_tabs};
 use crate::bots::BotError;
 use crate::edge::AppState;
 use crate::web::assets::Script;
@@ -36,6 +37,7 @@ fn heading(id: &str) -> Markup {
             }
             span.badge #bot-state role="status" { "…" }
         }
+        (bot_tabs(id, BotTab::Overview))
         div.actions role="group" aria-label="Bot actions" {
             @for (action, label, title) in ACTIONS {
                 button type="button" data-action=(action) title=[title] { (label) }

@@ -4,11 +4,13 @@
 
 mod admin;
 mod bot;
+mod console;
 mod fleet;
 mod new_bot;
 
 pub use admin::admin;
 pub use bot::bot_detail;
+pub use console::bot_console;
 pub use fleet::fleet;
 pub use new_bot::new_bot;
 

@@ -2,6 +2,7 @@
 //! guard that removes everything the test made, even when it panics.
 
 pub mod fixture;
+pub mod podman;
 pub mod private_engine;
 pub mod server;
 
@@ -36,9 +37,24 @@ pub fn instance() -> String {
     unique(&format!("{run}t"))
 }
 
+/// The variable naming the engine the suite runs against when it is not the default Docker
+/// Engine: `scripts/test-podman` points it at a Podman service socket. A variable of its own,
+/// rather than `DOCKER_HOST`, so the tests that start `botmaker` or the `docker` CLI as child
+/// processes, or a private dockerd, are not redirected by accident.
+pub const ENGINE_HOST_VAR: &str = "BOTMAKER_TEST_DOCKER_HOST";
+
+/// The engine address under test: [`ENGINE_HOST_VAR`] when set, else whatever
+/// [`DockerSettings`] picks (`DOCKER_HOST`, then the default socket).
+pub fn engine_host() -> Option<String> {
+    std::env::var(ENGINE_HOST_VAR)
+        .ok()
+        .filter(|h| !h.is_empty())
+}
+
 /// Connects to the engine the suite runs against, or fails with what to do about it.
 pub async fn connect(instance: &str) -> DockerService {
     let settings = DockerSettings {
+        host: engine_host(),
         instance: instance.to_string(),
         ..DockerSettings::default()
     };
@@ -146,6 +162,17 @@ impl Harness {
     }
 }
 
+/// The `/proc/<pid>/status` of a container's process, as `(field, value)` lines: what the
+/// kernel, not the engine's config, says about its privileges. Tests share the engine's host.
+pub fn proc_status(pid: i64) -> BTreeMap<String, String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("reading /proc/{pid}/status: {e}"))
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
 pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where
@@ -174,18 +201,26 @@ impl Drop for Harness {
                 .build()
                 .unwrap();
             rt.block_on(async {
-                let mut names = foreign;
-                if let Ok(list) = docker.list_managed_containers().await {
-                    names.extend(list.into_iter().map(|c| c.id));
-                }
                 let force = bollard::query_parameters::RemoveContainerOptionsBuilder::new()
                     .force(true)
                     .build();
-                for name in names {
-                    let _ = docker
-                        .client()
-                        .remove_container(&name, Some(force.clone()))
-                        .await;
+                let mut names = foreign;
+                // A container its engine is restarting (a crash loop) can refuse removal for a
+                // moment (Podman does): list and remove again until none is left, a few times.
+                for _ in 0..5 {
+                    if let Ok(list) = docker.list_managed_containers().await {
+                        names.extend(list.into_iter().map(|c| c.id));
+                    }
+                    if names.is_empty() {
+                        break;
+                    }
+                    for name in names.drain(..) {
+                        let _ = docker
+                            .client()
+                            .remove_container(&name, Some(force.clone()))
+                            .await;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                 }
             })
         });

@@ -42,7 +42,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
     ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data,
-        docker_host: None,
+        docker_host: super::engine_host(),
         instance: instance.to_string(),
         admin_password: Some(PASSWORD.to_string()),
         admin_password_file: None,
@@ -62,15 +62,10 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
 }
 
 impl TestServer {
-    /// Starts a server with a fresh data directory and logs in.
+    /// Starts a server with a fresh data directory, on the engine the suite runs against,
+    /// and logs in.
     pub async fn start() -> Self {
-        let h = Harness::new().await;
-        let data = tempfile::Builder::new()
-            .prefix("botmaker-data")
-            .tempdir()
-            .unwrap();
-        let cfg = config(data.path().to_path_buf(), h.docker.instance());
-        Self::start_with(h, data, cfg).await
+        Self::start_on(Harness::new().await).await
     }
 
     /// Starts a server driving the daemon of `h` (which may be a private engine).

@@ -277,6 +277,17 @@ impl Browser {
         .await
     }
 
+    /// Types `keys` into `css` as a user would, without clearing it first (WebDriver key
+    /// codes such as `\u{E007}`, Enter, work).
+    pub async fn type_into(&self, css: &str, keys: &str) {
+        self.on(
+            css,
+            "typing into",
+            |el| async move { el.send_keys(keys).await },
+        )
+        .await
+    }
+
     /// Visible text of `css`.
     pub async fn text(&self, css: &str) -> String {
         self.on(css, "reading", |el| async move { el.text().await })
