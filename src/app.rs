@@ -105,6 +105,11 @@ impl App {
         }
     }
 
+    /// The background tasks: tests check none is left once the server has stopped.
+    pub fn tasks(&self) -> Tasks {
+        self.tasks.clone()
+    }
+
     /// What every handler reaches.
     pub fn state(&self) -> &AppState {
         &self.state

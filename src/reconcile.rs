@@ -292,8 +292,20 @@ impl Reconciler {
 
     /// Runs until `shutdown` turns true: follows events, resyncs periodically, reconnects
     /// (with `since`) when the daemon goes away, and enforces desired state when it returns.
-    pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        tokio::join!(self.heartbeat(shutdown.clone()), self.follow(shutdown));
+    ///
+    /// Everything it awaits (a resync of the whole fleet, an enforcement after an outage, a
+    /// ping) is dropped at the shutdown rather than run to its end: at a few thousand bots
+    /// those take longer than the server's shutdown grace. A change cut short is settled by
+    /// the next start's recovery and enforcement, as after a crash.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let work = futures_util::future::join(
+            self.heartbeat(shutdown.clone()),
+            self.follow(shutdown.clone()),
+        );
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {}
+            _ = work => {}
+        }
         self.bots.cache().mark_unsynced();
     }
 
@@ -447,7 +459,11 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {}
         }
-        if let Err(e) = bots.cache().refresh(bots.store()).await {
+        let refreshed = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            r = bots.cache().refresh(bots.store()) => r,
+        };
+        if let Err(e) = refreshed {
             tracing::debug!(error = %e, "could not read the probe schedule");
             continue;
         }

@@ -166,3 +166,56 @@ async fn reads_fail_while_the_engine_is_down_and_the_resync_after_reconnecting_c
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["state"], "created", "{v}");
 }
+
+/// The bug: with a fleet large enough that a sampler round or a resync takes longer than the
+/// shutdown grace, the server stopped answering on SIGTERM but a background task kept going
+/// to the end of its round ("background tasks did not stop in time; still_running=1"), and
+/// the process took 30 s to exit. Every task must observe the cancellation in whatever it
+/// is awaiting, so none is left once `run` returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn background_tasks_outlived_shutdown_over_a_large_simulated_fleet() {
+    use botmaker::serve::Server;
+    use botmaker_fake_engine::{FakeConfig, FakeEngine, Seed};
+
+    let instance = crate::support::instance();
+    // Stats on the engine's 1 s tick: a sampler round over 400 running bots takes minutes.
+    let fake = FakeEngine::start(FakeConfig::default()).await.unwrap();
+    fake.add_image("img:sim");
+    let mut seed = Seed::new(&instance, "img:sim", 400);
+    seed.prefix = crate::support::unique("big");
+    fake.seed(&seed);
+    let data = tempfile::Builder::new()
+        .prefix("botmaker-data")
+        .tempdir()
+        .unwrap();
+    let mut cfg = config(data.path().to_path_buf(), &instance);
+    cfg.docker_host = Some(fake.host().to_string());
+    let server = Server::prepare(cfg).await.expect("server starts");
+    let tasks = server.tasks();
+    let base = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let run = tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    let client = reqwest::Client::new();
+    eventually("/health", Duration::from_secs(30), || async {
+        client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+            .then_some(())
+    })
+    .await;
+    // Let every task get into its work: the sampler's round, the reconciler's resync.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(tasks.running() >= 4, "{} tasks", tasks.running());
+
+    stop.send(()).unwrap();
+    run.await.unwrap().unwrap();
+    assert_eq!(
+        tasks.running(),
+        0,
+        "a background task did not observe the shutdown within the grace"
+    );
+}
