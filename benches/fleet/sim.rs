@@ -190,7 +190,7 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut server = ServerProc::new(&bin, &dir, &instance)?
         .docker_host(fake.host())
-        .log_filter("warn,botmaker::serve=info");
+        .log_filter("warn,botmaker::serve=info,botmaker::app=info");
     let load_before = loadavg();
     let mut sim = Sim {
         plan: SimPlan::of(&plan),
