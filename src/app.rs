@@ -1,8 +1,8 @@
 //! The composition root: builds the application state from the configuration, assembles the
 //! whole HTTP application (the REST API and the dashboard mounted side by side, behind request
 //! ids, tracing, the body limit and the security headers), and owns every background task
-//! (reconciler, probes, stats sampler, session purge, a log stream's reader), joining them all
-//! on shutdown.
+//! (reconciler, probes, stats sampler, image-event watch, scheduled backups, session purge, a
+//! log stream's reader, the LLM key proxy and its usage writer), joining them all on shutdown.
 //!
 //! The one module that knows every other: nothing imports it but `serve` (and tests).
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderName, HeaderValue, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::Response;
 use tokio::net::TcpListener;
@@ -26,10 +26,12 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Instrument;
 
 use crate::access::{Auth, AuthSettings};
+use crate::backup::schedule::Scheduler;
 use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::DockerService;
 use crate::edge::{AppState, CONTENT_SECURITY_POLICY, MAX_BODY_BYTES};
+use crate::llm::LlmService;
 use crate::reconcile::{Reconciler, run_probes};
 use crate::sampler::Sampler;
 use crate::store::Store;
@@ -48,6 +50,9 @@ pub struct App {
     state: AppState,
     reconciler: Reconciler,
     stats_interval: Duration,
+    /// The LLM key proxy's listener, when it runs (see `crate::llm::listen`).
+    llm_listener: Option<TcpListener>,
+    backups: Option<Scheduler>,
     tasks: Tasks,
 }
 
@@ -58,6 +63,8 @@ impl App {
         store: Store,
         docker: DockerService,
         password_hash: String,
+        llm: LlmService,
+        llm_listener: Option<TcpListener>,
     ) -> Self {
         let fleet = Arc::new(Fleet::new(CrashLoopPolicy {
             restarts: config.crash_loop_restarts.max(1),
@@ -75,7 +82,8 @@ impl App {
             BotPolicy {
                 allow_host_network: config.allow_host_network,
             },
-        );
+        )
+        .with_llm(llm.clone());
         let auth = Arc::new(Auth::new(
             store.clone(),
             password_hash,
@@ -97,10 +105,13 @@ impl App {
                 store,
                 auth,
                 sampler: Sampler::new(),
+                llm,
                 tasks: tasks.tracker.clone(),
             },
             reconciler,
             stats_interval: Duration::from_secs(config.stats_interval.max(1)),
+            llm_listener,
+            backups: None,
             tasks,
         }
     }
@@ -110,20 +121,35 @@ impl App {
         self.tasks.clone()
     }
 
+    /// Adds scheduled backups (`serve --backup-dir --backup-every`), prepared by start-up so a
+    /// bad backup directory or passphrase file stops it before anything runs.
+    pub fn with_backups(mut self, backups: Option<Scheduler>) -> Self {
+        self.backups = backups;
+        self
+    }
+
     /// What every handler reaches.
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// Where the LLM proxy listens, if it runs.
+    pub fn llm_proxy_addr(&self) -> Option<SocketAddr> {
+        self.llm_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("bound listener"))
     }
 
     /// Starts the background tasks and serves on `listener` until `shutdown` resolves; then
     /// ends open streams, waits for requests in flight, stops every task and waits for them.
     /// Bot containers are left running.
     pub async fn serve(
-        self,
+        mut self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         self.spawn_background();
+        self.spawn_llm_proxy();
         let auth = self.state.auth.clone();
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let result = axum::serve(listener, app)
@@ -139,8 +165,9 @@ impl App {
     }
 
     /// The reconciler (after the server answers, so a large fleet does not delay `/health`),
-    /// the probes, the stats sampler and the session purge, each a task of [`Tasks`].
-    fn spawn_background(&self) {
+    /// the probes, the stats sampler, the image-event watch (drift), scheduled backups and the
+    /// session purge, each a task of [`Tasks`].
+    fn spawn_background(&mut self) {
         let tasks = &self.tasks;
         let reconciler = self.reconciler.clone();
         let (stop, cancel) = (tasks.stop_signal(), tasks.cancel.clone());
@@ -158,6 +185,23 @@ impl App {
             "probes",
             run_probes(self.state.bots.clone(), tasks.stop_signal()),
         );
+        // Image drift: a moved tag shows at the next listing, not a resync later.
+        tasks.spawn(
+            "image events",
+            crate::bots::images::watch_image_events(self.state.bots.clone(), tasks.stop_signal()),
+        );
+        if let Some(backups) = self.backups.take() {
+            let bots = self.state.bots.clone();
+            let root = bots.workspaces_root().to_path_buf();
+            let snapshot = move || {
+                let bots = bots.clone();
+                async move { bots.fleet_snapshot().await }
+            };
+            tasks.spawn(
+                "scheduled backups",
+                backups.run(snapshot, root, tasks.stop_signal()),
+            );
+        }
         tasks.spawn(
             "sampler",
             self.state.sampler.clone().run(
@@ -183,6 +227,32 @@ impl App {
     }
 }
 
+impl App {
+    /// The LLM key proxy on its own listener, the usage writer, and the bridge between the
+    /// fleet's events and the proxy's key index and budget alerts. The proxy gets its own
+    /// short grace to end open answers once told to stop, inside [`TASK_SHUTDOWN_GRACE`].
+    fn spawn_llm_proxy(&mut self) {
+        let tasks = &self.tasks;
+        let llm = self.state.llm.clone();
+        tasks.spawn("llm usage", llm.clone().run(tasks.stop_signal()));
+        tasks.spawn(
+            "llm fleet follower",
+            crate::bots::follow_llm(
+                llm.clone(),
+                self.state.bots.fleet().clone(),
+                tasks.stop_signal(),
+            ),
+        );
+        if let Some(listener) = self.llm_listener.take() {
+            tracing::info!(addr = %listener.local_addr().expect("bound listener"), "LLM proxy listening");
+            tasks.spawn(
+                "llm proxy",
+                crate::llm::proxy::serve(listener, llm, tasks.stop_signal()),
+            );
+        }
+    }
+}
+
 /// The whole HTTP application over `state`: the REST API and the dashboard, siblings that do
 /// not know each other, one fallback for unknown paths, and the layers every answer passes.
 pub fn router(state: AppState) -> Router {
@@ -190,7 +260,8 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::web::router())
         .fallback(crate::http::unknown_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::map_response(security_headers));
+        .layer(middleware::map_response(security_headers))
+        .layer(middleware::map_response(close_after_unread_body));
     traced(app).with_state(state)
 }
 
@@ -221,6 +292,17 @@ fn traced<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
             .layer(trace)
             .layer(PropagateRequestIdLayer::new(ids)),
     )
+}
+
+/// A body refused for its size (413) is left unread, so the connection cannot carry another
+/// request: say so with `Connection: close`, or a client that pools connections sends its next
+/// request into one the server is closing and gets a broken answer.
+async fn close_after_unread_body(mut res: Response) -> Response {
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    res
 }
 
 async fn security_headers(mut res: Response) -> Response {

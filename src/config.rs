@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::llm::ProxyListen;
+
 /// Settings of `botmaker serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeConfig {
@@ -98,6 +100,12 @@ pub struct ServeConfig {
     )]
     pub allow_host_network: bool,
 
+    /// Where the LLM key proxy listens: `auto` (the gateway address of Docker's default
+    /// bridge, port 7101: bot containers reach it, nothing off this host does), `auto:PORT`,
+    /// `IP:PORT`, or `off` (bots then hold provider keys themselves, as without the proxy).
+    #[arg(long, env = "BOTMAKER_LLM_PROXY_LISTEN", default_value = "auto")]
+    pub llm_proxy_listen: ProxyListen,
+
     /// Log filter (`info`, `debug`, `botmaker=debug,tower_http=info`, ...).
     #[arg(long, env = "BOTMAKER_LOG", default_value = "info")]
     pub log: String,
@@ -106,6 +114,10 @@ pub struct ServeConfig {
     /// (one JSON object per line, for a log collector).
     #[arg(long, env = "BOTMAKER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Scheduled backups (`--backup-dir`, `--backup-every`, `--backup-keep`).
+    #[command(flatten)]
+    pub backup: crate::backup::schedule::BackupSchedule,
 }
 
 /// How the server writes its log (to stderr).
@@ -132,6 +144,11 @@ impl ServeConfig {
     /// Root of the per-bot workspaces.
     pub fn workspaces_root(&self) -> PathBuf {
         self.data_dir.join("workspaces")
+    }
+
+    /// Where the LLM providers' real API keys are kept (`<name>/API_KEY`, 0600 in 0700).
+    pub fn llm_keys_root(&self) -> PathBuf {
+        self.data_dir.join("llm-providers")
     }
 
     /// Where a generated admin password is saved on first run.
@@ -284,6 +301,21 @@ mod tests {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("ps"), "{help}");
         assert!(help.contains("--admin-password-file"), "{help}");
+    }
+
+    #[test]
+    fn the_llm_proxy_listens_on_the_bridge_unless_told_otherwise() {
+        assert_eq!(
+            parse(&[]).unwrap().llm_proxy_listen,
+            ProxyListen::Auto { port: 7101 }
+        );
+        assert_eq!(
+            parse(&["--llm-proxy-listen", "off"])
+                .unwrap()
+                .llm_proxy_listen,
+            ProxyListen::Off
+        );
+        assert!(parse(&["--llm-proxy-listen", "nowhere"]).is_err());
     }
 
     #[test]

@@ -19,7 +19,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the botmaker server (REST API, dashboard, reconciler).
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
+    /// Restore a full backup into a data directory (server stopped; the next `serve` on it
+    /// recreates every bot's container).
+    Restore(botmaker::backup::restore::RestoreArgs),
     /// Client commands: talk to a running server's API.
     #[command(flatten)]
     Client(cli::Command),
@@ -31,7 +34,10 @@ fn main() -> ExitCode {
         Err(e) => return cli::report_parse_error(&e),
     };
     match cli.command {
-        Command::Serve(config) => serve(config),
+        Command::Serve(config) => serve(*config),
+        Command::Restore(args) => {
+            botmaker::backup::restore::run(args, botmaker::bots::templates::owner_of)
+        }
         Command::Client(command) => cli::run(cli.connection, command),
     }
 }

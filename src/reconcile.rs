@@ -24,11 +24,15 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use futures_util::StreamExt;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::BotId;
-use crate::bots::{BotError, BotService, HttpProbe, Recovered, Unsettled};
+use crate::bots::template::{StatusRequest, Template};
+use crate::bots::templates;
+use crate::bots::{
+    BotError, BotService, BotSpec, ChannelStatus, HttpProbe, ProbeResult, Recovered, RunKey,
+    Unsettled,
+};
 use crate::docker::{
     ContainerError, ContainerInfo, ContainerState, ContainerStatus, EventKind, Health,
 };
@@ -104,6 +108,7 @@ impl Reconciler {
             .list_managed_containers()
             .await?
             .into_iter()
+            .filter(crate::bots::is_current_container)
             .map(|c| (c.bot_id, c.state))
             .collect();
         let mut report = ReconcileReport {
@@ -228,8 +233,13 @@ impl Reconciler {
             self.bots.docker().list_managed_containers(),
         )?;
         self.bots.cache().heard_from_docker();
-        let by_bot: HashMap<&str, &ContainerInfo> =
-            containers.iter().map(|c| (c.bot_id.as_str(), c)).collect();
+        // A container an upgrade parked carries the bot's label too: the bot's own name is
+        // the one the cache follows (an event about the parked one inspects that name).
+        let by_bot: HashMap<&str, &ContainerInfo> = containers
+            .iter()
+            .filter(|c| crate::bots::is_current_container(c))
+            .map(|c| (c.bot_id.as_str(), c))
+            .collect();
         let fleet = self.bots.fleet();
         let mut stale = Vec::new();
         for row in &rows {
@@ -447,12 +457,33 @@ fn as_container_error(e: BotError) -> ContainerError {
     }
 }
 
+/// How often a run with no verdict yet is probed, whatever its interval: a restarted bot shows
+/// `healthy` seconds after it answers again, not an interval later.
+const STARTING_PROBE_INTERVAL: Duration = Duration::from_secs(2);
+/// How long one liveness or readiness `GET` may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a template's status request may take (OpenClaw's channel status asks every
+/// channel).
+const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest status answer read: it is the bot's output, hence hostile.
+const MAX_STATUS_BODY: usize = 256 * 1024;
+
 /// Runs botmaker's HTTP probes for every running bot that has one, until `shutdown`.
 ///
 /// The schedule comes from the watch cache's rows, which change only when a row is written:
 /// no SQLite read and no spec parsing per tick, whatever the fleet's size.
 pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
+    // No proxy (bots are on local networks), no redirects (a 3xx is an answer), no idle
+    // connections kept to hundreds of bots.
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client without TLS builds");
     let mut next_due: HashMap<BotId, Instant> = HashMap::new();
+    // Bots that had a probe at the last tick.
+    let mut scheduled: std::collections::HashSet<BotId> = std::collections::HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
@@ -468,11 +499,29 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
             continue;
         }
         let now = Instant::now();
-        for (id, probe) in bots.cache().probes() {
+        let probes = bots.cache().probes();
+        // A bot whose probe was just removed: no verdict of it may linger.
+        let mut unprobed = std::mem::take(&mut scheduled);
+        for (id, _) in &probes {
+            unprobed.remove(id);
+            scheduled.insert(id.clone());
+        }
+        for id in unprobed {
+            bots.fleet().forget_probe(&id);
+            next_due.remove(&id);
+        }
+        for (id, probe) in probes {
             if next_due.get(&id).is_some_and(|t| *t > now) {
                 continue;
             }
-            next_due.insert(id.clone(), now + Duration::from_secs(probe.interval_secs));
+            let mut interval = Duration::from_secs(probe.interval_secs);
+            if matches!(
+                bots.fleet().probe_health(&id),
+                None | Some(Health::Starting)
+            ) {
+                interval = interval.min(STARTING_PROBE_INTERVAL);
+            }
+            next_due.insert(id.clone(), now + interval);
             let Some(status) = bots.fleet().status(&id).filter(|s| s.running) else {
                 continue;
             };
@@ -482,19 +531,29 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
             let Some(ip) = status.ip_address.clone() else {
                 continue;
             };
-            let (bots, probed) = (bots.clone(), status.id.clone());
+            // The spec only for a bot that is due: its template's status request reads it.
+            let Some((template, spec)) = bots.cache().template_and_spec(&id) else {
+                continue;
+            };
+            let run = RunKey::of(&status);
+            let template = templates::lookup(&template);
+            let (bots, client) = (bots.clone(), client.clone());
             tokio::spawn(async move {
-                let ok = probe_once(&ip, &probe).await;
-                // A verdict about a container that has since been replaced (a PATCH that
-                // changed or removed the probe, say) would stick to its successor.
-                if bots.fleet().status(&id).is_none_or(|s| s.id != probed) {
-                    return;
-                }
-                if !ok && in_start_period {
-                    bots.fleet().record_probe_starting(&id);
-                } else {
-                    bots.fleet().record_probe(&id, ok, probe.failure_threshold);
-                }
+                let target = ProbeTarget {
+                    client: &client,
+                    ip: &ip,
+                    probe: &probe,
+                };
+                let result = target.probe(&bots, &id, template, &spec).await;
+                // A result about another run than the current one (a probe that raced a
+                // restart or a recreate) is dropped there.
+                bots.fleet().record_probe(
+                    &id,
+                    &run,
+                    result,
+                    in_start_period,
+                    probe.failure_threshold,
+                );
                 let desired = bots.cache().desired(&id).unwrap_or(DesiredState::Running);
                 let observed = bots.fleet().observe(&id, desired);
                 bots.fleet().publish_if_changed(&id, observed);
@@ -504,27 +563,89 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// One `GET` of the probe path; healthy on any 2xx or 3xx within 2 s.
-async fn probe_once(ip: &str, probe: &HttpProbe) -> bool {
-    let attempt = async {
-        let mut s = tokio::net::TcpStream::connect((ip, probe.port))
-            .await
-            .ok()?;
-        let req = format!(
-            "GET {} HTTP/1.0\r\nHost: {ip}\r\nUser-Agent: botmaker-probe\r\n\r\n",
-            probe.path
-        );
-        s.write_all(req.as_bytes()).await.ok()?;
-        let mut buf = [0u8; 32];
-        let n = s.read(&mut buf).await.ok()?;
-        let head = std::str::from_utf8(&buf[..n]).ok()?;
-        let code: u16 = head.split_whitespace().nth(1)?.parse().ok()?;
-        Some((200..400).contains(&code))
-    };
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), attempt).await,
-        Ok(Some(true))
-    )
+/// One bot's probe endpoint.
+struct ProbeTarget<'a> {
+    client: &'a reqwest::Client,
+    ip: &'a str,
+    probe: &'a HttpProbe,
+}
+
+impl ProbeTarget<'_> {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}:{}{path}", self.ip, self.probe.port)
+    }
+
+    /// Liveness, then readiness, then (for a ready bot whose template knows how to ask) the
+    /// state of its channels.
+    async fn probe(
+        &self,
+        bots: &BotService,
+        id: &BotId,
+        template: Option<&'static dyn Template>,
+        spec: &BotSpec,
+    ) -> ProbeResult {
+        let live = self.get_ok(&self.probe.path).await;
+        let ready = match (&self.probe.ready_path, live) {
+            (Some(path), true) => self.get_ok(path).await,
+            (_, live) => live,
+        };
+        let mut channels = None;
+        if ready && let Some(t) = template {
+            if let Some(req) = t.status_request(spec) {
+                channels = self.status(bots, id, t, spec, &req).await;
+            }
+        }
+        ProbeResult {
+            live,
+            ready,
+            channels,
+        }
+    }
+
+    /// `GET path`: any 2xx or 3xx within [`PROBE_TIMEOUT`].
+    async fn get_ok(&self, path: &str) -> bool {
+        let sent = self
+            .client
+            .get(self.url(path))
+            .timeout(PROBE_TIMEOUT)
+            .send();
+        matches!(sent.await, Ok(r) if (200..400).contains(&r.status().as_u16()))
+    }
+
+    /// The template's status request; `None` when it fails or its answer makes no sense.
+    async fn status(
+        &self,
+        bots: &BotService,
+        id: &BotId,
+        template: &'static dyn Template,
+        spec: &BotSpec,
+        req: &StatusRequest,
+    ) -> Option<Vec<ChannelStatus>> {
+        let mut call = self
+            .client
+            .post(self.url(&req.path))
+            .timeout(STATUS_TIMEOUT)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(req.body.clone());
+        if let Some(name) = &req.bearer {
+            let token = bots.read_secret(id, template, name).await.ok().flatten()?;
+            call = call.bearer_auth(token.expose_str()?);
+        }
+        let mut res = call.send().await.ok()?;
+        if !res.status().is_success() {
+            tracing::debug!(bot = %id, status = %res.status(), "status request refused");
+            return None;
+        }
+        let mut body = Vec::new();
+        while let Ok(Some(chunk)) = res.chunk().await {
+            if body.len() + chunk.len() > MAX_STATUS_BODY {
+                tracing::debug!(bot = %id, "status answer too large; ignored");
+                return None;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        template.read_status(spec, &body)
+    }
 }
 
 #[cfg(test)]

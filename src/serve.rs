@@ -13,11 +13,13 @@ use crate::app::App;
 use crate::auth::{
     generate_password, hash_password_async, validate_password, verify_password_async,
 };
+use crate::backup::schedule::Scheduler;
 use crate::config::ServeConfig;
 use crate::docker::{
     ContainerError, DockerService, DockerSettings, HostPath, MountPoint, host_path,
     own_container_id,
 };
+use crate::llm::{LlmService, ProxyEndpoint};
 use crate::safe_fs;
 use crate::store::Store;
 
@@ -65,7 +67,31 @@ impl Server {
         restrict_database_files(&config.database_path())?;
         let password_hash = admin_password_hash(&config, &store).await?;
 
-        let app = App::new(&config, store, docker, password_hash);
+        let backups = Scheduler::prepare(&config.backup).map_err(|e| {
+            StartupError(format!(
+                "scheduled backups: {e}; fix --backup-dir / --backup-passphrase-file"
+            ))
+        })?;
+        let llm_listener = crate::llm::listen::bind(config.llm_proxy_listen, async {
+            docker
+                .network_gateway(crate::llm::listen::DEFAULT_BRIDGE)
+                .await
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(StartupError)?;
+        let llm = LlmService::open(
+            store.clone(),
+            config.llm_keys_root(),
+            llm_listener.as_ref().map(|l| ProxyEndpoint {
+                listen: l.local_addr().expect("bound listener"),
+            }),
+        )
+        .await
+        .map_err(|e| StartupError(format!("cannot load the LLM providers: {e}")))?;
+
+        let app = App::new(&config, store, docker, password_hash, llm, llm_listener)
+            .with_backups(backups);
         Ok(Self { listener, app })
     }
 
@@ -89,6 +115,11 @@ impl Server {
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.listener.local_addr().expect("bound listener")
+    }
+
+    /// Where the LLM proxy listens, if it runs.
+    pub fn llm_proxy_addr(&self) -> Option<std::net::SocketAddr> {
+        self.app.llm_proxy_addr()
     }
 
     /// Serves until `shutdown` resolves. Bot containers are left running.
@@ -287,7 +318,7 @@ fn prepare_data_dir(dir: &Path) -> Result<PathBuf, StartupError> {
     let probe = dir.join(".write-test");
     std::fs::write(&probe, b"ok").map_err(|e| fail("write", &e))?;
     let _ = std::fs::remove_file(&probe);
-    for sub in ["secrets", "workspaces"] {
+    for sub in ["secrets", "workspaces", "llm-providers"] {
         safe_fs::Dir::create_root(&dir.join(sub), DATA_DIR_MODE).map_err(|e| fail("create", &e))?;
     }
     Ok(dir)

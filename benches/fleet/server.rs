@@ -27,6 +27,8 @@ pub struct ServerProc {
     docker_host: Option<String>,
     /// `--log` filter.
     log_filter: String,
+    /// More `serve` arguments.
+    extra_args: Vec<String>,
     child: Option<Child>,
     paused: bool,
     /// `http://127.0.0.1:port`.
@@ -98,6 +100,7 @@ impl ServerProc {
             instance: instance.to_string(),
             docker_host: None,
             log_filter: "warn".into(),
+            extra_args: Vec::new(),
             child: None,
             paused: false,
             base: format!("http://{listen}"),
@@ -117,6 +120,13 @@ impl ServerProc {
     /// reconciliation's log line).
     pub fn log_filter(mut self, filter: &str) -> Self {
         self.log_filter = filter.to_string();
+        self
+    }
+
+    /// Passes more arguments to `serve` (`--llm-proxy-listen ...`).
+    #[allow(dead_code)] // the llm_proxy bench's; the fleet bench passes none
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.extra_args.extend(args.iter().map(|a| a.to_string()));
         self
     }
 
@@ -162,6 +172,7 @@ impl ServerProc {
         if let Some(h) = &self.docker_host {
             cmd.arg("--docker-host").arg(h);
         }
+        cmd.args(&self.extra_args);
         // A fresh client: pooled connections to a previous process are dead.
         self.client = client();
         self.pages = page_client();

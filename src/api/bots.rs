@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::bots::BotView;
+use crate::bots::{BotView, SecretRotation};
 
 /// `GET /api/bots`: every bot with its observed state, serialized straight from the views
 /// (building a JSON tree first would double the peak memory of a large fleet's listing).
@@ -32,13 +32,20 @@ pub struct SecretNames {
     pub secrets: Vec<String>,
 }
 
-/// `PUT /api/bots/{id}/secrets/{name}`: the secret was stored.
+/// `PUT /api/bots/{id}/secrets/{name}`: the secret was stored, and how the bot gets the new
+/// value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SecretSet {
     /// Always `true`.
     pub success: bool,
     /// The secret's name.
     pub name: String,
+    /// The bot's template's rotation policy.
+    pub rotation: SecretRotation,
+    /// Whether botmaker restarted the bot so the new value is in effect.
+    pub restarted: bool,
+    /// When the new value takes effect, in one sentence.
+    pub effect: String,
 }
 
 /// A secret value sent as `application/json`.

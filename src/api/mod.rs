@@ -11,7 +11,9 @@ mod auth;
 mod bots;
 mod error;
 mod exec;
+mod llm;
 mod observe;
+mod upgrade;
 
 pub use auth::{
     CreateToken, LoginRequest, MAX_TOKEN_NAME_LEN, NewToken, Session, TOKEN_NAME_PATTERN,
@@ -22,15 +24,23 @@ pub use bots::{
 };
 pub use error::ErrorBody;
 pub use exec::{ClientMessage, ExecRequest, ExecResponse, ServerMessage};
+pub use llm::{
+    DeleteProviderQuery, KeyRevocation, KeyRotation, ProviderList, ProxyInfo, SinceQuery,
+};
 pub use observe::{
     Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,
     StatsList,
 };
+pub use upgrade::{UPGRADE_ROLLED_BACK, UpgradeRolledBack};
 
 pub use crate::bots::{
     BotEvent, BotEventKind, BotState, BotView, CreateBot, FieldErrors, HttpProbe, LimitsSpec,
-    Observed, PortSpec, UpdateBot,
+    Observed, PortSpec, UpdateBot, UpgradeBot, UpgradeOutcome, UpgradeResult,
 };
 pub use crate::docker::{Health as BotHealth, LogLine, LogStream, Protocol, StatsSample};
+pub use crate::llm::{
+    BotUsageReport, Price, PriceTable, ProviderKind, ProviderName, ProviderView, PutProvider,
+    UsageReport, UsageRow, UsageTotals,
+};
 pub use crate::sampler::BotStats;
 pub use crate::store::{ApiTokenRow as Token, DesiredState};

@@ -29,8 +29,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use super::error::BotError;
+use super::images::drifted;
 use super::observed::{Fleet, Observed};
-use super::spec::HttpProbe;
+use super::spec::{BotSpec, HttpProbe};
 use super::view::{BotView, view_of};
 use crate::BotId;
 use crate::store::{BotRow, DesiredState, Store};
@@ -222,13 +223,31 @@ impl BotCache {
         }
     }
 
-    /// Every bot's JSON, in registry order, each rendered with its current observed state.
-    pub fn list_json(&self, fleet: &Fleet) -> Vec<Bytes> {
+    /// Every bot's JSON, in registry order, each rendered with its current observed state and
+    /// its image drift against `resolved` (reference → local image id, as
+    /// [`ImageIds::resolve`](super::images::ImageIds::resolve) answers).
+    pub fn list_json(
+        &self,
+        fleet: &Fleet,
+        resolved: &HashMap<String, Option<String>>,
+    ) -> Vec<Bytes> {
         let mut rows = self.rows();
         let Rows { order, by_id, .. } = &mut *rows;
         order
             .iter()
-            .filter_map(|(_, id)| by_id.get_mut(id).map(|e| rendered(e, id, fleet)))
+            .filter_map(|(_, id)| by_id.get_mut(id).map(|e| rendered(e, id, fleet, resolved)))
+            .collect()
+    }
+
+    /// The image references the bots name, each once: what drift needs resolved.
+    pub fn image_references(&self) -> Vec<String> {
+        let rows = self.rows();
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        rows.by_id
+            .values()
+            .map(|e| e.view.image.as_str())
+            .filter(|r| seen.insert(r))
+            .map(str::to_string)
             .collect()
     }
 
@@ -263,6 +282,15 @@ impl BotCache {
             .collect()
     }
 
+    /// The bot's template name and spec, if the registry has it: what a probe of it needs
+    /// besides the probe itself.
+    pub fn template_and_spec(&self, id: &BotId) -> Option<(String, BotSpec)> {
+        self.rows()
+            .by_id
+            .get(id)
+            .map(|e| (e.view.template.clone(), e.view.spec()))
+    }
+
     /// How many bots the cache holds.
     pub fn len(&self) -> usize {
         self.rows().by_id.len()
@@ -286,11 +314,19 @@ fn current(view: &BotView, id: &BotId, fleet: &Fleet) -> BotView {
     view
 }
 
-/// The entry's JSON with its current observed state, rendered again only if that changed.
-fn rendered(e: &mut Entry, id: &BotId, fleet: &Fleet) -> Bytes {
+/// The entry's JSON with its current observed state and drift, rendered again only if either
+/// changed.
+fn rendered(
+    e: &mut Entry,
+    id: &BotId,
+    fleet: &Fleet,
+    resolved: &HashMap<String, Option<String>>,
+) -> Bytes {
     let observed: Observed = fleet.observe(id, e.view.desired_state);
-    if e.view.observed != observed || e.json.is_none() {
+    let drift = drifted(observed.image_id.as_deref(), resolved.get(&e.view.image));
+    if e.view.observed != observed || e.view.image_drift != drift || e.json.is_none() {
         e.view.observed = observed;
+        e.view.image_drift = drift;
         // A view always serializes (no map with non-string keys, no failing Serialize impl).
         e.json = Some(Bytes::from(serde_json::to_vec(&e.view).unwrap_or_default()));
     }
@@ -396,14 +432,14 @@ mod tests {
                 .map(|p| serde_json::from_slice(p).unwrap())
                 .collect()
         };
-        let first = cache.list_json(&fleet);
+        let first = cache.list_json(&fleet, &HashMap::new());
         assert_eq!(as_views(first.clone()), cache.list(&fleet));
         assert_eq!(
             as_views(first.clone())[0].observed.state,
             super::super::BotState::Missing
         );
         // Unchanged: the very same pieces, not a new rendering.
-        let again = cache.list_json(&fleet);
+        let again = cache.list_json(&fleet, &HashMap::new());
         assert!(
             first
                 .iter()
@@ -414,7 +450,7 @@ mod tests {
         // A bot's container seen: only that bot's piece is rendered again.
         let a2 = BotId::new("a2").unwrap();
         fleet.record_status(&a2, Some(running_status("c2")));
-        let after = cache.list_json(&fleet);
+        let after = cache.list_json(&fleet, &HashMap::new());
         assert_eq!(
             as_views(after.clone())[1].observed.state,
             super::super::BotState::Running

@@ -37,6 +37,19 @@ pub enum BotError {
         /// Which files ("secrets directory", "workspace").
         what: &'static str,
     },
+    /// The secret is one the bot's template needs: deleting it would break the bot.
+    #[error(
+        "secret {name} is required by the {template} template for {purpose}; set a new value \
+         (PUT) to rotate it, or change the bot's settings so it is no longer needed"
+    )]
+    SecretRequired {
+        /// The secret.
+        name: String,
+        /// The template that needs it.
+        template: &'static str,
+        /// What needs it.
+        purpose: String,
+    },
     /// The image is not on the engine, and botmaker never pulls.
     #[error("image '{0}' is not present on the Docker Engine (build or load it first)")]
     ImageNotFound(String),
@@ -72,6 +85,9 @@ pub enum BotError {
          nothing was done: try again"
     )]
     Busy(String),
+    /// A backup could not be written, or an archive to import is unusable.
+    #[error(transparent)]
+    Backup(#[from] crate::backup::BackupError),
     /// botmaker is shutting down and the operation could not run.
     #[error("botmaker is shutting down; try again when it is back")]
     ShuttingDown,
@@ -86,6 +102,7 @@ impl BotError {
             Self::AlreadyExists(_) => "ALREADY_EXISTS",
             Self::NameTaken(_) => "CONTAINER_NAME_TAKEN",
             Self::Leftover { .. } => "LEFTOVER_FILES",
+            Self::SecretRequired { .. } => "SECRET_REQUIRED",
             Self::ImageNotFound(_) => "IMAGE_NOT_FOUND",
             Self::StartFailed(_) => "START_FAILED",
             Self::NotRunning { .. } => "NOT_RUNNING",
@@ -95,6 +112,7 @@ impl BotError {
             Self::Store(e) => e.code(),
             Self::Files(e) => e.code(),
             Self::Busy(_) => "BOT_BUSY",
+            Self::Backup(e) => e.code(),
             Self::ShuttingDown => "SHUTTING_DOWN",
         }
     }
@@ -116,6 +134,9 @@ impl From<ContainerError> for BotError {
         match e {
             ContainerError::NotOwned { bot_id } => Self::NameTaken(bot_id),
             ContainerError::StartFailed { message, .. } => Self::StartFailed(message),
+            // Docker answers a restart whose start half fails (a missing network, a bad
+            // command) with a 500 of its own: the bot's configuration, not botmaker, failed.
+            ContainerError::RestartFailed { message, .. } => Self::StartFailed(message),
             ContainerError::NotRunning { bot_id, state } => Self::NotRunning { id: bot_id, state },
             other => Self::Docker(other),
         }

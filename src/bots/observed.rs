@@ -15,8 +15,9 @@ use crate::BotId;
 use crate::docker::{ContainerInfo, ContainerState, ContainerStatus, Health};
 use crate::store::DesiredState;
 
-/// Longest a stop may take from signal to death (the grace period, with room to spare).
-const KILL_TO_DEATH: chrono::Duration = chrono::Duration::seconds(120);
+/// Longest a stop may take from signal to death (the longest grace period, with room to spare).
+const KILL_TO_DEATH: chrono::Duration =
+    chrono::Duration::seconds(super::spec::MAX_STOP_TIMEOUT_SECS as i64 + 60);
 
 /// The observed state of a bot, as the API reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -85,7 +86,9 @@ impl Default for CrashLoopPolicy {
 pub struct Observed {
     /// Derived state.
     pub state: BotState,
-    /// Health verdict (botmaker's probe when configured, else Docker's HEALTHCHECK).
+    /// Health of the current run: botmaker's probe when configured, else Docker's HEALTHCHECK.
+    /// A new run starts at `starting`; `degraded` is alive but not ready, or a configured
+    /// channel that cannot run; a bot in `crash_loop` is `unhealthy`; one not running is `none`.
     pub health: Health,
     /// Exit code of the last run, if it exited.
     pub exit_code: Option<i64>,
@@ -99,6 +102,71 @@ pub struct Observed {
     pub image_id: Option<String>,
     /// When the current run started.
     pub started_at: Option<DateTime<Utc>>,
+    /// Each configured channel's state as the bot reports it (templates that know how to ask:
+    /// `openclaw`), from the latest probe of the current run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channels: Option<Vec<ChannelStatus>>,
+}
+
+/// One chat channel of a bot, as the bot itself reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ChannelStatus {
+    /// Channel id (`telegram`, `discord`...).
+    pub id: String,
+    /// What state it is in.
+    pub state: ChannelState,
+    /// The bot's own words about it (its last error), when it has some.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The state of one configured channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelState {
+    /// Running (connected, or as far as the bot can tell).
+    Running,
+    /// Starting or reconnecting, no error yet.
+    Starting,
+    /// Stopped with an error.
+    Failing,
+    /// Configured, but the bot has no loadable code for it (no plugin): it will never run.
+    NotLoaded,
+}
+
+impl ChannelState {
+    /// Whether a channel in this state makes its bot `degraded`.
+    pub fn degrades(self) -> bool {
+        matches!(self, ChannelState::Failing | ChannelState::NotLoaded)
+    }
+}
+
+/// One run of a bot's container: health verdicts belong to a run, never to the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunKey {
+    container_id: String,
+    started_at: Option<DateTime<Utc>>,
+}
+
+impl RunKey {
+    /// The run `status` describes.
+    pub fn of(status: &ContainerStatus) -> Self {
+        Self {
+            container_id: status.id.clone(),
+            started_at: status.started_at,
+        }
+    }
+}
+
+/// What one probe of a bot's run found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeResult {
+    /// The liveness path answered 2xx/3xx.
+    pub live: bool,
+    /// The readiness path answered too (equal to `live` without one).
+    pub ready: bool,
+    /// Channel states, when the template asks for them and the bot answered.
+    pub channels: Option<Vec<ChannelStatus>>,
 }
 
 /// A change of a bot's observed state, for live views (`GET /api/events`).
@@ -128,6 +196,9 @@ pub enum BotEventKind {
     Updated,
     /// It was deleted.
     Deleted,
+    /// It went over one of its LLM budgets or rate limits (`limits.llm_*`): the proxy answers
+    /// its requests with 429 until the window resets.
+    BudgetExceeded,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -135,14 +206,87 @@ struct Entry {
     status: Option<ContainerStatus>,
     deaths: VecDeque<DateTime<Utc>>,
     last_kill: Option<DateTime<Utc>>,
+    /// Probe verdicts of the current run only.
     probe: Option<ProbeState>,
+    /// Whether botmaker probes this bot: a new run then starts out `starting`.
+    probed: bool,
     last_published: Option<Observed>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+impl Entry {
+    /// The probe verdict of the run in the container `container_id` (a probed bot's other
+    /// container, one the list saw newer than the last inspect, is still `starting`).
+    fn run_health(&self, container_id: Option<&str>) -> Option<RunHealth> {
+        match &self.probe {
+            Some(p) if Some(p.run.container_id.as_str()) == container_id => {
+                Some((p.health, p.channels.clone()))
+            }
+            _ if self.probed => Some((Health::Starting, None)),
+            _ => None,
+        }
+    }
+}
+
+/// A run's health verdict and the channel states found with it.
+type RunHealth = (Health, Option<Vec<ChannelStatus>>);
+
+#[derive(Debug, Clone)]
 struct ProbeState {
+    run: RunKey,
     health: Health,
     failures: u32,
+    ever_ready: bool,
+    channels: Option<Vec<ChannelStatus>>,
+}
+
+impl ProbeState {
+    fn starting(run: RunKey) -> Self {
+        Self {
+            run,
+            health: Health::Starting,
+            failures: 0,
+            ever_ready: false,
+            channels: None,
+        }
+    }
+
+    /// Folds one probe result in. Failures within the start period do not count, until the
+    /// run has once been ready; `threshold` consecutive failures after that are `unhealthy`.
+    fn record(&mut self, result: ProbeResult, in_start_period: bool, threshold: u32) {
+        if !result.live {
+            self.failures += 1;
+            self.channels = None;
+            if in_start_period && !self.ever_ready {
+                self.health = Health::Starting;
+            } else if self.failures >= threshold.max(1) {
+                self.health = Health::Unhealthy;
+            } else if self.health == Health::None {
+                self.health = Health::Starting;
+            }
+            return;
+        }
+        self.failures = 0;
+        if !result.ready {
+            // Alive but not serving: still booting, or stuck (a broken channel, say).
+            self.health = if in_start_period && !self.ever_ready {
+                Health::Starting
+            } else {
+                Health::Degraded
+            };
+            return;
+        }
+        self.ever_ready = true;
+        let degraded = result
+            .channels
+            .as_ref()
+            .is_some_and(|cs| cs.iter().any(|c| c.state.degrades()));
+        self.health = if degraded {
+            Health::Degraded
+        } else {
+            Health::Healthy
+        };
+        self.channels = result.channels;
+    }
 }
 
 /// Everything observed about the fleet. Shared by the reconciler (writer) and the API.
@@ -189,15 +333,18 @@ impl Fleet {
             let e = m.entry(id.clone()).or_default();
             // A new container (recreated) starts with a clean slate; the first inspect of
             // a container keeps the deaths its events already reported.
-            match (&e.status, &status) {
-                (Some(old), Some(new)) if old.id != new.id => {
-                    e.deaths.clear();
-                    e.probe = None;
-                }
-                // A container after none (recreated: the old one's removal came first) owes
-                // nothing to the probe verdicts of the one before.
-                (None, Some(_)) => e.probe = None,
-                _ => {}
+            if let (Some(old), Some(new)) = (&e.status, &status)
+                && old.id != new.id
+            {
+                e.deaths.clear();
+            }
+            // Health belongs to a run: a new run (restart, recreate, crash) knows nothing yet.
+            let run = status.as_ref().map(RunKey::of);
+            if e.probe.as_ref().map(|p| &p.run) != run.as_ref() {
+                e.probe = match run {
+                    Some(run) if e.probed => Some(ProbeState::starting(run)),
+                    _ => None,
+                };
             }
             e.status = status;
         });
@@ -223,34 +370,47 @@ impl Fleet {
         });
     }
 
-    /// Records one HTTP probe result; `threshold` consecutive failures make it unhealthy.
-    pub fn record_probe(&self, id: &BotId, ok: bool, threshold: u32) {
+    /// Records one probe of the run `run`; a result about another run than the current one
+    /// (a probe that raced a restart) is dropped. `threshold` consecutive failures after the
+    /// start period make the bot unhealthy.
+    pub fn record_probe(
+        &self,
+        id: &BotId,
+        run: &RunKey,
+        result: ProbeResult,
+        in_start_period: bool,
+        threshold: u32,
+    ) {
         self.with(|m| {
             let e = m.entry(id.clone()).or_default();
-            let p = e.probe.get_or_insert_with(ProbeState::default);
-            if ok {
-                p.failures = 0;
-                p.health = Health::Healthy;
-            } else {
-                p.failures += 1;
-                if p.failures >= threshold.max(1) {
-                    p.health = Health::Unhealthy;
-                } else if p.health == Health::None {
-                    p.health = Health::Starting;
-                }
+            e.probed = true;
+            if e.status.as_ref().map(RunKey::of).as_ref() != Some(run) {
+                return;
+            }
+            let p = match &mut e.probe {
+                Some(p) if &p.run == run => p,
+                slot => slot.insert(ProbeState::starting(run.clone())),
+            };
+            p.record(result, in_start_period, threshold);
+        });
+    }
+
+    /// Forgets that the bot is probed, and its verdict: its probe was removed (a PATCH), so
+    /// its runs no longer start out `starting` nor keep the last probe's verdict.
+    pub fn forget_probe(&self, id: &BotId) {
+        self.with(|m| {
+            if let Some(e) = m.get_mut(id)
+                && (e.probed || e.probe.is_some())
+            {
+                e.probed = false;
+                e.probe = None;
             }
         });
     }
 
-    /// Marks a probed bot as within its start period.
-    pub fn record_probe_starting(&self, id: &BotId) {
-        self.with(|m| {
-            let e = m.entry(id.clone()).or_default();
-            e.probe.get_or_insert(ProbeState {
-                health: Health::Starting,
-                failures: 0,
-            });
-        });
+    /// The probe verdict of the bot's current run, if it has one.
+    pub fn probe_health(&self, id: &BotId) -> Option<Health> {
+        self.with(|m| m.get(id).and_then(|e| e.probe.as_ref().map(|p| p.health)))
     }
 
     /// Forgets a bot (deleted).
@@ -270,7 +430,7 @@ impl Fleet {
         desired: DesiredState,
         status: Option<&ContainerStatus>,
     ) -> Observed {
-        let (looping, probe) = self.extras(id);
+        let (looping, probe) = self.extras(id, status.map(|s| s.id.as_str()));
         match status {
             Some(s) => observed_from(s, desired, looping, probe),
             None => missing(),
@@ -289,7 +449,7 @@ impl Fleet {
             prune(&mut e.deaths, now, policy.window);
             let looping = e.deaths.len() >= policy.restarts;
             match &e.status {
-                Some(s) => observed_from(s, desired, looping, e.probe.map(|p| p.health)),
+                Some(s) => observed_from(s, desired, looping, e.run_health(Some(&s.id))),
                 None => missing(),
             }
         })
@@ -303,21 +463,24 @@ impl Fleet {
         desired: DesiredState,
         info: Option<&ContainerInfo>,
     ) -> Observed {
-        let (looping, probe) = self.extras(id);
+        let (looping, probe) = self.extras(id, info.map(|c| c.id.as_str()));
         let Some(c) = info else {
             return missing();
         };
         let known = self.status(id).filter(|s| s.id == c.id);
         let running = c.state == ContainerState::Running;
+        let state = derive_state(c.state, c.exit_code, desired, looping);
+        let (health, channels) = merge_health(state, running, c.health, probe);
         Observed {
-            state: derive_state(c.state, c.exit_code, desired, looping),
-            health: merge_health(running, c.health, probe),
+            state,
+            health,
             exit_code: c.exit_code,
             restart_count: known.as_ref().map_or(0, |s| s.restart_count),
             oom_killed: known.as_ref().is_some_and(|s| s.oom_killed),
             container_id: Some(c.id.clone()),
             image_id: Some(c.image_id.clone()).filter(|i| !i.is_empty()),
             started_at: known.and_then(|s| s.started_at),
+            channels,
         }
     }
 
@@ -330,6 +493,7 @@ impl Fleet {
                     || last.health != observed.health
                     || last.restart_count != observed.restart_count
                     || last.container_id != observed.container_id
+                    || last.channels != observed.channels
             });
             e.last_published = Some(observed.clone());
             changed
@@ -339,13 +503,18 @@ impl Fleet {
         }
     }
 
-    fn extras(&self, id: &BotId) -> (bool, Option<Health>) {
+    /// Whether the bot is crash-looping, and the probe verdict of its current run in the
+    /// container `container_id` (none for another container: the list saw a newer one).
+    fn extras(&self, id: &BotId, container_id: Option<&str>) -> (bool, Option<RunHealth>) {
         let now = Utc::now();
         let policy = self.policy;
         self.with(|m| match m.get_mut(id) {
             Some(e) => {
                 prune(&mut e.deaths, now, policy.window);
-                (e.deaths.len() >= policy.restarts, e.probe.map(|p| p.health))
+                (
+                    e.deaths.len() >= policy.restarts,
+                    e.run_health(container_id),
+                )
             }
             None => (false, None),
         })
@@ -363,17 +532,20 @@ fn observed_from(
     s: &ContainerStatus,
     desired: DesiredState,
     looping: bool,
-    probe: Option<Health>,
+    probe: Option<RunHealth>,
 ) -> Observed {
+    let state = derive_state(s.state, s.exit_code, desired, looping);
+    let (health, channels) = merge_health(state, s.running, s.health, probe);
     Observed {
-        state: derive_state(s.state, s.exit_code, desired, looping),
-        health: merge_health(s.running, s.health, probe),
+        state,
+        health,
         exit_code: s.exit_code,
         restart_count: s.restart_count,
         oom_killed: s.oom_killed,
         container_id: Some(s.id.clone()),
         image_id: Some(s.image_id.clone()).filter(|i| !i.is_empty()),
         started_at: s.started_at,
+        channels,
     }
 }
 
@@ -388,6 +560,7 @@ pub(crate) fn missing() -> Observed {
         container_id: None,
         image_id: None,
         started_at: None,
+        channels: None,
     }
 }
 
@@ -418,11 +591,23 @@ pub fn derive_state(
     }
 }
 
-fn merge_health(running: bool, docker: Health, probe: Option<Health>) -> Health {
-    if !running {
-        return Health::None;
+/// The health to show: the probe's verdict on the current run (else Docker's HEALTHCHECK) while
+/// the bot runs. A crash-looping bot is unhealthy whatever a probe of one brief run said, and a
+/// bot that is not running has no health.
+fn merge_health(
+    state: BotState,
+    running: bool,
+    docker: Health,
+    probe: Option<RunHealth>,
+) -> RunHealth {
+    match state {
+        BotState::CrashLoop => (Health::Unhealthy, None),
+        BotState::Running if running => match probe {
+            Some((health, channels)) => (health, channels),
+            None => (docker, None),
+        },
+        _ => (Health::None, None),
     }
-    probe.unwrap_or(docker)
 }
 
 #[cfg(test)]
@@ -499,9 +684,12 @@ mod tests {
         fleet.record_death(&id, now - chrono::Duration::seconds(120));
         fleet.record_death(&id, now - chrono::Duration::seconds(10));
         fleet.record_death(&id, now - chrono::Duration::seconds(5));
-        assert!(!fleet.extras(&id).0, "the old death is outside the window");
+        assert!(
+            !fleet.extras(&id, None).0,
+            "the old death is outside the window"
+        );
         fleet.record_death(&id, now);
-        assert!(fleet.extras(&id).0);
+        assert!(fleet.extras(&id, None).0);
     }
 
     #[test]
@@ -518,24 +706,161 @@ mod tests {
             fleet.record_death(&id, t + chrono::Duration::milliseconds(200));
         }
         assert!(
-            !fleet.extras(&id).0,
+            !fleet.extras(&id, None).0,
             "stops and restarts are not a crash loop"
         );
         fleet.record_death(&id, now + chrono::Duration::seconds(6));
         fleet.record_death(&id, now + chrono::Duration::seconds(7));
-        assert!(fleet.extras(&id).0);
+        assert!(fleet.extras(&id, None).0);
+    }
+
+    fn running(container: &str, started_secs_ago: i64) -> ContainerStatus {
+        ContainerStatus {
+            id: container.into(),
+            state: C::Running,
+            running: true,
+            exit_code: None,
+            error: None,
+            started_at: Some(Utc::now() - chrono::Duration::seconds(started_secs_ago)),
+            finished_at: None,
+            health: Health::None,
+            restart_count: 0,
+            oom_killed: false,
+            image_id: "sha256:i".into(),
+            ip_address: Some("10.0.0.2".into()),
+        }
+    }
+
+    fn result(live: bool, ready: bool) -> ProbeResult {
+        ProbeResult {
+            live,
+            ready,
+            channels: None,
+        }
+    }
+
+    fn health(fleet: &Fleet, id: &BotId) -> Health {
+        let status = fleet.status(id);
+        fleet.observe_status(id, D::Running, status.as_ref()).health
     }
 
     #[test]
     fn probe_failures_turn_unhealthy_at_the_threshold_and_recover() {
         let fleet = Fleet::new(CrashLoopPolicy::default());
         let id = BotId::new("b").unwrap();
-        fleet.record_probe(&id, false, 2);
-        assert_eq!(fleet.extras(&id).1, Some(Health::Starting));
-        fleet.record_probe(&id, false, 2);
-        assert_eq!(fleet.extras(&id).1, Some(Health::Unhealthy));
-        fleet.record_probe(&id, true, 2);
-        assert_eq!(fleet.extras(&id).1, Some(Health::Healthy));
+        let s = running("c1", 600);
+        let run = RunKey::of(&s);
+        fleet.record_status(&id, Some(s));
+        fleet.record_probe(&id, &run, result(false, false), false, 2);
+        assert_eq!(health(&fleet, &id), Health::Starting);
+        fleet.record_probe(&id, &run, result(false, false), false, 2);
+        assert_eq!(health(&fleet, &id), Health::Unhealthy);
+        fleet.record_probe(&id, &run, result(true, true), false, 2);
+        assert_eq!(health(&fleet, &id), Health::Healthy);
+    }
+
+    /// Regression: after a restart the previous run's `healthy` survived (for 85 s with a real
+    /// OpenClaw) although the new run's gateway did not answer yet.
+    #[test]
+    fn a_new_run_starts_at_starting_not_at_the_last_runs_verdict() {
+        let fleet = Fleet::new(CrashLoopPolicy::default());
+        let id = BotId::new("b").unwrap();
+        let first = running("c1", 600);
+        fleet.record_status(&id, Some(first.clone()));
+        fleet.record_probe(&id, &RunKey::of(&first), result(true, true), false, 3);
+        assert_eq!(health(&fleet, &id), Health::Healthy);
+
+        // Same container, new run (a restart): nothing known yet.
+        let second = running("c1", 1);
+        fleet.record_status(&id, Some(second.clone()));
+        assert_eq!(health(&fleet, &id), Health::Starting);
+        // A probe of the old run that lands late changes nothing.
+        fleet.record_probe(&id, &RunKey::of(&first), result(true, true), false, 3);
+        assert_eq!(health(&fleet, &id), Health::Starting);
+        // Failing probes within the start period stay `starting`...
+        for _ in 0..5 {
+            fleet.record_probe(&id, &RunKey::of(&second), result(false, false), true, 3);
+        }
+        assert_eq!(health(&fleet, &id), Health::Starting);
+        // ...alive but not ready too...
+        fleet.record_probe(&id, &RunKey::of(&second), result(true, false), true, 3);
+        assert_eq!(health(&fleet, &id), Health::Starting);
+        // ...until the run is ready.
+        fleet.record_probe(&id, &RunKey::of(&second), result(true, true), true, 3);
+        assert_eq!(health(&fleet, &id), Health::Healthy);
+
+        // A recreated container starts over as well.
+        fleet.record_status(&id, Some(running("c2", 0)));
+        assert_eq!(health(&fleet, &id), Health::Starting);
+    }
+
+    /// Regression: a bot in `crash_loop` showed `healthy` for minutes (the verdict of one
+    /// brief run).
+    #[test]
+    fn a_crash_looping_bot_is_never_healthy() {
+        let fleet = Fleet::new(CrashLoopPolicy {
+            restarts: 2,
+            window: Duration::from_secs(60),
+        });
+        let id = BotId::new("b").unwrap();
+        let s = running("c1", 1);
+        fleet.record_status(&id, Some(s.clone()));
+        fleet.record_probe(&id, &RunKey::of(&s), result(true, true), true, 3);
+        assert_eq!(health(&fleet, &id), Health::Healthy);
+        fleet.record_death(&id, Utc::now());
+        fleet.record_death(&id, Utc::now());
+        let o = fleet.observe_status(&id, D::Running, Some(&s));
+        assert_eq!(o.state, BotState::CrashLoop);
+        assert_eq!(o.health, Health::Unhealthy);
+        let mut exited = s.clone();
+        exited.state = C::Exited;
+        exited.running = false;
+        exited.exit_code = Some(1);
+        for desired in [D::Running, D::Stopped] {
+            let o = fleet.observe_status(&id, desired, Some(&exited));
+            assert_ne!(o.health, Health::Healthy, "{o:?}");
+        }
+    }
+
+    #[test]
+    fn alive_but_not_ready_after_the_start_period_is_degraded_and_so_is_a_dead_channel() {
+        let fleet = Fleet::new(CrashLoopPolicy::default());
+        let id = BotId::new("b").unwrap();
+        let s = running("c1", 600);
+        let run = RunKey::of(&s);
+        fleet.record_status(&id, Some(s));
+        fleet.record_probe(&id, &run, result(true, false), false, 3);
+        assert_eq!(health(&fleet, &id), Health::Degraded);
+        let channels = vec![
+            ChannelStatus {
+                id: "telegram".into(),
+                state: ChannelState::Running,
+                detail: None,
+            },
+            ChannelStatus {
+                id: "discord".into(),
+                state: ChannelState::NotLoaded,
+                detail: Some("no plugin".into()),
+            },
+        ];
+        fleet.record_probe(
+            &id,
+            &run,
+            ProbeResult {
+                live: true,
+                ready: true,
+                channels: Some(channels.clone()),
+            },
+            false,
+            3,
+        );
+        let status = fleet.status(&id);
+        let o = fleet.observe_status(&id, D::Running, status.as_ref());
+        assert_eq!(o.health, Health::Degraded);
+        assert_eq!(o.channels.as_deref(), Some(&channels[..]));
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["health"], "degraded");
+        assert_eq!(json["channels"][1]["state"], "not_loaded");
     }
 
     /// Regression: a PATCH recreates the container (the old one's removal is seen first);
@@ -545,29 +870,21 @@ mod tests {
     fn a_recreated_container_owes_nothing_to_the_old_probe_verdict() {
         let fleet = Fleet::new(CrashLoopPolicy::default());
         let id = BotId::new("b").unwrap();
-        let running = |container: &str| ContainerStatus {
-            id: container.into(),
-            state: C::Running,
-            running: true,
-            exit_code: None,
-            error: None,
-            started_at: None,
-            finished_at: None,
-            health: Health::None,
-            restart_count: 0,
-            oom_killed: false,
-            image_id: String::new(),
-            ip_address: None,
-        };
-        fleet.record_status(&id, Some(running("old")));
-        fleet.record_probe(&id, true, 1);
-        assert_eq!(fleet.extras(&id).1, Some(Health::Healthy));
+        let old = running("old", 600);
+        fleet.record_status(&id, Some(old.clone()));
+        fleet.record_probe(&id, &RunKey::of(&old), result(true, true), false, 1);
+        assert_eq!(health(&fleet, &id), Health::Healthy);
         fleet.record_status(&id, None);
-        fleet.record_status(&id, Some(running("new")));
-        assert_eq!(fleet.extras(&id).1, None);
-        let status = fleet.status(&id);
-        let o = fleet.observe_status(&id, D::Running, status.as_ref());
-        assert_eq!(o.health, Health::None);
+        fleet.record_status(&id, Some(running("new", 0)));
+        // Still probed (as far as the fleet knows): the new run knows nothing yet.
+        assert_eq!(health(&fleet, &id), Health::Starting);
+        // The prober finds the probe gone from the bot's config.
+        fleet.forget_probe(&id);
+        assert_eq!(health(&fleet, &id), Health::None);
+        // A late verdict about the old container does not come back either.
+        fleet.record_probe(&id, &RunKey::of(&old), result(true, true), false, 1);
+        fleet.forget_probe(&id);
+        assert_eq!(health(&fleet, &id), Health::None);
     }
 
     #[test]

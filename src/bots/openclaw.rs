@@ -9,14 +9,39 @@
 //!
 //! | what | value | why |
 //! |---|---|---|
-//! | image | [`DEFAULT_IMAGE`] unless the spec names one | botmaker never pulls; pin a version in production |
+//! | image | [`DEFAULT_IMAGE`] unless the spec names one | `scripts/openclaw-image` builds it from package registries; botmaker never pulls; pin a version in production |
 //! | user | `1000:1000` | the image runs as `node` (uid 1000); secrets and workspace are handed to it |
 //! | workspace | bind-mounted read-write at [`STATE_DIR`] | OpenClaw rewrites `openclaw.json` by temp file + rename, so the *directory* must be writable |
 //! | secrets | `/run/secrets/<NAME>`, read-only | referenced from `openclaw.json`; env would show in `docker inspect` |
-//! | port | the gateway port on `127.0.0.1` only | the Control UI is not meant for the network |
-//! | probe | `GET /healthz`, 300 s start period | cold starts take from seconds to minutes |
-//! | env | `OPENCLAW_NO_RESPAWN=1`, `OPENCLAW_DISABLE_BONJOUR=1`, `NODE_OPTIONS=--max-old-space-size` at 75 % of the memory limit | no detached self-respawn under Docker; no mDNS crash loop on bridges; V8 aborts at boot if its heap can outgrow the cgroup |
-//! | init | on | signals reach the gateway and zombies are reaped |
+//! | port | the gateway port on `127.0.0.1` only (none on an `--internal` network, where Docker publishes nothing) | the Control UI is not meant for the network |
+//! | probe | alive: `GET /healthz`; healthy: `GET /readyz`; channels: the `channels.status` admin RPC with the gateway token; 300 s start period | `/readyz` says ready while a configured channel has no plugin, only OpenClaw's channel status shows it |
+//! | env | `OPENCLAW_CONFIG_READONLY=1`, `OPENCLAW_NO_RESPAWN=1`, `OPENCLAW_DISABLE_BONJOUR=1`, `OPENCLAW_NO_AUTO_UPDATE=1`, `NODE_OPTIONS=--max-old-space-size` at 75 % of the memory limit | botmaker owns `openclaw.json` (below); no detached self-respawn under Docker; no mDNS crash loop on bridges; a fleet does not update itself; V8 aborts at boot if its heap can outgrow the cgroup |
+//! | init | Docker's, unless the image's entrypoint is an init (the images OpenClaw and `scripts/openclaw-image` build run tini) | signals reach the gateway and zombies are reaped, by exactly one init |
+//! | stop grace | [`DEFAULT_STOP_TIMEOUT_SECS`] unless `stop_timeout_secs` says otherwise | the gateway drains on SIGTERM; a SIGKILL mid-drain loses work |
+//! | secrets | rotation restarts the bot | the gateway reads its SecretRefs at start: a changed file alone changes nothing (`openclaw secrets reload` cannot rotate the gateway token it authenticates with) |
+//!
+//! # Who owns `openclaw.json`
+//!
+//! botmaker does. The file is generated from the settings on every create, apply and recreate,
+//! and the gateway runs with `OPENCLAW_CONFIG_READONLY=1`: `openclaw config set`, onboarding,
+//! `doctor --fix` and plugin installs refuse to edit it (by design; they exit non-zero and say
+//! the config is externally managed), so nothing changed inside a container is silently lost
+//! at the next apply, and OpenClaw never "restores" a file botmaker wrote. Every setting goes
+//! through botmaker: the first-class ones below, and anything else OpenClaw knows through
+//! `settings.config`, a JSON merge patch (RFC 7386) laid over the generated file. Keys that
+//! wire credentials and the gateway (`gateway.auth`, `gateway.port`, `gateway.bind`,
+//! `gateway.mode`, `secrets`) stay botmaker's, and plain-text credentials are refused.
+//!
+//! # Plugins
+//!
+//! Channels and providers whose OpenClaw plugin is not part of the npm package would make the
+//! gateway install it at boot (minutes where the registry is slow, forever where it is out of
+//! reach). Discord and Slack get `plugins.entries.<id>.enabled: true` and come pre-installed in
+//! the image `scripts/openclaw-image` builds. Providers whose official plugin is external
+//! ([`EXTERNAL_PROVIDER_PLUGINS`]) are driven through OpenClaw's generic adapter for the API
+//! they speak, with that plugin disabled, so nothing is installed. The bundled
+//! `admin-http-rpc` plugin is enabled: it is how botmaker reads channel status, and it gives a
+//! holder of the gateway token nothing the token does not already give over the WebSocket.
 //!
 //! # Settings
 //!
@@ -27,11 +52,18 @@
 //!   "channels": ["telegram", "discord"],
 //!   "persona": { "name": "Ada", "soul": "Curious and kind.", "identity": "..." },
 //!   "gateway_port": 18789,
-//!   "base_url": "https://llm.example.com/v1"
+//!   "base_url": "https://llm.example.com/v1",
+//!   "http_chat": true,
+//!   "agent_id": "support",
+//!   "config": { "agents": { "defaults": { "timeoutSeconds": 120 } } }
 //! }
 //! ```
 //!
-//! Only `provider` and `model` are required. Secrets the bot then needs: one or two per channel
+//! `http_chat` serves the gateway's OpenAI-compatible `POST /v1/chat/completions` (and
+//! `/v1/models`), authenticated with the gateway token; `agent_id` names the default agent
+//! (`openclaw agent --agent <id>`, model `openclaw:<id>` over HTTP; OpenClaw's default is
+//! `main`); `config` is the merge patch described above. Only `provider` and `model` are
+//! required. Secrets the bot then needs: one or two per channel
 //! (see [`Channel::secrets`]), `<PROVIDER>_API_KEY` for every provider but `ollama`, and
 //! [`GATEWAY_TOKEN_SECRET`], which botmaker generates when the user does not supply it.
 
@@ -42,14 +74,18 @@ use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::llm::{LlmApi, LlmRoute, LlmUse};
+use super::observed::ChannelStatus;
 use super::spec::{BotSpec, HttpProbe, PortSpec};
-use super::template::{RenderInput, Rendered, Template, WorkspaceFile};
+use super::template::{
+    RenderInput, Rendered, SecretRotation, StatusRequest, Template, WorkspaceFile,
+};
 use super::validate::FieldErrors;
 use crate::docker::{BindMount, Protocol, SECRETS_MOUNT_TARGET};
 use crate::secrets::SecretName;
 
-/// Image used when the spec names none.
-pub const DEFAULT_IMAGE: &str = "ghcr.io/openclaw/openclaw:latest";
+/// Image used when the spec names none: what `scripts/openclaw-image` builds and tags.
+pub const DEFAULT_IMAGE: &str = "botmaker-openclaw:latest";
 /// OpenClaw's gateway port (HTTP and WebSocket on one port).
 pub const DEFAULT_GATEWAY_PORT: u16 = 18789;
 /// Where OpenClaw keeps its state, as the `node` user of the official image; the bot's
@@ -68,6 +104,60 @@ pub const DEFAULT_MEMORY_MB: u64 = 2048;
 pub const HEALTH_START_PERIOD_SECS: u64 = 300;
 /// The gateway's auth token, generated by botmaker unless the user supplies one.
 pub const GATEWAY_TOKEN_SECRET: &str = "OPENCLAW_GATEWAY_TOKEN";
+/// Stop grace when the spec sets none: the gateway drains active runs and channels on SIGTERM
+/// (its own stop budget is minutes); an idle gateway exits in 8-40 s on a busy 2-core host.
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 90;
+/// OpenClaw's liveness and readiness probes.
+pub const LIVENESS_PATH: &str = "/healthz";
+/// See [`LIVENESS_PATH`].
+pub const READINESS_PATH: &str = "/readyz";
+/// The bundled plugin serving the gateway's admin RPC over HTTP, and its route.
+const ADMIN_RPC_PLUGIN: &str = "admin-http-rpc";
+const ADMIN_RPC_PATH: &str = "/api/v1/admin/rpc";
+/// Provider ids whose official OpenClaw plugin is not in the npm package (OpenClaw 2026.9.6's
+/// external provider catalogue, intersected with [`PROVIDERS`]): configured by id, OpenClaw
+/// would install it at boot, so the template disables it and uses the generic adapter.
+pub const EXTERNAL_PROVIDER_PLUGINS: &[&str] = &[
+    "cerebras",
+    "deepinfra",
+    "deepseek",
+    "fireworks",
+    "groq",
+    "mistral",
+    "moonshot",
+    "venice",
+];
+/// `settings.config` keys that stay botmaker's, with why.
+const OWNED_CONFIG_PATHS: &[(&str, &str)] = &[
+    (
+        "gateway.auth",
+        "the gateway token is a secret (OPENCLAW_GATEWAY_TOKEN)",
+    ),
+    ("gateway.port", "use settings.gateway_port"),
+    (
+        "gateway.bind",
+        "the gateway must listen where Docker's port mapping reaches it",
+    ),
+    ("gateway.mode", "the gateway runs in local mode"),
+    (
+        "secrets",
+        "secret providers are the bot's files under /run/secrets",
+    ),
+];
+/// Keys whose plain-text value would be a credential in the config file.
+const CREDENTIAL_KEYS: &[&str] = &[
+    "token",
+    "tokenFile",
+    "botToken",
+    "appToken",
+    "userToken",
+    "apiKey",
+    "password",
+    "signingSecret",
+    "webhookSecret",
+];
+/// Longest agent id.
+const MAX_AGENT_ID_LEN: usize = 64;
 /// Share of the memory limit given to V8's old space, leaving room for the rest of the process.
 const HEAP_PERCENT_OF_MEMORY: u64 = 75;
 /// Longest model name (the origin's limit).
@@ -87,6 +177,7 @@ const MANAGED_ENV: &[&str] = &[
     "OPENCLAW_CONFIG_PATH",
     "OPENCLAW_HOME",
     "OPENCLAW_GATEWAY_PORT",
+    "OPENCLAW_CONFIG_READONLY",
 ];
 /// Suffixes of environment variable names that carry credentials.
 const SECRET_ENV_SUFFIXES: &[&str] = &["_TOKEN", "_API_KEY", "_SECRET", "_PASSWORD"];
@@ -221,6 +312,12 @@ impl Channel {
         }
     }
 
+    /// Whether its OpenClaw plugin is external (not in the npm package): such a plugin needs
+    /// `plugins.entries.<id>.enabled` to be trusted.
+    pub fn external_plugin(self) -> bool {
+        !matches!(self, Channel::Telegram)
+    }
+
     /// The secrets it needs, with the `openclaw.json` key each one fills. The names are those
     /// OpenClaw itself falls back to in the environment, so users recognise them.
     pub fn secrets(self) -> &'static [(&'static str, &'static str)] {
@@ -262,6 +359,15 @@ pub struct OpenClawSettings {
     /// elsewhere than on the Docker host).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// Serve the gateway's OpenAI-compatible HTTP chat endpoint.
+    #[serde(default)]
+    pub http_chat: bool,
+    /// The default agent's id.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// A JSON merge patch over the generated `openclaw.json`.
+    #[serde(default)]
+    pub config: Option<Value>,
 }
 
 /// The bot's persona, written to `workspace/SOUL.md` and `workspace/IDENTITY.md`.
@@ -299,6 +405,9 @@ struct Plan {
     persona: Option<Persona>,
     gateway_port: u16,
     base_url: Option<String>,
+    http_chat: bool,
+    agent_id: Option<String>,
+    config: Option<Value>,
 }
 
 impl Plan {
@@ -379,6 +488,18 @@ impl Plan {
         if let Some(url) = &raw.base_url {
             check_base_url(url, errors);
         }
+        if let Some(id) = &raw.agent_id {
+            check_agent_id(id, errors);
+        }
+        if let Some(patch) = &raw.config {
+            super::config_patch::check_patch(
+                "settings.config",
+                patch,
+                OWNED_CONFIG_PATHS,
+                CREDENTIAL_KEYS,
+                errors,
+            );
+        }
 
         Some(Self {
             provider: provider?,
@@ -387,6 +508,9 @@ impl Plan {
             persona: raw.persona,
             gateway_port: raw.gateway_port.unwrap_or(DEFAULT_GATEWAY_PORT),
             base_url: raw.base_url,
+            http_chat: raw.http_chat,
+            agent_id: raw.agent_id,
+            config: raw.config,
         })
     }
 
@@ -466,6 +590,27 @@ fn check_persona(persona: &Persona, errors: &mut FieldErrors) {
                 );
             }
         }
+    }
+}
+
+/// OpenClaw's agent ids: lowercase letters, digits, `-` and `_`, starting with a letter or digit.
+fn check_agent_id(id: &str, errors: &mut FieldErrors) {
+    let ok = (1..=MAX_AGENT_ID_LEN).contains(&id.len())
+        && id
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !ok {
+        errors.add(
+            "settings.agent_id",
+            format!(
+                "must be 1-{MAX_AGENT_ID_LEN} of a-z, 0-9, '-' and '_', starting with a letter \
+                 or digit"
+            ),
+        );
     }
 }
 
@@ -565,21 +710,31 @@ impl Template for OpenClaw {
         let memory_mb = *spec.limits.memory_mb.get_or_insert(DEFAULT_MEMORY_MB);
         set_env_default(spec, "OPENCLAW_NO_RESPAWN", "1");
         set_env_default(spec, "OPENCLAW_DISABLE_BONJOUR", "1");
+        set_env_default(spec, "OPENCLAW_NO_AUTO_UPDATE", "1");
         fit_heap_to_memory(spec, memory_mb, errors);
 
+        spec.stop_timeout_secs
+            .get_or_insert(DEFAULT_STOP_TIMEOUT_SECS);
         match &mut spec.health_check {
             None => {
                 spec.health_check = Some(HttpProbe {
                     port: gateway_port,
-                    path: "/healthz".into(),
+                    path: LIVENESS_PATH.into(),
+                    ready_path: Some(READINESS_PATH.into()),
                     interval_secs: 30,
                     start_period_secs: HEALTH_START_PERIOD_SECS,
                     failure_threshold: 3,
                 });
             }
             // OpenClaw serves nothing else; a probe left on an old port after the gateway port
-            // changed would mark a healthy bot unhealthy.
-            Some(probe) => probe.port = gateway_port,
+            // changed would mark a healthy bot unhealthy. A probe stored before readiness was
+            // probed gets it.
+            Some(probe) => {
+                probe.port = gateway_port;
+                if probe.path == LIVENESS_PATH && probe.ready_path.is_none() {
+                    probe.ready_path = Some(READINESS_PATH.into());
+                }
+            }
         }
     }
 
@@ -595,9 +750,14 @@ impl Template for OpenClaw {
         config
             .env
             .insert("OPENCLAW_STATE_DIR".into(), STATE_DIR.into());
+        // Not overridable: botmaker owns openclaw.json (see the module docs).
+        config
+            .env
+            .insert("OPENCLAW_CONFIG_READONLY".into(), "1".into());
         for (k, v) in [
             ("OPENCLAW_NO_RESPAWN", "1"),
             ("OPENCLAW_DISABLE_BONJOUR", "1"),
+            ("OPENCLAW_NO_AUTO_UPDATE", "1"),
         ] {
             config.env.entry(k.into()).or_insert_with(|| v.into());
         }
@@ -611,7 +771,10 @@ impl Template for OpenClaw {
                 files: Vec::new(),
             };
         };
-        if plan.needs_host_alias() {
+        let route = input.llm.get(plan.provider.id);
+        if route.is_some() {
+            config.extra_hosts.extend(input.llm.extra_host.clone());
+        } else if plan.needs_host_alias() {
             config
                 .extra_hosts
                 .push(format!("{DOCKER_HOST_ALIAS}:host-gateway"));
@@ -625,7 +788,7 @@ impl Template for OpenClaw {
 
         let mut files = vec![WorkspaceFile {
             path: CONFIG_FILE.into(),
-            contents: render_config(&plan, control_ui_port),
+            contents: render_config(&plan, control_ui_port, route),
         }];
         files.extend(persona_files(plan.persona.as_ref()));
         Rendered { config, files }
@@ -640,6 +803,69 @@ impl Template for OpenClaw {
     fn owner(&self) -> Option<(u32, u32)> {
         Some(CONTAINER_OWNER)
     }
+
+    /// The configured provider, its key in `<PROVIDER>_API_KEY` (for every provider, `ollama`
+    /// included: through the proxy even a keyless provider gets a virtual key).
+    fn llm_uses(&self, spec: &BotSpec) -> Vec<LlmUse> {
+        let Some(provider) = spec
+            .settings
+            .get("provider")
+            .and_then(|p| p.as_str())
+            .and_then(Provider::find)
+        else {
+            return Vec::new();
+        };
+        let api = match provider.api {
+            "anthropic-messages" => LlmApi::Anthropic,
+            "openai-responses" | COMPLETIONS => LlmApi::OpenAi,
+            other => LlmApi::Other(other),
+        };
+        let has_base_url = spec.settings.get("base_url").is_some_and(|v| !v.is_null());
+        vec![LlmUse {
+            provider: provider.id.to_string(),
+            secret: provider_key_secret(provider),
+            api,
+            required: false,
+            field: "settings.provider",
+            conflicting_setting: has_base_url.then_some("settings.base_url"),
+        }]
+    }
+
+    fn secret_rotation(&self) -> SecretRotation {
+        SecretRotation::Restart
+    }
+
+    fn required_secrets(&self, spec: &BotSpec) -> Vec<(SecretName, String)> {
+        Plan::from_settings(&spec.settings, &mut FieldErrors::default())
+            .map(|plan| {
+                plan.secret_uses()
+                    .into_iter()
+                    .map(|u| (u.name, u.purpose))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn status_request(&self, spec: &BotSpec) -> Option<StatusRequest> {
+        let plan = Plan::from_settings(&spec.settings, &mut FieldErrors::default())?;
+        (!plan.channels.is_empty()).then(|| StatusRequest {
+            path: ADMIN_RPC_PATH.into(),
+            body: json!({ "method": "channels.status", "params": {} }).to_string(),
+            bearer: Some(secret(GATEWAY_TOKEN_SECRET)),
+        })
+    }
+
+    fn read_status(&self, spec: &BotSpec, body: &[u8]) -> Option<Vec<ChannelStatus>> {
+        let plan = Plan::from_settings(&spec.settings, &mut FieldErrors::default())?;
+        let ids: Vec<&str> = plan.channels.iter().map(|c| c.id()).collect();
+        super::openclaw_status::read_channels_status(&ids, body)
+    }
+}
+
+/// `<PROVIDER>_API_KEY`: where the provider's key (real, or virtual through the proxy) is.
+fn provider_key_secret(provider: &Provider) -> SecretName {
+    SecretName::new(format!("{}_API_KEY", provider.id.to_ascii_uppercase()))
+        .expect("provider ids are lowercase ASCII letters")
 }
 
 fn set_env_default(spec: &mut BotSpec, key: &str, value: &str) {
@@ -732,7 +958,16 @@ fn check_gateway_published(ports: &[PortSpec], gateway_port: u16, errors: &mut F
 ///   had the same shape.
 /// - `agents.defaults.model.primary: "<provider>/<model>"`, `agents.defaults.workspace`: the
 ///   origin's generator; the workspace is OpenClaw's default under the state dir.
-fn render_config(plan: &Plan, control_ui_port: Option<u16>) -> String {
+/// - `plugins.entries.<id>.enabled`: plugins.md; an external channel plugin without it is
+///   "installed without explicit trust" and its channel stays off.
+/// - `gateway.http.endpoints.chatCompletions.enabled`: gateway/openai-http-api.md.
+/// - `agents.entries.<id>` and `agents.defaults.systemAgent.agentId`: concepts/multi-agent.md
+///   and config-agents (the older `default: true` marker is retired).
+/// - then `settings.config`, merged as RFC 7386 says.
+///
+/// Through botmaker's LLM proxy (`route`), `baseUrl` is the proxy's and `apiKey` the bot's
+/// virtual key in `<PROVIDER>_API_KEY`: the real key never enters the container.
+fn render_config(plan: &Plan, control_ui_port: Option<u16>, route: Option<&LlmRoute>) -> String {
     let gateway_token = secret(GATEWAY_TOKEN_SECRET);
     let mut file_secrets = vec![gateway_token.clone()];
 
@@ -754,11 +989,15 @@ fn render_config(plan: &Plan, control_ui_port: Option<u16>) -> String {
     }
 
     let mut provider = json!({
-        "baseUrl": plan.base_url(),
+        "baseUrl": route.map_or(plan.base_url(), |r| r.base_url.as_str()),
         "api": plan.provider.api,
         "models": [{ "id": plan.model, "name": plan.model }],
     });
-    if let Some(key) = plan.provider.key_secret() {
+    let key = match route {
+        Some(r) => Some(r.secret.clone()),
+        None => plan.provider.key_secret(),
+    };
+    if let Some(key) = key {
         provider["apiKey"] = file_ref(&key);
         file_secrets.push(key);
     }
@@ -781,7 +1020,7 @@ fn render_config(plan: &Plan, control_ui_port: Option<u16>) -> String {
         None => json!({ "enabled": false }),
     };
 
-    let config = json!({
+    let mut config = json!({
         "gateway": {
             "mode": "local",
             "port": plan.gateway_port,
@@ -802,6 +1041,36 @@ fn render_config(plan: &Plan, control_ui_port: Option<u16>) -> String {
         },
         "channels": channels,
     });
+
+    // Plugins: the status RPC botmaker reads, external channel plugins trusted (the image
+    // carries them), external provider plugins off (the generic adapter needs none).
+    let mut plugins = serde_json::Map::new();
+    plugins.insert(ADMIN_RPC_PLUGIN.into(), json!({ "enabled": true }));
+    for channel in plan.channels.iter().filter(|c| c.external_plugin()) {
+        plugins.insert(channel.id().into(), json!({ "enabled": true }));
+    }
+    if EXTERNAL_PROVIDER_PLUGINS.contains(&plan.provider.id) {
+        plugins.insert(plan.provider.id.into(), json!({ "enabled": false }));
+    }
+    config["plugins"] = json!({ "entries": plugins });
+    if plan.http_chat {
+        config["gateway"]["http"] =
+            json!({ "endpoints": { "chatCompletions": { "enabled": true } } });
+    }
+    if let Some(agent) = &plan.agent_id {
+        config["agents"]["entries"] = json!({ agent.as_str(): {} });
+        config["agents"]["defaults"]["systemAgent"] = json!({ "agentId": agent });
+    }
+    if let Some(patch) = &plan.config {
+        super::config_patch::merge_patch(&mut config, patch);
+    }
+    // A provider reached through the proxy keeps the proxy's URL and the virtual key whatever
+    // the patch says: going around the proxy would skip its budgets and metering.
+    if let Some(route) = route {
+        let entry = &mut config["models"]["providers"][plan.provider.id];
+        entry["baseUrl"] = Value::String(route.base_url.clone());
+        entry["apiKey"] = file_ref(&route.secret);
+    }
     let mut text = serde_json::to_string_pretty(&config).expect("a JSON value serialises");
     text.push('\n');
     text
@@ -890,6 +1159,14 @@ mod tests {
     }
 
     fn render(spec: &BotSpec, secrets: &[SecretName]) -> Rendered {
+        render_routed(spec, secrets, &crate::bots::llm::LlmRoutes::NONE)
+    }
+
+    fn render_routed(
+        spec: &BotSpec,
+        secrets: &[SecretName],
+        llm: &crate::bots::llm::LlmRoutes,
+    ) -> Rendered {
         let id = BotId::new("claw").unwrap();
         OpenClaw.render(&RenderInput {
             bot_id: &id,
@@ -898,6 +1175,7 @@ mod tests {
             secrets_dir: Path::new("/srv/secrets/claw"),
             workspace_dir: Path::new("/srv/workspaces/claw"),
             secret_names: secrets,
+            llm,
         })
     }
 
@@ -1331,5 +1609,279 @@ mod tests {
             config_json(&r)["models"]["providers"]["ollama"]["baseUrl"],
             "http://10.0.0.5:11434/v1"
         );
+    }
+
+    #[test]
+    fn a_configured_provider_is_reached_through_the_proxy_with_the_virtual_key() {
+        use crate::bots::llm::{LlmApi, LlmRoute, LlmRoutes};
+        let spec = prepared();
+        let uses = OpenClaw.llm_uses(&spec);
+        assert_eq!(uses.len(), 1);
+        assert_eq!(uses[0].provider, "anthropic");
+        assert_eq!(uses[0].secret.as_str(), "ANTHROPIC_API_KEY");
+        assert_eq!(uses[0].api, LlmApi::Anthropic);
+        assert!(!uses[0].required && uses[0].conflicting_setting.is_none());
+
+        let routes = LlmRoutes {
+            routes: vec![LlmRoute {
+                provider: "anthropic".into(),
+                base_url: "http://botmaker-llm:7101".into(),
+                secret: secret("ANTHROPIC_API_KEY"),
+            }],
+            extra_host: Some("botmaker-llm:172.17.0.1".into()),
+        };
+        let r = render_routed(&spec, &all_user_secrets(), &routes);
+        let config = config_json(&r);
+        let provider = &config["models"]["providers"]["anthropic"];
+        assert_eq!(provider["baseUrl"], "http://botmaker-llm:7101");
+        // settings.config cannot route the provider around the proxy.
+        let mut patched = spec.clone();
+        patched.settings["config"] = json!({"models": {"providers": {"anthropic": {
+            "baseUrl": "https://api.anthropic.com", "apiKey": null}}}});
+        let p = &config_json(&render_routed(&patched, &all_user_secrets(), &routes))["models"]["providers"]
+            ["anthropic"];
+        assert_eq!(p["baseUrl"], "http://botmaker-llm:7101");
+        assert_eq!(p["apiKey"]["provider"], "anthropic_api_key");
+        assert_eq!(provider["apiKey"]["provider"], "anthropic_api_key");
+        assert_eq!(
+            config["secrets"]["providers"]["anthropic_api_key"]["path"],
+            "/run/secrets/ANTHROPIC_API_KEY"
+        );
+        assert!(
+            r.config
+                .extra_hosts
+                .contains(&"botmaker-llm:172.17.0.1".to_string())
+        );
+        // Without a route, the provider's own URL and no proxy host.
+        let r = render(&spec, &all_user_secrets());
+        assert_eq!(
+            config_json(&r)["models"]["providers"]["anthropic"]["baseUrl"],
+            "https://api.anthropic.com"
+        );
+        assert!(r.config.extra_hosts.is_empty());
+    }
+
+    #[test]
+    fn a_keyless_provider_gets_a_virtual_key_through_the_proxy_and_base_url_conflicts() {
+        use crate::bots::llm::{LlmRoute, LlmRoutes};
+        let mut spec = spec_with(
+            json!({"provider": "ollama", "model": "llama3", "base_url": "http://x:1/v1"}),
+        );
+        assert!(prepare(&mut spec, &[]).is_empty());
+        let uses = OpenClaw.llm_uses(&spec);
+        assert_eq!(uses[0].secret.as_str(), "OLLAMA_API_KEY");
+        assert_eq!(uses[0].conflicting_setting, Some("settings.base_url"));
+        let routes = LlmRoutes {
+            routes: vec![LlmRoute {
+                provider: "ollama".into(),
+                base_url: "http://botmaker-llm:7101/v1".into(),
+                secret: secret("OLLAMA_API_KEY"),
+            }],
+            extra_host: Some("botmaker-llm:172.17.0.1".into()),
+        };
+        let config = config_json(&render_routed(&spec, &[], &routes));
+        assert_eq!(
+            config["models"]["providers"]["ollama"]["baseUrl"],
+            "http://botmaker-llm:7101/v1"
+        );
+        assert_eq!(
+            config["models"]["providers"]["ollama"]["apiKey"]["provider"],
+            "ollama_api_key"
+        );
+        // Google's API is not one the proxy carries.
+        let spec = spec_with(json!({"provider": "google", "model": "gemini"}));
+        assert!(matches!(
+            OpenClaw.llm_uses(&spec)[0].api,
+            crate::bots::llm::LlmApi::Other("google-generative-ai")
+        ));
+        assert!(
+            OpenClaw
+                .llm_uses(&spec_with(json!({"provider": "nope"})))
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn botmaker_owns_the_config_and_says_so_to_openclaw() {
+        let spec = prepared();
+        let r = render(&spec, &all_user_secrets());
+        assert_eq!(r.config.env["OPENCLAW_CONFIG_READONLY"], "1");
+        assert_eq!(r.config.env["OPENCLAW_NO_AUTO_UPDATE"], "1");
+        // Users cannot turn it off.
+        let mut spec = spec_with(settings());
+        spec.env
+            .insert("OPENCLAW_CONFIG_READONLY".into(), "0".into());
+        let errors = prepare(&mut spec, &all_user_secrets());
+        assert!(
+            errors.fields().contains_key("env.OPENCLAW_CONFIG_READONLY"),
+            "{errors}"
+        );
+    }
+
+    #[test]
+    fn stop_grace_probe_readiness_and_rotation_fit_openclaw() {
+        let spec = prepared();
+        assert_eq!(spec.stop_timeout_secs, Some(DEFAULT_STOP_TIMEOUT_SECS));
+        let probe = spec.health_check.as_ref().unwrap();
+        assert_eq!(probe.path, "/healthz");
+        assert_eq!(probe.ready_path.as_deref(), Some("/readyz"));
+        assert_eq!(
+            render(&spec, &[]).config.stop_timeout,
+            Some(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(OpenClaw.secret_rotation(), SecretRotation::Restart);
+
+        // A user's grace is kept; a probe stored before readiness existed gets it.
+        let mut spec = spec_with(settings());
+        spec.stop_timeout_secs = Some(20);
+        spec.health_check = Some(HttpProbe {
+            port: 1,
+            path: "/healthz".into(),
+            ready_path: None,
+            interval_secs: 10,
+            start_period_secs: 60,
+            failure_threshold: 2,
+        });
+        assert!(prepare(&mut spec, &all_user_secrets()).is_empty());
+        assert_eq!(spec.stop_timeout_secs, Some(20));
+        assert_eq!(
+            spec.health_check.as_ref().unwrap().ready_path.as_deref(),
+            Some("/readyz")
+        );
+    }
+
+    #[test]
+    fn every_secret_the_config_refers_to_is_required() {
+        let spec = prepared();
+        let required: Vec<String> = OpenClaw
+            .required_secrets(&spec)
+            .into_iter()
+            .map(|(n, _)| n.to_string())
+            .collect();
+        assert_eq!(
+            required,
+            [
+                "TELEGRAM_BOT_TOKEN",
+                "DISCORD_BOT_TOKEN",
+                "ANTHROPIC_API_KEY",
+                "OPENCLAW_GATEWAY_TOKEN"
+            ]
+        );
+    }
+
+    #[test]
+    fn plugins_are_trusted_disabled_or_enabled_so_nothing_installs_at_boot() {
+        let spec = prepared();
+        let config = config_json(&render(&spec, &[]));
+        let entries = &config["plugins"]["entries"];
+        assert_eq!(entries["admin-http-rpc"]["enabled"], true);
+        assert_eq!(
+            entries["discord"]["enabled"], true,
+            "external channel plugin trusted"
+        );
+        assert!(entries.get("telegram").is_none(), "bundled");
+
+        let mut spec = spec_with(json!({"provider": "deepseek", "model": "deepseek-chat"}));
+        assert!(prepare(&mut spec, &names(&["DEEPSEEK_API_KEY"])).is_empty());
+        let config = config_json(&render(&spec, &[]));
+        assert_eq!(config["plugins"]["entries"]["deepseek"]["enabled"], false);
+        assert_eq!(
+            config["models"]["providers"]["deepseek"]["api"], "openai-completions",
+            "the generic adapter drives it"
+        );
+    }
+
+    #[test]
+    fn status_request_asks_channels_with_the_gateway_token() {
+        let spec = prepared();
+        let req = OpenClaw.status_request(&spec).unwrap();
+        assert_eq!(req.path, "/api/v1/admin/rpc");
+        assert_eq!(req.bearer.as_ref().unwrap().as_str(), GATEWAY_TOKEN_SECRET);
+        let body: Value = serde_json::from_str(&req.body).unwrap();
+        assert_eq!(body["method"], "channels.status");
+        let answer = json!({"ok": true, "payload": {"channels": {"telegram": {"running": true}}}});
+        let states = OpenClaw
+            .read_status(&spec, answer.to_string().as_bytes())
+            .unwrap();
+        let ids: Vec<_> = states.iter().map(|c| (c.id.as_str(), c.state)).collect();
+        assert_eq!(
+            ids,
+            [
+                ("telegram", super::super::ChannelState::Running),
+                ("discord", super::super::ChannelState::NotLoaded)
+            ]
+        );
+        // No channels, nothing to ask.
+        let mut spec = spec_with(json!({"provider": "ollama", "model": "m"}));
+        assert!(prepare(&mut spec, &[]).is_empty());
+        assert!(OpenClaw.status_request(&spec).is_none());
+    }
+
+    #[test]
+    fn http_chat_agent_id_and_config_pass_through_reach_the_file() {
+        let mut s = settings();
+        s["http_chat"] = json!(true);
+        s["agent_id"] = json!("support");
+        s["config"] = json!({
+            "agents": {"defaults": {"timeoutSeconds": 120}},
+            "channels": {"telegram": {"dmPolicy": "open"}},
+            "gateway": {"controlUi": null},
+        });
+        let mut spec = spec_with(s);
+        assert!(prepare(&mut spec, &all_user_secrets()).is_empty());
+        let config = config_json(&render(&spec, &[]));
+        assert_eq!(
+            config["gateway"]["http"]["endpoints"]["chatCompletions"]["enabled"],
+            true
+        );
+        assert_eq!(config["agents"]["entries"]["support"], json!({}));
+        assert_eq!(
+            config["agents"]["defaults"]["systemAgent"]["agentId"],
+            "support"
+        );
+        assert_eq!(config["agents"]["defaults"]["timeoutSeconds"], 120);
+        assert_eq!(
+            config["agents"]["defaults"]["model"]["primary"], "anthropic/claude-opus-4-5",
+            "merged, not replaced"
+        );
+        assert_eq!(config["channels"]["telegram"]["dmPolicy"], "open");
+        assert_eq!(
+            config["channels"]["telegram"]["tokenFile"],
+            "/run/secrets/TELEGRAM_BOT_TOKEN"
+        );
+        assert!(config["gateway"].get("controlUi").is_none(), "null removes");
+    }
+
+    #[test]
+    fn config_pass_through_keeps_off_botmakers_keys_and_plain_credentials() {
+        for (patch, field) in [
+            (
+                json!({"gateway": {"auth": {"mode": "none"}}}),
+                "settings.config.gateway.auth",
+            ),
+            (
+                json!({"gateway": {"port": 1}}),
+                "settings.config.gateway.port",
+            ),
+            (json!({"secrets": {}}), "settings.config.secrets"),
+            (
+                json!({"channels": {"discord": {"token": "plain"}}}),
+                "settings.config.channels.discord.token",
+            ),
+            (json!(["x"]), "settings.config"),
+        ] {
+            let mut s = settings();
+            s["config"] = patch.clone();
+            let mut spec = spec_with(s);
+            let errors = prepare(&mut spec, &all_user_secrets());
+            assert!(errors.fields().contains_key(field), "{patch}: {errors}");
+        }
+        for bad in ["", "Main", "-x", "a b", &"a".repeat(65)] {
+            let mut s = settings();
+            s["agent_id"] = json!(bad);
+            let mut spec = spec_with(s);
+            let errors = prepare(&mut spec, &all_user_secrets());
+            assert!(errors.fields().contains_key("settings.agent_id"), "{bad:?}");
+        }
     }
 }

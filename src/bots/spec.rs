@@ -62,6 +62,10 @@ pub struct CreateBot {
     /// Template-specific settings (for `openclaw`: provider, model, channels, persona...).
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub settings: serde_json::Value,
+    /// Seconds between SIGTERM and SIGKILL when the bot stops (stop, restart, apply, delete);
+    /// the template's default, else the server's `--stop-timeout`. 1–600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_secs: Option<u64>,
     /// Start the bot after creating it (default true).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schema(default = true)]
@@ -93,12 +97,14 @@ fn create_example() -> serde_json::Value {
             "start_period_secs": 180, "failure_threshold": 3,
         },
         "settings": {},
+        "stop_timeout_secs": 30,
         "start": true,
     })
 }
 
 /// Body of `PATCH /api/bots/{id}`: changes to a bot. Every field is optional and a present one
-/// replaces the stored value; `null` clears the optional settings (`network`, `health_check`).
+/// replaces the stored value; `null` clears the optional settings (`network`, `health_check`,
+/// `stop_timeout_secs`).
 /// Unknown fields are rejected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +142,10 @@ pub struct UpdateBot {
     /// Replaces the template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<serde_json::Value>,
+    /// New stop grace period, seconds (1–600); `null` goes back to the server's default.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "present")]
+    #[schema(value_type = Option<u64>)]
+    pub stop_timeout_secs: Option<Option<u64>>,
     /// Recreate the container now so the change takes effect (default true).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schema(default = true)]
@@ -156,6 +166,7 @@ impl Default for UpdateBot {
             network: None,
             health_check: None,
             settings: None,
+            stop_timeout_secs: None,
             apply: true,
         }
     }
@@ -180,6 +191,7 @@ impl UpdateBot {
             network,
             health_check,
             settings,
+            stop_timeout_secs,
         } = self;
         if let Some(v) = image {
             spec.image.clone_from(v);
@@ -205,6 +217,9 @@ impl UpdateBot {
         if let Some(v) = settings {
             spec.settings = v.clone();
         }
+        if let Some(v) = stop_timeout_secs {
+            spec.stop_timeout_secs = *v;
+        }
     }
 }
 
@@ -220,6 +235,7 @@ fn update_example() -> serde_json::Value {
         "network": null,
         "health_check": { "port": 8080, "path": "/healthz" },
         "settings": {},
+        "stop_timeout_secs": 30,
         "apply": true,
     })
 }
@@ -281,6 +297,17 @@ pub struct LimitsSpec {
     /// Process (and thread) limit; the default when unset.
     #[serde(default)]
     pub pids: Option<i64>,
+    /// LLM tokens (input + output) per UTC day through botmaker's proxy; then 429 until
+    /// midnight UTC. The `llm_*` limits are left out of answers when unset, so bots that use
+    /// no LLM look as they did before the proxy existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_tokens_per_day: Option<u64>,
+    /// LLM cost per UTC month (in the providers' price-table unit); then 429 until the 1st.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_cost_per_month: Option<f64>,
+    /// LLM requests per UTC minute; 0 cuts the bot off from its LLMs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm_requests_per_minute: Option<u64>,
 }
 
 impl LimitsSpec {
@@ -306,9 +333,13 @@ impl LimitsSpec {
 pub struct HttpProbe {
     /// Container port serving the endpoint.
     pub port: u16,
-    /// Path to GET, e.g. `/healthz`.
+    /// Path to GET, e.g. `/healthz`: answering it means the bot is alive.
     #[serde(default = "HttpProbe::default_path")]
     pub path: String,
+    /// Path that answers 2xx only once the bot can serve (OpenClaw's `/readyz`); a live bot
+    /// that is not ready is `starting`, then `degraded`. Without it, alive means healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_path: Option<String>,
     /// Seconds between probes.
     #[serde(default = "HttpProbe::default_interval")]
     pub interval_secs: u64,
@@ -356,4 +387,10 @@ pub struct BotSpec {
     pub health_check: Option<HttpProbe>,
     /// Template settings.
     pub settings: serde_json::Value,
+    /// Stop grace period in seconds; `None` means the server's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_secs: Option<u64>,
 }
+
+/// Longest stop grace period a bot may ask for: a stop must end within a bounded time.
+pub const MAX_STOP_TIMEOUT_SECS: u64 = 600;

@@ -14,6 +14,12 @@ pub fn lookup(name: &str) -> Option<&'static dyn Template> {
     }
 }
 
+/// The uid/gid the containers of template `name` run as, if not root: what a restore makes
+/// their secrets and workspace belong to.
+pub fn owner_of(name: &str) -> Option<(u32, u32)> {
+    lookup(name).and_then(|t| t.owner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

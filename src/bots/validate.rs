@@ -1,12 +1,8 @@
 //! Validation of user input into typed values, collecting every problem per field so a form
 //! (or a script) can show them all at once.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use super::spec::{HttpProbe, LimitsSpec, PortSpec, UpdateBot};
+pub use crate::field_errors::FieldErrors;
 use crate::secrets::SecretName;
 
 /// Longest display name.
@@ -34,48 +30,6 @@ pub const MAX_PROBE_FAILURES: u32 = 100;
 /// The network that shares the host's network stack, allowed only with `--allow-host-network`.
 pub const HOST_NETWORK: &str = "host";
 
-/// Problems found in a request, by field path (`env.FOO`, `secrets.bad name`, `ports[0].host`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(transparent)]
-pub struct FieldErrors(BTreeMap<String, Vec<String>>);
-
-impl FieldErrors {
-    /// Records a problem with `field`.
-    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.entry(field.into()).or_default().push(message.into());
-    }
-
-    /// True when nothing was wrong.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// `Ok(())` if empty, else `Err(self)`.
-    pub fn into_result(self) -> Result<(), Self> {
-        if self.is_empty() { Ok(()) } else { Err(self) }
-    }
-
-    /// The problems, by field.
-    pub fn fields(&self) -> &BTreeMap<String, Vec<String>> {
-        &self.0
-    }
-
-    /// One line naming every field and problem.
-    pub fn summary(&self) -> String {
-        self.0
-            .iter()
-            .map(|(f, ms)| format!("{f}: {}", ms.join("; ")))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-}
-
-impl std::fmt::Display for FieldErrors {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
 /// Checks a display name: printable, 1-128 characters.
 pub fn check_name(name: &str, errors: &mut FieldErrors) {
     let len = name.chars().count();
@@ -92,12 +46,78 @@ pub fn check_name(name: &str, errors: &mut FieldErrors) {
 pub fn check_image(image: &str, errors: &mut FieldErrors) {
     if image.trim().is_empty() {
         errors.add("image", "is required");
-    } else if image.len() > 255 || image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    } else if image.len() > 255 || !is_image_reference(image) {
         errors.add(
             "image",
-            "must be an image reference without spaces (e.g. `mybot:1.0`)",
+            "must be an image reference: a lowercase name with an optional registry, tag or \
+             digest (e.g. `mybot:1.0`, `registry.example:5000/team/bot@sha256:…`)",
         );
     }
+}
+
+/// Whether `image` follows Docker's reference grammar, `[domain[:port]/]path[:tag][@digest]`.
+/// Docker answers some malformed ones with a redirect or an error of its own rather than
+/// "not found", so they are refused here, with the other validation errors.
+pub fn is_image_reference(image: &str) -> bool {
+    let (name_tag, digest) = match image.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (image, None),
+    };
+    let digest_ok = digest.is_none_or(|d| {
+        d.split_once(':').is_some_and(|(algo, hex)| {
+            !algo.is_empty()
+                && algo
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '.' | '_' | '-'))
+                && hex.len() >= 32
+                && hex.chars().all(|c| c.is_ascii_hexdigit())
+        })
+    });
+    let last_slash = name_tag.rfind('/').map_or(0, |i| i + 1);
+    let (name, tag) = match name_tag[last_slash..].rfind(':') {
+        Some(i) => (
+            &name_tag[..last_slash + i],
+            Some(&name_tag[last_slash + i + 1..]),
+        ),
+        None => (name_tag, None),
+    };
+    let tag_ok = tag.is_none_or(|t| {
+        !t.is_empty()
+            && t.len() <= 128
+            && !t.starts_with(['.', '-'])
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    });
+    let mut parts: Vec<&str> = name.split('/').collect();
+    // The first part is a registry when it looks like a host: a dot, a port or `localhost`.
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let domain = parts.remove(0);
+        let (host, port) = match domain.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (domain, None),
+        };
+        let host_ok = !host.is_empty()
+            && host
+                .split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        let port_ok = port.is_none_or(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+        if !host_ok || !port_ok {
+            return false;
+        }
+    }
+    // Each path part: lowercase letters and digits, joined by single separators (`.`, `_`,
+    // `__` or dashes).
+    let part_ok = |p: &str| {
+        let bytes = p.as_bytes();
+        !p.is_empty()
+            && bytes[0].is_ascii_alphanumeric()
+            && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+            && p.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
+            && !p.contains("..")
+    };
+    digest_ok && tag_ok && !parts.is_empty() && parts.iter().all(|p| part_ok(p))
 }
 
 /// Checks a command: if given, non-empty and free of NUL bytes.
@@ -183,16 +203,20 @@ pub fn check_ports(ports: &[PortSpec], errors: &mut FieldErrors) {
     }
 }
 
+/// Whether `name` can be a Docker network name: one worth asking Docker about.
+pub fn is_network_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 /// Checks a Docker network name. `host` shares the host's network stack (a bot on it reaches
 /// everything bound to this machine's loopback, botmaker's API included), so it needs the
 /// server's explicit opt-in.
 pub fn check_network(name: &str, allow_host: bool, errors: &mut FieldErrors) {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if !ok {
+    if !is_network_name(name) {
         errors.add(
             "network",
             "must be a Docker network name (letters, digits, '_', '.', '-')",
@@ -231,7 +255,40 @@ pub fn check_limits(limits: &LimitsSpec, errors: &mut FieldErrors) {
             errors.add("limits.pids", format!("must be 1-{MAX_PIDS}"));
         }
     }
+    if limits
+        .llm_tokens_per_day
+        .is_some_and(|t| t > MAX_LLM_TOKENS_PER_DAY)
+    {
+        errors.add(
+            "limits.llm_tokens_per_day",
+            format!("must be 0-{MAX_LLM_TOKENS_PER_DAY}"),
+        );
+    }
+    if limits
+        .llm_requests_per_minute
+        .is_some_and(|r| r > MAX_LLM_REQUESTS_PER_MINUTE)
+    {
+        errors.add(
+            "limits.llm_requests_per_minute",
+            format!("must be 0-{MAX_LLM_REQUESTS_PER_MINUTE}"),
+        );
+    }
+    if let Some(c) = limits.llm_cost_per_month {
+        if !(c.is_finite() && (0.0..=MAX_LLM_COST_PER_MONTH).contains(&c)) {
+            errors.add(
+                "limits.llm_cost_per_month",
+                format!("must be a cost from 0 to {MAX_LLM_COST_PER_MONTH}"),
+            );
+        }
+    }
 }
+
+/// Highest `limits.llm_tokens_per_day` (a trillion: far beyond any fleet's day).
+pub const MAX_LLM_TOKENS_PER_DAY: u64 = 1_000_000_000_000;
+/// Highest `limits.llm_requests_per_minute`.
+pub const MAX_LLM_REQUESTS_PER_MINUTE: u64 = 1_000_000;
+/// Highest `limits.llm_cost_per_month` (its cost in billionths fits 64 bits many times over).
+pub const MAX_LLM_COST_PER_MONTH: f64 = 1_000_000_000.0;
 
 /// Fills the limits a bot left unset with the defaults: no bot runs without a memory and a
 /// process limit.
@@ -269,6 +326,27 @@ pub fn check_health_check(p: &HttpProbe, errors: &mut FieldErrors) {
             format!("must be 1-{MAX_PROBE_FAILURES}"),
         );
     }
+    if let Some(r) = &p.ready_path
+        && (!r.starts_with('/') || r.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        errors.add(
+            "health_check.ready_path",
+            "must be an absolute URL path like /readyz",
+        );
+    }
+}
+
+/// Checks a stop grace period: at least a second, at most [`MAX_STOP_TIMEOUT_SECS`].
+///
+/// [`MAX_STOP_TIMEOUT_SECS`]: super::spec::MAX_STOP_TIMEOUT_SECS
+pub fn check_stop_timeout(secs: Option<u64>, errors: &mut FieldErrors) {
+    let max = super::spec::MAX_STOP_TIMEOUT_SECS;
+    if secs.is_some_and(|s| s == 0 || s > max) {
+        errors.add(
+            "stop_timeout_secs",
+            format!("must be 1-{max} seconds (the time a bot gets to drain before SIGKILL)"),
+        );
+    }
 }
 
 /// Checks the settings a PATCH sets (secrets are checked on their own, since their names are
@@ -287,6 +365,7 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
         network,
         health_check,
         settings: _,
+        stop_timeout_secs,
         apply: _,
     } = req;
     if let Some(name) = name {
@@ -310,10 +389,15 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
     if let Some(Some(probe)) = health_check {
         check_health_check(probe, errors);
     }
+    if let Some(secs) = stop_timeout_secs {
+        check_stop_timeout(*secs, errors);
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
     use crate::docker::Protocol;
 
@@ -340,6 +424,7 @@ mod tests {
                 memory_mb: Some(1),
                 cpus: Some(-1.0),
                 pids: Some(0),
+                ..LimitsSpec::default()
             },
             &mut e,
         );
@@ -368,6 +453,7 @@ mod tests {
                 memory_mb: Some(17_592_186_044_516),
                 cpus: Some(1e300),
                 pids: Some(MAX_PIDS + 1),
+                ..LimitsSpec::default()
             },
             &mut e,
         );
@@ -380,10 +466,46 @@ mod tests {
                 memory_mb: Some(MAX_MEMORY_MB),
                 cpus: Some(MAX_CPUS),
                 pids: Some(MAX_PIDS),
+                ..LimitsSpec::default()
             },
             &mut e,
         );
         assert!(e.is_empty(), "{e}");
+    }
+
+    #[test]
+    fn llm_limits_are_bounded_and_zero_is_allowed() {
+        let mut e = FieldErrors::default();
+        check_limits(
+            &LimitsSpec {
+                llm_tokens_per_day: Some(MAX_LLM_TOKENS_PER_DAY + 1),
+                llm_cost_per_month: Some(f64::INFINITY),
+                llm_requests_per_minute: Some(MAX_LLM_REQUESTS_PER_MINUTE + 1),
+                ..LimitsSpec::default()
+            },
+            &mut e,
+        );
+        for key in [
+            "limits.llm_tokens_per_day",
+            "limits.llm_cost_per_month",
+            "limits.llm_requests_per_minute",
+        ] {
+            assert!(e.fields().contains_key(key), "missing {key}: {e}");
+        }
+        let mut e = FieldErrors::default();
+        check_limits(
+            &LimitsSpec {
+                llm_tokens_per_day: Some(0),
+                llm_cost_per_month: Some(-0.01),
+                llm_requests_per_minute: Some(0),
+                ..LimitsSpec::default()
+            },
+            &mut e,
+        );
+        assert_eq!(
+            e.fields().keys().collect::<Vec<_>>(),
+            ["limits.llm_cost_per_month"]
+        );
     }
 
     #[test]
@@ -397,9 +519,41 @@ mod tests {
             memory_mb: Some(64),
             cpus: Some(1.0),
             pids: Some(8),
+            ..LimitsSpec::default()
         };
         apply_default_limits(&mut l);
         assert_eq!((l.memory_mb, l.pids), (Some(64), Some(8)));
+    }
+
+    #[test]
+    fn image_references_follow_dockers_grammar() {
+        for ok in [
+            "mybot",
+            "mybot:1.0",
+            "botmaker-openclaw:2026.9.6-9511a3aa0709",
+            "team/bot_v2:latest",
+            "registry.example:5000/team/bot",
+            "localhost/bot:dev",
+            "Registry.Example/bot",
+            "bot@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(is_image_reference(ok), "{ok}");
+        }
+        // Seen as 500s from the fuzz run: Docker redirects or rejects these itself.
+        for bad in [
+            "oiSSx-wYt098IrsL8/",
+            "niJdZob0mRHvNaXP",
+            "e\u{301}\u{301}",
+            "bot:",
+            "bot:-x",
+            "/bot",
+            "a//b",
+            "bot@sha256:xyz",
+            "-bot",
+            "bot.",
+        ] {
+            assert!(!is_image_reference(bad), "{bad}");
+        }
     }
 
     #[test]
@@ -433,6 +587,7 @@ mod tests {
             &HttpProbe {
                 port: 0,
                 path: "healthz".into(),
+                ready_path: Some("readyz".into()),
                 interval_secs: u64::MAX,
                 start_period_secs: u64::MAX,
                 failure_threshold: 0,
@@ -442,6 +597,7 @@ mod tests {
         for key in [
             "health_check.port",
             "health_check.path",
+            "health_check.ready_path",
             "health_check.interval_secs",
             "health_check.start_period_secs",
             "health_check.failure_threshold",
@@ -473,6 +629,7 @@ mod tests {
                 memory_mb: Some(64),
                 cpus: Some(0.5),
                 pids: Some(10),
+                ..LimitsSpec::default()
             },
             &mut e,
         );

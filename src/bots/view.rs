@@ -42,11 +42,17 @@ pub struct BotView {
     pub health_check: Option<HttpProbe>,
     /// Template settings.
     pub settings: serde_json::Value,
+    /// Seconds between SIGTERM and SIGKILL on stop; `null` means the server's default.
+    pub stop_timeout_secs: Option<u64>,
     /// What the user wants; the reconciler makes Docker match it.
     pub desired_state: DesiredState,
     /// What Docker and botmaker observe.
     #[serde(flatten)]
     pub observed: Observed,
+    /// Whether the configured image reference now names another local image than the one the
+    /// container runs: an upgrade (same reference) would replace it. Always false for a bot
+    /// without a container.
+    pub image_drift: bool,
     /// When the bot was created.
     pub created_at: DateTime<Utc>,
     /// When its configuration last changed.
@@ -69,8 +75,10 @@ impl BotView {
             network: spec.network,
             health_check: spec.health_check,
             settings: spec.settings,
+            stop_timeout_secs: spec.stop_timeout_secs,
             desired_state: row.desired_state,
             observed,
+            image_drift: false,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -87,6 +95,7 @@ impl BotView {
             network: self.network.clone(),
             health_check: self.health_check.clone(),
             settings: self.settings.clone(),
+            stop_timeout_secs: self.stop_timeout_secs,
         }
     }
 

@@ -15,7 +15,8 @@ use super::fleet;
 use super::plan::{self, Step, Update};
 use super::progress::Progress;
 use super::secrets::read_from_dir;
-use crate::api::{BotList, BotView};
+use super::upgrade::{Upgraded, upgrade_one};
+use crate::api::{BotList, BotView, SecretSet};
 use crate::secrets::SecretName;
 
 /// A step with the secret values it needs (read before anything is changed).
@@ -261,7 +262,9 @@ async fn execute(client: &ApiClient, p: Prepared) -> Outcome {
 }
 
 /// Stops first (so a recreate does not start what should stay stopped), sets missing secrets
-/// before the PATCH (a template may require them), and starts last.
+/// before the PATCH (a template may require them), and starts last. A new image goes through
+/// the health-gated upgrade, after the other changes: a release that fails is rolled back and
+/// reported, and the bot keeps running its old image with the rest of the file applied.
 async fn update(
     client: &ApiClient,
     u: &Update,
@@ -273,13 +276,20 @@ async fn update(
     }
     for (name, value) in values {
         client
-            .put_bytes(&format!("{path}/secrets/{name}"), value)
+            .put_bytes::<SecretSet>(&format!("{path}/secrets/{name}"), value)
             .await?;
     }
-    if u.needs_patch() {
+    let (patch, image) = u.split_image();
+    if let Some(patch) = patch {
         client
-            .call::<BotView>(Method::PATCH, &path, Some(&u.patch))
+            .call::<BotView>(Method::PATCH, &path, Some(&patch))
             .await?;
+    }
+    if let Some(image) = image.as_deref() {
+        match upgrade_one(client, u.id.as_str(), Some(image), None).await? {
+            Upgraded::RolledBack(why) => return Err(CliError::Failed(why)),
+            Upgraded::Upgraded { .. } | Upgraded::Unchanged => {}
+        }
     }
     if u.run == Some(true) {
         client.post::<BotView>(&format!("{path}/start")).await?;

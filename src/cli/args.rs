@@ -22,10 +22,12 @@ const APPLY_HELP: &str = r#"Fleet file (TOML): one [[bot]] table per bot, with t
   secrets = ["API_KEY"]           # names only; values of missing ones: DIR/support/API_KEY
   start = true                    # false: keep it stopped
 
-Also: name, template, command, health_check, settings. A field left out is not managed
-(neither set nor compared); `env = {}` clears the environment. A changed field is PATCHed,
-which recreates the bot's container; a template change is refused. Secrets are compared by
-name only. Prints one line per change and a summary; exits 1 if any bot failed.
+Also: name, template, command, health_check, settings, stop_timeout_secs. A field left out
+is not managed (neither set nor compared); `env = {}` clears the environment. A changed field
+is PATCHed, which recreates the bot's container; a changed image goes through the health-gated
+upgrade (see `botmaker upgrade --help`) and is rolled back if the new container fails; a
+template change is refused. Secrets are compared by name only. Prints one line per change and
+a summary; exits 1 if any bot failed.
 
 --prune lists the bots it would delete and asks before changing anything; where nobody can
 answer (stdin or stderr not a terminal) it refuses with exit 2 unless --yes is given."#;
@@ -90,6 +92,118 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Write the server's bots as a fleet file (secret names, never values).
     Export(ExportArgs),
+    /// LLM providers the proxy forwards to (their keys stay in botmaker, never in bots).
+    #[command(subcommand)]
+    Providers(ProvidersCommand),
+    /// LLM tokens, requests and cost, per bot (or one bot's, per day and model).
+    Usage(UsageArgs),
+    /// Rolling upgrade: bots one (or --max-unavailable) at a time, each kept only if healthy.
+    #[command(after_help = UPGRADE_HELP)]
+    Upgrade(UpgradeArgs),
+    /// Write a full backup (registry, every bot's secrets and workspace) from the server to a
+    /// file; bring it back with `botmaker restore`.
+    Backup(BackupArgs),
+}
+
+/// `providers ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProvidersCommand {
+    /// Every provider (never a key) and where the proxy listens.
+    #[command(visible_alias = "ls")]
+    List(JsonArg),
+    /// Add a provider, or replace the one of that name. The API key is read from stdin or
+    /// --api-key-file, never from the command line; on a replace, a new key takes effect at
+    /// the next request.
+    Add {
+        /// The name bots refer to it by (an OpenClaw provider id such as `openai` routes that
+        /// provider's OpenClaw bots through the proxy).
+        name: String,
+        /// `openai`, `anthropic` or `openai-compatible`.
+        #[arg(long)]
+        kind: String,
+        /// Upstream base URL with its version prefix (required for openai-compatible).
+        #[arg(long)]
+        base_url: Option<String>,
+        /// Read the API key from this file instead of stdin.
+        #[arg(long, conflicts_with = "no_key")]
+        api_key_file: Option<PathBuf>,
+        /// The provider needs no key (a local openai-compatible server).
+        #[arg(long)]
+        no_key: bool,
+        /// A price per million tokens: MODEL=INPUT,OUTPUT (repeatable; `*` for any other).
+        #[arg(long, value_parser = super::values::PriceArg::parse)]
+        price: Vec<super::values::PriceArg>,
+    },
+    /// Remove a provider and its key.
+    #[command(visible_alias = "remove")]
+    Rm {
+        /// The provider.
+        name: String,
+        /// Also when bots use it: their keys are revoked (their LLM calls then fail).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `usage`.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// One bot's usage, per day, provider and model.
+    #[arg(long)]
+    pub bot: Option<BotId>,
+    /// First UTC day counted (YYYY-MM-DD) [default: the 1st of this month].
+    #[arg(long)]
+    pub since: Option<chrono::NaiveDate>,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The archive to write (mode 0600; replaced only once whole and verified).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Encrypt with the passphrase in this file (age format; the passphrase stays here).
+    #[arg(long, env = "BOTMAKER_BACKUP_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// Extra help of `upgrade`.
+const UPGRADE_HELP: &str = "Each bot is upgraded as `bots upgrade` does: its old container stops, a new one \
+starts from its stored config with the new image and must stay up (and pass its probe) before \
+the deadline, or it is removed and the old one runs again. Without --image only bots whose \
+configured tag now names another image (image_drift) are upgraded. Prints one line per bot \
+and `upgraded N, rolled back N, unchanged N, failed N, skipped N`; exits 1 if any bot was \
+rolled back or failed.";
+
+/// `upgrade`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["template", "bots", "all"])))]
+pub struct UpgradeArgs {
+    /// The image every selected bot gets; default: each bot's own reference again (only bots
+    /// whose tag moved are touched).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Every bot of this template.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// These bots (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    pub bots: Option<Vec<BotId>>,
+    /// Every bot.
+    #[arg(long)]
+    pub all: bool,
+    /// Bots being upgraded (so possibly down) at once.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub max_unavailable: u16,
+    /// Start no further bot once one has been rolled back or failed.
+    #[arg(long)]
+    pub stop_on_failure: bool,
+    /// Seconds each new container has to become healthy [server default: 300].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
 }
 
 /// `--json`.
@@ -143,9 +257,57 @@ pub enum BotsCommand {
     Rm(IdsArg),
     /// A bot's logs; `-f` keeps following, across restarts, until interrupted.
     Logs(LogsArgs),
+    /// Replace a bot's container by one of a new image, kept only if it proves healthy (the
+    /// old one runs again otherwise; exit 1).
+    Upgrade(BotUpgradeArgs),
+    /// Write one bot (record, secrets, workspace) to an archive, to move it to another
+    /// botmaker with `bots import`.
+    Backup(BotBackupArgs),
+    /// Create a bot from an archive of `bots backup` (its id must be free here).
+    Import(BotImportArgs),
     /// Run a command in a running bot, like `docker exec`; exits with the command's exit code.
     #[command(after_help = EXEC_HELP)]
     Exec(Box<ExecArgs>),
+}
+
+/// `bots backup`.
+#[derive(Debug, Args)]
+pub struct BotBackupArgs {
+    /// The bot.
+    pub id: BotId,
+    /// The archive to write (mode 0600; replaced only once whole and verified).
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+    /// Encrypt with the passphrase in this file.
+    #[arg(long, env = "BOTMAKER_BACKUP_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `bots import`.
+#[derive(Debug, Args)]
+pub struct BotImportArgs {
+    /// The archive (from `bots backup`).
+    pub file: PathBuf,
+    /// Its passphrase, if it is encrypted.
+    #[arg(long, env = "BOTMAKER_BACKUP_PASSPHRASE_FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+/// `bots upgrade`.
+#[derive(Debug, Args)]
+pub struct BotUpgradeArgs {
+    /// The bot.
+    pub id: BotId,
+    /// The image (a tag or `repo@sha256:...`); default: its configured reference again, to
+    /// pick up a tag that moved.
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Seconds the new container has to become healthy [server default: 300].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub timeout: Option<u64>,
+    /// Print the outcome and the bot as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Extra help of `bots exec`.

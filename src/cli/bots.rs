@@ -42,6 +42,9 @@ pub async fn run(client: &ApiClient, cmd: BotsCommand) -> Result<(), CliError> {
             Ok(())
         }
         BotsCommand::Logs(a) => logs::logs(client, &a).await,
+        BotsCommand::Upgrade(a) => super::upgrade::upgrade_bot(client, &a).await,
+        BotsCommand::Backup(a) => super::backup::backup_bot(client, &a).await,
+        BotsCommand::Import(a) => super::backup::import(client, &a).await,
         // Has an exit code of its own: `super::dispatch` runs it.
         BotsCommand::Exec(a) => super::exec::exec(client, *a).await.map(drop),
     }
@@ -63,7 +66,12 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), CliError> {
             json_name(&b.observed.health),
             uptime(b, now),
             b.observed.restart_count.to_string(),
-            b.image.clone(),
+            // The tag now names another image than runs: `bots upgrade` would pick it up.
+            if b.image_drift {
+                format!("{} (drift)", b.image)
+            } else {
+                b.image.clone()
+            },
         ]);
     }
     t.print();

@@ -125,12 +125,18 @@ impl ApiClient {
     }
 
     /// `PUT path` with a raw byte body (a secret value: never JSON-encoded, never logged).
-    pub async fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> Result<(), CliError> {
+    /// The answer parsed as `T`.
+    pub async fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<T, CliError> {
         let req = self
             .authed(Method::PUT, path)?
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(bytes);
-        self.send(req, false).await.map(drop)
+        let res = self.send(req, false).await?;
+        self.parse(res).await
     }
 
     /// `GET path` answered with a stream (Server-Sent Events): no overall time limit.
@@ -139,6 +145,27 @@ impl ApiClient {
             .authed(Method::GET, path)?
             .header(reqwest::header::ACCEPT, "text/event-stream");
         self.send(req, true).await
+    }
+
+    /// `GET path` answered with a download of any length: no overall time limit.
+    pub async fn download(&self, path: &str) -> Result<Response, CliError> {
+        let req = self.authed(Method::GET, path)?;
+        self.send(req, true).await
+    }
+
+    /// `POST path` with a raw byte body (an archive), allowed `limit`; the answer as `T`.
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+        limit: Duration,
+    ) -> Result<T, CliError> {
+        let req = self
+            .authed(Method::POST, path)?
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes);
+        let res = self.send_within(req, Some(limit)).await?;
+        self.parse(res).await
     }
 
     /// `POST /api/login` (needs no token).

@@ -71,6 +71,9 @@ pub struct BotDecl {
     /// Template settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<Value>,
+    /// Seconds between SIGTERM and SIGKILL when the bot stops (1-600).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_secs: Option<u64>,
 }
 
 impl BotDecl {
@@ -92,6 +95,7 @@ impl BotDecl {
             network,
             health_check,
             settings,
+            stop_timeout_secs,
         } = self;
         UpdateBot {
             name: name.clone(),
@@ -104,6 +108,7 @@ impl BotDecl {
             network: network.clone().map(Some),
             health_check: health_check.clone().map(Some),
             settings: settings.clone(),
+            stop_timeout_secs: stop_timeout_secs.map(Some),
             apply: true,
         }
     }
@@ -216,6 +221,7 @@ pub fn create_body(
         network,
         health_check,
         settings,
+        stop_timeout_secs,
     } = &bot.decl;
     Ok(CreateBot {
         id: bot.id.to_string(),
@@ -230,6 +236,7 @@ pub fn create_body(
         network: network.clone(),
         health_check: health_check.clone(),
         settings: settings.clone().unwrap_or_default(),
+        stop_timeout_secs: *stop_timeout_secs,
         start: start.unwrap_or(true),
     })
 }
@@ -267,6 +274,7 @@ pub fn from_remote(bot: &BotView) -> BotDecl {
         network: bot.network.clone(),
         health_check: bot.health_check.clone(),
         settings: Some(settings).filter(|s| !is_empty_settings(s)),
+        stop_timeout_secs: bot.stop_timeout_secs,
     }
 }
 
@@ -302,7 +310,8 @@ pub fn test_view(id: &str) -> BotView {
         "id": id, "name": id, "template": "generic", "image": "img:1", "env": {},
         "secrets": [], "ports": [], "limits": {}, "settings": null, "desired_state": "running",
         "state": "running", "health": "none", "restart_count": 0, "oom_killed": false,
-        "created_at": "2024-01-01T00:00:00Z", "updated_at": "2024-01-01T00:00:00Z",
+        "image_drift": false, "created_at": "2024-01-01T00:00:00Z",
+        "updated_at": "2024-01-01T00:00:00Z",
     }))
     .expect("a bot view")
 }
@@ -417,5 +426,42 @@ start = false
         assert_eq!(back.limits, None);
         assert_eq!(back.command, None);
         assert_eq!(back.network.as_deref(), Some("bots"));
+        assert_eq!(back.stop_timeout_secs, None);
+    }
+
+    /// The oc-image branch gave bots a stop grace (`stop_timeout_secs`, OpenClaw's default 90 s)
+    /// that fleet files could not declare, export or apply.
+    #[test]
+    fn a_fleet_file_declares_exports_and_applies_the_stop_grace() {
+        let bot = parse(
+            Path::new("f"),
+            "[[bot]]\nid = \"oc\"\nstop_timeout_secs = 120\n",
+        )
+        .unwrap()
+        .bots
+        .remove(0);
+        assert_eq!(bot.decl.stop_timeout_secs, Some(120));
+        let body = create_body(&bot, &BTreeMap::new()).unwrap();
+        assert_eq!(body.stop_timeout_secs, Some(120));
+        assert_eq!(bot.decl.update().stop_timeout_secs, Some(Some(120)));
+        // Left out, it is not managed: the PATCH does not touch it.
+        let quiet = parse(Path::new("f"), "[[bot]]\nid = \"oc\"\n")
+            .unwrap()
+            .bots
+            .remove(0);
+        assert_eq!(quiet.decl.update().stop_timeout_secs, None);
+
+        let mut remote = test_view("oc");
+        remote.stop_timeout_secs = Some(90);
+        let text = to_toml(vec![from_remote(&remote)]).unwrap();
+        assert!(text.contains("stop_timeout_secs = 90"), "{text}");
+        let back = parse(Path::new("e"), &text).unwrap().bots.remove(0).decl;
+        assert_eq!(back.stop_timeout_secs, Some(90));
+
+        let too_long = parse(
+            Path::new("f"),
+            "[[bot]]\nid = \"oc\"\nstop_timeout_secs = -1\n",
+        );
+        assert!(too_long.is_err(), "a negative grace is not a u64");
     }
 }

@@ -10,6 +10,7 @@
 mod admin;
 mod apply;
 pub mod args;
+mod backup;
 mod bots;
 pub mod client;
 pub mod config;
@@ -17,6 +18,7 @@ mod error;
 mod exec;
 pub mod fleet;
 mod input;
+mod llm;
 mod logs;
 mod output;
 pub mod plan;
@@ -24,6 +26,7 @@ mod progress;
 mod secrets;
 mod session;
 pub mod sse;
+pub mod upgrade;
 pub mod values;
 
 use std::process::ExitCode;
@@ -88,6 +91,10 @@ async fn dispatch_plain(conn: Connection, command: Command) -> Result<(), CliErr
         Command::Tokens(cmd) => admin::tokens(&client()?, cmd).await,
         Command::Apply(a) => apply::apply(&client()?, &a).await,
         Command::Export(a) => apply::export(&client()?, &a).await,
+        Command::Providers(cmd) => llm::providers(&client()?, cmd).await,
+        Command::Usage(a) => llm::usage(&client()?, &a).await,
+        Command::Upgrade(a) => upgrade::rolling(&client()?, &a).await,
+        Command::Backup(a) => backup::backup(&client()?, &a).await,
     }
 }
 

@@ -77,6 +77,15 @@ impl Update {
         !fields_of(&self.patch).is_empty()
     }
 
+    /// The PATCH without the image, and the new image if any: a changed image goes through
+    /// the health-gated upgrade rather than the PATCH, and the rest only if something is left.
+    pub fn split_image(&self) -> (Option<UpdateBot>, Option<String>) {
+        let mut patch = self.patch.clone();
+        let image = patch.image.take();
+        let rest = (!fields_of(&patch).is_empty()).then_some(patch);
+        (rest, image)
+    }
+
     /// What changes, for the plan and the report: `image, env, secrets, stop`.
     pub fn summary(&self) -> String {
         let mut parts = self.patched_fields();

@@ -13,7 +13,7 @@ use super::error::CliError;
 use super::input;
 use super::output::print_json;
 use crate::BotId;
-use crate::api::SecretNames;
+use crate::api::{SecretNames, SecretSet};
 use crate::secrets::SecretName;
 
 /// Runs a `secrets` subcommand.
@@ -39,10 +39,10 @@ pub async fn run(client: &ApiClient, cmd: SecretsCommand) -> Result<(), CliError
                     "the value of {name} is empty: pipe it on stdin or pass --file"
                 )));
             }
-            client
+            let set: SecretSet = client
                 .put_bytes(&format!("/api/bots/{id}/secrets/{name}"), value)
                 .await?;
-            println!("set secret {name} of {id}");
+            println!("{}", set_line(&id, &set));
         }
         SecretsCommand::List { id, json } => {
             let answer: SecretNames = client.get(&format!("/api/bots/{id}/secrets")).await?;
@@ -62,6 +62,12 @@ pub async fn run(client: &ApiClient, cmd: SecretsCommand) -> Result<(), CliError
         }
     }
     Ok(())
+}
+
+/// What `secrets set` prints: the secret, and when the bot gets the new value (the
+/// template's rotation policy decides: a file changed in place, or a restart).
+fn set_line(id: &BotId, set: &SecretSet) -> String {
+    format!("set secret {} of {id}: {}", set.name, set.effect)
 }
 
 /// The values of `names` for bot `id`: `dir/<id>/<NAME>`, one trailing newline dropped.
@@ -117,5 +123,22 @@ mod tests {
         let e = read_from_dir(None, &id, &[other]).unwrap_err();
         assert!(e.to_string().contains("--secrets-dir"), "{e}");
         assert!(read_from_dir(None, &id, &[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn secrets_set_says_when_the_new_value_takes_effect() {
+        let set = SecretSet {
+            success: true,
+            name: "OPENCLAW_GATEWAY_TOKEN".into(),
+            rotation: crate::bots::SecretRotation::Restart,
+            restarted: true,
+            effect: "the bot was restarted and runs with the new value".into(),
+        };
+        let id = BotId::new("oc").unwrap();
+        assert_eq!(
+            set_line(&id, &set),
+            "set secret OPENCLAW_GATEWAY_TOKEN of oc: the bot was restarted and runs with the \
+             new value"
+        );
     }
 }

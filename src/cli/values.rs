@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::bots::PortSpec;
 use crate::docker::Protocol;
+use crate::llm::Price;
 use crate::secrets::SecretName;
 
 /// Server used when neither a flag, the environment nor the config file names one.
@@ -198,6 +199,34 @@ pub fn parse_json_object(s: &str) -> Result<serde_json::Value, String> {
     }
 }
 
+/// `--price MODEL=INPUT,OUTPUT` (per million tokens; `*` for every other model).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceArg {
+    /// The model.
+    pub model: String,
+    /// Its price.
+    pub price: Price,
+}
+
+impl PriceArg {
+    /// Parses `MODEL=INPUT,OUTPUT`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("{s:?}: expected MODEL=INPUT,OUTPUT (per million tokens), e.g. gpt-4o=2.5,10")
+        };
+        let (model, prices) = s.split_once('=').ok_or_else(bad)?;
+        let (input, output) = prices.split_once(',').ok_or_else(bad)?;
+        let num = |v: &str| v.trim().parse::<f64>().map_err(|_| bad());
+        Ok(Self {
+            model: model.trim().to_string(),
+            price: Price {
+                input: num(input)?,
+                output: num(output)?,
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +296,16 @@ mod tests {
         );
         assert!(SecretFileArg::parse("bad name=/tmp/k").is_err());
         assert!(SecretFileArg::parse("API_KEY=").is_err());
+    }
+
+    #[test]
+    fn prices_parse_from_the_command_line() {
+        let p = PriceArg::parse("gpt-4o=2.5,10").unwrap();
+        assert_eq!(p.model, "gpt-4o");
+        assert_eq!((p.price.input, p.price.output), (2.5, 10.0));
+        assert_eq!(PriceArg::parse("*=1,2").unwrap().model, "*");
+        for bad in ["gpt-4o", "m=1", "m=a,b"] {
+            assert!(PriceArg::parse(bad).is_err(), "{bad}");
+        }
     }
 }

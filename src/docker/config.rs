@@ -60,8 +60,14 @@ pub struct ContainerConfig {
     pub limits: ResourceLimits,
     /// Privilege reductions; the default drops every capability.
     pub hardening: Hardening,
-    /// Run an init process as PID 1 so signals reach the bot and zombies are reaped.
+    /// Run Docker's init as PID 1 so signals reach the bot and zombies are reaped. Leave it
+    /// off for an image whose entrypoint is an init already (two inits: the inner one is not
+    /// PID 1 and warns on every boot).
     pub init: bool,
+    /// Grace period the container itself carries (`StopTimeout`), so a `docker stop` by anyone,
+    /// or a daemon shutdown, gives the bot the same time to drain as botmaker does.
+    #[serde(default, with = "opt_secs")]
+    pub stop_timeout: Option<Duration>,
     /// Extra labels. `botmaker.*` labels are always set by botmaker itself.
     pub labels: BTreeMap<String, String>,
 }
@@ -84,6 +90,7 @@ impl Default for ContainerConfig {
             limits: ResourceLimits::default(),
             hardening: Hardening::default(),
             init: false,
+            stop_timeout: None,
             labels: BTreeMap::new(),
         }
     }
@@ -416,6 +423,9 @@ impl ContainerConfig {
                 ..Default::default()
             }),
             labels: Some(container_labels(instance, bot_id, &self.labels)),
+            stop_timeout: self
+                .stop_timeout
+                .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
             host_config: Some(host_config),
             ..Default::default()
         }
@@ -443,9 +453,65 @@ mod secs {
     }
 }
 
+/// Optional durations as whole seconds.
+mod opt_secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_some(&d.as_secs()),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        Option::<u64>::deserialize(d).map(|o| o.map(Duration::from_secs))
+    }
+}
+
+/// Whether a command line starts with an init process (tini, dumb-init, Docker's own init,
+/// catatonit, s6), judged by the program's file name: such an image needs no `init` from
+/// Docker.
+pub fn starts_with_init(argv: &[String]) -> bool {
+    const INITS: &[&str] = &[
+        "tini",
+        "tini-static",
+        "docker-init",
+        "dumb-init",
+        "catatonit",
+        "s6-svscan",
+        "init",
+    ];
+    argv.first()
+        .and_then(|a| a.rsplit('/').next())
+        .is_some_and(|name| INITS.contains(&name))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inits_are_recognised_by_program_name() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(starts_with_init(&argv(&["/usr/bin/tini", "--", "x"])));
+        assert!(starts_with_init(&argv(&["tini"])));
+        assert!(starts_with_init(&argv(&["/usr/bin/dumb-init", "node"])));
+        assert!(starts_with_init(&argv(&["/init"])));
+        assert!(!starts_with_init(&argv(&["/testbot"])));
+        assert!(!starts_with_init(&argv(&["node", "tini"])));
+        assert!(!starts_with_init(&[]));
+    }
+
+    #[test]
+    fn stop_timeout_travels_with_the_container() {
+        let mut c = ContainerConfig::new("img", "/s");
+        assert_eq!(c.to_create_body("i", &bot()).stop_timeout, None);
+        c.stop_timeout = Some(Duration::from_secs(90));
+        assert_eq!(c.to_create_body("i", &bot()).stop_timeout, Some(90));
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(serde_json::from_str::<ContainerConfig>(&json).unwrap(), c);
+    }
 
     fn bot() -> BotId {
         BotId::new("b1").unwrap()

@@ -20,6 +20,8 @@ pub enum Op {
     Restart,
     /// `DELETE /containers/{id}`.
     Remove,
+    /// `POST /containers/{id}/rename`.
+    Rename,
     /// `GET /containers/{id}/json`.
     Inspect,
     /// `GET /containers/json`.

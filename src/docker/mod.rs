@@ -20,10 +20,13 @@ mod error;
 mod events;
 mod exec;
 mod host_gateway;
+mod images;
 mod labels;
 mod lenient;
 mod logs;
+mod networks;
 mod own_container;
+mod parked;
 mod requested;
 mod stats;
 mod status;
@@ -43,7 +46,7 @@ pub use cgroupfs::{
 };
 pub use config::{
     BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
-    Protocol, ResourceLimits, SECRETS_MOUNT_TARGET,
+    Protocol, ResourceLimits, SECRETS_MOUNT_TARGET, starts_with_init,
 };
 pub use engine::Engine;
 pub use error::{ContainerError, Op};
@@ -55,6 +58,7 @@ pub use exec::{
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
+pub use parked::parked_name;
 pub use stats::{StatsSample, StatsSnapshot};
 pub use status::{ContainerInfo, ContainerState, ContainerStatus, Health};
 pub use version::ApiVersion;
@@ -215,8 +219,14 @@ impl DockerService {
             .map(drop)
     }
 
-    /// Whether `image` exists on the engine (botmaker never pulls).
-    pub async fn image_exists(&self, image: &str) -> Result<bool, ContainerError> {
+    /// The local image `image` names, or `None` if the engine has none (botmaker never pulls).
+    /// A reference that is not one at all (Docker's 400 "invalid reference format", such as a
+    /// name with capitals) is the request's fault, as it is when a create is refused for it:
+    /// `InvalidConfig`, whichever of the image checks meets it first.
+    pub(crate) async fn local_image(
+        &self,
+        image: &str,
+    ) -> Result<Option<bollard::models::ImageInspect>, ContainerError> {
         match self
             .call(
                 Op::Inspect,
@@ -226,7 +236,51 @@ impl DockerService {
             )
             .await
         {
-            Ok(_) => Ok(true),
+            Ok(i) => Ok(Some(i)),
+            Err(ContainerError::NotFound { .. }) => Ok(None),
+            Err(ContainerError::Docker {
+                status: 400,
+                message,
+                ..
+            }) => Err(ContainerError::InvalidConfig {
+                bot_id: String::new(),
+                message,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `image` exists on the engine (botmaker never pulls).
+    pub async fn image_exists(&self, image: &str) -> Result<bool, ContainerError> {
+        Ok(self.local_image(image).await?.is_some())
+    }
+
+    /// The `ENTRYPOINT` of a local image (empty when it has none), to tell whether it brings
+    /// its own init. `None` when the image is not on the engine.
+    pub async fn image_entrypoint(
+        &self,
+        image: &str,
+    ) -> Result<Option<Vec<String>>, ContainerError> {
+        Ok(self
+            .local_image(image)
+            .await?
+            .map(|i| i.config.and_then(|c| c.entrypoint).unwrap_or_default()))
+    }
+
+    /// Whether the Docker network `name` is `--internal`, where Docker publishes no port.
+    /// A network that does not exist is not internal (creating the container reports it).
+    pub async fn network_is_internal(&self, name: &str) -> Result<bool, ContainerError> {
+        let options = bollard::query_parameters::InspectNetworkOptions::default();
+        match self
+            .call(
+                Op::Inspect,
+                "",
+                self.call_timeout,
+                self.docker.inspect_network(name, Some(options)),
+            )
+            .await
+        {
+            Ok(n) => Ok(n.internal.unwrap_or(false)),
             Err(ContainerError::NotFound { .. }) => Ok(false),
             Err(e) => Err(e),
         }
@@ -305,13 +359,43 @@ impl DockerService {
     /// Starts the container. Already running (HTTP 304) is success.
     pub async fn start_container(&self, bot_id: &BotId) -> Result<(), ContainerError> {
         let name = container_name(bot_id);
-        self.call(
-            Op::Start,
-            bot_id.as_str(),
-            self.call_timeout,
-            self.docker.start_container(&name, None),
-        )
-        .await
+        let started = self
+            .call(
+                Op::Start,
+                bot_id.as_str(),
+                self.call_timeout,
+                self.docker.start_container(&name, None),
+            )
+            .await;
+        self.missing_reference(bot_id, started).await
+    }
+
+    /// Docker answers a start (or restart) with 404 both when the container is gone and when
+    /// something the container refers to is, such as its network. Only the first is
+    /// `NotFound` (callers recreate a missing container); the second is a start that failed
+    /// because of the bot's configuration. Told apart by asking for the container, never by
+    /// Docker's message.
+    async fn missing_reference(
+        &self,
+        bot_id: &BotId,
+        result: Result<(), ContainerError>,
+    ) -> Result<(), ContainerError> {
+        match result {
+            Err(ContainerError::NotFound {
+                bot_id: id,
+                message,
+            }) => match self.inspect_owned(bot_id).await? {
+                Some(_) => Err(ContainerError::StartFailed {
+                    bot_id: id,
+                    message,
+                }),
+                None => Err(ContainerError::NotFound {
+                    bot_id: id,
+                    message,
+                }),
+            },
+            other => other,
+        }
     }
 
     /// Stops the container: SIGTERM, then SIGKILL after `grace` (default 10 s). Already
@@ -348,13 +432,15 @@ impl DockerService {
             .build();
         let name = container_name(bot_id);
         let _requested = self.note_requested_stop(bot_id);
-        self.call(
-            Op::Restart,
-            bot_id.as_str(),
-            self.call_timeout + grace,
-            self.docker.restart_container(&name, Some(options)),
-        )
-        .await
+        let restarted = self
+            .call(
+                Op::Restart,
+                bot_id.as_str(),
+                self.call_timeout + grace,
+                self.docker.restart_container(&name, Some(options)),
+            )
+            .await;
+        self.missing_reference(bot_id, restarted).await
     }
 
     /// Stops the container with `grace`, then removes it. Returns `false` if there was no

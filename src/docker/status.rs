@@ -60,6 +60,9 @@ pub enum Health {
     Healthy,
     /// Too many probes in a row failed.
     Unhealthy,
+    /// Alive but not fully serving: botmaker's probe found it not ready, or a configured
+    /// channel that cannot run. Docker never reports this; botmaker's probes do.
+    Degraded,
 }
 
 impl Health {

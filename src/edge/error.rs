@@ -12,9 +12,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::strict_json::Strict;
 use crate::access::AccessError;
 use crate::api::ErrorBody;
 use crate::bots::{BotError, FieldErrors};
+use crate::llm::LlmError;
 use crate::store::StoreError;
 
 /// An error answer.
@@ -74,6 +76,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such API route")
     }
 
+    /// 405 for a known API path asked with a method it does not take (axum's own answer has
+    /// an empty body; every API error is JSON). The `Allow` header lists the methods it takes.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "this API route does not take that method (see the Allow header)",
+        )
+    }
+
     /// 500 whose cause is logged, not shown.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -127,6 +139,7 @@ impl From<BotError> for ApiError {
             BotError::AlreadyExists(_)
             | BotError::NameTaken(_)
             | BotError::Leftover { .. }
+            | BotError::SecretRequired { .. }
             | BotError::NotRunning { .. } => StatusCode::CONFLICT,
             BotError::ImageNotFound(_) => StatusCode::BAD_REQUEST,
             // The request was fine; the bot's own configuration cannot run.
@@ -142,9 +155,25 @@ impl From<BotError> for ApiError {
                     "the Docker Engine is unreachable; try again when it is back",
                 );
             }
+            // The archive sent is unusable; nothing was changed.
+            BotError::Backup(b) if b.is_bad_archive() => StatusCode::BAD_REQUEST,
             BotError::Docker(crate::docker::ContainerError::InvalidConfig { message, .. }) => {
                 return Self::new(StatusCode::BAD_REQUEST, code, message.clone());
             }
+            _ => return Self::internal(&e),
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+impl From<LlmError> for ApiError {
+    fn from(e: LlmError) -> Self {
+        let code = e.code();
+        let status = match &e {
+            LlmError::Validation(fields) => return Self::validation(fields.clone()),
+            LlmError::ProviderNotFound(_) | LlmError::BotNotFound(_) => StatusCode::NOT_FOUND,
+            LlmError::ProviderInUse { .. } => StatusCode::CONFLICT,
+            LlmError::ProxyOff => StatusCode::CONFLICT,
             _ => return Self::internal(&e),
         };
         Self::new(status, code, e.to_string())
@@ -231,20 +260,79 @@ where
                 "expected a request body with `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            let code = match status {
-                StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
-                _ => "INVALID_BODY",
-            };
-            ApiError::new(status, code, rejection.body_text())
-        })?;
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
         decode_json(&bytes).map(Self)
     }
 }
 
-/// Parses a JSON body into `T`, with the field path of a wrong value.
+/// The raw body, its rejections (too large, unreadable) in botmaker's error shape instead of
+/// axum's plain text.
+#[derive(Debug, Clone, Default)]
+pub struct ApiBytes(pub Bytes);
+
+impl<S> FromRequest<S> for ApiBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Self)
+            .map_err(|rejection| {
+                let status = rejection.status();
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "PAYLOAD_TOO_LARGE",
+                    _ => "INVALID_BODY",
+                };
+                ApiError::new(status, code, rejection.body_text())
+            })
+    }
+}
+
+/// [`ApiJson`] for a body that may be left out: no body (or only whitespace) is `T::default()`;
+/// anything else must be JSON as for [`ApiJson`]. For `POST` actions whose options are all
+/// optional (`botmaker bots upgrade ID` sends nothing).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJsonOrEmpty<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
+        let ApiBytes(bytes) = ApiBytes::from_request(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(T::default()));
+        }
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "expected a request body with `Content-Type: application/json`",
+            ));
+        }
+        decode_json(&bytes).map(Self)
+    }
+}
+
+/// Parses a JSON body into `T`, with the field path of a wrong value. Every body the API takes
+/// is an object: serde would also build a struct from an array of its fields in order (so
+/// `[]` was an empty PATCH that recreated the container), which no schema allows.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b == b'[') {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            "invalid JSON body: expected an object, found an array",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         deserialize_error(e, "INVALID_JSON", "invalid JSON body", |inner| {
@@ -257,6 +345,20 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "INVALID_JSON",
             format!("invalid JSON body: {e}"),
         )
+    })?;
+    // The streaming reading above accepts a struct written as an array (serde's derive allows
+    // it); a second reading over the parsed value refuses that shape, with the field's path.
+    let parsed: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            format!("invalid JSON body: {e}"),
+        )
+    })?;
+    serde_path_to_error::deserialize::<_, T>(Strict(&parsed)).map_err(|e| {
+        deserialize_error(e, "INVALID_JSON", "invalid JSON body", |inner| {
+            inner.classify() == serde_json::error::Category::Data
+        })
     })?;
     Ok(value)
 }
@@ -347,6 +449,27 @@ mod tests {
         let e =
             decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 70000}]}"#).unwrap_err();
         assert_eq!(field_errors(&e), ["ports[0].container"]);
+    }
+
+    #[test]
+    fn a_json_array_body_was_taken_as_a_struct_by_position() {
+        for body in [&b"[]"[..], br#" ["x", []]"#] {
+            let e = decode_json::<Body>(body).unwrap_err();
+            assert_eq!(e.code, "INVALID_JSON", "{}", String::from_utf8_lossy(body));
+        }
+    }
+
+    #[test]
+    fn a_nested_struct_written_as_an_array_was_accepted_with_its_defaults() {
+        // Fuzz case 1288 (seed 185069602): `"limits": []` was a valid, empty `limits`.
+        let e = decode_json::<Body>(br#"{"id": "x", "ports": [[]]}"#).unwrap_err();
+        assert_eq!(e.code, "VALIDATION_FAILED");
+        assert_eq!(field_errors(&e), ["ports[0]"]);
+        let e =
+            decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 1}, [2]]}"#).unwrap_err();
+        assert_eq!(field_errors(&e), ["ports[1]"]);
+        let ok = decode_json::<Body>(br#"{"id": "x", "ports": [{"container": 1}]}"#).unwrap();
+        assert_eq!(ok.ports[0].container, 1);
     }
 
     #[test]

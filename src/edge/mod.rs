@@ -8,6 +8,7 @@
 
 mod client_ip;
 pub mod error;
+mod strict_json;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +16,11 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 pub use client_ip::ClientIp;
-pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, decode_json};
+pub use error::{ApiBytes, ApiError, ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery, decode_json};
 
 use crate::access::Auth;
 use crate::bots::BotService;
+use crate::llm::LlmService;
 use crate::sampler::Sampler;
 use crate::store::Store;
 
@@ -44,6 +46,8 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     /// Cached stats.
     pub sampler: Sampler,
+    /// LLM providers, virtual keys and usage.
+    pub llm: LlmService,
     /// Tasks a request starts that outlive it (a log stream's Docker reader): owned by the
     /// server, which waits for them when it shuts down.
     pub tasks: TaskTracker,

@@ -3,19 +3,48 @@
 
 use axum::Json;
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
 use chrono::Utc;
 
 use super::openapi::{NotFound, ServiceUnavailable, TooManyRequests, Unauthorized};
-use crate::access::{CSRF_HEADER, Carrier, Principal, csrf_matches, presented_credential};
+use crate::access::{
+    CSRF_HEADER, Carrier, Credential, Principal, csrf_matches, presented_credential,
+};
 use crate::api::{
     CreateToken, LoginRequest, NewToken, Session, Success, TokenList, valid_token_name,
 };
 use crate::auth::{API_TOKEN_PREFIX, Token, hash_token, new_id};
 use crate::bots::FieldErrors;
 use crate::edge::{ApiError, ApiJson, ApiPath, AppState, ClientIp};
+
+/// The request's credential, if it may pass: a valid session or API token (else 401), and for
+/// the browser's cookie on an unsafe method (POST, PUT, PATCH, DELETE) the session's CSRF token
+/// too (else 403). What every authenticated route checks, and what a wrong method on one is
+/// checked for before its 405.
+pub async fn check_credential(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &Method,
+) -> Result<(Credential, Carrier), ApiError> {
+    let (token, carrier) = presented_credential(headers).ok_or_else(ApiError::unauthorized)?;
+    let credential = state
+        .auth
+        .authenticate(&token)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    if carrier == Carrier::Cookie && !method.is_safe() {
+        let presented = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !csrf_matches(&token, presented) {
+            return Err(ApiError::csrf_rejected());
+        }
+    }
+    Ok((credential, carrier))
+}
 
 /// Middleware: lets a request through only with a valid session or API token, and, when the
 /// credential is the browser's cookie, only unsafe methods (POST, PUT, PATCH, DELETE) that
@@ -25,23 +54,7 @@ pub async fn require_auth(
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let (token, carrier) =
-        presented_credential(req.headers()).ok_or_else(ApiError::unauthorized)?;
-    let credential = state
-        .auth
-        .authenticate(&token)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    if carrier == Carrier::Cookie && !req.method().is_safe() {
-        let presented = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !csrf_matches(&token, presented) {
-            return Err(ApiError::csrf_rejected());
-        }
-    }
+    let (credential, carrier) = check_credential(&state, req.headers(), req.method()).await?;
     req.extensions_mut().insert(credential.principal.clone());
     req.extensions_mut().insert(credential);
     // Handlers that must check more than the method (a WebSocket upgrade is a GET) read it.

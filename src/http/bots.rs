@@ -12,7 +12,7 @@ use crate::api::{
     BotList, BotView, Cleanup, CreateBot, Orphans, SecretNames, SecretSet, SecretValueBody,
     Success, UpdateBot,
 };
-use crate::edge::{ApiError, ApiJson, ApiPath, AppState, decode_json};
+use crate::edge::{ApiBytes, ApiError, ApiJson, ApiPath, AppState, decode_json};
 use crate::secrets::SecretValue;
 
 /// List bots with their observed state.
@@ -274,9 +274,11 @@ pub async fn list_secrets(
 
 /// Set or rotate a secret.
 ///
-/// The file is replaced atomically and the running container sees it at once, without a
-/// restart. The value is the raw body (any content type but JSON), or `{"value": "..."}` sent
-/// as `application/json`; an empty value is refused.
+/// The file is replaced atomically. How the bot picks the new value up is its template's
+/// rotation policy, stated in the answer: `in_place` (generic: the running container sees the
+/// new file at once, without a restart) or `restart` (openclaw reads its secrets at start:
+/// botmaker restarts a running bot). The value is the raw body (any content type but JSON), or
+/// `{"value": "..."}` sent as `application/json`; an empty value is refused.
 #[utoipa::path(
     put,
     path = "/api/bots/{id}/secrets/{name}",
@@ -305,7 +307,7 @@ pub async fn put_secret(
     State(s): State<AppState>,
     ApiPath((id, name)): ApiPath<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Json<SecretSet>, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
@@ -317,14 +319,20 @@ pub async fn put_secret(
     } else {
         SecretValue::from(body.to_vec())
     };
-    s.bots.set_secret(&id, &name, value).await?;
+    let change = s.bots.set_secret(&id, &name, value).await?;
     Ok(Json(SecretSet {
         success: true,
         name,
+        rotation: change.rotation,
+        restarted: change.restarted,
+        effect: change.effect.to_string(),
     }))
 }
 
 /// Delete a secret.
+///
+/// A secret the bot's template needs (an openclaw bot's gateway token, provider key or channel
+/// token) cannot be deleted: 409 `SECRET_REQUIRED`, naming the need.
 #[utoipa::path(
     delete,
     path = "/api/bots/{id}/secrets/{name}",
@@ -336,6 +344,7 @@ pub async fn put_secret(
     responses(
         (status = 200, description = "Deleted", body = Success),
         (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
         (status = 503, response = ServiceUnavailable),
     )
 )]

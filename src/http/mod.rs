@@ -7,15 +7,18 @@
 //! This module does not know the dashboard: the composition root (`crate::app`) mounts both.
 
 mod auth;
+mod backup;
 mod bots;
 mod exec;
 mod exec_socket;
+mod llm;
 mod observe;
 pub mod openapi;
+mod upgrade;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::access::presented_credential;
+use crate::bots::MAX_IMPORT_BYTES;
 use crate::edge::{ApiError, AppState, REQUEST_TIMEOUT};
 
 /// The API's routes, grouped by the layers they need. The one list both the router and the
@@ -37,6 +41,10 @@ struct Routes {
     /// Authenticated streams (logs follow, events) and exec, which bounds itself (the
     /// command's own time limit, or a terminal's credential): no request time limit.
     streaming: OpenApiRouter<AppState>,
+    /// Authenticated, with a time bound of their own or none: an upgrade waits for the new
+    /// container's health (its deadline plus room for the stop and a rollback), and an
+    /// archive takes as long as it takes to send.
+    long: OpenApiRouter<AppState>,
 }
 
 fn routes() -> Routes {
@@ -59,16 +67,40 @@ fn routes() -> Routes {
         .routes(routes!(auth::revoke_token))
         .routes(routes!(observe::all_stats))
         .routes(routes!(observe::bot_stats))
+        .routes(routes!(llm::list_providers, llm::put_provider))
+        .routes(routes!(llm::delete_provider))
+        .routes(routes!(llm::fleet_usage))
+        .routes(routes!(llm::bot_usage))
+        .routes(routes!(llm::rotate_keys))
+        .routes(routes!(llm::revoke_keys))
+        .routes(routes!(llm::metrics))
         .routes(routes!(openapi::openapi_json));
     let streaming = OpenApiRouter::new()
         .routes(routes!(observe::bot_logs))
         .routes(routes!(observe::events))
         .routes(routes!(exec::exec_bot))
         .routes(routes!(exec::exec_socket));
+    let (schemas, paths, import) = routes!(backup::import_bot);
+    let long = OpenApiRouter::new()
+        .routes(routes!(upgrade::upgrade_bot))
+        .routes(routes!(backup::backup_all))
+        .routes(routes!(backup::backup_bot))
+        // An archive of a bot with its workspace is larger than a JSON body.
+        .routes((
+            schemas,
+            paths,
+            import.layer(DefaultBodyLimit::max(MAX_IMPORT_BYTES)),
+        ))
+        .routes(routes!(
+            backup::get_bot_named_import,
+            backup::update_bot_named_import,
+            backup::delete_bot_named_import
+        ));
     Routes {
         public,
         timed,
         streaming,
+        long,
     }
 }
 
@@ -79,11 +111,13 @@ fn unlayered() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         public,
         timed,
         streaming,
+        long,
     } = routes();
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::BaseDocument::openapi())
         .merge(public)
         .merge(timed)
         .merge(streaming)
+        .merge(long)
         .split_for_parts();
     openapi::finish(&mut doc);
     (router, doc)
@@ -101,10 +135,12 @@ pub fn router(state: &AppState) -> Router<AppState> {
         public,
         timed,
         streaming,
+        long,
     } = routes();
     let protected = timed
         .layer(middleware::from_fn(request_timeout))
         .merge(streaming)
+        .merge(long)
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
@@ -115,7 +151,20 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .split_for_parts();
     openapi::finish(&mut doc);
     let json = serde_json::to_vec(&doc).expect("the OpenAPI document serializes");
-    router.layer(Extension(Arc::new(openapi::DocumentJson(json.into()))))
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(Arc::new(openapi::DocumentJson(json.into()))))
+}
+
+/// A known API path with a method it does not take: the JSON error every API error is, after
+/// the same checks a route of that path would make (401 without a valid credential, 403 for a
+/// cookie without the CSRF token on an unsafe method), so it tells nobody more than a route
+/// would.
+async fn method_not_allowed(State(state): State<AppState>, req: Request) -> ApiError {
+    match auth::check_credential(&state, req.headers(), req.method()).await {
+        Ok(_) => ApiError::method_not_allowed(),
+        Err(e) => e,
+    }
 }
 
 /// Unknown paths: under `/api` an unauthenticated caller learns nothing (401) and an

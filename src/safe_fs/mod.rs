@@ -32,6 +32,7 @@
 //! Every call blocks on the file system; async code runs them on the blocking pool.
 
 mod error;
+mod read;
 mod remove;
 mod resolve;
 mod write;
@@ -48,6 +49,7 @@ use rustix::io::Errno;
 
 pub use error::{FsError, Result};
 use error::{io_err, kept_changing};
+pub use read::OpenFile;
 use resolve::DIR_FLAGS;
 
 /// How many times an operation that a concurrent change undid (a name replaced between two

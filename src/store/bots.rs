@@ -157,9 +157,13 @@ pub enum BotOperation {
     Create,
     /// The bot is being deleted: a crash leaves it half-deleted, so it is finished.
     Delete,
+    /// The bot's container is being replaced by one of a new image: a crash leaves it with the
+    /// old container parked, so it is put back, or finished if the new one had passed (see
+    /// [`UpgradeJournal`](super::UpgradeJournal)).
+    Upgrade,
 }
 
-fn parse_operation(id: &str, op: &str) -> Result<(BotId, BotOperation), StoreError> {
+pub(super) fn parse_operation(id: &str, op: &str) -> Result<(BotId, BotOperation), StoreError> {
     let bot = BotId::new(id).map_err(|e| {
         StoreError::corrupt(format!(
             "bot_operations.bot_id {id:?} is not a valid bot id: {e}"
@@ -168,6 +172,7 @@ fn parse_operation(id: &str, op: &str) -> Result<(BotId, BotOperation), StoreErr
     let op = match op {
         "create" => BotOperation::Create,
         "delete" => BotOperation::Delete,
+        "upgrade" => BotOperation::Upgrade,
         other => {
             return Err(StoreError::corrupt(format!(
                 "bot_operations.operation {other:?} of bot '{id}'"
@@ -205,7 +210,7 @@ fn insert(conn: &rusqlite::Connection, bot: &BotRow) -> Result<(), StoreError> {
 }
 
 /// The stored form of a secret-name list: a JSON array.
-fn secret_names_json(names: &[String]) -> String {
+pub(super) fn secret_names_json(names: &[String]) -> String {
     serde_json::Value::from(names).to_string()
 }
 
@@ -220,7 +225,7 @@ pub struct BotChanges {
 impl Store {
     /// Notes that `id`'s row may have changed. Called AFTER the write returns, so a reader
     /// that takes the note and then reads the row sees the write.
-    fn mark_bot_changed(&self, id: &BotId) {
+    pub(super) fn mark_bot_changed(&self, id: &BotId) {
         self.changed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

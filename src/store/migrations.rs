@@ -15,7 +15,12 @@ use super::StoreError;
 /// already run it and will not run it again, so an edit would silently give them a different
 /// schema from new installs. To change the schema, append a new script.
 /// `migrations_are_frozen` below fails when an applied script changes.
-pub(super) const MIGRATIONS: &[&str] = &[V1_INITIAL, V2_BOT_OPERATIONS];
+pub(super) const MIGRATIONS: &[&str] = &[
+    V1_INITIAL,
+    V2_BOT_OPERATIONS,
+    V3_UPGRADE_JOURNAL,
+    V4_LLM_PROXY,
+];
 
 /// The schema version this binary migrates databases to: the number of embedded migrations.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -73,6 +78,73 @@ CREATE TABLE bot_operations (
     operation  TEXT NOT NULL CHECK (operation IN ('create', 'delete')),
     started_at TEXT NOT NULL
 );
+";
+
+/// v3: upgrades join the `bot_operations` journal.
+///
+/// An upgrade parks the bot's running container under another name while the new one proves
+/// itself healthy; a botmaker killed in between leaves an `upgrade` entry whose `detail` (JSON:
+/// the parked container's id, the new image, whether the new container passed) tells the next
+/// start whether to put the old container back or to finish. SQLite cannot change a CHECK
+/// constraint in place, so the table is rebuilt with its entries.
+const V3_UPGRADE_JOURNAL: &str = "
+CREATE TABLE bot_operations_v3 (
+    bot_id     TEXT PRIMARY KEY NOT NULL,
+    operation  TEXT NOT NULL CHECK (operation IN ('create', 'delete', 'upgrade')),
+    started_at TEXT NOT NULL,
+    detail     TEXT                        -- JSON for 'upgrade', NULL otherwise
+);
+INSERT INTO bot_operations_v3 (bot_id, operation, started_at)
+    SELECT bot_id, operation, started_at FROM bot_operations;
+DROP TABLE bot_operations;
+ALTER TABLE bot_operations_v3 RENAME TO bot_operations;
+";
+
+/// v4: the LLM key proxy (`crate::llm`): providers, the bots' virtual keys, and usage.
+///
+/// - `llm_providers`: what the proxy forwards to. The real API key is not here: it is a file in
+///   botmaker's secrets store (`<data>/llm-providers/<name>/API_KEY`); `has_api_key` says
+///   whether one was given. `prices` is a JSON object `{model: {input, output}}`, cost per
+///   million tokens.
+/// - `llm_keys`: one row per virtual key ever minted, by the SHA-256 of the key (the key itself
+///   lives only in the bot's secrets directory). A bot's rows go with the bot (cascade); a
+///   provider's are revoked (`revoked_at`) when it is deleted, so a reused name starts clean.
+/// - `llm_usage`: tokens, requests and cost per bot, provider, model and UTC day (`YYYY-MM-DD`),
+///   added to as requests end. No foreign key: spend outlives a deleted bot, and `/api/usage`
+///   still counts it. Cost is in billionths of the price table's currency unit, so sums are
+///   exact integers.
+const V4_LLM_PROXY: &str = "
+CREATE TABLE llm_providers (
+    name        TEXT PRIMARY KEY NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('openai', 'anthropic', 'openai-compatible')),
+    base_url    TEXT NOT NULL,
+    has_api_key INTEGER NOT NULL DEFAULT 0,
+    prices      TEXT NOT NULL DEFAULT '{}',
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL
+);
+
+CREATE TABLE llm_keys (
+    key_hash   TEXT PRIMARY KEY NOT NULL,
+    bot_id     TEXT NOT NULL REFERENCES bots (id) ON DELETE CASCADE,
+    provider   TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE INDEX llm_keys_by_bot ON llm_keys (bot_id, provider);
+
+CREATE TABLE llm_usage (
+    bot_id        TEXT NOT NULL,
+    provider      TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    day           TEXT NOT NULL,
+    requests      INTEGER NOT NULL DEFAULT 0,
+    input_tokens  INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_nanos    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (bot_id, provider, model, day)
+);
+CREATE INDEX llm_usage_by_day ON llm_usage (day);
 ";
 
 /// Brings the database behind `conn` up to `migrations.len()`.
@@ -139,6 +211,9 @@ mod tests {
             "api_tokens",
             "settings",
             "bot_operations",
+            "llm_providers",
+            "llm_keys",
+            "llm_usage",
         ] {
             assert!(table_exists(&conn, table), "{table}");
         }

@@ -19,8 +19,11 @@
 
 mod auth;
 mod bots;
+mod llm;
 mod migrations;
 mod settings;
+mod snapshot;
+mod upgrades;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -33,7 +36,9 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use auth::{ApiTokenRow, LAST_USED_RESOLUTION};
 pub use bots::{BotChanges, BotOperation, BotRow, DesiredState, UnknownDesiredState};
+pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
+pub use upgrades::UpgradeJournal;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);

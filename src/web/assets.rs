@@ -35,6 +35,10 @@ pub enum Script {
     Login,
     /// A bot's console (`/bots/{id}/console`).
     Console,
+    /// LLM providers (`/providers`).
+    Providers,
+    /// LLM usage (`/usage`).
+    Usage,
 }
 
 impl Script {
@@ -47,6 +51,8 @@ impl Script {
             Script::Admin => "admin",
             Script::Login => "login",
             Script::Console => "console",
+            Script::Providers => "providers",
+            Script::Usage => "usage",
         }
     }
 
@@ -58,6 +64,8 @@ impl Script {
             Script::Admin => "admin.js",
             Script::Login => "login.js",
             Script::Console => "console.js",
+            Script::Providers => "providers.js",
+            Script::Usage => "usage.js",
         }
     }
 }
@@ -67,6 +75,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("app.css", include_str!("assets/app.css")),
     ("common.js", include_str!("assets/common.js")),
     ("forms.js", include_str!("assets/forms.js")),
+    ("llm.js", include_str!("assets/llm.js")),
     ("fleet.js", include_str!("assets/fleet.js")),
     ("new-bot.js", include_str!("assets/new-bot.js")),
     ("bot.js", include_str!("assets/bot.js")),
@@ -80,6 +89,8 @@ const SOURCES: &[(&str, &str)] = &[
     ),
     ("console.css", include_str!("assets/console.css")),
     ("console.js", include_str!("assets/console.js")),
+    ("providers.js", include_str!("assets/providers.js")),
+    ("usage.js", include_str!("assets/usage.js")),
 ];
 
 /// Hex characters of the content hash put in asset URLs.
@@ -210,13 +221,15 @@ pub async fn serve(Path(file): Path<String>) -> Response {
 mod tests {
     use super::*;
 
-    const EVERY_SCRIPT: [Script; 6] = [
+    const EVERY_SCRIPT: [Script; 8] = [
         Script::Fleet,
         Script::NewBot,
         Script::Bot,
         Script::Admin,
         Script::Login,
         Script::Console,
+        Script::Providers,
+        Script::Usage,
     ];
 
     #[test]

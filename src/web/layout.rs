@@ -17,6 +17,10 @@ pub enum Nav {
     Fleet,
     /// The create form.
     NewBot,
+    /// LLM providers.
+    Providers,
+    /// LLM usage.
+    Usage,
     /// Orphans and tokens.
     Admin,
     /// Pages shown before login: no navigation at all.
@@ -27,6 +31,8 @@ pub enum Nav {
 const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Fleet, "/", "Fleet"),
     (Nav::NewBot, "/bots/new", "New bot"),
+    (Nav::Providers, "/providers", "Providers"),
+    (Nav::Usage, "/usage", "Usage"),
     (Nav::Admin, "/admin", "Admin"),
 ];
 

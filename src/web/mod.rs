@@ -37,6 +37,8 @@ pub fn router() -> Router<AppState> {
         .route("/bots/{id}", get(pages::bot_detail))
         .route("/bots/{id}/console", get(pages::bot_console))
         .route("/admin", get(pages::admin))
+        .route("/providers", get(pages::providers))
+        .route("/usage", get(pages::usage))
         .route("/assets/{file}", get(assets::serve))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

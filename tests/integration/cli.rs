@@ -384,7 +384,13 @@ async fn secrets_are_read_from_stdin_or_a_file_never_the_command_line() {
     let set = cli
         .run_stdin(&["secrets", "set", &id, "API_KEY"], "stdin-secret-3b9e\n")
         .await;
-    assert!(!set.ok().contains("stdin-secret-3b9e"));
+    let said = set.ok();
+    assert!(!said.contains("stdin-secret-3b9e"));
+    // It says when the bot gets the new value (generic: the file changes in place).
+    assert!(
+        said.contains("API_KEY") && said.contains("in place"),
+        "{said}"
+    );
     assert_eq!(secret_on_disk(&s, &id, "API_KEY"), "stdin-secret-3b9e");
 
     let raw = cli
@@ -1063,6 +1069,76 @@ async fn apply_prune_deletes_only_with_yes_or_a_yes_on_the_terminal() {
     let out = cli.run(&["apply", "-f", file, "--prune", "--yes"]).await;
     assert!(out.ok().contains("deleted 1"), "{out:?}");
     assert_eq!(bot_json(&s, &again).await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn llm_providers_and_usage_from_the_command_line_never_show_the_key() {
+    let s = TestServer::start().await;
+    let cli = Cli::with_token(&s);
+    let key = "sk-cli-provider-key-71c0";
+    let add = cli
+        .run_stdin(
+            &[
+                "providers",
+                "add",
+                "local-llm",
+                "--kind",
+                "openai-compatible",
+                "--base-url",
+                "http://127.0.0.1:9/v1",
+                "--price",
+                "test-model=2,10",
+            ],
+            &format!("{key}\n"),
+        )
+        .await;
+    assert!(add.ok().contains("saved provider local-llm"), "{add:#?}");
+    let on_disk = s.data.path().join("llm-providers/local-llm/API_KEY");
+    assert_eq!(std::fs::read_to_string(&on_disk).unwrap(), key);
+    assert_eq!(mode(&on_disk), 0o600);
+
+    let list = cli.run(&["providers", "list"]).await;
+    let table = list.ok();
+    assert!(
+        table.contains("local-llm") && table.contains("openai-compatible"),
+        "{table}"
+    );
+    assert!(
+        list.stderr.contains("proxy: http://botmaker-llm:"),
+        "{list:#?}"
+    );
+    let json = cli.run(&["providers", "list", "--json"]).await;
+    for out in [&list, &json] {
+        assert!(
+            !out.stdout.contains(key) && !out.stderr.contains(key),
+            "{out:#?}"
+        );
+    }
+    let v: Value = serde_json::from_str(json.ok()).unwrap();
+    assert_eq!(v["providers"][0]["prices"]["test-model"]["output"], 10.0);
+
+    // The key is never taken from the command line; a bad kind is one clear line.
+    cli.run(&["providers", "add", "x", "--kind", "openai", "sk-on-argv"])
+        .await
+        .fails(2);
+    let bad = cli
+        .run_stdin(&["providers", "add", "x", "--kind", "gemini"], "k")
+        .await;
+    assert!(bad.fails(1).contains("kind"), "{bad:#?}");
+
+    let usage = cli.run(&["usage"]).await;
+    assert!(usage.ok().contains("(all)"), "{usage:#?}");
+    let id = s.create_bot("cli-usage").await;
+    let one = cli
+        .run(&["usage", "--bot", &id, "--since", "2025-01-01"])
+        .await;
+    assert!(one.ok().contains("(all)"), "{one:#?}");
+    assert!(one.stderr.contains("since 2025-01-01"), "{one:#?}");
+    cli.run(&["usage", "--bot", "no-such-bot"]).await.fails(1);
+
+    cli.run(&["providers", "rm", "local-llm"]).await.ok();
+    assert!(!on_disk.exists());
+    cli.run(&["providers", "rm", "local-llm"]).await.fails(1);
 }
 
 /// Regression: a changed `health_check` showed as `~ update` in `apply --dry-run`, then the

@@ -17,6 +17,7 @@ use crate::support::unique;
 
 mod browser;
 mod console;
+mod llm_pages;
 
 use browser::Browser;
 
@@ -294,6 +295,8 @@ async fn generic_bot_lifecycle_in_the_browser() {
     b.fill("#secret-value", &second_secret).await;
     b.click("#secret-submit").await;
     b.wait_for("#secret-list li[data-secret=EXTRA_TOKEN]").await;
+    // The answer says how the bot gets the new value (generic: the file changes in place).
+    b.wait_text("#toast", "in place").await;
     let (_, names) = s.get(&format!("/api/bots/{id}/secrets")).await;
     assert_eq!(names["secrets"], json!(["API_KEY", "EXTRA_TOKEN"]));
     let dom = b.source().await;
@@ -1113,4 +1116,58 @@ async fn assets_are_served_with_their_types_and_content_hashed_urls() {
         assert!(!text.contains("https://"), "an external URL");
         assert!(!text.contains("@import") && !text.contains("@font-face"));
     }
+}
+
+/// Image drift shows in the fleet and on the bot's page, and the page's upgrade picks up the
+/// moved tag (through the health gate) and clears the mark.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_marks_drift_and_upgrades_a_bot() {
+    use crate::support::variants::{Tags, Variant, variant};
+    let s = TestServer::start().await;
+    let docker = s.h.docker.client();
+    let v2 = variant(docker, &s.h.image, Variant::V2).await;
+    let mut tags = Tags::new(docker);
+    let repo = format!("botmaker-webdrift-{}", s.h.docker.instance());
+    let tag = tags.point(&repo, "live", &s.h.image).await;
+    let mut body = s.bot_body("web-up");
+    body["image"] = json!(tag);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    tags.point(&repo, "live", &v2).await;
+    s.wait_bot(&id, "drift", Duration::from_secs(20), |v| {
+        v["state"] == "running" && v["image_drift"] == true
+    })
+    .await;
+
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/")).await;
+    b.wait_for(&format!("tr[data-id=\"{id}\"] td[data-col=image] .drift"))
+        .await;
+    b.screenshot("fleet-drift").await.unwrap();
+
+    b.goto(&s.url(&format!("/bots/{id}"))).await;
+    b.wait_js(
+        "the drift note",
+        "return !document.querySelector('#drift-note').hidden;",
+    )
+    .await;
+    b.wait_text("#state-table", "the tag names another image now")
+        .await;
+    b.click("#upgrade-submit").await;
+    b.wait_text("#upgrade-result", "Upgraded: now running the image")
+        .await;
+    b.wait_js(
+        "the drift note gone",
+        "return document.querySelector('#drift-note').hidden;",
+    )
+    .await;
+    b.screenshot("bot-upgraded").await.unwrap();
+    let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(
+        v["image_id"],
+        json!(s.h.docker.image_id(&v2).await.unwrap().unwrap())
+    );
+    assert_eq!(v["image"], json!(tag), "still on the tag");
+    b.close().await;
 }

@@ -8,7 +8,10 @@ impl BotService {
     /// taken is undone; a crash half-way is undone at the next start (the create is journaled,
     /// see [`BotService::recover_interrupted`]).
     pub async fn create(&self, req: CreateBot) -> Result<BotView, BotError> {
-        let valid = self.validate_create(req)?;
+        // Asked before the lock: a Docker call (bounded by the client's timeout) that reads
+        // only the network, never the bot.
+        let internal = self.network_internal(req.network.as_deref()).await?;
+        let valid = self.validate_create(req, internal)?;
         let registry = self.inner.registry.clone().read_owned().await;
         let guard = self.lock_bot_bounded(&valid.id).await?;
         let s = self.clone();
@@ -69,7 +72,11 @@ impl BotService {
     /// Files left by a bot deleted while botmaker was down belong to nobody: refuse rather
     /// than hand them to a new bot. Checked before anything is written, so the undo of this
     /// create (or its recovery after a crash) never removes what it did not make.
-    async fn refuse_leftovers(&self, id: &BotId, template: &dyn Template) -> Result<(), BotError> {
+    pub(super) async fn refuse_leftovers(
+        &self,
+        id: &BotId,
+        template: &dyn Template,
+    ) -> Result<(), BotError> {
         let secrets_dir = self.secrets_for(template).bot_dir(id);
         if tokio::fs::symlink_metadata(&secrets_dir).await.is_ok() {
             return Err(BotError::Leftover {
@@ -89,7 +96,7 @@ impl BotService {
         Ok(())
     }
 
-    fn validate_create(&self, req: CreateBot) -> Result<ValidCreate, BotError> {
+    fn validate_create(&self, req: CreateBot, internal: bool) -> Result<ValidCreate, BotError> {
         let mut errors = FieldErrors::default();
         let id = BotId::new(req.id.clone())
             .map_err(|e| errors.add("id", e.to_string()))
@@ -107,8 +114,10 @@ impl BotService {
         validate::check_command(req.command.as_deref(), &mut errors);
         validate::check_env(&req.env, &mut errors);
         let names = validate::check_secrets(&req.secrets, &mut errors);
+        let supplied = names.clone();
         validate::check_ports(&req.ports, &mut errors);
         validate::check_limits(&req.limits, &mut errors);
+        validate::check_stop_timeout(req.stop_timeout_secs, &mut errors);
         if let Some(p) = &req.health_check {
             validate::check_health_check(p, &mut errors);
         }
@@ -124,6 +133,7 @@ impl BotService {
             network: req.network.clone(),
             health_check: req.health_check.clone(),
             settings: req.settings.clone(),
+            stop_timeout_secs: req.stop_timeout_secs,
         };
         let mut secrets: Vec<(SecretName, SecretValue)> = names
             .into_iter()
@@ -132,14 +142,24 @@ impl BotService {
                 (n, v)
             })
             .collect();
+        // Filled with virtual LLM keys when the container is made.
+        let mut virtual_keys: Vec<SecretName> = Vec::new();
         if let Some(t) = template {
             for (n, v) in t.generated_secrets(&spec) {
                 if !secrets.iter().any(|(have, _)| *have == n) {
                     secrets.push((n, SecretValue::from(v)));
                 }
             }
-            let all: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
+            let mut all: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
+            virtual_keys = self.check_llm_uses(t, &spec, &supplied, &mut errors);
+            all.extend(virtual_keys.iter().cloned());
             t.prepare(&mut spec, &all, &mut errors);
+            super::policy::fit_ports_to_network(
+                &mut spec,
+                internal,
+                !req.ports.is_empty(),
+                &mut errors,
+            );
         }
         validate::apply_default_limits(&mut spec.limits);
         errors.into_result().map_err(BotError::Validation)?;
@@ -147,8 +167,13 @@ impl BotService {
             unreachable!("errors were recorded for a missing id or template");
         };
         let now = Utc::now();
-        let mut secret_names: Vec<String> = secrets.iter().map(|(n, _)| n.to_string()).collect();
+        let mut secret_names: Vec<String> = secrets
+            .iter()
+            .map(|(n, _)| n.to_string())
+            .chain(virtual_keys.iter().map(|n| n.to_string()))
+            .collect();
         secret_names.sort();
+        secret_names.dedup();
         let row = BotRow {
             id: id.clone(),
             name,
@@ -214,20 +239,20 @@ struct ValidCreate {
 
 /// Undoes a partial create, newest step first. Each step is recorded only once taken, and
 /// only what this create made is undone: a container someone else owns is never touched.
-struct Undo<'a> {
-    service: &'a BotService,
-    id: &'a BotId,
-    container: bool,
-    workspace: bool,
-    secrets: bool,
+pub(super) struct Undo<'a> {
+    pub(super) service: &'a BotService,
+    pub(super) id: &'a BotId,
+    pub(super) container: bool,
+    pub(super) workspace: bool,
+    pub(super) secrets: bool,
     /// The create failed because Docker did not answer: a request it never answered may
     /// still be carried out when it resumes, so even a container it says is not there may
     /// appear later.
-    outage: bool,
+    pub(super) outage: bool,
 }
 
 impl Undo<'_> {
-    async fn run(self) {
+    pub(super) async fn run(self) {
         let s = &self.service.inner;
         let mut container_gone = true;
         if self.container {

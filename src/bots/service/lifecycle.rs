@@ -28,7 +28,7 @@ impl BotService {
     pub async fn stop(&self, id: &str) -> Result<BotView, BotError> {
         self.with_bot(id, |s, row| async move {
             let want = with_desired(row, DesiredState::Stopped);
-            let grace = Some(s.inner.stop_grace);
+            let grace = Some(s.stop_grace(&want));
             match s.inner.docker.stop_container(&want.id, grace).await {
                 Ok(()) | Err(ContainerError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -42,7 +42,7 @@ impl BotService {
     pub async fn restart(&self, id: &str) -> Result<BotView, BotError> {
         self.with_bot(id, |s, row| async move {
             let want = with_desired(row, DesiredState::Running);
-            let grace = Some(s.inner.stop_grace);
+            let grace = Some(s.stop_grace(&want));
             match s.inner.docker.restart_container(&want.id, grace).await {
                 Ok(()) => {}
                 Err(ContainerError::NotFound { .. }) => s.recreate(&want).await?,
@@ -77,7 +77,7 @@ impl BotService {
             let result = async {
                 s.inner
                     .docker
-                    .remove_container(&row.id, Some(s.inner.stop_grace))
+                    .remove_container(&row.id, Some(s.stop_grace(&row)))
                     .await?;
                 s.recreate(&row).await
             }
@@ -113,6 +113,9 @@ impl BotService {
             row.name.clone_from(name);
         }
         req.apply_to(&mut spec);
+        // Ports the user set (a template's defaults are added by `prepare` below).
+        let user_ports = !spec.ports.is_empty();
+        let internal = self.network_internal(spec.network.as_deref()).await?;
         let new_secrets = req.secrets.unwrap_or_default();
         let names = validate::check_secrets(&new_secrets, &mut errors);
         let mut all: Vec<SecretName> = old
@@ -125,7 +128,13 @@ impl BotService {
                 all.push(n.clone());
             }
         }
+        for n in self.check_llm_uses(template, &spec, &names, &mut errors) {
+            if !all.contains(&n) {
+                all.push(n);
+            }
+        }
         template.prepare(&mut spec, &all, &mut errors);
+        policy::fit_ports_to_network(&mut spec, internal, user_ports, &mut errors);
         validate::apply_default_limits(&mut spec.limits);
         errors.into_result().map_err(BotError::Validation)?;
         if req.apply && !self.inner.docker.image_exists(&spec.image).await? {
@@ -191,10 +200,11 @@ impl BotService {
         store: SecretsStore,
         secrets: Vec<(SecretName, SecretValue)>,
     ) -> Result<(), BotError> {
-        // Until this succeeds nothing has changed.
+        // Until this succeeds nothing has changed. The running container was made from the
+        // previous config: its grace applies.
         self.inner
             .docker
-            .remove_container(&old.id, Some(self.inner.stop_grace))
+            .remove_container(&old.id, Some(self.stop_grace(old)))
             .await?;
         let backup = match SecretsBackup::write(store, &old.id, secrets).await {
             Ok(b) => b,
@@ -236,14 +246,14 @@ impl BotService {
     }
 
     /// Writes `row` over the stored bot; a bot that is gone is `NOT_FOUND`.
-    async fn save_row(&self, row: &BotRow) -> Result<(), BotError> {
+    pub(super) async fn save_row(&self, row: &BotRow) -> Result<(), BotError> {
         let found = self.inner.store.update_bot(row).await?;
         must_exist(found, &row.id)
     }
 
     /// Creates (and, if desired, starts) the container of an existing bot from `row`,
     /// rewriting the template's workspace files.
-    async fn recreate(&self, row: &BotRow) -> Result<(), BotError> {
+    pub(super) async fn recreate(&self, row: &BotRow) -> Result<(), BotError> {
         self.create_container_from(row).await?;
         if row.desired_state == DesiredState::Running {
             self.inner.docker.start_container(&row.id).await?;
@@ -273,14 +283,19 @@ impl BotService {
         let (s, b) = (secrets_store.clone(), row.id.clone());
         let secrets_dir = blocking(move || Ok::<_, BotError>(s.ensure_bot_dir(&b)?)).await?;
         let workspace = self.workspace_dir(&row.id);
-        let rendered = template.render(&RenderInput {
+        let llm = self
+            .llm_routes(row, template, &spec, &secrets_store)
+            .await?;
+        let mut rendered = template.render(&RenderInput {
             bot_id: &row.id,
             name: &row.name,
             spec: &spec,
             secrets_dir: &secrets_dir,
             workspace_dir: &workspace,
             secret_names: &names,
+            llm: &llm,
         });
+        self.drop_redundant_init(&mut rendered.config).await?;
         let files: &[WorkspaceFile] = &rendered.files;
         write_workspace(&workspace, files, template.owner()).await?;
         match self
@@ -333,7 +348,7 @@ impl BotService {
         match self
             .inner
             .docker
-            .remove_container(&row.id, Some(self.inner.stop_grace))
+            .remove_container(&row.id, Some(self.stop_grace(row)))
             .await
         {
             // A container of another owner holding the name is not ours to remove.
@@ -346,6 +361,8 @@ impl BotService {
                 return Err(e.into());
             }
         }
+        // An upgrade cut short may have left the previous container parked.
+        self.inner.docker.remove_parked(&row.id).await?;
         self.purge_files_and_row(&row.id).await
     }
 

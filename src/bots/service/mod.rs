@@ -22,6 +22,7 @@ use tokio::sync::{OwnedMutexGuard, RwLock};
 
 use super::cache::BotCache;
 use super::error::BotError;
+use super::images::{ImageIds, drifted};
 use super::observed::{BotEventKind, Fleet};
 use super::spec::{BotSpec, CreateBot, DEFAULT_TEMPLATE, UpdateBot};
 use super::template::{self, RenderInput, TEMPLATE_NAMES, Template};
@@ -90,6 +91,10 @@ struct Inner {
     stop_grace: Duration,
     policy: BotPolicy,
     unsettled: Mutex<HashMap<BotId, Unsettled>>,
+    /// The LLM key proxy's state (see [`BotService::with_llm`]).
+    llm: Option<crate::llm::LlmService>,
+    /// What configured image references resolve to, for drift.
+    images: ImageIds,
 }
 
 /// One bot's lock.
@@ -97,14 +102,19 @@ type BotLock = Arc<tokio::sync::Mutex<()>>;
 /// A held bot lock.
 type BotGuard = OwnedMutexGuard<()>;
 
+mod backup;
 mod create;
 mod exec;
 mod files;
 mod lifecycle;
+mod llm;
 mod orphans;
+mod policy;
 mod recovery;
 mod secrets;
+mod upgrade;
 
+pub use backup::MAX_IMPORT_BYTES;
 pub use exec::{
     DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome, MAX_EXEC_ARGS, MAX_EXEC_ARGV_BYTES,
     MAX_EXEC_ENV, MAX_EXEC_TIMEOUT_SECS, MAX_EXEC_USER_LEN, MAX_EXEC_WORKDIR_LEN, check_exec,
@@ -112,6 +122,7 @@ pub use exec::{
 };
 use files::{list_dirs, remove_dir, write_workspace};
 pub use orphans::Orphans;
+pub use policy::SecretChange;
 pub use recovery::Recovered;
 
 impl BotService {
@@ -137,6 +148,8 @@ impl BotService {
                 stop_grace,
                 policy,
                 unsettled: Mutex::default(),
+                llm: None,
+                images: ImageIds::default(),
             }),
         }
     }
@@ -159,6 +172,32 @@ impl BotService {
     /// The database.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The cache of what configured image references resolve to (for drift).
+    pub fn images(&self) -> &ImageIds {
+        &self.inner.images
+    }
+
+    /// Marks the views whose container runs another image than their configured reference
+    /// names now. One inspect per uncached reference, none for cached ones.
+    async fn mark_drift(&self, views: &mut [BotView]) {
+        let refs: Vec<String> = views
+            .iter()
+            .filter(|v| v.observed.image_id.is_some())
+            .map(|v| v.image.clone())
+            .collect();
+        if refs.is_empty() {
+            return;
+        }
+        let resolved = self
+            .inner
+            .images
+            .resolve(&self.inner.docker, refs.iter().map(String::as_str))
+            .await;
+        for v in views {
+            v.image_drift = drifted(v.observed.image_id.as_deref(), resolved.get(&v.image));
+        }
     }
 
     fn locks(&self) -> std::sync::MutexGuard<'_, HashMap<BotId, BotLock>> {
@@ -310,11 +349,13 @@ impl BotService {
         if self.inner.cache.is_fresh() {
             let bot = BotId::new(id).map_err(|_| BotError::NotFound(id.to_string()))?;
             self.inner.cache.refresh(&self.inner.store).await?;
-            return self
+            let mut view = self
                 .inner
                 .cache
                 .get(&bot, &self.inner.fleet)
-                .ok_or_else(|| BotError::NotFound(id.to_string()));
+                .ok_or_else(|| BotError::NotFound(id.to_string()))?;
+            self.mark_drift(std::slice::from_mut(&mut view)).await;
+            return Ok(view);
         }
         self.inspect(id).await
     }
@@ -323,7 +364,9 @@ impl BotService {
     /// the reconciler does when an event says the container changed.
     pub async fn inspect(&self, id: &str) -> Result<BotView, BotError> {
         let (_, row) = self.row(id).await?;
-        self.refresh(&row).await
+        let mut view = self.refresh(&row).await?;
+        self.mark_drift(std::slice::from_mut(&mut view)).await;
+        Ok(view)
     }
 
     /// [`BotService::inspect`] of a row already read.
@@ -336,7 +379,9 @@ impl BotService {
     pub async fn list(&self) -> Result<Vec<BotView>, BotError> {
         if self.inner.cache.is_fresh() {
             self.inner.cache.refresh(&self.inner.store).await?;
-            return Ok(self.inner.cache.list(&self.inner.fleet));
+            let mut views = self.inner.cache.list(&self.inner.fleet);
+            self.mark_drift(&mut views).await;
+            return Ok(views);
         }
         self.list_live().await
     }
@@ -346,7 +391,15 @@ impl BotService {
     pub async fn list_json(&self) -> Result<Vec<bytes::Bytes>, BotError> {
         if self.inner.cache.is_fresh() {
             self.inner.cache.refresh(&self.inner.store).await?;
-            return Ok(self.inner.cache.list_json(&self.inner.fleet));
+            // Drift from the per-reference image cache: no Docker call unless a reference is
+            // new or an image event cleared it.
+            let references = self.inner.cache.image_references();
+            let resolved = self
+                .inner
+                .images
+                .resolve(&self.inner.docker, references.iter().map(String::as_str))
+                .await;
+            return Ok(self.inner.cache.list_json(&self.inner.fleet, &resolved));
         }
         let views = self.list_live().await?;
         views
@@ -371,9 +424,15 @@ impl BotService {
                     .map_err(BotError::from)
             },
         )?;
-        let by_bot: HashMap<&str, &ContainerInfo> =
-            containers.iter().map(|c| (c.bot_id.as_str(), c)).collect();
-        rows.iter()
+        // A container parked by an upgrade carries the bot's label too; the bot's own name
+        // is the one that counts.
+        let by_bot: HashMap<&str, &ContainerInfo> = containers
+            .iter()
+            .filter(|c| is_current(c))
+            .map(|c| (c.bot_id.as_str(), c))
+            .collect();
+        let mut views = rows
+            .iter()
             .map(|row| {
                 let observed = self.inner.fleet.observe_info(
                     &row.id,
@@ -382,7 +441,9 @@ impl BotService {
                 );
                 view_of(row, observed)
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        self.mark_drift(&mut views).await;
+        Ok(views)
     }
 
     /// The bot's existing log lines, at most [`LOG_READ_TIMEOUT`] in the making. A bot without
@@ -424,6 +485,12 @@ impl BotService {
         let (bot, _) = self.row(id).await?;
         Ok(self.inner.docker.logs(&bot, opts))
     }
+}
+
+/// Whether `c` is its bot's current container (named `botmaker-<id>`), not one an upgrade
+/// parked.
+pub fn is_current(c: &ContainerInfo) -> bool {
+    BotId::new(c.bot_id.as_str()).is_ok_and(|b| c.name == crate::docker::container_name(&b))
 }
 
 /// A store write that matched no row means the bot is gone: `NOT_FOUND`, never a silent

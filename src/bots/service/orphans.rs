@@ -36,6 +36,8 @@ impl BotService {
                 .into_iter()
                 .map(|c| c.bot_id)
                 .filter(|b| !known.contains(b))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .collect(),
             secrets: secret_dirs
                 .into_iter()
@@ -69,7 +71,14 @@ impl BotService {
                 .remove_container(&bot, Some(Duration::ZERO))
                 .await
             {
-                Ok(_) => removed.containers.push(id.clone()),
+                Ok(_) => {
+                    // A container an upgrade parked carries the bot's label too.
+                    if let Err(e) = self.inner.docker.remove_parked(&bot).await {
+                        tracing::warn!(bot = %id, error = %e, "could not remove orphan container");
+                        continue;
+                    }
+                    removed.containers.push(id.clone())
+                }
                 Err(e) => {
                     tracing::warn!(bot = %id, error = %e, "could not remove orphan container")
                 }

@@ -1,5 +1,5 @@
-//! Recovery of creates and deletes that began and never ended: botmaker was killed half-way,
-//! or Docker went away before a failed create could remove its container. The
+//! Recovery of creates, deletes and upgrades that began and never ended: botmaker was killed
+//! half-way, or Docker went away before a failed create could remove its container. The
 //! `bot_operations` journal names them; each is taken to the end that cannot surprise anyone.
 
 use super::*;
@@ -12,12 +12,19 @@ pub struct Recovered {
     pub creates_undone: Vec<String>,
     /// Bots whose interrupted delete was finished.
     pub deletes_finished: Vec<String>,
+    /// Bots whose interrupted upgrade was undone: the old container runs again.
+    pub upgrades_rolled_back: Vec<String>,
+    /// Bots whose interrupted upgrade was finished: the new container had passed its gate.
+    pub upgrades_finished: Vec<String>,
 }
 
 impl Recovered {
     /// Whether there was nothing to recover.
     pub fn is_empty(&self) -> bool {
-        self.creates_undone.is_empty() && self.deletes_finished.is_empty()
+        self.creates_undone.is_empty()
+            && self.deletes_finished.is_empty()
+            && self.upgrades_rolled_back.is_empty()
+            && self.upgrades_finished.is_empty()
     }
 }
 
@@ -42,6 +49,21 @@ impl BotService {
             let Some(op) = self.inner.store.unfinished_operation(&bot).await? else {
                 continue;
             };
+            if op == BotOperation::Upgrade {
+                let (s, b) = (self.clone(), bot.clone());
+                let finished = run_to_completion(async move {
+                    let finished = s.recover_upgrade(&b).await;
+                    drop(guard);
+                    finished
+                })
+                .await?;
+                tracing::info!(bot = %bot, finished, "took an interrupted upgrade to its end");
+                match finished {
+                    true => done.upgrades_finished.push(bot.to_string()),
+                    false => done.upgrades_rolled_back.push(bot.to_string()),
+                }
+                continue;
+            }
             let (s, b) = (self.clone(), bot.clone());
             run_to_completion(async move {
                 match s
@@ -54,6 +76,7 @@ impl BotService {
                     Ok(_) | Err(ContainerError::NotOwned { .. }) => {}
                     Err(e) => return Err(BotError::from(e)),
                 }
+                s.inner.docker.remove_parked(&b).await?;
                 s.purge_files_and_row(&b).await?;
                 s.drop_lock(&b, &guard);
                 Ok(())
@@ -63,6 +86,7 @@ impl BotService {
             match op {
                 BotOperation::Create => done.creates_undone.push(bot.to_string()),
                 BotOperation::Delete => done.deletes_finished.push(bot.to_string()),
+                BotOperation::Upgrade => unreachable!("handled above"),
             }
         }
         Ok(done)

@@ -10,13 +10,14 @@ impl BotService {
     }
 
     /// Sets (creates or rotates) one secret. The file is replaced atomically and shows up in
-    /// the running container through its directory mount, with no restart.
+    /// the running container through its directory mount; templates whose bots read secrets
+    /// at start only get a restart (see [`SecretChange`]).
     pub async fn set_secret(
         &self,
         id: &str,
         name: &str,
         value: SecretValue,
-    ) -> Result<(), BotError> {
+    ) -> Result<SecretChange, BotError> {
         let mut errors = FieldErrors::default();
         let name = SecretName::new(name.to_string())
             .map_err(|e| errors.add("name", e.to_string()))
@@ -32,6 +33,7 @@ impl BotService {
         errors.into_result().map_err(BotError::Validation)?;
         let name = name.expect("validated");
         self.with_bot(id, |s, row| async move {
+            s.refuse_virtual_key(&row, &name)?;
             let template = templates::lookup(&row.template).unwrap_or(&template::Generic);
             let bot = row.id.clone();
             let backup =
@@ -50,7 +52,9 @@ impl BotService {
                     return Err(e);
                 }
             }
-            Ok(())
+            // Under the same lock, and in the same task that outlives the caller: a client
+            // that goes away cannot leave a new value the bot never reads.
+            s.after_secret_change(&row, template).await
         })
         .await
     }
@@ -63,6 +67,8 @@ impl BotService {
             return Ok(false);
         };
         self.with_bot(id, |s, row| async move {
+            s.refuse_virtual_key(&row, &name)?;
+            s.refuse_required_secret(&row, &name)?;
             let bot = row.id.clone();
             let (store, b, n) = (s.inner.secrets.clone(), bot.clone(), name.clone());
             let existed = blocking(move || Ok::<_, BotError>(store.delete(&b, &n)?)).await?;

@@ -11,11 +11,13 @@ use utoipa::openapi::{OpenApi, RefOr};
 
 use crate::api::{DEFAULT_LOG_TAIL, MAX_TOKEN_NAME_LEN, TOKEN_NAME_PATTERN};
 use crate::bots::HttpProbe;
-use crate::bots::spec::DEFAULT_TEMPLATE;
+use crate::bots::spec::{DEFAULT_TEMPLATE, MAX_STOP_TIMEOUT_SECS};
 use crate::bots::template::TEMPLATE_NAMES;
+use crate::bots::upgrade::{DEFAULT_UPGRADE_TIMEOUT, MAX_UPGRADE_TIMEOUT};
 use crate::bots::validate::{
-    DEFAULT_MEMORY_MB, DEFAULT_PIDS, MAX_CPUS, MAX_MEMORY_MB, MAX_NAME_LEN, MAX_PIDS,
-    MAX_PROBE_FAILURES, MAX_PROBE_SECS, MAX_SECRET_LEN, MIN_MEMORY_MB,
+    DEFAULT_MEMORY_MB, DEFAULT_PIDS, MAX_CPUS, MAX_LLM_COST_PER_MONTH, MAX_LLM_REQUESTS_PER_MINUTE,
+    MAX_LLM_TOKENS_PER_DAY, MAX_MEMORY_MB, MAX_NAME_LEN, MAX_PIDS, MAX_PROBE_FAILURES,
+    MAX_PROBE_SECS, MAX_SECRET_LEN, MIN_MEMORY_MB,
 };
 use crate::secrets::{MAX_SECRET_NAME_LEN, SECRET_NAME_PATTERN};
 
@@ -64,6 +66,21 @@ impl Modify for Bounds {
             o.default = Some(json!(DEFAULT_PIDS));
         });
 
+        at("Limits", "llm_tokens_per_day", &|o| {
+            range(o, 0, MAX_LLM_TOKENS_PER_DAY)
+        });
+        at("Limits", "llm_requests_per_minute", &|o| {
+            range(o, 0, MAX_LLM_REQUESTS_PER_MINUTE)
+        });
+        at("Limits", "llm_cost_per_month", &|o| {
+            o.minimum = Some(0.into());
+            o.maximum = Some(MAX_LLM_COST_PER_MONTH.into());
+        });
+        at("UpgradeBot", "timeout_secs", &|o| {
+            range(o, 1, MAX_UPGRADE_TIMEOUT.as_secs());
+            o.default = Some(json!(DEFAULT_UPGRADE_TIMEOUT.as_secs()));
+        });
+
         at("HealthCheck", "path", &|o| {
             o.default = Some(json!(probe.path));
         });
@@ -99,6 +116,11 @@ impl Modify for Bounds {
             });
             at(schema, "network", &|o| {
                 o.pattern = Some(NETWORK_PATTERN.into());
+            });
+        }
+        for schema in ["CreateBot", "UpdateBot"] {
+            at(schema, "stop_timeout_secs", &|o| {
+                range(o, 1, MAX_STOP_TIMEOUT_SECS)
             });
         }
         at("CreateBot", "template", &|o| {

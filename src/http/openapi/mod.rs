@@ -48,6 +48,7 @@ use crate::secrets::SecretName;
         (name = "observe", description = "Logs, stats and live events"),
         (name = "exec", description = "Commands and terminals inside a running bot"),
         (name = "admin", description = "Housekeeping"),
+        (name = "llm", description = "The LLM key proxy: providers, virtual keys, usage"),
         (name = "meta", description = "This document"),
     ),
     // Every operation needs a session or API token unless it says otherwise.

@@ -7,7 +7,8 @@ use crate::api::ErrorBody;
 
 /// The request is invalid: `VALIDATION_FAILED` (with `fields`, also for a value of the wrong
 /// type at a known field of the body or query string), `INVALID_JSON`, `INVALID_QUERY`,
-/// `INVALID_PATH`, `IMAGE_NOT_FOUND`, `INVALID_CONFIG`, `NOT_A_SESSION`...
+/// `INVALID_PATH`, `IMAGE_NOT_FOUND`, `INVALID_CONFIG`, `NOT_A_SESSION`, `BACKUP_CORRUPT` and
+/// `BACKUP_UNSUPPORTED` (an archive that is damaged, altered or from a newer botmaker)...
 #[derive(ToResponse)]
 pub struct BadRequest(pub ErrorBody);
 
@@ -25,7 +26,8 @@ pub struct Forbidden(pub ErrorBody);
 pub struct NotFound(pub ErrorBody);
 
 /// `ALREADY_EXISTS`, `CONTAINER_NAME_TAKEN` (a container botmaker does not manage holds the
-/// name) or `LEFTOVER_FILES` (run `POST /api/admin/cleanup`).
+/// name), `LEFTOVER_FILES` (run `POST /api/admin/cleanup`) or `SECRET_REQUIRED` (the bot's
+/// template needs the secret: set a new value instead, or change the settings that need it).
 #[derive(ToResponse)]
 pub struct Conflict(pub ErrorBody);
 

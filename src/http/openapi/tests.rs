@@ -255,6 +255,15 @@ fn bounds_are_the_constants_validation_enforces() {
     assert_eq!(probe["interval_secs"]["maximum"], MAX_PROBE_SECS);
     assert_eq!(probe["failure_threshold"]["maximum"], MAX_PROBE_FAILURES);
     assert_eq!(probe["path"]["default"], "/healthz");
+    for schema in ["CreateBot", "UpdateBot"] {
+        let grace = &s[schema]["properties"]["stop_timeout_secs"];
+        assert_eq!(grace["minimum"], 1, "{schema}");
+        assert_eq!(
+            grace["maximum"],
+            crate::bots::spec::MAX_STOP_TIMEOUT_SECS,
+            "{schema}"
+        );
+    }
     let secret = &s["SecretValue"]["properties"]["value"];
     assert_eq!(
         (secret["minLength"].clone(), secret["maxLength"].clone()),
@@ -356,6 +365,11 @@ fn response_schemas_match_what_the_server_sends() {
         container_id: Some("c0ffee".into()),
         image_id: None,
         started_at: Some(now),
+        channels: Some(vec![crate::bots::ChannelStatus {
+            id: "telegram".into(),
+            state: crate::bots::ChannelState::Running,
+            detail: None,
+        }]),
     };
     let row = BotRow {
         id: crate::BotId::new("b").expect("an id"),
@@ -372,7 +386,14 @@ fn response_schemas_match_what_the_server_sends() {
     assert_shape(
         &doc,
         "Bot",
-        BotView::new(&row, BotSpec::default(), observed.clone()),
+        BotView::new(
+            &row,
+            BotSpec {
+                stop_timeout_secs: Some(90),
+                ..BotSpec::default()
+            },
+            observed.clone(),
+        ),
     );
     assert_shape(&doc, "Observed", &observed);
     assert_shape(
@@ -401,6 +422,17 @@ fn response_schemas_match_what_the_server_sends() {
         BotStats {
             id: "b".into(),
             sample: StatsSample::default(),
+        },
+    );
+    assert_shape(
+        &doc,
+        "SecretSet",
+        crate::api::SecretSet {
+            success: true,
+            name: "TOKEN".into(),
+            rotation: crate::bots::SecretRotation::Restart,
+            restarted: true,
+            effect: "the bot was restarted and runs with the new value".into(),
         },
     );
     assert_shape(

@@ -6,6 +6,7 @@ import {
   $, $$, h, s, enc, api, notify, confirmAction, fmtBytes, fmtPercent, fmtTime, uptime,
   memoryLimit, STATE_LABEL, subscribeEvents, subscribeStats, startPage,
 } from './common.js';
+import { showBotUsage } from './llm.js';
 import { clearErrors, showErrors } from './forms.js';
 
 function botPage() {
@@ -29,6 +30,7 @@ function botPage() {
       ['Desired state', bot.desired_state],
       ['Observed state', STATE_LABEL[bot.state] || bot.state],
       ['Health', bot.health],
+      ['Channels', (bot.channels || []).map((c) => `${c.id}: ${c.state.replace('_', ' ')}${c.detail ? ` (${c.detail})` : ''}`).join('\n') || '—'],
       ['Uptime', uptime(bot)],
       ['Started', fmtTime(bot.started_at)],
       ['Restarts', String(bot.restart_count ?? 0)],
@@ -36,6 +38,7 @@ function botPage() {
       ['Killed for memory', bot.oom_killed ? 'yes' : 'no'],
       ['Container', bot.container_id ? bot.container_id.slice(0, 12) : '—'],
       ['Image id', bot.image_id ? bot.image_id.replace(/^sha256:/, '').slice(0, 12) : '—'],
+      ['Image drift', bot.image_drift ? 'yes: the tag names another image now' : 'no'],
     ];
     $('#state-table tbody').replaceChildren(...rowsData.map(([k, v]) =>
       h('tr', null, h('th', { scope: 'row', text: k }), h('td', { text: v, 'data-key': k }))));
@@ -52,7 +55,8 @@ function botPage() {
         bot.limits.memory_mb ? `memory ${bot.limits.memory_mb} MiB` : null,
         bot.limits.cpus ? `${bot.limits.cpus} CPUs` : null,
         bot.limits.pids ? `${bot.limits.pids} processes` : null].filter(Boolean).join(', ') || 'none'],
-      ['Health probe', bot.health_check ? `GET :${bot.health_check.port}${bot.health_check.path} every ${bot.health_check.interval_secs}s` : 'none'],
+      ['Health probe', bot.health_check ? `GET :${bot.health_check.port}${bot.health_check.path}${bot.health_check.ready_path ? ` (ready: ${bot.health_check.ready_path})` : ''} every ${bot.health_check.interval_secs}s` : 'none'],
+      ['Stop grace', bot.stop_timeout_secs ? `${bot.stop_timeout_secs} s` : 'server default'],
       ['Settings', bot.settings && Object.keys(bot.settings).length ? JSON.stringify(bot.settings, null, 2) : '—'],
       ['Created', fmtTime(bot.created_at)], ['Updated', fmtTime(bot.updated_at)],
     ];
@@ -62,6 +66,7 @@ function botPage() {
       const editable = {
         name: bot.name, image: bot.image, command: bot.command || [], env: bot.env,
         ports: bot.ports, limits: bot.limits, settings: bot.settings,
+        stop_timeout_secs: bot.stop_timeout_secs ?? null,
       };
       ta.value = JSON.stringify(editable, null, 2);
     }
@@ -91,9 +96,17 @@ function botPage() {
         } })))));
   }
 
+  function renderUpgrade() {
+    const image = $('#upgrade-image');
+    if (!image.dataset.dirty) image.value = bot.image;
+    $('#drift-note').hidden = !bot.image_drift;
+    $('#upgrade-submit').disabled = gone;
+  }
+
   function render() {
     renderState();
     renderConfig();
+    renderUpgrade();
     renderSecrets();
   }
 
@@ -176,6 +189,41 @@ function botPage() {
     }
   });
 
+  // ---- upgrade
+
+  $('#upgrade-image').addEventListener('input', (e) => { e.target.dataset.dirty = '1'; });
+  $('#upgrade-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const form = e.target;
+    clearErrors(form);
+    const image = $('#upgrade-image').value.trim();
+    const timeout = Number($('#upgrade-timeout').value);
+    const body = { timeout_secs: timeout };
+    if (image) body.image = image;
+    const submit = $('#upgrade-submit');
+    const result = $('#upgrade-result');
+    submit.disabled = true;
+    result.textContent = 'Upgrading: waiting for the new container to prove itself…';
+    try {
+      const out = await api('POST', `${base}/upgrade`, body);
+      bot = out.bot;
+      delete $('#upgrade-image').dataset.dirty;
+      render();
+      const down = out.downtime_ms === undefined ? '' : ` (down ${(out.downtime_ms / 1000).toFixed(1)} s)`;
+      if (out.result === 'unchanged') result.textContent = `Already running the image ${out.image} names.`;
+      else if (out.previous_image === out.image) result.textContent = `Upgraded: now running the image ${out.image} names${down}.`;
+      else result.textContent = `Upgraded from ${out.previous_image} to ${out.image}${down}.`;
+      notify(`upgrade: ${out.result}`, 'ok');
+    } catch (err) {
+      const unplaced = err.fields ? showErrors(form, err.fields) : [err.message];
+      result.textContent = unplaced.join(' ');
+      notify(err.status === 409 ? 'Upgrade rolled back: the old container runs again' : `Upgrade failed: ${err.message}`, 'error');
+      await load();
+    } finally {
+      submit.disabled = gone;
+    }
+  });
+
   // ---- secrets
 
   $('#secret-form').addEventListener('submit', async (e) => {
@@ -191,10 +239,10 @@ function botPage() {
     const submit = $('#secret-submit');
     submit.disabled = true;
     try {
-      await api('PUT', `${base}/secrets/${enc(name)}`, { value: valueInput.value });
+      const change = await api('PUT', `${base}/secrets/${enc(name)}`, { value: valueInput.value });
       valueInput.value = '';
       $('#secret-name').value = '';
-      notify(`Secret ${name} set`, 'ok');
+      notify(`Secret ${name} set: ${change.effect}`, 'ok');
       await load();
     } catch (err) {
       const unplaced = err.fields ? showErrors(form, err.fields) : [err.message];
@@ -376,6 +424,7 @@ function botPage() {
   subscribeEvents((ev) => {
     if (ev.id !== id) return;
     if (ev.kind === 'deleted') { markGone(); stopFollow(); return; }
+    if (ev.kind === 'budget_exceeded') { showBotUsage(id); return; }
     if (ev.kind === 'state' && ev.observed && bot) {
       Object.assign(bot, ev.observed);
       renderState();
@@ -394,7 +443,7 @@ function botPage() {
     if (document.hidden) stopFollow();
     else if ($('#log-follow').checked && !gone) loadLogs();
   });
-  load().then(() => { loadStats(); loadLogs(); });
+  load().then(() => { loadStats(); loadLogs(); showBotUsage(id); });
 }
 
 startPage(botPage);

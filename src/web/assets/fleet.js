@@ -31,7 +31,16 @@ const CELLS = {
   // CPU and memory come from the stats stream (fillStats).
   cpu: { class: 'cpu' },
   mem: { class: 'mem' },
-  image: { class: 'image', fill: (td, bot) => td.replaceChildren(h('code', { text: bot.image })) },
+  image: {
+    class: 'image',
+    fill: (td, bot) => {
+      td.replaceChildren(h('code', { text: bot.image }));
+      // The tag names another image now: an upgrade would pick it up.
+      if (bot.image_drift) {
+        td.append(' ', h('span', { class: 'drift', text: 'drift', title: 'The tag now names another image than runs: upgrade to pick it up' }));
+      }
+    },
+  },
 };
 
 /** Lifecycle actions the bulk buttons (`data-bulk`) run on each selected bot. */

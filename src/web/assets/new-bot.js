@@ -125,6 +125,13 @@ function newBotPage() {
       problem('health_check.port', 'is needed for a health probe');
     }
 
+    const grace = value('stop_timeout_secs');
+    if (grace) {
+      const n = Number(grace);
+      if (!Number.isInteger(n) || n < 1) problem('stop_timeout_secs', 'must be a whole number of seconds');
+      else body.stop_timeout_secs = n;
+    }
+
     const secrets = {};
     for (const r of $$('[data-secret-row]', rows)) {
       const name = $('.secret-name', r).value.trim();

@@ -7,11 +7,11 @@ use axum::response::Response;
 use maud::{Markup, html};
 
 use super::console::{BotTab, bot_tabs};
-use crate::bots::BotError;
+use super::no_such_bot;
 use crate::edge::AppState;
 use crate::web::assets::Script;
 use crate::web::form::{ErrorSlot, error_id};
-use crate::web::layout::{Nav, Page, error_page};
+use crate::web::layout::{Nav, Page};
 use crate::web::session::BrowserSession;
 
 /// Lifecycle buttons: `data-action` (the route `bot.js` calls), label, and a tooltip.
@@ -104,14 +104,48 @@ fn configuration() -> Markup {
     }
 }
 
+fn upgrade() -> Markup {
+    html! {
+        section.card aria-labelledby="h-upgrade" {
+            h2 #h-upgrade { "Upgrade" }
+            p.help {
+                "Replaces the container by one of this image and keeps it only if it stays up \
+                 (and answers its health probe) until the deadline; otherwise the old container \
+                 runs again, unchanged. Leave the image as it is to pick up a tag that moved."
+            }
+            p #drift-note .drift-note role="status" hidden {
+                "The image tag now names another image than this bot runs: upgrade to pick it up."
+            }
+            form #upgrade-form .inline-form novalidate {
+                div.field {
+                    label for="upgrade-image" { "Image" }
+                    input type="text" #upgrade-image autocomplete="off" spellcheck="false"
+                        aria-describedby=(error_id("image"));
+                    (ErrorSlot("image"))
+                }
+                div.field {
+                    label for="upgrade-timeout" { "Health deadline (s)" }
+                    input type="number" #upgrade-timeout .narrow value="300" min="1" max="3600"
+                        aria-describedby=(error_id("timeout_secs"));
+                    (ErrorSlot("timeout_secs"))
+                }
+                button.primary type="submit" #upgrade-submit { "Upgrade" }
+            }
+            p #upgrade-result .muted role="status" {}
+        }
+    }
+}
+
 fn secrets() -> Markup {
     html! {
         section.card aria-labelledby="h-secrets" {
             h2 #h-secrets { "Secrets" }
             p.help {
-                "Values are write-only: they are never shown, only replaced or deleted. A new \
-                 value reaches the running container at once (its secrets directory is \
-                 mounted), though the bot may read it only at start."
+                "Values are write-only: they are never shown, only replaced or deleted. How a \
+                 new value takes effect is the template's policy: generic bots see the file \
+                 change in place at once (their secrets directory is mounted); OpenClaw reads \
+                 its secrets at start, so setting one restarts a running openclaw bot. Secrets \
+                 the template needs cannot be deleted."
             }
             ul #secret-list .secret-list {}
             form #secret-form .inline-form novalidate {
@@ -167,17 +201,8 @@ pub async fn bot_detail(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    match state.bots.get(&id).await {
-        Ok(_) => {}
-        Err(BotError::NotFound(_) | BotError::Validation(_)) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "No such bot",
-                &format!("There is no bot with the id '{id}'."),
-            );
-        }
-        // Docker or the database is unwell: the page still loads and says so when it asks.
-        Err(_) => {}
+    if let Some(missing) = no_such_bot(&state, &id).await {
+        return missing;
     }
     Page {
         title: &id,
@@ -190,7 +215,9 @@ pub async fn bot_detail(
             (heading(&id))
             (state_and_resources())
             (configuration())
+            (upgrade())
             (secrets())
+            (super::bot_usage())
             (logs())
         },
     }

@@ -12,10 +12,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use maud::{Markup, html};
 
-use crate::bots::BotError;
+use super::no_such_bot;
 use crate::edge::{AppState, CONTENT_SECURITY_POLICY};
 use crate::web::assets::{Script, stylesheet_url};
-use crate::web::layout::{Nav, Page, error_page};
+use crate::web::layout::{Nav, Page};
 use crate::web::session::BrowserSession;
 
 /// The command the form suggests: what most images have.
@@ -109,17 +109,8 @@ pub async fn bot_console(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Response {
-    match state.bots.get(&id).await {
-        Ok(_) => {}
-        Err(BotError::NotFound(_) | BotError::Validation(_)) => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "No such bot",
-                &format!("There is no bot with the id '{id}'."),
-            );
-        }
-        // Docker or the database is unwell: the page still loads and says so when it asks.
-        Err(_) => {}
+    if let Some(missing) = no_such_bot(&state, &id).await {
+        return missing;
     }
     let title = format!("{id} · console");
     let mut res = Page {

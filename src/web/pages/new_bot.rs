@@ -151,6 +151,12 @@ fn runtime() -> Markup {
                     .help("Optional: botmaker GETs this port…"))
                 (Input::text("health_check.path", "Health probe path").placeholder("/healthz")
                     .help("…at this path."))
+                (Input::new("stop_timeout_secs", "Stop grace (seconds)", InputKind::Number {
+                    min: Some(1.0),
+                    max: Some(crate::bots::spec::MAX_STOP_TIMEOUT_SECS as f64),
+                    step: Some(1.0),
+                })
+                    .help("Time between SIGTERM and SIGKILL; the template's default (openclaw: 90 s), else the server's."))
             }
             label.choice {
                 input type="checkbox" #f-start checked;

@@ -1,10 +1,14 @@
 //! Shared test harness: a real Docker Engine, a private label namespace per test, and a drop
 //! guard that removes everything the test made, even when it panics.
 
+pub mod child_server;
 pub mod fixture;
+pub mod llm;
+pub mod openclaw;
 pub mod podman;
 pub mod private_engine;
 pub mod server;
+pub mod variants;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -33,6 +33,8 @@ pub struct TestServer {
     pub auth: std::sync::Arc<botmaker::access::Auth>,
     /// The server's bot service (watch cache, observed fleet).
     pub bots: botmaker::bots::BotService,
+    /// Where its LLM proxy listens (the default bridge's gateway, any free port).
+    pub llm_proxy: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -56,7 +58,10 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         crash_loop_restarts: 3,
         crash_loop_window: 300,
         allow_host_network: false,
+        // Any free port on the default bridge's gateway: parallel test servers each get one.
+        llm_proxy_listen: botmaker::llm::ProxyListen::Auto { port: 0 },
         log: "warn".into(),
+        backup: Default::default(),
         log_format: botmaker::config::LogFormat::Text,
     }
 }
@@ -85,6 +90,7 @@ impl TestServer {
         let base = format!("http://{}", server.local_addr());
         let auth = server.auth();
         let bots = server.bots();
+        let llm_proxy = server.llm_proxy_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             server
@@ -106,6 +112,7 @@ impl TestServer {
             data,
             auth,
             bots,
+            llm_proxy,
             stop: Some(stop),
             task: Some(task),
         };

@@ -1,0 +1,117 @@
+//! The real `botmaker serve` binary as a child process, to be killed with SIGKILL at will (an
+//! in-process server cannot die half-way the way a process does).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use super::Harness;
+use super::server::PASSWORD;
+
+/// The `botmaker` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_botmaker");
+
+/// A running `botmaker serve` child and a session token for it.
+pub struct ChildServer {
+    /// The process (killed when dropped).
+    pub child: Child,
+    /// `http://127.0.0.1:port`.
+    pub base: String,
+    /// A session token.
+    pub token: String,
+    /// An HTTP client with a generous timeout.
+    pub client: reqwest::Client,
+}
+
+impl ChildServer {
+    /// Starts `botmaker serve` on `data` under the harness's instance, appending its log to
+    /// `log`, with `extra` environment; waits for `/health` and logs in.
+    pub async fn start(h: &Harness, data: &Path, log: &Path, extra: &[(&str, &str)]) -> Self {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .env("BOTMAKER_DATA_DIR", data)
+            .env("BOTMAKER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BOTMAKER_INSTANCE", h.docker.instance())
+            .env("BOTMAKER_ADMIN_PASSWORD", PASSWORD)
+            .env("BOTMAKER_STOP_TIMEOUT", "2")
+            .env("BOTMAKER_RESYNC_INTERVAL", "2")
+            .env("BOTMAKER_LOG", "botmaker=info")
+            .env_remove("BOTMAKER_ADMIN_PASSWORD_FILE")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr))
+            .kill_on_drop(true);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(res) = client.get(format!("{base}/health")).send().await {
+                if res.status() == StatusCode::OK {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "botmaker serve did not come up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let login: Value = client
+            .post(format!("{base}/api/login"))
+            .json(&json!({ "password": PASSWORD }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = login["token"].as_str().unwrap().to_string();
+        Self {
+            child,
+            base,
+            token,
+            client,
+        }
+    }
+
+    /// A request with the session token and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        (res.status(), res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}

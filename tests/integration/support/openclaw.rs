@@ -1,0 +1,254 @@
+//! What the real-OpenClaw tests need beyond the harness: the gateway image (built by
+//! `scripts/openclaw-image` when its tag is missing), a Docker network of the test's own, and a
+//! mock OpenAI-compatible LLM on it (the fixture bot's `mock-llm` mode). Everything is removed
+//! in a drop guard, even when the test panics.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest,
+    NetworkDisconnectRequest, NetworkingConfig,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use serde_json::Value;
+
+use super::fixture::TEST_LABEL;
+use super::{Harness, eventually, unique};
+
+/// The mock's name on the test network, as bots' `base_url` uses it.
+pub const MOCK_ALIAS: &str = "mockllm";
+/// The mock's port.
+pub const MOCK_PORT: u16 = 8080;
+/// What the mock answers to every chat completion.
+pub const MOCK_REPLY: &str = "pong from the mock LLM, 7f3e";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The real OpenClaw image's tag, running `scripts/openclaw-image` first (a no-op when the
+/// tag exists; minutes when it must build). Its progress goes to the test's stderr.
+pub fn image() -> String {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let script = workspace_root().join("scripts/openclaw-image");
+            let out = Command::new(&script)
+                .stderr(Stdio::inherit())
+                .output()
+                .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
+            assert!(
+                out.status.success(),
+                "scripts/openclaw-image failed ({}); its output is above",
+                out.status
+            );
+            String::from_utf8(out.stdout)
+                .expect("a tag")
+                .lines()
+                .last()
+                .expect("the script prints the tag last")
+                .trim()
+                .to_string()
+        })
+        .clone()
+}
+
+/// A Docker network the test made, removed (after disconnecting whatever is still on it) when
+/// dropped.
+pub struct TestNetwork {
+    docker: Docker,
+    /// Its name.
+    pub name: String,
+}
+
+impl TestNetwork {
+    /// Creates a network; `internal` ones reach nothing outside (and publish no port).
+    pub async fn create(h: &Harness, internal: bool) -> Self {
+        let name = unique("botmaker-test-net");
+        h.docker
+            .client()
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                internal: Some(internal),
+                labels: Some(HashMap::from([(TEST_LABEL.to_string(), "1".to_string())])),
+                ..Default::default()
+            })
+            .await
+            .expect("creating the test network");
+        Self {
+            docker: h.docker.client().clone(),
+            name,
+        }
+    }
+}
+
+impl Drop for TestNetwork {
+    fn drop(&mut self) {
+        let (docker, name) = (self.docker.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(n) = docker.inspect_network(&name, None).await {
+                    for id in n.containers.unwrap_or_default().into_keys() {
+                        let _ = docker
+                            .disconnect_network(
+                                &name,
+                                NetworkDisconnectRequest {
+                                    container: id,
+                                    force: Some(true),
+                                },
+                            )
+                            .await;
+                    }
+                }
+                let _ = docker.remove_network(&name).await;
+            })
+        })
+        .join();
+    }
+}
+
+/// A mock OpenAI-compatible LLM on an internal network of its own.
+pub struct MockLlm {
+    docker: Docker,
+    container: String,
+    /// Its address on the network (reachable from the host).
+    pub ip: String,
+    /// The network bots join to reach it (dropped after the mock).
+    pub network: TestNetwork,
+}
+
+impl MockLlm {
+    /// Starts the mock on a fresh internal network and waits until it answers.
+    pub async fn start(h: &Harness) -> Self {
+        let network = TestNetwork::create(h, true).await;
+        let docker = h.docker.client().clone();
+        let container = unique("botmaker-test-mockllm");
+        let body = ContainerCreateBody {
+            image: Some(h.image.clone()),
+            cmd: Some(vec!["mock-llm".into()]),
+            env: Some(vec![format!("MOCK_REPLY={MOCK_REPLY}")]),
+            labels: Some(HashMap::from([(TEST_LABEL.to_string(), "1".to_string())])),
+            host_config: Some(HostConfig {
+                network_mode: Some(network.name.clone()),
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    network.name.clone(),
+                    EndpointSettings {
+                        aliases: Some(vec![MOCK_ALIAS.into()]),
+                        ..Default::default()
+                    },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::new()
+            .name(&container)
+            .build();
+        docker
+            .create_container(Some(options), body)
+            .await
+            .expect("creating the mock LLM");
+        let mut mock = Self {
+            docker,
+            container,
+            ip: String::new(),
+            network,
+        };
+        mock.docker
+            .start_container(&mock.container, None)
+            .await
+            .expect("starting the mock LLM");
+        let inspect = mock
+            .docker
+            .inspect_container(&mock.container, None)
+            .await
+            .unwrap();
+        mock.ip = inspect
+            .network_settings
+            .and_then(|n| n.networks)
+            .and_then(|mut n| n.remove(&mock.network.name))
+            .and_then(|e| e.ip_address)
+            .expect("the mock has an address on its network");
+        let url = format!("http://{}:{MOCK_PORT}/healthz", mock.ip);
+        let client = client();
+        eventually("the mock LLM answers", Duration::from_secs(20), || async {
+            client
+                .get(&url)
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success())
+        })
+        .await;
+        mock
+    }
+
+    /// The `base_url` a bot on the network uses.
+    pub fn base_url(&self) -> String {
+        format!("http://{MOCK_ALIAS}:{MOCK_PORT}/v1")
+    }
+
+    /// Every request the mock has seen (see fixtures/testbot/src/mock_llm.rs).
+    pub async fn requests(&self) -> Vec<Value> {
+        let url = format!("http://{}:{MOCK_PORT}/mock/requests", self.ip);
+        client()
+            .get(url)
+            .send()
+            .await
+            .expect("the mock answers")
+            .json()
+            .await
+            .expect("a JSON list")
+    }
+}
+
+impl Drop for MockLlm {
+    fn drop(&mut self) {
+        let (docker, name) = (self.docker.clone(), self.container.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let force = RemoveContainerOptionsBuilder::new().force(true).build();
+            rt.block_on(async { docker.remove_container(&name, Some(force)).await })
+        })
+        .join();
+    }
+}
+
+/// An HTTP client that never goes through a proxy (bots live on local networks).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(300))
+        .build()
+        .unwrap()
+}
+
+/// `docker exec <container> <args>` (the CLI, which honours DOCKER_HOST): exit code, stdout
+/// and stderr.
+pub async fn exec(container: &str, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new("docker");
+    cmd.arg("exec").arg(container).args(args);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("running docker exec");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
