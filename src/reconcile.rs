@@ -34,7 +34,8 @@ use crate::bots::{
     Unsettled,
 };
 use crate::docker::{
-    ContainerError, ContainerInfo, ContainerState, ContainerStatus, EventKind, Health,
+    ContainerError, ContainerEvent, ContainerInfo, ContainerState, ContainerStatus, EventKind,
+    Health,
 };
 use crate::store::DesiredState;
 
@@ -402,8 +403,13 @@ impl Reconciler {
                                 EventKind::Die { .. } => self.bots.fleet().record_death(&id, at),
                                 _ => {}
                             }
-                            // exec_* and similar are noise for state.
-                            if !matches!(ev.kind, EventKind::Other { .. }) {
+                            // exec_* and similar are noise for state; a create or start the
+                            // last inspect already shows (botmaker's own, after its call)
+                            // needs no inspect of its own.
+                            let known = self.bots.fleet().status(&id);
+                            if !matches!(ev.kind, EventKind::Other { .. })
+                                && !already_observed(known.as_ref(), &ev)
+                            {
                                 self.observe(&id).await;
                             }
                         }
@@ -436,6 +442,29 @@ fn disagrees(listed: Option<&ContainerInfo>, known: Option<&ContainerStatus>) ->
             c.id != s.id || c.state != s.state || (c.health != Health::None && c.health != s.health)
         }
         _ => true,
+    }
+}
+
+/// Longest a start event may follow the `StartedAt` the daemon gives the run it reports (the
+/// daemon sets the time, then logs the event). Beyond it the event is taken for a later run.
+const START_EVENT_LAG: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Whether the last inspect (`known`) already shows what `ev` reports, so inspecting again
+/// would only repeat it: a create of the container it is about, or a start of the run it
+/// shows running. A create then costs the one inspect botmaker makes after its own calls, not
+/// one more per event. Anything that ends or changes a run (die, stop, kill, OOM, health,
+/// destroy) is always inspected.
+fn already_observed(known: Option<&ContainerStatus>, ev: &ContainerEvent) -> bool {
+    let Some(s) = known.filter(|s| s.id == ev.container_id) else {
+        return false;
+    };
+    match ev.kind {
+        EventKind::Create => true,
+        EventKind::Start => {
+            let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
+            s.running && s.started_at.is_some_and(|t| t + START_EVENT_LAG >= at)
+        }
+        _ => false,
     }
 }
 
@@ -651,6 +680,78 @@ impl ProbeTarget<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(kind: EventKind, container: &str, at: chrono::DateTime<Utc>) -> ContainerEvent {
+        ContainerEvent {
+            bot_id: "b".into(),
+            container_id: container.into(),
+            kind,
+            time_nanos: at.timestamp_nanos_opt().unwrap(),
+        }
+    }
+
+    fn running(container: &str, started: chrono::DateTime<Utc>) -> ContainerStatus {
+        ContainerStatus {
+            id: container.into(),
+            state: ContainerState::Running,
+            running: true,
+            exit_code: None,
+            error: None,
+            started_at: Some(started),
+            finished_at: None,
+            health: Health::None,
+            restart_count: 0,
+            oom_killed: false,
+            image_id: "sha256:i".into(),
+            ip_address: None,
+        }
+    }
+
+    #[test]
+    fn only_a_create_or_start_the_last_inspect_shows_skips_its_inspect() {
+        let t0 = Utc::now();
+        let ms = chrono::Duration::milliseconds;
+        let known = running("c1", t0);
+        let skip =
+            |ev: ContainerEvent, known: Option<&ContainerStatus>| already_observed(known, &ev);
+        // botmaker's own create and start, inspected after its calls: nothing to add.
+        assert!(skip(
+            event(EventKind::Create, "c1", t0 - ms(50)),
+            Some(&known)
+        ));
+        assert!(skip(
+            event(EventKind::Start, "c1", t0 + ms(5)),
+            Some(&known)
+        ));
+        // Another container (recreated), or none known yet: inspect.
+        assert!(!skip(event(EventKind::Create, "c2", t0), Some(&known)));
+        assert!(!skip(event(EventKind::Start, "c1", t0), None));
+        // A start of a later run than the one seen (a restart by the policy): inspect.
+        assert!(!skip(
+            event(EventKind::Start, "c1", t0 + ms(5_000)),
+            Some(&known)
+        ));
+        // The run seen has ended: its start event cannot be trusted to match.
+        let mut exited = known.clone();
+        exited.running = false;
+        exited.state = ContainerState::Exited;
+        assert!(!skip(
+            event(EventKind::Start, "c1", t0 + ms(5)),
+            Some(&exited)
+        ));
+        // What ends or changes a run is always inspected.
+        for kind in [
+            EventKind::Die { exit_code: Some(1) },
+            EventKind::Stop,
+            EventKind::Kill,
+            EventKind::Restart,
+            EventKind::Oom,
+            EventKind::HealthStatus { health: None },
+            EventKind::Destroy,
+        ] {
+            assert!(!skip(event(kind, "c1", t0 + ms(5)), Some(&known)));
+        }
+    }
 
     #[test]
     fn reconnect_backoff_stays_short_however_long_the_outage() {
