@@ -128,6 +128,11 @@ impl App {
         }
     }
 
+    /// The background tasks: tests check none is left once the server has stopped.
+    pub fn tasks(&self) -> Tasks {
+        self.tasks.clone()
+    }
+
     /// Adds scheduled backups (`serve --backup-dir --backup-every`), prepared by start-up so a
     /// bad backup directory or passphrase file stops it before anything runs.
     pub fn with_backups(mut self, backups: Option<Scheduler>) -> Self {

@@ -33,7 +33,10 @@ use crate::bots::{
     BotError, BotService, BotSpec, ChannelStatus, Death, HttpProbe, ProbeResult, Recovered, RunKey,
     Unsettled,
 };
-use crate::docker::{ContainerError, ContainerState, EventKind, Health};
+use crate::docker::{
+    ContainerError, ContainerEvent, ContainerInfo, ContainerState, ContainerStatus, EventKind,
+    Health,
+};
 use crate::store::DesiredState;
 
 /// How often the reconciler re-lists everything even when events flow.
@@ -43,6 +46,11 @@ pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(60);
 pub const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(1);
 /// How long one of those pings may take (a frozen daemon accepts and never answers).
 const RECONNECT_PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the daemon is pinged while events flow: often enough that the watch cache
+/// learns of a daemon that stopped answering within [`FRESHNESS`](crate::bots::cache::FRESHNESS).
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// How many inspects a resync runs at once.
+const INSPECT_CONCURRENCY: usize = 4;
 
 /// What a start-up reconciliation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -115,14 +123,9 @@ impl Reconciler {
             self.enforce_one(&row.id, row.desired_state, state, recreate, &mut report)
                 .await;
         }
-        // One inspect per bot, a few at a time, so restart counts, OOM kills and probe
-        // addresses are known without waiting for the bots' next events.
-        futures_util::stream::iter(
-            rows.iter()
-                .filter(|r| containers.contains_key(r.id.as_str())),
-        )
-        .for_each_concurrent(4, |row| self.observe(&row.id))
-        .await;
+        // The resync inspects every bot whose container it has not seen yet (all of them
+        // at start-up), so restart counts, OOM kills and probe addresses are known without
+        // waiting for the bots' next events.
         self.resync().await?;
         Ok(report)
     }
@@ -214,33 +217,83 @@ impl Reconciler {
         recovered.map(drop).map_err(as_container_error)
     }
 
-    /// Re-lists all containers and publishes every bot's observed state that changed.
-    ///
-    /// A bot wanted `stopped` whose container runs (started behind botmaker's back, with
-    /// `docker start`) is stopped again: `stopped` is enforced on every resync, as `running`
-    /// is by the containers' restart policy and by [`Self::enforce_desired`].
-    pub async fn resync(&self) -> Result<(), ContainerError> {
-        let views = self.bots.list().await.map_err(as_container_error)?;
-        for v in views {
-            let Ok(id) = BotId::new(v.id.clone()) else {
-                continue;
-            };
-            let observed = if v.desired_state == DesiredState::Stopped && v.observed.is_up() {
-                tracing::info!(bot = %id, "bot wanted stopped was started outside botmaker: stopping it");
-                match self.bots.enforce_stopped(id.as_str()).await {
-                    Ok(now) => now.observed,
-                    Err(BotError::NotFound(_)) => continue,
-                    Err(e) => {
-                        tracing::warn!(bot = %id, error = %e, "could not stop a bot wanted stopped");
-                        v.observed
-                    }
-                }
+    /// The watch cache's check: re-reads every row, lists every container in ONE call and
+    /// compares each with what events told the cache. A bot whose container differs (another
+    /// id, another state or health, gone, or never seen) is inspected again, a few at a time,
+    /// and published; the others only publish a change of derived state (a crash loop that
+    /// aged out). Returns how many bots disagreed.
+    pub async fn resync(&self) -> Result<usize, ContainerError> {
+        let store = self.bots.store();
+        let (rows, containers) = tokio::try_join!(
+            async {
+                store
+                    .list_bots()
+                    .await
+                    .map_err(|e| as_container_error(e.into()))
+            },
+            self.bots.docker().list_managed_containers(),
+        )?;
+        self.bots.cache().heard_from_docker();
+        // A container an upgrade parked carries the bot's label too: the bot's own name is
+        // the one the cache follows (an event about the parked one inspects that name).
+        let by_bot: HashMap<&str, &ContainerInfo> = containers
+            .iter()
+            .filter(|c| crate::bots::is_current_container(c))
+            .map(|c| (c.bot_id.as_str(), c))
+            .collect();
+        let fleet = self.bots.fleet();
+        let mut stale = Vec::new();
+        for row in &rows {
+            let known = fleet.status(&row.id);
+            if disagrees(by_bot.get(row.id.as_str()).copied(), known.as_ref()) {
+                stale.push(row.clone());
             } else {
-                v.observed
-            };
-            self.bots.fleet().publish_if_changed(&id, observed);
+                fleet.publish_if_changed(&row.id, fleet.observe(&row.id, row.desired_state));
+            }
         }
-        Ok(())
+        let stale_count = stale.len();
+        let inspected: Vec<_> = futures_util::stream::iter(stale)
+            .map(|row| {
+                let bots = self.bots.clone();
+                async move { bots.inspect_row(&row).await }
+            })
+            .buffer_unordered(INSPECT_CONCURRENCY)
+            .collect()
+            .await;
+        for result in inspected {
+            match result {
+                // Deleted meanwhile, or a container of another instance took the name.
+                Ok(_) | Err(BotError::NotFound(_)) => {}
+                Err(e) if e.is_outage() => return Err(as_container_error(e)),
+                Err(e) => tracing::warn!(error = %e, "could not inspect bot during resync"),
+            }
+        }
+        // A bot wanted `stopped` whose container runs (started behind botmaker's back, with
+        // `docker start`) is stopped again: `stopped` is enforced on every resync, as `running`
+        // is by the containers' restart policy and by [`Self::enforce_desired`].
+        for row in rows
+            .iter()
+            .filter(|r| r.desired_state == DesiredState::Stopped)
+        {
+            if !fleet.observe(&row.id, row.desired_state).is_up() {
+                continue;
+            }
+            tracing::info!(bot = %row.id, "bot wanted stopped was started outside botmaker: stopping it");
+            match self.bots.enforce_stopped(row.id.as_str()).await {
+                Ok(now) => fleet.publish_if_changed(&row.id, now.observed),
+                Err(BotError::NotFound(_)) => {}
+                Err(e) if e.is_outage() => return Err(as_container_error(e)),
+                Err(e) => {
+                    tracing::warn!(bot = %row.id, error = %e, "could not stop a bot wanted stopped");
+                }
+            }
+        }
+        self.bots
+            .cache()
+            .reload(store)
+            .await
+            .map_err(as_container_error)?;
+        Ok(stale_count)
     }
 
     /// Records a death of the bot's container; a crash is also written to the store, so that a
@@ -278,14 +331,49 @@ impl Reconciler {
 
     /// Inspects one bot after an event about it, recording and publishing what changed.
     async fn observe(&self, id: &BotId) {
-        if let Err(e) = self.bots.get(id.as_str()).await {
+        if let Err(e) = self.bots.inspect(id.as_str()).await {
             tracing::debug!(bot = %id, error = %e, "could not refresh bot after event");
+        }
+    }
+
+    /// Pings the daemon every [`HEARTBEAT_INTERVAL`] until `shutdown`, so the watch cache
+    /// knows within [`FRESHNESS`](crate::bots::cache::FRESHNESS) when a daemon stops answering without closing its
+    /// connections (frozen, or a network that drops packets).
+    async fn heartbeat(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => {}
+            }
+            let ping = tokio::time::timeout(HEARTBEAT_INTERVAL * 2, self.bots.docker().ping());
+            if let Ok(Ok(())) = ping.await {
+                self.bots.cache().heard_from_docker();
+            }
         }
     }
 
     /// Runs until `shutdown` turns true: follows events, resyncs periodically, reconnects
     /// (with `since`) when the daemon goes away, and enforces desired state when it returns.
+    ///
+    /// Everything it awaits (a resync of the whole fleet, an enforcement after an outage, a
+    /// ping) is dropped at the shutdown rather than run to its end: at a few thousand bots
+    /// those take longer than the server's shutdown grace. A change cut short is settled by
+    /// the next start's recovery and enforcement, as after a crash.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let work = futures_util::future::join(
+            self.heartbeat(shutdown.clone()),
+            self.follow(shutdown.clone()),
+        );
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {}
+            _ = work => {}
+        }
+        self.bots.cache().mark_unsynced();
+    }
+
+    async fn follow(&self, mut shutdown: watch::Receiver<bool>) {
         let mut since: Option<i64> = None;
         let mut backoff = Duration::from_millis(250);
         let mut was_down = false;
@@ -331,8 +419,9 @@ impl Reconciler {
                 .map(|s| s - 1_000_000_000)
                 .or_else(|| Utc::now().timestamp_nanos_opt());
             let mut events = self.bots.docker().events(start);
+            // The first tick is at once: the resync that makes the cache trustworthy, taken
+            // after `start`, so every change it does not show comes as an event.
             let mut resync = tokio::time::interval(self.resync_interval);
-            resync.tick().await;
             loop {
                 tokio::select! {
                     _ = shutdown.changed() => return,
@@ -341,14 +430,24 @@ impl Reconciler {
                             Ok(()) => self.resync().await,
                             Err(e) => Err(e),
                         };
-                        if let Err(e) = synced {
-                            tracing::warn!(error = %e, "resync failed");
-                            was_down = e.is_unavailable();
-                            if was_down { break; }
+                        match synced {
+                            Ok(stale) => {
+                                if stale > 0 && self.bots.cache().is_fresh() {
+                                    tracing::warn!(bots = stale, "resync corrected bots the event stream had not reported");
+                                }
+                                self.bots.cache().mark_synced();
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "resync failed");
+                                self.bots.cache().mark_unsynced();
+                                was_down = e.is_unavailable();
+                                if was_down { break; }
+                            }
                         }
                     }
                     ev = events.next() => match ev {
                         Some(Ok(ev)) => {
+                            self.bots.cache().heard_from_docker();
                             since = Some(ev.time_nanos);
                             let Ok(id) = BotId::new(ev.bot_id.clone()) else { continue };
                             let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
@@ -359,18 +458,25 @@ impl Reconciler {
                                 }
                                 _ => {}
                             }
-                            // exec_* and similar are noise for state.
-                            if !matches!(ev.kind, EventKind::Other { .. }) {
+                            // exec_* and similar are noise for state; a create or start the
+                            // last inspect already shows (botmaker's own, after its call)
+                            // needs no inspect of its own.
+                            let known = self.bots.fleet().status(&id);
+                            if !matches!(ev.kind, EventKind::Other { .. })
+                                && !already_observed(known.as_ref(), &ev)
+                            {
                                 self.observe(&id).await;
                             }
                         }
                         Some(Err(e)) => {
                             tracing::warn!(error = %e, "Docker event stream failed; reconnecting");
+                            self.bots.cache().mark_unsynced();
                             was_down = true;
                             break;
                         }
                         None => {
                             tracing::warn!("Docker event stream ended; reconnecting");
+                            self.bots.cache().mark_unsynced();
                             was_down = true;
                             break;
                         }
@@ -386,6 +492,42 @@ fn crash_window(bots: &BotService) -> chrono::Duration {
     chrono::Duration::from_std(bots.fleet().policy().window)
         .unwrap_or(chrono::Duration::MAX)
         .min(chrono::Duration::days(366))
+}
+
+/// Whether the list call's view of a bot's container contradicts the status events left in
+/// the cache: another container, another state or HEALTHCHECK verdict, or one side missing.
+fn disagrees(listed: Option<&ContainerInfo>, known: Option<&ContainerStatus>) -> bool {
+    match (listed, known) {
+        (None, None) => false,
+        // Podman's list carries no health: a list without one says nothing about it.
+        (Some(c), Some(s)) => {
+            c.id != s.id || c.state != s.state || (c.health != Health::None && c.health != s.health)
+        }
+        _ => true,
+    }
+}
+
+/// Longest a start event may follow the `StartedAt` the daemon gives the run it reports (the
+/// daemon sets the time, then logs the event). Beyond it the event is taken for a later run.
+const START_EVENT_LAG: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Whether the last inspect (`known`) already shows what `ev` reports, so inspecting again
+/// would only repeat it: a create of the container it is about, or a start of the run it
+/// shows running. A create then costs the one inspect botmaker makes after its own calls, not
+/// one more per event. Anything that ends or changes a run (die, stop, kill, OOM, health,
+/// destroy) is always inspected.
+fn already_observed(known: Option<&ContainerStatus>, ev: &ContainerEvent) -> bool {
+    let Some(s) = known.filter(|s| s.id == ev.container_id) else {
+        return false;
+    };
+    match ev.kind {
+        EventKind::Create => true,
+        EventKind::Start => {
+            let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
+            s.running && s.started_at.is_some_and(|t| t + START_EVENT_LAG >= at)
+        }
+        _ => false,
+    }
 }
 
 /// The wait before the next ping of a daemon that did not answer: doubling, capped at
@@ -418,6 +560,9 @@ const STATUS_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_STATUS_BODY: usize = 256 * 1024;
 
 /// Runs botmaker's HTTP probes for every running bot that has one, until `shutdown`.
+///
+/// The schedule comes from the watch cache's rows, which change only when a row is written:
+/// no SQLite read and no spec parsing per tick, whatever the fleet's size.
 pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
     // No proxy (bots are on local networks), no redirects (a 3xx is an answer), no idle
     // connections kept to hundreds of bots.
@@ -428,37 +573,47 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
         .build()
         .expect("an HTTP client without TLS builds");
     let mut next_due: HashMap<BotId, Instant> = HashMap::new();
+    // Bots that had a probe at the last tick.
+    let mut scheduled: std::collections::HashSet<BotId> = std::collections::HashSet::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
             _ = tick.tick() => {}
         }
-        let Ok(rows) = bots.store().list_bots().await else {
-            continue;
+        let refreshed = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => return,
+            r = bots.cache().refresh(bots.store()) => r,
         };
+        if let Err(e) = refreshed {
+            tracing::debug!(error = %e, "could not read the probe schedule");
+            continue;
+        }
         let now = Instant::now();
-        for row in rows {
-            let Ok(spec) = serde_json::from_value::<BotSpec>(row.spec.clone()) else {
-                continue;
-            };
-            let Some(probe) = spec.health_check.clone() else {
-                // Its probe may have just been removed: no verdict of it may linger.
-                bots.fleet().forget_probe(&row.id);
-                continue;
-            };
-            if next_due.get(&row.id).is_some_and(|t| *t > now) {
+        let probes = bots.cache().probes();
+        // A bot whose probe was just removed: no verdict of it may linger.
+        let mut unprobed = std::mem::take(&mut scheduled);
+        for (id, _) in &probes {
+            unprobed.remove(id);
+            scheduled.insert(id.clone());
+        }
+        for id in unprobed {
+            bots.fleet().forget_probe(&id);
+            next_due.remove(&id);
+        }
+        for (id, probe) in probes {
+            if next_due.get(&id).is_some_and(|t| *t > now) {
                 continue;
             }
             let mut interval = Duration::from_secs(probe.interval_secs);
             if matches!(
-                bots.fleet().probe_health(&row.id),
+                bots.fleet().probe_health(&id),
                 None | Some(Health::Starting)
             ) {
                 interval = interval.min(STARTING_PROBE_INTERVAL);
             }
-            next_due.insert(row.id.clone(), now + interval);
-            let Some(status) = bots.fleet().status(&row.id).filter(|s| s.running) else {
+            next_due.insert(id.clone(), now + interval);
+            let Some(status) = bots.fleet().status(&id).filter(|s| s.running) else {
                 continue;
             };
             let in_start_period = status
@@ -467,9 +622,13 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
             let Some(ip) = status.ip_address.clone() else {
                 continue;
             };
+            // The spec only for a bot that is due: its template's status request reads it.
+            let Some((template, spec)) = bots.cache().template_and_spec(&id) else {
+                continue;
+            };
             let run = RunKey::of(&status);
-            let template = templates::lookup(&row.template);
-            let (bots, id, client) = (bots.clone(), row.id.clone(), client.clone());
+            let template = templates::lookup(&template);
+            let (bots, client) = (bots.clone(), client.clone());
             tokio::spawn(async move {
                 let target = ProbeTarget {
                     client: &client,
@@ -477,6 +636,8 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
                     probe: &probe,
                 };
                 let result = target.probe(&bots, &id, template, &spec).await;
+                // A result about another run than the current one (a probe that raced a
+                // restart or a recreate) is dropped there.
                 bots.fleet().record_probe(
                     &id,
                     &run,
@@ -484,16 +645,8 @@ pub async fn run_probes(bots: BotService, mut shutdown: watch::Receiver<bool>) {
                     in_start_period,
                     probe.failure_threshold,
                 );
-                let desired = bots
-                    .store()
-                    .get_bot(&id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|r| r.desired_state)
-                    .unwrap_or(DesiredState::Running);
-                let status = bots.fleet().status(&id);
-                let observed = bots.fleet().observe_status(&id, desired, status.as_ref());
+                let desired = bots.cache().desired(&id).unwrap_or(DesiredState::Running);
+                let observed = bots.fleet().observe(&id, desired);
                 bots.fleet().publish_if_changed(&id, observed);
             });
         }
@@ -589,6 +742,79 @@ impl ProbeTarget<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(kind: EventKind, container: &str, at: chrono::DateTime<Utc>) -> ContainerEvent {
+        ContainerEvent {
+            bot_id: "b".into(),
+            container_id: container.into(),
+            kind,
+            time_nanos: at.timestamp_nanos_opt().unwrap(),
+        }
+    }
+
+    fn running(container: &str, started: chrono::DateTime<Utc>) -> ContainerStatus {
+        ContainerStatus {
+            id: container.into(),
+            state: ContainerState::Running,
+            running: true,
+            exit_code: None,
+            error: None,
+            started_at: Some(started),
+            finished_at: None,
+            health: Health::None,
+            restart_count: 0,
+            oom_killed: false,
+            image_id: "sha256:i".into(),
+            ip_address: None,
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_create_or_start_the_last_inspect_shows_skips_its_inspect() {
+        let t0 = Utc::now();
+        let ms = chrono::Duration::milliseconds;
+        let known = running("c1", t0);
+        let skip =
+            |ev: ContainerEvent, known: Option<&ContainerStatus>| already_observed(known, &ev);
+        // botmaker's own create and start, inspected after its calls: nothing to add.
+        assert!(skip(
+            event(EventKind::Create, "c1", t0 - ms(50)),
+            Some(&known)
+        ));
+        assert!(skip(
+            event(EventKind::Start, "c1", t0 + ms(5)),
+            Some(&known)
+        ));
+        // Another container (recreated), or none known yet: inspect.
+        assert!(!skip(event(EventKind::Create, "c2", t0), Some(&known)));
+        assert!(!skip(event(EventKind::Start, "c1", t0), None));
+        // A start of a later run than the one seen (a restart by the policy): inspect.
+        assert!(!skip(
+            event(EventKind::Start, "c1", t0 + ms(5_000)),
+            Some(&known)
+        ));
+        // The run seen has ended: its start event cannot be trusted to match.
+        let mut exited = known.clone();
+        exited.running = false;
+        exited.state = ContainerState::Exited;
+        assert!(!skip(
+            event(EventKind::Start, "c1", t0 + ms(5)),
+            Some(&exited)
+        ));
+        // What ends or changes a run is always inspected.
+        for kind in [
+            EventKind::Die { exit_code: Some(1) },
+            EventKind::Stop,
+            EventKind::Kill,
+            EventKind::Restart,
+            EventKind::Oom,
+            EventKind::HealthStatus { health: None },
+            EventKind::Destroy,
+        ] {
+            assert!(!skip(event(kind, "c1", t0 + ms(5)), Some(&known)));
+        }
+    }
 
     #[test]
     fn reconnect_backoff_stays_short_however_long_the_outage() {

@@ -212,11 +212,17 @@ impl Sampler {
         };
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.changed() => return,
-                _ = tick.tick() => self.round(&docker, cgroups.as_mut()).await,
+        // The round is raced against the shutdown, not only the wait for the tick: over the
+        // API a round of a large fleet takes minutes, far beyond the shutdown grace.
+        let rounds = async {
+            loop {
+                tick.tick().await;
+                self.round(&docker, cgroups.as_mut()).await;
             }
+        };
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => {}
+            _ = rounds => {}
         }
     }
 

@@ -105,6 +105,18 @@ impl Server {
         self.app.state().auth.clone()
     }
 
+    /// The bot service, with its watch cache and observed fleet: for tests that look inside
+    /// (or add a fault no real daemon produces, such as a lost event).
+    pub fn bots(&self) -> crate::bots::BotService {
+        self.app.state().bots.clone()
+    }
+
+    /// The background tasks (reconciler, probes, sampler, session purge), to check after
+    /// [`Server::run`] that every one of them observed the shutdown.
+    pub fn tasks(&self) -> crate::app::Tasks {
+        self.app.tasks()
+    }
+
     /// The bound address (useful with port 0).
     pub fn local_addr(&self) -> std::net::SocketAddr {
         self.listener.local_addr().expect("bound listener")

@@ -148,11 +148,12 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-/// Requests the fake answered, without the stats calls the sampler makes all the time.
+/// Requests the fake answered, without the stats calls the sampler makes all the time and the
+/// reconciler's heartbeat ping (one a second, to bound the watch cache's staleness).
 fn busy_calls(fake: &FakeEngine) -> u64 {
     fake.counts()
         .iter()
-        .filter(|(route, _)| !route.ends_with("/stats"))
+        .filter(|(route, _)| !route.ends_with("/stats") && !route.ends_with("/_ping"))
         .map(|(_, n)| n)
         .sum()
 }
@@ -189,7 +190,7 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let mut server = ServerProc::new(&bin, &dir, &instance)?
         .docker_host(fake.host())
-        .log_filter("warn,botmaker::serve=info");
+        .log_filter("warn,botmaker::serve=info,botmaker::app=info");
     let load_before = loadavg();
     let mut sim = Sim {
         plan: SimPlan::of(&plan),

@@ -4,6 +4,7 @@
 //! Sits between the HTTP/CLI edge and the docker, secrets and store modules; it is the only
 //! layer that talks to all three.
 
+pub mod cache;
 pub mod config_patch;
 mod error;
 pub mod images;
@@ -22,6 +23,7 @@ pub mod upgrade;
 pub mod validate;
 mod view;
 
+pub use cache::BotCache;
 pub use error::BotError;
 pub use llm_follow::follow_llm;
 pub use observed::{

@@ -226,6 +226,28 @@ struct Entry {
     last_published: Option<Observed>,
 }
 
+impl Entry {
+    /// Whether the last exit of `container_id` was asked for: a signal was sent and its death
+    /// is not in yet (the inspect won the race with the `die` event), or the death came in as
+    /// requested.
+    fn exit_requested(&self, container_id: Option<&str>, now: DateTime<Utc>) -> bool {
+        self.last_kill.is_some_and(|k| now - k <= KILL_TO_DEATH)
+            || (container_id.is_some() && self.requested_exit.as_deref() == container_id)
+    }
+
+    /// The probe verdict of the run in the container `container_id` (a probed bot's other
+    /// container, one the list saw newer than the last inspect, is still `starting`).
+    fn run_health(&self, container_id: Option<&str>) -> Option<RunHealth> {
+        match &self.probe {
+            Some(p) if Some(p.run.container_id.as_str()) == container_id => {
+                Some((p.health, p.channels.clone()))
+            }
+            _ if self.probed => Some((Health::Starting, None)),
+            _ => None,
+        }
+    }
+}
+
 /// A run's health verdict and the channel states found with it.
 type RunHealth = (Health, Option<Vec<ChannelStatus>>);
 
@@ -503,23 +525,36 @@ impl Fleet {
         status: Option<&ContainerStatus>,
     ) -> Observed {
         let (looping, requested, probe) = self.extras(id, status.map(|s| s.id.as_str()));
-        let Some(s) = status else {
-            return missing();
-        };
-        let exit_code = s.exit_code.filter(|_| !requested);
-        let state = derive_state(s.state, exit_code, desired, looping);
-        let (health, channels) = merge_health(state, s.running, s.health, probe);
-        Observed {
-            state,
-            health,
-            exit_code: s.exit_code,
-            restart_count: s.restart_count,
-            oom_killed: s.oom_killed,
-            container_id: Some(s.id.clone()),
-            image_id: Some(s.image_id.clone()).filter(|i| !i.is_empty()),
-            started_at: s.started_at,
-            channels,
+        match status {
+            Some(s) => observed_from(s, desired, looping, requested, probe),
+            None => missing(),
         }
+    }
+
+    /// Observed state from what events and inspects told us last, with no Docker call: what
+    /// the watch cache answers with.
+    pub fn observe(&self, id: &BotId, desired: DesiredState) -> Observed {
+        let now = Utc::now();
+        let policy = self.policy;
+        self.with(|m| {
+            let Some(e) = m.get_mut(id) else {
+                return missing();
+            };
+            prune(&mut e.crashes.deaths, now, policy.window);
+            match &e.status {
+                Some(s) => {
+                    let container = Some(s.id.as_str());
+                    observed_from(
+                        s,
+                        desired,
+                        e.crashes.of(container) >= policy.restarts,
+                        e.exit_requested(container, now),
+                        e.run_health(container),
+                    )
+                }
+                None => missing(),
+            }
+        })
     }
 
     /// Observed state from the list call, completed with what inspects and events told us
@@ -580,21 +615,10 @@ impl Fleet {
         self.with(|m| match m.get_mut(id) {
             Some(e) => {
                 prune(&mut e.crashes.deaths, now, policy.window);
-                // A signal was sent and its death is not in yet (the inspect won the race
-                // with the `die` event), or the death came in as requested.
-                let requested = e.last_kill.is_some_and(|k| now - k <= KILL_TO_DEATH)
-                    || (container_id.is_some() && e.requested_exit.as_deref() == container_id);
-                let probe = match &e.probe {
-                    Some(p) if Some(p.run.container_id.as_str()) == container_id => {
-                        Some((p.health, p.channels.clone()))
-                    }
-                    _ if e.probed => Some((Health::Starting, None)),
-                    _ => None,
-                };
                 (
                     e.crashes.of(container_id) >= policy.restarts,
-                    requested,
-                    probe,
+                    e.exit_requested(container_id, now),
+                    e.run_health(container_id),
                 )
             }
             None => (false, false, None),
@@ -609,7 +633,32 @@ fn prune(deaths: &mut VecDeque<DateTime<Utc>>, now: DateTime<Utc>, window: Durat
     }
 }
 
-fn missing() -> Observed {
+fn observed_from(
+    s: &ContainerStatus,
+    desired: DesiredState,
+    looping: bool,
+    exit_requested: bool,
+    probe: Option<RunHealth>,
+) -> Observed {
+    // A stop or restart's exit code (143 after an unhandled SIGTERM) is no error.
+    let exit_code = s.exit_code.filter(|_| !exit_requested);
+    let state = derive_state(s.state, exit_code, desired, looping);
+    let (health, channels) = merge_health(state, s.running, s.health, probe);
+    Observed {
+        state,
+        health,
+        exit_code: s.exit_code,
+        restart_count: s.restart_count,
+        oom_killed: s.oom_killed,
+        container_id: Some(s.id.clone()),
+        image_id: Some(s.image_id.clone()).filter(|i| !i.is_empty()),
+        started_at: s.started_at,
+        channels,
+    }
+}
+
+/// The observed state of a bot without a container.
+pub(crate) fn missing() -> Observed {
     Observed {
         state: BotState::Missing,
         health: Health::None,

@@ -7,10 +7,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::error::BotError;
 use super::observed::Observed;
 use super::spec::{BotSpec, HttpProbe, LimitsSpec, PortSpec};
 use crate::docker::{BoundPort, Protocol};
-use crate::store::{BotRow, DesiredState};
+use crate::store::{BotRow, DesiredState, StoreError};
 
 /// A bot as returned by the API: its desired configuration, the names of its secrets (never
 /// the values) and its observed state.
@@ -163,6 +164,11 @@ impl BotView {
     /// Fills in the host ports Docker picked for ports that asked for none, from `bound`
     /// (what the container's inspect or list reports while it runs).
     pub fn with_bound_ports(mut self, bound: &[BoundPort]) -> Self {
+        self.bind_ports(bound);
+        self
+    }
+
+    fn bind_ports(&mut self, bound: &[BoundPort]) {
         for p in self.ports.iter_mut().filter(|p| p.host.is_none()) {
             if let Some(b) = bound
                 .iter()
@@ -172,13 +178,42 @@ impl BotView {
                 p.auto = true;
             }
         }
-        self
+    }
+
+    /// Puts `observed`, and the host ports its container got (`bound`), in a view built
+    /// earlier, with what follows from them (`state_drift`): the watch cache builds a bot's
+    /// view once per registry change and observes it again at every read.
+    pub fn set_observed(&mut self, observed: Observed, bound: &[BoundPort]) {
+        for p in self.ports.iter_mut().filter(|p| p.auto) {
+            p.host = None;
+            p.auto = false;
+        }
+        self.bind_ports(bound);
+        self.state_drift = state_drift(self.desired_state, &observed);
+        self.observed = observed;
     }
 
     /// Whether the user wants it running.
     pub fn wants_running(&self) -> bool {
         self.desired_state == DesiredState::Running
     }
+}
+
+/// The bot's spec, with the default limits filled in for specs stored before every bot had
+/// them (the container gets them too: see [`super::template::base_config`]).
+pub(crate) fn spec_of(row: &BotRow) -> Result<BotSpec, BotError> {
+    let mut spec: BotSpec = serde_json::from_value(row.spec.clone()).map_err(|_| {
+        BotError::Store(StoreError::Corrupt {
+            what: format!("spec of bot {}", row.id),
+        })
+    })?;
+    super::validate::apply_default_limits(&mut spec.limits);
+    Ok(spec)
+}
+
+/// The view of a stored row in `observed` state.
+pub(crate) fn view_of(row: &BotRow, observed: Observed) -> Result<BotView, BotError> {
+    Ok(BotView::new(row, spec_of(row)?, observed))
 }
 
 /// See [`BotView::state_drift`]. A bot that is starting, failing or crash-looping while wanted

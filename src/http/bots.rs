@@ -1,7 +1,9 @@
 //! `/api/bots`: the registry over HTTP, plus secrets and orphan cleanup.
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 
 use super::openapi::{BadRequest, Conflict, NotFound, ServiceUnavailable, StartFailed};
@@ -23,10 +25,49 @@ use crate::secrets::SecretValue;
         (status = 503, response = ServiceUnavailable),
     )
 )]
-pub async fn list_bots(State(s): State<AppState>) -> Result<Json<BotList>, ApiError> {
-    Ok(Json(BotList {
-        bots: s.bots.list().await?,
-    }))
+pub async fn list_bots(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let bots = s.bots.list_json().await?;
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(futures_util::stream::iter(bot_list_chunks(bots))),
+    )
+        .into_response())
+}
+
+/// Largest piece of a list answer written at once: what one answer in flight holds on top of
+/// the shared per-bot pieces, however large the fleet.
+const LIST_CHUNK_BYTES: usize = 64 * 1024;
+
+/// `{"bots":[…]}` (a [`BotList`]) from each bot's JSON, in chunks of about
+/// [`LIST_CHUNK_BYTES`]: the whole answer is never assembled in memory.
+fn bot_list_chunks(
+    bots: Vec<Bytes>,
+) -> impl Iterator<Item = Result<Bytes, std::convert::Infallible>> {
+    let mut bots = bots.into_iter().peekable();
+    let (mut started, mut done) = (false, false);
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut chunk = Vec::with_capacity(LIST_CHUNK_BYTES);
+        if !started {
+            chunk.extend_from_slice(b"{\"bots\":[");
+        }
+        while chunk.len() < LIST_CHUNK_BYTES {
+            let Some(bot) = bots.next() else { break };
+            if started {
+                chunk.push(b',');
+            }
+            started = true;
+            chunk.extend_from_slice(&bot);
+        }
+        started = true;
+        if bots.peek().is_none() {
+            chunk.extend_from_slice(b"]}");
+            done = true;
+        }
+        Some(Ok(Bytes::from(chunk)))
+    })
 }
 
 /// Create a bot (and start it unless `start` is false).
@@ -350,4 +391,28 @@ pub async fn list_orphans(State(s): State<AppState>) -> Result<Json<Orphans>, Ap
 )]
 pub async fn cleanup(State(s): State<AppState>) -> Result<Json<Cleanup>, ApiError> {
     Ok(Json(s.bots.cleanup().await?.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_in_chunks_is_one_bot_list_document() {
+        for n in [0, 1, 2, 500] {
+            let pieces: Vec<Bytes> = (0..n)
+                .map(|i| Bytes::from(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300))))
+                .collect();
+            let chunks: Vec<Bytes> = bot_list_chunks(pieces).map(Result::unwrap).collect();
+            assert!(chunks.iter().all(|c| c.len() <= LIST_CHUNK_BYTES + 400));
+            if n == 500 {
+                assert!(chunks.len() > 1, "a large list comes in several chunks");
+            }
+            let whole: Vec<u8> = chunks.concat();
+            let v: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+            let bots = v["bots"].as_array().unwrap();
+            assert_eq!(bots.len(), n);
+            assert!(bots.iter().enumerate().all(|(i, b)| b["n"] == i));
+        }
+    }
 }

@@ -23,6 +23,10 @@ pub struct ApiTokenRow {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// How precisely an API token's `last_used_at` is kept: it is written again only once it is
+/// this old, so authenticating a busy client costs a write a minute at most.
+pub const LAST_USED_RESOLUTION: chrono::Duration = chrono::Duration::seconds(60);
+
 const TOKEN_COLUMNS: &str = "id, name, created_at, last_used_at";
 
 /// Setting under which the admin password's argon2 hash is stored.
@@ -104,7 +108,7 @@ impl Store {
         token_hash: &str,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         let token_hash = token_hash.to_owned();
-        self.call(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT expires_at FROM sessions WHERE token_hash = ?1",
                 [token_hash],
@@ -213,7 +217,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Corrupt`] if a stored timestamp cannot be read back.
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiTokenRow>, StoreError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
             ))?;
@@ -225,8 +229,11 @@ impl Store {
         .await
     }
 
-    /// The token with this hash, if any, after stamping its `last_used_at` with the current time
-    /// (the returned row carries the new stamp). This is the lookup that authenticates a request.
+    /// The token with this hash, if any, with its `last_used_at` stamped with the current time
+    /// unless it was stamped less than [`LAST_USED_RESOLUTION`] ago (the returned row carries
+    /// the stamp). This is the lookup that authenticates a request: a client that sends many
+    /// requests a second costs one write a minute, not one per request, and the lookup itself
+    /// runs on a reader.
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] if a stored timestamp cannot be read back.
@@ -234,15 +241,40 @@ impl Store {
         &self,
         token_hash: &str,
     ) -> Result<Option<ApiTokenRow>, StoreError> {
-        let token_hash = token_hash.to_owned();
+        let hash = token_hash.to_owned();
+        let found = self
+            .read(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?1"),
+                    [hash],
+                    RawApiToken::read,
+                )
+                .optional()?
+                .map(RawApiToken::parse)
+                .transpose()
+            })
+            .await?;
+        let now = Utc::now();
+        match found {
+            None => return Ok(None),
+            Some(row)
+                if row
+                    .last_used_at
+                    .is_some_and(|t| now - t < LAST_USED_RESOLUTION) =>
+            {
+                return Ok(Some(row));
+            }
+            Some(_) => {}
+        }
+        let hash = token_hash.to_owned();
         self.call(move |conn| {
-            // One statement, so the lookup and the stamp cannot interleave with a delete.
+            // One statement, so the stamp cannot resurrect a token deleted since the lookup.
             conn.query_row(
                 &format!(
                     "UPDATE api_tokens SET last_used_at = ?2 WHERE token_hash = ?1 \
                      RETURNING {TOKEN_COLUMNS}"
                 ),
-                params![token_hash, timestamp(&Utc::now())],
+                params![hash, timestamp(&now)],
                 RawApiToken::read,
             )
             .optional()?
@@ -259,7 +291,7 @@ impl Store {
     /// [`StoreError::Sqlite`] if the read fails.
     pub async fn api_token_exists(&self, token_hash: &str) -> Result<bool, StoreError> {
         let token_hash = token_hash.to_owned();
-        self.call(move |conn| {
+        self.read(move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT 1 FROM api_tokens WHERE token_hash = ?1",
@@ -395,6 +427,13 @@ mod tests {
         let listed = store.list_api_tokens().await.unwrap();
         assert_eq!(listed[1].last_used_at, Some(used), "the stamp is stored");
         assert_eq!(listed[0].last_used_at, None, "other tokens are untouched");
+
+        let again = store.find_api_token("hash-b").await.unwrap().unwrap();
+        assert_eq!(
+            again.last_used_at,
+            Some(used),
+            "a use within LAST_USED_RESOLUTION writes nothing"
+        );
 
         assert_eq!(store.find_api_token("hash-x").await.unwrap(), None);
         assert!(store.api_token_exists("hash-b").await.unwrap());

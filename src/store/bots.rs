@@ -214,14 +214,48 @@ pub(super) fn secret_names_json(names: &[String]) -> String {
     serde_json::Value::from(names).to_string()
 }
 
+/// Which bot rows may have changed since the last [`Store::take_bot_changes`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BotChanges {
+    /// The bots written (inserted, updated or deleted), whether or not the write succeeded:
+    /// one that failed part-way may still have committed.
+    pub ids: std::collections::HashSet<BotId>,
+}
+
 impl Store {
+    /// Notes that `id`'s row may have changed. Called AFTER the write returns, so a reader
+    /// that takes the note and then reads the row sees the write.
+    pub(super) fn mark_bot_changed(&self, id: &BotId) {
+        self.changed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .ids
+            .insert(id.clone());
+    }
+
+    /// The bots whose rows were written through this handle (or a clone of it) since the last
+    /// call, forgetting them: what a cache of the rows must re-read to be exact. Writes by
+    /// another process (`sqlite3` by hand) are not seen; the reconciler's periodic resync
+    /// re-reads every row for those.
+    pub fn take_bot_changes(&self) -> BotChanges {
+        std::mem::take(
+            &mut *self
+                .changed
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
     /// Adds a bot.
     ///
     /// # Errors
     /// [`StoreError::AlreadyExists`] (with the bot id) if a bot with this id exists.
     pub async fn insert_bot(&self, bot: &BotRow) -> Result<(), StoreError> {
         let bot = bot.clone();
-        self.call(move |conn| insert(conn, &bot)).await
+        let changed_id = bot.id.clone();
+        let result = self.call(move |conn| insert(conn, &bot)).await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Adds a bot and records, in the same transaction, that its creation has begun: until
@@ -231,18 +265,22 @@ impl Store {
     /// [`StoreError::AlreadyExists`] (with the bot id) if a bot with this id exists.
     pub async fn begin_create(&self, bot: &BotRow) -> Result<(), StoreError> {
         let bot = bot.clone();
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            insert(&tx, &bot)?;
-            tx.execute(
-                "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
+        let changed_id = bot.id.clone();
+        let result = self
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                insert(&tx, &bot)?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
                  VALUES (?1, 'create', ?2)",
-                params![bot.id.as_str(), timestamp(&Utc::now())],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
+                    params![bot.id.as_str(), timestamp(&Utc::now())],
+                )?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Records that the bot's deletion has begun: until the row is gone
@@ -253,15 +291,19 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn begin_delete(&self, id: &BotId) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
-            let changed = conn.execute(
-                "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    "INSERT OR REPLACE INTO bot_operations (bot_id, operation, started_at) \
                  SELECT id, 'delete', ?2 FROM bots WHERE id = ?1",
-                params![id.as_str(), timestamp(&Utc::now())],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
+                    params![id.as_str(), timestamp(&Utc::now())],
+                )?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Ends the bot's create or delete: the bot stays as it now is.
@@ -287,17 +329,21 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn forget_bot(&self, id: &BotId) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let changed = tx.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
-            tx.execute(
-                "DELETE FROM bot_operations WHERE bot_id = ?1",
-                [id.as_str()],
-            )?;
-            tx.commit()?;
-            Ok(changed > 0)
-        })
-        .await
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let changed = tx.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
+                tx.execute(
+                    "DELETE FROM bot_operations WHERE bot_id = ?1",
+                    [id.as_str()],
+                )?;
+                tx.commit()?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Creates and deletes that began and never ended, oldest first: after a crash, the ones
@@ -306,7 +352,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Corrupt`] if an entry cannot be read back.
     pub async fn unfinished_operations(&self) -> Result<Vec<(BotId, BotOperation)>, StoreError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare(
                 "SELECT bot_id, operation FROM bot_operations ORDER BY started_at, bot_id",
             )?;
@@ -331,7 +377,7 @@ impl Store {
         id: &BotId,
     ) -> Result<Option<BotOperation>, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 "SELECT operation FROM bot_operations WHERE bot_id = ?1",
                 [id.as_str()],
@@ -350,7 +396,7 @@ impl Store {
     /// [`StoreError::Corrupt`] if the stored row cannot be read back.
     pub async fn get_bot(&self, id: &BotId) -> Result<Option<BotRow>, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 &format!("SELECT {BOT_COLUMNS} FROM bots WHERE id = ?1"),
                 [id.as_str()],
@@ -368,7 +414,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Corrupt`] if any stored row cannot be read back.
     pub async fn list_bots(&self) -> Result<Vec<BotRow>, StoreError> {
-        self.call(|conn| {
+        self.read(|conn| {
             let mut stmt = conn.prepare(&format!(
                 "SELECT {BOT_COLUMNS} FROM bots ORDER BY created_at, id"
             ))?;
@@ -387,26 +433,30 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn update_bot(&self, bot: &BotRow) -> Result<bool, StoreError> {
         let bot = bot.clone();
-        self.call(move |conn| {
-            let changed = conn.execute(
-                "UPDATE bots SET name = ?2, template = ?3, spec = ?4, secret_names = ?5, \
+        let changed_id = bot.id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE bots SET name = ?2, template = ?3, spec = ?4, secret_names = ?5, \
                  desired_state = ?6, container_id = ?7, image_id = ?8, updated_at = ?9 \
                  WHERE id = ?1",
-                params![
-                    bot.id.as_str(),
-                    bot.name,
-                    bot.template,
-                    bot.spec.to_string(),
-                    secret_names_json(&bot.secret_names),
-                    bot.desired_state.as_str(),
-                    bot.container_id,
-                    bot.image_id,
-                    timestamp(&bot.updated_at),
-                ],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
+                    params![
+                        bot.id.as_str(),
+                        bot.name,
+                        bot.template,
+                        bot.spec.to_string(),
+                        secret_names_json(&bot.secret_names),
+                        bot.desired_state.as_str(),
+                        bot.container_id,
+                        bot.image_id,
+                        timestamp(&bot.updated_at),
+                    ],
+                )?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Records whether the bot should be running, and sets `updated_at` to now. Returns `false`
@@ -420,14 +470,18 @@ impl Store {
         state: DesiredState,
     ) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
-            let changed = conn.execute(
-                "UPDATE bots SET desired_state = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.as_str(), state.as_str(), timestamp(&Utc::now())],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE bots SET desired_state = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id.as_str(), state.as_str(), timestamp(&Utc::now())],
+                )?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Records the bot's current container and image (`None` clears them), and sets
@@ -444,14 +498,18 @@ impl Store {
         let id = id.clone();
         let container_id = container_id.map(str::to_owned);
         let image_id = image_id.map(str::to_owned);
-        self.call(move |conn| {
-            let changed = conn.execute(
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
                 "UPDATE bots SET container_id = ?2, image_id = ?3, updated_at = ?4 WHERE id = ?1",
                 params![id.as_str(), container_id, image_id, timestamp(&Utc::now())],
             )?;
-            Ok(changed > 0)
-        })
-        .await
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Replaces the bot's list of secret names, and sets `updated_at` to now. Returns `false`
@@ -462,14 +520,18 @@ impl Store {
     pub async fn set_secret_names(&self, id: &BotId, names: &[String]) -> Result<bool, StoreError> {
         let id = id.clone();
         let names = secret_names_json(names);
-        self.call(move |conn| {
-            let changed = conn.execute(
-                "UPDATE bots SET secret_names = ?2, updated_at = ?3 WHERE id = ?1",
-                params![id.as_str(), names, timestamp(&Utc::now())],
-            )?;
-            Ok(changed > 0)
-        })
-        .await
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute(
+                    "UPDATE bots SET secret_names = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id.as_str(), names, timestamp(&Utc::now())],
+                )?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 
     /// Removes the bot's row. Returns `false` if there was no such bot.
@@ -478,11 +540,15 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn delete_bot(&self, id: &BotId) -> Result<bool, StoreError> {
         let id = id.clone();
-        self.call(move |conn| {
-            let changed = conn.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
-            Ok(changed > 0)
-        })
-        .await
+        let changed_id = id.clone();
+        let result = self
+            .call(move |conn| {
+                let changed = conn.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
+                Ok(changed > 0)
+            })
+            .await;
+        self.mark_bot_changed(&changed_id);
+        result
     }
 }
 

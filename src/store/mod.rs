@@ -6,10 +6,12 @@
 //! never sees a raw session cookie or API token either, only the hashes callers compute.
 //!
 //! There is no database server to install: the registry is one file in the data directory. One
-//! [`rusqlite::Connection`] sits behind a mutex and every public method is `async`, running its
-//! SQL on tokio's blocking pool so a slow disk never stalls the runtime. The database runs in WAL
-//! mode, so a reader in another process (the CLI, or `sqlite3` while debugging) does not block
-//! the server, and a writer that finds the file locked waits up to [`BUSY_TIMEOUT`] before failing.
+//! writing [`rusqlite::Connection`] sits behind a mutex, beside [`READ_CONNECTIONS`] read-only
+//! ones, and every public method is `async`, running its SQL on tokio's blocking pool so a slow
+//! disk never stalls the runtime. The database runs in WAL mode, so readers (a session lookup, a
+//! bot read, the CLI, `sqlite3` while debugging) see the last commit without waiting for a write
+//! in progress, and a writer that finds the file locked waits up to [`BUSY_TIMEOUT`] before
+//! failing. An in-memory store (tests) has the one connection only.
 //!
 //! Timestamps are stored as RFC 3339 UTC text with a fixed nine-digit fraction
 //! (`2024-05-01T12:00:00.000000000Z`), so text order is time order and `ORDER BY` and `<=` work in
@@ -27,14 +29,15 @@ mod upgrades;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
-pub use auth::ApiTokenRow;
-pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
+pub use auth::{ApiTokenRow, LAST_USED_RESOLUTION};
+pub use bots::{BotChanges, BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use crashes::CrashHistory;
 pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
@@ -43,6 +46,33 @@ pub use upgrades::UpgradeJournal;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.
 pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
+/// Read-only connections a file-backed store keeps beside its writer: enough that session
+/// lookups and bot reads on both cores never queue behind a write or each other.
+pub const READ_CONNECTIONS: usize = 4;
+
+/// The read-only connections, handed out round robin, a free one first.
+struct Readers {
+    conns: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        let n = self.conns.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % n;
+        for i in 0..n {
+            match self.conns[(start + i) % n].try_lock() {
+                Ok(conn) => return f(&conn),
+                // A read cannot leave a connection half-changed: keep using it.
+                Err(TryLockError::Poisoned(p)) => return f(&p.into_inner()),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        f(&self.conns[start]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner))
+    }
+}
 
 /// Handle to the registry database.
 ///
@@ -51,6 +81,12 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
+    /// Bots whose row this handle's writes may have changed since a reader last asked
+    /// ([`Store::take_bot_changes`]): how a cache of the rows stays exact without re-reading
+    /// them all.
+    changed: Arc<Mutex<BotChanges>>,
+    /// Read-only connections of a file-backed store; `None` in memory (reads use `conn`).
+    readers: Option<Arc<Readers>>,
     /// Where the database lives, for `Debug`; `None` for an in-memory store.
     path: Option<Arc<Path>>,
 }
@@ -180,12 +216,28 @@ impl Store {
             // statement, so this is still "cannot open".
             configure(&conn, false).map_err(open_failed)?;
             migrations::apply(&mut conn, migrations::MIGRATIONS)?;
-            Ok::<_, StoreError>(conn)
+            // After the migrations, so no reader sees an older schema.
+            let readers = (0..READ_CONNECTIONS)
+                .map(|_| {
+                    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+                    let reader = Connection::open_with_flags(&*file, flags)?;
+                    reader.busy_timeout(BUSY_TIMEOUT)?;
+                    Ok(Mutex::new(reader))
+                })
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(open_failed)?;
+            Ok::<_, StoreError>((conn, readers))
         })
         .await??;
+        let (conn, readers) = conn;
         tracing::debug!(path = %path.display(), "opened registry database");
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            changed: Arc::default(),
+            readers: Some(Arc::new(Readers {
+                conns: readers,
+                next: AtomicUsize::new(0),
+            })),
             path: Some(path),
         })
     }
@@ -205,6 +257,8 @@ impl Store {
         .await??;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
+            changed: Arc::default(),
+            readers: None,
             path: None,
         })
     }
@@ -214,7 +268,20 @@ impl Store {
     /// # Errors
     /// [`StoreError::Sqlite`] if the version cannot be read.
     pub async fn schema_version(&self) -> Result<u32, StoreError> {
-        self.call(|conn| migrations::user_version(conn)).await
+        self.read(migrations::user_version).await
+    }
+
+    /// Runs the read-only `f` on a reader on the blocking pool: it sees the last commit and
+    /// never waits for the writer. Without readers (in memory), on the one connection.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Some(readers) = self.readers.clone() else {
+            return self.call(move |conn| f(conn)).await;
+        };
+        tokio::task::spawn_blocking(move || readers.with(f)).await?
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -296,6 +363,42 @@ mod tests {
         assert_eq!(sync, 1, "synchronous=NORMAL");
         assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
         assert!(format!("{store:?}").contains("botmaker.db"));
+    }
+
+    #[tokio::test]
+    async fn reads_do_not_queue_behind_a_write_in_progress() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("botmaker.db")).await.unwrap();
+        store.set_setting("k", "before").await.unwrap();
+        let (held, is_held) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let writer = store.clone();
+        let write = tokio::spawn(async move {
+            writer
+                .call(move |conn| {
+                    let tx = conn.transaction()?;
+                    tx.execute("UPDATE settings SET value = 'after' WHERE key = 'k'", [])?;
+                    held.send(()).unwrap();
+                    released.recv().unwrap();
+                    tx.commit()?;
+                    Ok(())
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || is_held.recv().unwrap())
+            .await
+            .unwrap();
+        // The writer's lock is held and its transaction open: a read answers anyway (with the
+        // last commit). Without readers it would wait here for ever, hence the bound.
+        let read = tokio::time::timeout(Duration::from_secs(30), store.get_setting("k"));
+        assert_eq!(read.await.unwrap().unwrap().as_deref(), Some("before"));
+        release.send(()).unwrap();
+        write.await.unwrap().unwrap();
+        assert_eq!(
+            store.get_setting("k").await.unwrap().as_deref(),
+            Some("after"),
+            "a read after the commit sees it"
+        );
     }
 
     #[tokio::test]

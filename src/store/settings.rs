@@ -10,7 +10,7 @@ impl Store {
     pub async fn get_setting(&self, key: &str) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
         let key = key.to_owned();
-        self.call(move |conn| {
+        self.read(move |conn| {
             Ok(conn
                 .query_row("SELECT value FROM settings WHERE key = ?1", [key], |row| {
                     row.get(0)

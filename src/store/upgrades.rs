@@ -110,9 +110,10 @@ impl Store {
     /// [`StoreError::Sqlite`] if the write fails.
     pub async fn finish_upgrade(&self, row: &BotRow) -> Result<bool, StoreError> {
         let bot = row.clone();
-        self.call(move |conn| {
-            let tx = conn.transaction()?;
-            let changed = tx.execute(
+        let result = self
+            .call(move |conn| {
+                let tx = conn.transaction()?;
+                let changed = tx.execute(
                 "UPDATE bots SET spec = ?2, secret_names = ?3, container_id = ?4, image_id = ?5, \
                  updated_at = ?6 WHERE id = ?1",
                 params![
@@ -124,14 +125,17 @@ impl Store {
                     timestamp(&bot.updated_at),
                 ],
             )?;
-            tx.execute(
-                "DELETE FROM bot_operations WHERE bot_id = ?1",
-                [bot.id.as_str()],
-            )?;
-            tx.commit()?;
-            Ok(changed > 0)
-        })
-        .await
+                tx.execute(
+                    "DELETE FROM bot_operations WHERE bot_id = ?1",
+                    [bot.id.as_str()],
+                )?;
+                tx.commit()?;
+                Ok(changed > 0)
+            })
+            .await;
+        // The row changed: the watch cache must read it again (see `Store::take_bot_changes`).
+        self.mark_bot_changed(&row.id);
+        result
     }
 }
 
@@ -190,6 +194,22 @@ mod tests {
         let got = store.get_bot(&bot.id).await.unwrap().unwrap();
         assert_eq!(got.spec, json!({ "image": "img:2" }));
         assert_eq!(got.container_id.as_deref(), Some("new"));
+    }
+
+    /// Regression: a finished upgrade rewrote the bot's row without noting it, so the watch
+    /// cache kept serving the old image and spec after an upgrade.
+    #[tokio::test]
+    async fn finish_upgrade_left_the_watch_cache_with_the_old_row() {
+        let store = Store::open_in_memory().await.unwrap();
+        let mut bot = row("noted");
+        store.insert_bot(&bot).await.unwrap();
+        store.take_bot_changes();
+        bot.spec = json!({ "image": "img:2" });
+        assert!(store.finish_upgrade(&bot).await.unwrap());
+        assert!(
+            store.take_bot_changes().ids.contains(&bot.id),
+            "the upgraded row must be re-read by the cache"
+        );
     }
 
     #[tokio::test]

@@ -32,4 +32,5 @@ mod serve_cli;
 mod upgrade;
 mod upgrade_cli;
 mod upgrade_kill;
+mod watch_cache;
 mod web;

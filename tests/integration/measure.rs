@@ -199,3 +199,65 @@ async fn measure_backup_and_restore_of_100_bots() {
         back_time.as_secs_f64()
     );
 }
+
+/// Docker calls per bot create (issue #16 counted 3 inspects each), against the simulated
+/// engine, which counts every request: creates through the API one after another, then the
+/// calls their events and the background tasks caused once everything has settled.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: see the module doc"]
+async fn measure_docker_calls_per_create() {
+    use botmaker_fake_engine::{FakeConfig, FakeEngine};
+    const CREATES: usize = 50;
+
+    let h = Harness::new().await;
+    let fake = FakeEngine::start(FakeConfig::default()).await.unwrap();
+    fake.add_image("img:sim");
+    let data = tempfile::Builder::new()
+        .prefix("botmaker-data")
+        .tempdir()
+        .unwrap();
+    let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
+    cfg.docker_host = Some(fake.host().to_string());
+    cfg.resync_interval = 3600;
+    let s = TestServer::start_with(h, data, cfg).await;
+    eventually(
+        "the watch cache is synced",
+        Duration::from_secs(60),
+        || async { s.bots.cache().is_fresh().then_some(()) },
+    )
+    .await;
+    let settle = || tokio::time::sleep(Duration::from_secs(3));
+    settle().await;
+    let before = fake.counts();
+    for i in 0..CREATES {
+        let mut body = s.bot_body(&format!("calls{i}"));
+        body["image"] = json!("img:sim");
+        let (status, v) = s.post("/api/bots", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        assert_eq!(v["state"], "running", "{v}");
+    }
+    settle().await;
+    let after = fake.counts();
+    let per = |route: &str| {
+        let n = after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0);
+        n as f64 / CREATES as f64
+    };
+    let total: u64 = after
+        .iter()
+        .filter(|(r, _)| !r.ends_with("/stats") && !r.ends_with("/_ping"))
+        .map(|(r, n)| n - before.get(r).copied().unwrap_or(0))
+        .sum();
+    println!(
+        "per create: {:.2} inspects, {:.2} creates, {:.2} starts, {:.2} calls in all (stats and pings left out)",
+        per("GET /containers/{id}/json"),
+        per("POST /containers/create"),
+        per("POST /containers/{id}/start"),
+        total as f64 / CREATES as f64,
+    );
+    for (route, n) in after.iter() {
+        let d = n - before.get(route).copied().unwrap_or(0);
+        if d > 0 {
+            println!("  {route}: {d}");
+        }
+    }
+}

@@ -20,14 +20,15 @@ use futures_util::stream::BoxStream;
 use serde::Serialize;
 use tokio::sync::{OwnedMutexGuard, RwLock};
 
+use super::cache::BotCache;
 use super::error::BotError;
 use super::images::{ImageIds, drifted};
-use super::observed::{BotEventKind, Fleet, Observed};
+use super::observed::{BotEventKind, Fleet};
 use super::spec::{BotSpec, CreateBot, DEFAULT_TEMPLATE, UpdateBot};
 use super::template::{self, RenderInput, TEMPLATE_NAMES, Template};
 use super::templates;
 use super::validate::{self, FieldErrors};
-use super::view::BotView;
+use super::view::{BotView, spec_of, view_of};
 use crate::BotId;
 use crate::docker::{ContainerError, ContainerInfo, DockerService, LogLine, LogOptions};
 use crate::secrets::{SecretName, SecretValue, SecretsStore};
@@ -81,6 +82,8 @@ struct Inner {
     secrets: SecretsStore,
     workspaces_root: PathBuf,
     fleet: Arc<Fleet>,
+    /// Rows and rendered views, trusted while the reconciler keeps it synced.
+    cache: BotCache,
     locks: Mutex<HashMap<BotId, BotLock>>,
     /// Creates and deletes hold it shared; orphan cleanup holds it exclusively, so it never
     /// mistakes a bot being created for an orphan.
@@ -140,6 +143,7 @@ impl BotService {
                 secrets: SecretsStore::new(paths.secrets_root),
                 workspaces_root: paths.workspaces_root,
                 fleet,
+                cache: BotCache::new(),
                 locks: Mutex::default(),
                 registry: Arc::new(RwLock::new(())),
                 stop_grace,
@@ -154,6 +158,11 @@ impl BotService {
     /// The observed-state cache shared with the reconciler.
     pub fn fleet(&self) -> &Arc<Fleet> {
         &self.inner.fleet
+    }
+
+    /// The watch cache the reads answer from (see [`BotCache`]).
+    pub fn cache(&self) -> &BotCache {
+        &self.inner.cache
     }
 
     /// The Docker service.
@@ -335,16 +344,77 @@ impl BotService {
         Ok((bot, row))
     }
 
-    /// One bot with its container's current state (one inspect).
+    /// One bot with its container's state: from the watch cache while it is fresh (no Docker
+    /// call), otherwise from one inspect.
     pub async fn get(&self, id: &str) -> Result<BotView, BotError> {
+        if self.inner.cache.is_fresh() {
+            let bot = BotId::new(id).map_err(|_| BotError::NotFound(id.to_string()))?;
+            self.inner.cache.refresh(&self.inner.store).await?;
+            let mut view = self
+                .inner
+                .cache
+                .get(&bot, &self.inner.fleet)
+                .ok_or_else(|| BotError::NotFound(id.to_string()))?;
+            self.mark_drift(std::slice::from_mut(&mut view)).await;
+            return Ok(view);
+        }
+        self.inspect(id).await
+    }
+
+    /// One bot after a fresh inspect of its container, recorded for every later read: what
+    /// the reconciler does when an event says the container changed.
+    pub async fn inspect(&self, id: &str) -> Result<BotView, BotError> {
         let (_, row) = self.row(id).await?;
         let mut view = self.refresh(&row).await?;
         self.mark_drift(std::slice::from_mut(&mut view)).await;
         Ok(view)
     }
 
-    /// Every bot with its container state, from ONE Docker list call however many bots.
+    /// [`BotService::inspect`] of a row already read.
+    pub(crate) async fn inspect_row(&self, row: &BotRow) -> Result<BotView, BotError> {
+        self.refresh(row).await
+    }
+
+    /// Every bot with its container state: from the watch cache while it is fresh, otherwise
+    /// from ONE Docker list call however many bots.
     pub async fn list(&self) -> Result<Vec<BotView>, BotError> {
+        if self.inner.cache.is_fresh() {
+            self.inner.cache.refresh(&self.inner.store).await?;
+            let mut views = self.inner.cache.list(&self.inner.fleet);
+            self.mark_drift(&mut views).await;
+            return Ok(views);
+        }
+        self.list_live().await
+    }
+
+    /// [`BotService::list`] as one JSON document per bot, in order: from the cache these are
+    /// shared pieces rendered once per change, so an answer costs no copy of the fleet.
+    pub async fn list_json(&self) -> Result<Vec<bytes::Bytes>, BotError> {
+        if self.inner.cache.is_fresh() {
+            self.inner.cache.refresh(&self.inner.store).await?;
+            // Drift from the per-reference image cache: no Docker call unless a reference is
+            // new or an image event cleared it.
+            let references = self.inner.cache.image_references();
+            let resolved = self
+                .inner
+                .images
+                .resolve(&self.inner.docker, references.iter().map(String::as_str))
+                .await;
+            return Ok(self.inner.cache.list_json(&self.inner.fleet, &resolved));
+        }
+        let views = self.list_live().await?;
+        views
+            .iter()
+            .map(|v| {
+                serde_json::to_vec(v)
+                    .map(bytes::Bytes::from)
+                    .map_err(|_| BotError::Store(corrupt(&format!("view of bot {}", v.id))))
+            })
+            .collect()
+    }
+
+    /// Every bot with its container state from ONE Docker list call, whatever the cache says.
+    pub async fn list_live(&self) -> Result<Vec<BotView>, BotError> {
         let (rows, containers) = tokio::try_join!(
             async { self.inner.store.list_bots().await.map_err(BotError::from) },
             async {
@@ -419,15 +489,6 @@ impl BotService {
     }
 }
 
-/// The bot's spec, with the default limits filled in for specs stored before every bot had
-/// them (the container gets them too: see [`template::base_config`]).
-fn spec_of(row: &BotRow) -> Result<BotSpec, BotError> {
-    let mut spec: BotSpec = serde_json::from_value(row.spec.clone())
-        .map_err(|_| BotError::Store(corrupt(&format!("spec of bot {}", row.id))))?;
-    validate::apply_default_limits(&mut spec.limits);
-    Ok(spec)
-}
-
 /// Whether `c` is its bot's current container (named `botmaker-<id>`), not one an upgrade
 /// parked.
 pub fn is_current(c: &ContainerInfo) -> bool {
@@ -448,10 +509,6 @@ fn corrupt(what: &str) -> crate::store::StoreError {
     crate::store::StoreError::Corrupt {
         what: what.to_string(),
     }
-}
-
-fn view_of(row: &BotRow, observed: Observed) -> Result<BotView, BotError> {
-    Ok(BotView::new(row, spec_of(row)?, observed))
 }
 
 /// Runs `fut` as a task of its own and waits for it: dropping the waiter does not stop it.

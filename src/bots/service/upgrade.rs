@@ -312,9 +312,10 @@ impl BotService {
         }
     }
 
-    /// The bot as it is now (one inspect), with drift.
+    /// The bot as it is now (one inspect, not the watch cache, which may not have seen the
+    /// new container's events yet), with drift.
     async fn view_now(&self, bot: &BotId) -> Result<BotView, BotError> {
-        self.get(bot.as_str()).await
+        self.inspect(bot.as_str()).await
     }
 
     /// Takes an upgrade cut short (by a crash, or an outage during its rollback) to the end

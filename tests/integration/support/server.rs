@@ -31,6 +31,8 @@ pub struct TestServer {
     pub data: TempDir,
     /// The server's authentication state (login limits, argon2 verification count).
     pub auth: std::sync::Arc<botmaker::access::Auth>,
+    /// The server's bot service (watch cache, observed fleet).
+    pub bots: botmaker::bots::BotService,
     /// Where its LLM proxy listens (the default bridge's gateway, any free port).
     pub llm_proxy: Option<std::net::SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
@@ -88,6 +90,7 @@ impl TestServer {
         let server = Server::prepare(cfg).await.expect("server starts");
         let base = format!("http://{}", server.local_addr());
         let auth = server.auth();
+        let bots = server.bots();
         let llm_proxy = server.llm_proxy_addr();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -109,6 +112,7 @@ impl TestServer {
             token: String::new(),
             data,
             auth,
+            bots,
             llm_proxy,
             stop: Some(stop),
             task: Some(task),
