@@ -9,6 +9,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod backup;
 pub mod bot_id;
@@ -21,6 +22,7 @@ pub mod field_errors;
 pub mod http;
 pub mod llm;
 pub mod logging;
+pub mod metrics;
 pub mod reconcile;
 pub mod safe_fs;
 pub mod sampler;

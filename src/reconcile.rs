@@ -84,7 +84,9 @@ impl Reconciler {
     pub async fn enforce_desired(&self) -> Result<ReconcileReport, ContainerError> {
         let docker = self.bots.docker();
         // Docker first: recovery of a bot cut short needs it, and an outage is reported as one.
-        docker.ping().await?;
+        let pinged = docker.ping().await;
+        self.bots.fleet().engine().set_up(pinged.is_ok());
+        pinged?;
         let unsettled: HashMap<BotId, Unsettled> = self.bots.take_unsettled().into_iter().collect();
         let recovered = self
             .bots
@@ -216,8 +218,14 @@ impl Reconciler {
 
     /// Re-lists all containers and publishes every bot's observed state that changed.
     pub async fn resync(&self) -> Result<(), ContainerError> {
-        let views = self.bots.list().await.map_err(as_container_error)?;
-        for v in views {
+        let views = self.bots.list().await.map_err(as_container_error);
+        let engine = self.bots.fleet().engine();
+        engine.set_up(
+            views
+                .as_ref()
+                .map_or_else(|e| !e.is_unavailable(), |_| true),
+        );
+        for v in views? {
             if let Ok(id) = BotId::new(v.id) {
                 self.bots.fleet().publish_if_changed(&id, v.observed);
             }
@@ -293,17 +301,22 @@ impl Reconciler {
                         if let Err(e) = synced {
                             tracing::warn!(error = %e, "resync failed");
                             was_down = e.is_unavailable();
-                            if was_down { break; }
+                            if was_down {
+                                self.bots.fleet().engine().set_up(false);
+                                break;
+                            }
                         }
                     }
                     ev = events.next() => match ev {
                         Some(Ok(ev)) => {
                             since = Some(ev.time_nanos);
+                            self.bots.fleet().engine().set_up(true);
                             let Ok(id) = BotId::new(ev.bot_id.clone()) else { continue };
                             let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
                             match ev.kind {
                                 EventKind::Kill => self.bots.fleet().record_kill(&id, at),
                                 EventKind::Die { .. } => self.bots.fleet().record_death(&id, at),
+                                EventKind::Oom => self.bots.fleet().record_oom(&id),
                                 _ => {}
                             }
                             // exec_* and similar are noise for state.
@@ -313,11 +326,15 @@ impl Reconciler {
                         }
                         Some(Err(e)) => {
                             tracing::warn!(error = %e, "Docker event stream failed; reconnecting");
+                            self.bots.fleet().engine().set_up(false);
+                            self.bots.fleet().engine().count_event_reconnect();
                             was_down = true;
                             break;
                         }
                         None => {
                             tracing::warn!("Docker event stream ended; reconnecting");
+                            self.bots.fleet().engine().set_up(false);
+                            self.bots.fleet().engine().count_event_reconnect();
                             was_down = true;
                             break;
                         }

@@ -23,8 +23,8 @@ mod view;
 pub use error::BotError;
 pub use llm_follow::follow_llm;
 pub use observed::{
-    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, Fleet,
-    Observed, ProbeResult, RunKey,
+    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, EngineWatch,
+    Fleet, Observed, ObservedBot, ProbeResult, RunKey,
 };
 pub use openclaw::{Channel, OpenClaw, PROVIDERS, Provider};
 pub use service::is_current as is_current_container;

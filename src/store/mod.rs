@@ -15,6 +15,7 @@
 //! (`2024-05-01T12:00:00.000000000Z`), so text order is time order and `ORDER BY` and `<=` work in
 //! SQL, and every [`DateTime<Utc>`] comes back exactly as it went in.
 
+mod audit;
 mod auth;
 mod bots;
 mod llm;
@@ -31,6 +32,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
+pub use audit::{AuditFilter, AuditRow, NewAuditRow};
 pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
