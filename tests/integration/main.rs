@@ -4,6 +4,7 @@ mod support;
 
 mod adversarial;
 mod api;
+mod audit;
 mod auth_hardening;
 mod backup;
 mod cli;
@@ -19,6 +20,7 @@ mod hostile_bot;
 mod lifecycle_policy;
 mod llm_proxy;
 mod measure;
+mod metrics;
 mod openclaw_real;
 mod ops;
 mod serve_cli;
