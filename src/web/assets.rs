@@ -39,6 +39,8 @@ pub enum Script {
     Providers,
     /// LLM usage (`/usage`).
     Usage,
+    /// The audit log (`/audit`).
+    Audit,
 }
 
 impl Script {
@@ -53,6 +55,7 @@ impl Script {
             Script::Console => "console",
             Script::Providers => "providers",
             Script::Usage => "usage",
+            Script::Audit => "audit",
         }
     }
 
@@ -66,6 +69,7 @@ impl Script {
             Script::Console => "console.js",
             Script::Providers => "providers.js",
             Script::Usage => "usage.js",
+            Script::Audit => "audit.js",
         }
     }
 }
@@ -91,6 +95,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("console.js", include_str!("assets/console.js")),
     ("providers.js", include_str!("assets/providers.js")),
     ("usage.js", include_str!("assets/usage.js")),
+    ("audit.js", include_str!("assets/audit.js")),
 ];
 
 /// Hex characters of the content hash put in asset URLs.

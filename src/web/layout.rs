@@ -23,6 +23,8 @@ pub enum Nav {
     Usage,
     /// Orphans and tokens.
     Admin,
+    /// The audit log.
+    Audit,
     /// Pages shown before login: no navigation at all.
     None,
 }
@@ -34,6 +36,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Providers, "/providers", "Providers"),
     (Nav::Usage, "/usage", "Usage"),
     (Nav::Admin, "/admin", "Admin"),
+    (Nav::Audit, "/audit", "Audit"),
 ];
 
 /// A page to wrap in the layout.

@@ -1171,3 +1171,38 @@ async fn the_dashboard_marks_drift_and_upgrades_a_bot() {
     assert_eq!(v["image"], json!(tag), "still on the tag");
     b.close().await;
 }
+
+#[tokio::test]
+async fn audit_page_lists_changes_and_filters_by_bot_and_action() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-audit").await;
+    let (status, v) = s.post(&format!("/api/bots/{id}/stop"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/audit")).await;
+    b.wait_text("#audit-rows", "stop").await;
+    b.wait_text("#audit-rows", "login").await;
+    b.fill("#audit-bot", &id).await;
+    b.click("#audit-filters button[type=submit]").await;
+    b.wait_js(
+        "only the bot's entries",
+        "const r = [...document.querySelectorAll('#audit-rows tr')]; \
+         return r.length === 2 && r.every(t => t.dataset.action !== 'login');",
+    )
+    .await;
+    b.js(
+        "const s = document.querySelector('#audit-action'); s.value = 'stop'; \
+          s.dispatchEvent(new Event('change')); return true;",
+    )
+    .await;
+    b.wait_js(
+        "only the stop",
+        "const r = [...document.querySelectorAll('#audit-rows tr')]; \
+         return r.length === 1 && r[0].dataset.action === 'stop';",
+    )
+    .await;
+    assert!(b.text("#audit-rows").await.contains("session: admin"));
+    b.screenshot("audit").await.unwrap();
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}

@@ -3,6 +3,7 @@
 //! `GET /api/events`. Nothing here ever holds a secret value.
 
 mod admin;
+mod audit;
 mod bot;
 mod console;
 mod fleet;
@@ -10,6 +11,7 @@ mod llm;
 mod new_bot;
 
 pub use admin::admin;
+pub use audit::audit;
 pub use bot::bot_detail;
 pub use console::bot_console;
 pub use fleet::fleet;
