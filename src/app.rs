@@ -223,6 +223,13 @@ impl App {
                 .clone()
                 .run_pruning(self.audit_retention_days, tasks.stop_signal()),
         );
+        tasks.spawn(
+            "stats history",
+            self.state
+                .sampler
+                .clone()
+                .run_history(self.state.store.clone(), tasks.stop_signal()),
+        );
         let (store, cancel) = (self.state.store.clone(), tasks.cancel.clone());
         tasks.spawn("session purge", async move {
             let mut tick = tokio::time::interval(SESSION_PURGE_INTERVAL);

@@ -70,6 +70,7 @@ fn routes() -> Routes {
         .routes(routes!(audit::list_audit))
         .routes(routes!(observe::all_stats))
         .routes(routes!(observe::bot_stats))
+        .routes(routes!(observe::bot_stats_history))
         .routes(routes!(llm::list_providers, llm::put_provider))
         .routes(routes!(llm::delete_provider))
         .routes(routes!(llm::fleet_usage))

@@ -22,6 +22,7 @@ mod llm;
 mod migrations;
 mod settings;
 mod snapshot;
+mod stats;
 mod upgrades;
 
 use std::fmt;
@@ -37,6 +38,7 @@ pub use auth::ApiTokenRow;
 pub use bots::{BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
+pub use stats::StatsMinuteRow;
 pub use upgrades::UpgradeJournal;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.

@@ -175,3 +175,50 @@ async fn metrics_report_a_running_fleet_from_memory() {
     let anonymous = s.client.get(s.url("/metrics")).send().await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn stats_history_keeps_a_running_bots_minutes() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("history").await;
+    // A minute is written once it is over (and the writer's next pass, every 15 s).
+    let minutes = eventually(
+        "a finished minute of history",
+        Duration::from_secs(150),
+        || async {
+            let (status, v) = s.get(&format!("/api/bots/{id}/stats/history")).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            v["minutes"].as_array().filter(|m| !m.is_empty()).cloned()
+        },
+    )
+    .await;
+    let m = &minutes[0];
+    assert!(m["samples"].as_u64().unwrap() >= 1, "{m}");
+    assert!(m["memory_bytes"].as_u64().unwrap() > 0, "{m}");
+    assert!(
+        m["memory_bytes_max"].as_u64() >= m["memory_bytes"].as_u64(),
+        "{m}"
+    );
+    assert!(
+        m["cpu_percent_max"].as_f64() >= m["cpu_percent"].as_f64(),
+        "{m}"
+    );
+    let (_, stats) = s.get(&format!("/api/bots/{id}/stats")).await;
+    assert_eq!(
+        m["memory_limit_bytes"], stats["latest"]["memory_limit_bytes"],
+        "{stats}"
+    );
+    // Nothing after a time to come; a bad time is a field error; an unknown bot is a 404.
+    let (status, v) = s
+        .get(&format!(
+            "/api/bots/{id}/stats/history?since=2999-01-01T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["minutes"], json!([]));
+    let (status, v) = s
+        .get(&format!("/api/bots/{id}/stats/history?since=yesterday"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    let (status, _) = s.get("/api/bots/no-such-bot-here/stats/history").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -1206,3 +1206,27 @@ async fn audit_page_lists_changes_and_filters_by_bot_and_action() {
     assert_eq!(b.console_problems().await, Vec::<String>::new());
     b.close().await;
 }
+
+#[tokio::test]
+async fn bot_page_charts_the_last_hour_and_day_from_the_stats_history() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-history").await;
+    let b = logged_in(&s).await;
+    b.goto(&s.url(&format!("/bots/{id}"))).await;
+    b.wait_text("#chart-cpu", "10 min ago").await;
+    for (value, axis) in [
+        ("1h", "1 h ago"),
+        ("24h", "24 h ago"),
+        ("live", "10 min ago"),
+    ] {
+        b.js(&format!(
+            "const s = document.querySelector('#stats-range'); s.value = '{value}'; \
+             s.dispatchEvent(new Event('change')); return true;"
+        ))
+        .await;
+        b.wait_text("#chart-cpu", axis).await;
+        b.wait_text("#chart-mem", axis).await;
+    }
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}
