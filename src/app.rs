@@ -1,8 +1,11 @@
 //! The composition root: builds the application state from the configuration, assembles the
 //! whole HTTP application (the REST API and the dashboard mounted side by side, behind request
 //! ids, tracing, the body limit and the security headers), and owns every background task
-//! (reconciler, probes, stats sampler, image-event watch, scheduled backups, session purge, a
-//! log stream's reader, the LLM key proxy and its usage writer), joining them all on shutdown.
+//! (reconciler, probes, stats sampler and its per-minute history writer, image-event watch,
+//! scheduled backups, session purge, audit-log pruning, a log stream's reader, the LLM key proxy
+//! and its usage writer), joining them all on shutdown. Every answer is counted in the HTTP
+//! metrics here ([`crate::metrics`]); changes are recorded in the audit log by the API's own
+//! layer (`crate::http`).
 //!
 //! The one module that knows every other: nothing imports it but `serve` (and tests).
 

@@ -145,3 +145,69 @@ mod tests {
         assert!(store.stats_minutes("b", 0).await.unwrap().is_empty());
     }
 }
+
+/// The disk bound of the stats history: 500 bots' full 24 hours (720,000 minutes) in a real
+/// database file. A measurement, not a test: `cargo test --lib stats_history_disk -- --ignored
+/// --nocapture` prints the figure docs/benchmarks.md quotes.
+#[cfg(test)]
+mod measure {
+    use super::*;
+
+    #[tokio::test]
+    #[ignore = "a measurement: prints the stats history's size at 500 bots"]
+    async fn stats_history_disk_at_500_bots() {
+        const BOTS: usize = 500;
+        const MINUTES: i64 = 24 * 60;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("botmaker.db");
+        let store = Store::open(&path).await.unwrap();
+        let start = 29_000_000;
+        for m in 0..MINUTES {
+            let rows = (0..BOTS)
+                .map(|b| {
+                    let row = StatsMinuteRow {
+                        minute: start + m,
+                        cpu_percent: 3.25 + b as f64 / 7.0,
+                        cpu_percent_max: 9.5,
+                        memory_bytes: 180_000_000 + b as u64 * 1_000,
+                        memory_bytes_max: 190_000_000,
+                        memory_limit_bytes: 536_870_912,
+                        samples: 6,
+                    };
+                    (format!("support-bot-{b:04}"), row)
+                })
+                .collect();
+            store.insert_stats_minutes(rows).await.unwrap();
+        }
+        store
+            .call(|c| {
+                c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let bytes = std::fs::metadata(&path).unwrap().len();
+        let rows = BOTS as u64 * MINUTES as u64;
+        println!(
+            "stats history at {BOTS} bots x 24 h: {rows} rows, {:.1} MB ({} bytes/row)",
+            bytes as f64 / 1e6,
+            bytes / rows
+        );
+        let t = std::time::Instant::now();
+        let one = store
+            .stats_minutes("support-bot-0042", start)
+            .await
+            .unwrap();
+        println!(
+            "one bot's 24 h read: {} rows in {:?}",
+            one.len(),
+            t.elapsed()
+        );
+        let t = std::time::Instant::now();
+        let pruned = store.prune_stats_minutes(start + 1).await.unwrap();
+        println!(
+            "pruning one minute of {BOTS} bots: {pruned} rows in {:?}",
+            t.elapsed()
+        );
+    }
+}
