@@ -360,7 +360,7 @@ pub enum Principal {
         /// SHA-256 of the session token.
         hash: String,
     },
-    /// An API token.
+    /// A named API token (Bearer), which carries no CSRF duty.
     ApiToken {
         /// The token's id.
         id: String,

@@ -51,7 +51,7 @@ pub struct BotRecord {
     pub id: String,
     /// Display name.
     pub name: String,
-    /// Template.
+    /// Template name (`generic`, `openclaw`): restore re-renders the bot's files with it.
     pub template: String,
     /// Its stored spec.
     pub spec: serde_json::Value,

@@ -42,7 +42,7 @@ pub struct RenderInput<'a> {
 pub struct WorkspaceFile {
     /// Path relative to the workspace directory.
     pub path: PathBuf,
-    /// Contents.
+    /// What the template writes there (text: generated configuration, never a secret).
     pub contents: String,
 }
 

@@ -42,7 +42,8 @@ pub async fn stats(client: &ApiClient, args: &StatsArgs) -> Result<(), CliError>
     Ok(())
 }
 
-/// `orphans`.
+/// `orphans`: managed containers, secrets directories and workspaces that belong to no bot in
+/// the registry; listing them changes nothing.
 pub async fn orphans(client: &ApiClient, json: bool) -> Result<(), CliError> {
     let v: Value = client.get("/api/admin/orphans").await?;
     if json {
@@ -64,7 +65,8 @@ pub async fn orphans(client: &ApiClient, json: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `cleanup`.
+/// `cleanup`: removes what `orphans` lists, found again while the server holds the registry so
+/// that a bot being created is never taken for an orphan.
 pub async fn cleanup(client: &ApiClient, json: bool) -> Result<(), CliError> {
     let v: Value = client
         .call(Method::POST, "/api/admin/cleanup", None::<&()>)

@@ -110,7 +110,7 @@ pub fn save(path: &Path, config: &SavedConfig) -> Result<(), CliError> {
 /// The server and token a command uses, and where the config file is.
 #[derive(Debug, Clone)]
 pub struct Resolved {
-    /// The server.
+    /// Where commands go: `--server`, else `BOTMAKER_SERVER`, else the one saved by `login`.
     pub server: ServerUrl,
     /// The token, if any is configured for this server.
     pub token: Option<String>,

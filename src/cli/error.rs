@@ -71,7 +71,7 @@ pub enum CliError {
     /// The server answered something this client does not understand.
     #[error("unexpected answer from {server}: {detail}")]
     Protocol {
-        /// The server.
+        /// The server's URL, so the message says which server misbehaved.
         server: String,
         /// What was wrong.
         detail: String,

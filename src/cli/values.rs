@@ -202,7 +202,7 @@ pub fn parse_json_object(s: &str) -> Result<serde_json::Value, String> {
 /// `--price MODEL=INPUT,OUTPUT` (per million tokens; `*` for every other model).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PriceArg {
-    /// The model.
+    /// The model name as bots send it, or `*` for every model without its own price.
     pub model: String,
     /// Its price.
     pub price: Price,

@@ -68,9 +68,9 @@ impl ExecId {
 /// A terminal size in character cells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TtySize {
-    /// Lines.
+    /// Height in lines.
     pub rows: u16,
-    /// Columns.
+    /// Width in character columns.
     pub cols: u16,
 }
 

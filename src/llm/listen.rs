@@ -34,7 +34,7 @@ pub enum ProxyListen {
     Off,
     /// The default bridge's gateway address, on this port (0: any free port).
     Auto {
-        /// Port.
+        /// Port to listen on; 0 lets the kernel choose one (the chosen one is shown in `/api/providers`).
         port: u16,
     },
     /// Exactly this address. `0.0.0.0` makes bots use Docker's `host-gateway`, and exposes the

@@ -68,7 +68,7 @@ pub enum LlmEvent {
     /// A bot reached one of its LLM budgets: its requests are refused until the window resets.
     /// Sent once per bot, limit and window.
     BudgetExceeded {
-        /// The bot.
+        /// The bot whose requests are refused.
         bot: BotId,
         /// Which limit.
         limit: Limit,
@@ -76,7 +76,7 @@ pub enum LlmEvent {
         used: f64,
         /// The limit.
         allowed: f64,
-        /// When.
+        /// When the refused request came (the window's reset follows from it).
         at: DateTime<Utc>,
     },
 }

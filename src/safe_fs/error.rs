@@ -40,7 +40,7 @@ pub enum FsError {
     /// A path given to this module is not plain and relative (a bug in the caller).
     #[error("{} is not a plain relative path (no root, '.' or '..')", path.display())]
     InvalidPath {
-        /// The path.
+        /// The offending path, as the caller gave it.
         path: PathBuf,
     },
 }

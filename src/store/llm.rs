@@ -43,9 +43,9 @@ pub struct LlmKeyRow {
 /// What one bot spent with one provider on one model on one UTC day.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LlmUsageRow {
-    /// The bot.
+    /// The bot that made the requests (kept after the bot is deleted, for the month's cost).
     pub bot_id: String,
-    /// The provider.
+    /// The configured provider's name the requests went to.
     pub provider: String,
     /// The model the bot asked for.
     pub model: String,

@@ -39,9 +39,9 @@ pub enum InputKind {
     Url,
     /// `type="number"` with optional bounds and step.
     Number {
-        /// `min`.
+        /// Lowest accepted value (`min`), checked by the browser before the server does.
         min: Option<f64>,
-        /// `max`.
+        /// Highest accepted value (`max`).
         max: Option<f64>,
         /// `step` (browsers assume 1).
         step: Option<f64>,
@@ -96,7 +96,7 @@ pub struct Input<'a> {
 /// One `<option>` of an input's `<datalist>`, with the secret it implies, if any.
 #[derive(Debug, Clone)]
 pub struct Suggestion<'a> {
-    /// The value.
+    /// What choosing it puts in the input.
     pub value: &'a str,
     /// `data-secret`: the secret the value needs (a provider's API key), for the page script.
     pub secret: Option<String>,

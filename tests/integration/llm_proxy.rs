@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::support::eventually;
-use crate::support::llm::{CHAT_USAGE, FIRST_CHUNK, LlmTestNetwork, MESSAGES_USAGE, MockUpstream};
+use crate::support::llm::{CHAT_USAGE, FIRST_CHUNK, MESSAGES_USAGE, MockUpstream};
+use crate::support::openclaw::TestNetwork;
 use crate::support::server::TestServer;
 
 /// The provider's real key: must reach the mock, and nothing a bot can see.
@@ -794,7 +795,7 @@ async fn a_bot_on_an_internal_network_reaches_the_proxy_and_nothing_else() {
         json!({}),
     )
     .await;
-    let internal = LlmTestNetwork::create(&s.h, true).await;
+    let internal = TestNetwork::create(&s.h, true).await;
 
     // Something outside the internal network for the bot to try: a fixture bot on the
     // default bridge.
@@ -869,4 +870,91 @@ async fn a_bot_on_an_internal_network_reaches_the_proxy_and_nothing_else() {
         ]
     );
     assert_bot_never_holds_the_real_key(&s, &id).await;
+}
+
+/// The real OpenClaw gateway (the image `scripts/openclaw-image` builds) on an internal network
+/// with no way out, its provider configured in botmaker: a message to its agent is answered by
+/// the mock provider through the proxy, which swapped in the real key, and is metered exactly.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_real_openclaw_answers_through_the_proxy_from_an_internal_network() {
+    let _turn = crate::support::openclaw::gateway_turn().await;
+    let s = TestServer::start().await;
+    let image = tokio::task::spawn_blocking(crate::support::openclaw::image)
+        .await
+        .unwrap();
+    let mock = MockUpstream::start().await;
+    add_provider(
+        &s,
+        "deepseek",
+        "openai-compatible",
+        &mock.base_url(),
+        json!({}),
+    )
+    .await;
+    let internal = TestNetwork::create(&s.h, true).await;
+    let id = s.h.bot("llm-real-claw").to_string();
+    let (status, v) = s
+        .post(
+            "/api/bots",
+            json!({
+                "id": id, "template": "openclaw", "image": image, "network": internal.name,
+                "settings": { "provider": "deepseek", "model": "mock-model", "agent_id": "support" },
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    eventually(
+        "the real gateway healthy",
+        Duration::from_secs(300),
+        || async {
+            let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+            match v["health"].as_str() {
+                Some("healthy") => Some(()),
+                Some("none" | "starting") => None,
+                other => panic!("health {other:?} on the way to healthy: {v}"),
+            }
+        },
+    )
+    .await;
+
+    let container = botmaker::docker::container_name(&bot(&id));
+    let (rc, out, err) = crate::support::openclaw::exec(
+        &container,
+        &[
+            "openclaw",
+            "agent",
+            "--agent",
+            "support",
+            "--message",
+            "ping",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(rc, 0, "{out}{err}");
+    assert!(out.contains(&format!("{FIRST_CHUNK} pong")), "{out}");
+
+    // The provider saw the real key, for every call the gateway made.
+    let calls: Vec<_> = mock
+        .seen()
+        .into_iter()
+        .filter(|r| r.route == "POST /v1/chat/completions")
+        .collect();
+    assert!(!calls.is_empty(), "the gateway never reached the provider");
+    for c in &calls {
+        assert_eq!(
+            c.header("authorization").as_deref(),
+            Some(format!("Bearer {REAL_KEY}").as_str())
+        );
+    }
+    assert_bot_never_holds_the_real_key(&s, &id).await;
+
+    // Metered exactly: every call's usage, whether the gateway streamed or not.
+    let u = usage(&s, &id).await;
+    let (p, c) = CHAT_USAGE;
+    let n = calls.len() as u64;
+    assert_eq!(u["totals"]["requests"], n, "{u}");
+    assert_eq!(u["totals"]["input_tokens"], n * p, "{u}");
+    assert_eq!(u["totals"]["output_tokens"], n * c, "{u}");
+    assert_eq!(u["rows"][0]["model"], "mock-model", "{u}");
 }

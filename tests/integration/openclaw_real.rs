@@ -162,6 +162,7 @@ impl Claw<'_> {
 /// Everything issue 9 lists for a working bot, in the order an operator meets it.
 #[tokio::test(flavor = "multi_thread")]
 async fn real_openclaw_end_to_end() {
+    let _turn = openclaw::gateway_turn().await;
     let s = TestServer::start().await;
     let image = tokio::task::spawn_blocking(openclaw::image).await.unwrap();
     let mock = MockLlm::start(&s.h).await;
@@ -413,6 +414,7 @@ async fn real_openclaw_end_to_end() {
 /// and a bot whose runs crash is never `healthy`, whatever an earlier run said.
 #[tokio::test(flavor = "multi_thread")]
 async fn real_openclaw_degraded_channel_then_crash_loop() {
+    let _turn = openclaw::gateway_turn().await;
     let s = TestServer::start().await;
     let image = tokio::task::spawn_blocking(openclaw::image).await.unwrap();
     let mock = MockLlm::start(&s.h).await;

@@ -1,12 +1,10 @@
 //! What the LLM proxy tests need beyond the harness: a mock upstream provider served by the
 //! test process (OpenAI-compatible chat completions and models, Anthropic messages, streaming
-//! and not), which records what it was sent and can hold a stream open half-way; and a Docker
-//! network of the test's own, removed when dropped.
+//! and not), which records what it was sent and can hold a stream open half-way. Test networks
+//! come from `support::openclaw::TestNetwork`.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -14,13 +12,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use bollard::Docker;
-use bollard::models::{NetworkCreateRequest, NetworkDisconnectRequest};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-
-use super::fixture::TEST_LABEL;
-use super::{Harness, unique};
 
 /// What the mock's chat completions report: prompt and completion tokens.
 pub const CHAT_USAGE: (u64, u64) = (11, 7);
@@ -240,68 +233,4 @@ async fn models(State(s): State<Arc<MockState>>, headers: HeaderMap) -> Response
         ),
     )
         .into_response()
-}
-
-/// A Docker network the test made, removed (after disconnecting whatever is still on it) when
-/// dropped.
-pub struct LlmTestNetwork {
-    docker: Docker,
-    /// Its name.
-    pub name: String,
-}
-
-impl LlmTestNetwork {
-    /// Creates a network; an `internal` one reaches nothing outside.
-    pub async fn create(h: &Harness, internal: bool) -> Self {
-        let name = unique("botmaker-llm-net");
-        h.docker
-            .client()
-            .create_network(NetworkCreateRequest {
-                name: name.clone(),
-                internal: Some(internal),
-                labels: Some(HashMap::from([(TEST_LABEL.to_string(), "1".to_string())])),
-                ..Default::default()
-            })
-            .await
-            .expect("creating the test network");
-        Self {
-            docker: h.docker.client().clone(),
-            name,
-        }
-    }
-}
-
-impl Drop for LlmTestNetwork {
-    fn drop(&mut self) {
-        let (docker, name) = (self.docker.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(n) = docker.inspect_network(&name, None).await {
-                    for id in n.containers.unwrap_or_default().into_keys() {
-                        let _ = docker
-                            .disconnect_network(
-                                &name,
-                                NetworkDisconnectRequest {
-                                    container: id,
-                                    force: Some(true),
-                                },
-                            )
-                            .await;
-                    }
-                }
-                // A container still being removed may hold it a moment longer.
-                for _ in 0..20 {
-                    if docker.remove_network(&name).await.is_ok() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                }
-            })
-        })
-        .join();
-    }
 }

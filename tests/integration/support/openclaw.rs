@@ -27,6 +27,20 @@ pub const MOCK_PORT: u16 = 8080;
 /// What the mock answers to every chat completion.
 pub const MOCK_REPLY: &str = "pong from the mock LLM, 7f3e";
 
+/// Real gateways running at once. Each one's Node start-up takes most of a core for a minute or
+/// more: three at once beside the rest of the suite (and other builds) on two cores missed the
+/// 300 s health bound.
+const GATEWAYS_AT_ONCE: usize = 2;
+
+/// A turn to run a real gateway, held for the whole test.
+pub async fn gateway_turn() -> tokio::sync::SemaphorePermit<'static> {
+    static TURNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(GATEWAYS_AT_ONCE);
+    TURNS
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
+}
+
 fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -109,7 +123,13 @@ impl Drop for TestNetwork {
                             .await;
                     }
                 }
-                let _ = docker.remove_network(&name).await;
+                // A container still being removed may hold it a moment longer.
+                for _ in 0..20 {
+                    if docker.remove_network(&name).await.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
             })
         })
         .join();
