@@ -54,6 +54,8 @@ usage: cargo bench --bench fleet -- [--sim] [--quick] [--reps N] [--concurrency 
                    500, 1,000 and 10,000 bots; writes sim.md and sim.json (no Docker needed)
   --stats-fleet N  only the stats sampler over N running bots (e.g. 500): sample age, and the
                    CPU of botmaker and the daemon over 60 s windows, running and frozen
+  --sim-sizes N,M  with --sim: measure only these fleet sizes in full (e.g. 100,500 for the
+                   /metrics scrape figures), without the burst of concurrent lists
   --quick          smoke run: small fleets, 2 repetitions, short CPU windows (~4 min)
   --reps N         repetitions of every expensive measurement (default 5; cheap ones do more)
   --concurrency N  concurrency of `apply` and of its raw floor (default 4, the CLI's default)
@@ -70,6 +72,8 @@ struct Plan {
     sim: bool,
     /// Only the stats sampler over this many running bots (`--stats-fleet N`).
     stats_fleet: Option<usize>,
+    /// With `--sim`: only these sizes, in full (`--sim-sizes N,M`).
+    sim_sizes: Option<Vec<usize>>,
     /// Repetitions of expensive measurements (apply, CPU windows, restarts).
     reps: usize,
     /// Repetitions of each lifecycle operation, per way.
@@ -94,6 +98,7 @@ impl Plan {
             mode: "full",
             sim: false,
             stats_fleet: None,
+            sim_sizes: None,
             reps: 5,
             op_reps: 15,
             read_reps: 21,
@@ -114,6 +119,14 @@ impl Plan {
                 // `cargo bench` passes --bench to every bench binary.
                 "--bench" => {}
                 "--sim" => plan.sim = true,
+                "--sim-sizes" => {
+                    let sizes = value("--sim-sizes")?
+                        .split(',')
+                        .map(|n| n.trim().parse::<usize>().map(|n| n.max(1)))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|_| "--sim-sizes needs numbers, e.g. 100,500")?;
+                    plan.sim_sizes = Some(sizes);
+                }
                 "--stats-fleet" => {
                     let n: usize = value("--stats-fleet")?
                         .parse()

@@ -1,21 +1,23 @@
 //! The composition root: builds the application state from the configuration, assembles the
 //! whole HTTP application (the REST API and the dashboard mounted side by side, behind request
 //! ids, tracing, the body limit and the security headers), and owns every background task
-//! (reconciler, probes, stats sampler, image-event watch, scheduled backups, session purge, a
-//! log stream's reader, the LLM key proxy and its usage writer, alert delivery), joining them all
-//! on shutdown.
+//! (reconciler, probes, stats sampler and its per-minute history writer, image-event watch,
+//! scheduled backups, session purge, audit-log pruning, a log stream's reader, the LLM key proxy
+//! and its usage writer, alert delivery), joining them all on shutdown. Every answer is counted
+//! in the HTTP metrics here ([`crate::metrics`]); changes are recorded in the audit log by the
+//! API's own layer (`crate::http`).
 //!
 //! The one module that knows every other: nothing imports it but `serve` (and tests).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -28,12 +30,14 @@ use tracing::Instrument;
 
 use crate::access::{Auth, AuthSettings};
 use crate::alerts::{AlertService, AlertSettings, RetryPolicy};
+use crate::audit::AuditLog;
 use crate::backup::schedule::Scheduler;
 use crate::bots::{BotPaths, BotPolicy, BotService, CrashLoopPolicy, Fleet};
 use crate::config::ServeConfig;
 use crate::docker::DockerService;
 use crate::edge::{AppState, CONTENT_SECURITY_POLICY, MAX_BODY_BYTES};
 use crate::llm::LlmService;
+use crate::metrics::Metrics;
 use crate::reconcile::{Reconciler, run_probes};
 use crate::sampler::Sampler;
 use crate::store::Store;
@@ -54,6 +58,8 @@ pub struct App {
     stats_interval: Duration,
     /// The LLM key proxy's listener, when it runs (see `crate::llm::listen`).
     llm_listener: Option<TcpListener>,
+    /// Days the audit log keeps an entry.
+    audit_retention_days: u32,
     backups: Option<Scheduler>,
     tasks: Tasks,
 }
@@ -72,6 +78,8 @@ impl App {
             restarts: config.crash_loop_restarts.max(1),
             window: Duration::from_secs(config.crash_loop_window),
         }));
+        let sampler = Sampler::new();
+        let metrics = Metrics::new(fleet.clone(), sampler.clone(), llm.clone());
         let bots = BotService::new(
             store.clone(),
             docker,
@@ -96,6 +104,8 @@ impl App {
                 password_file: Some(config.generated_password_path()),
             },
         ));
+        let audit_retention_days = config.audit_retention_days;
+        let audit_store = store.clone();
         let reconciler = Reconciler::new(
             bots.clone(),
             Duration::from_secs(config.resync_interval.max(1)),
@@ -109,20 +119,24 @@ impl App {
                 retry: RetryPolicy::default(),
             },
         );
+        alerts.export_counts(metrics.alert_deliveries());
         let tasks = Tasks::default();
         Self {
             state: AppState {
                 bots,
                 store,
                 auth,
-                sampler: Sampler::new(),
+                sampler,
                 llm,
                 alerts,
+                metrics,
+                audit: AuditLog::new(audit_store),
                 tasks: tasks.tracker.clone(),
             },
             reconciler,
             stats_interval: Duration::from_secs(config.stats_interval.max(1)),
             llm_listener,
+            audit_retention_days,
             backups: None,
             tasks,
         }
@@ -237,6 +251,20 @@ impl App {
                 tasks.stop_signal(),
             ),
         );
+        tasks.spawn(
+            "audit pruning",
+            self.state
+                .audit
+                .clone()
+                .run_pruning(self.audit_retention_days, tasks.stop_signal()),
+        );
+        tasks.spawn(
+            "stats history",
+            self.state
+                .sampler
+                .clone()
+                .run_history(self.state.store.clone(), tasks.stop_signal()),
+        );
         let (store, cancel) = (self.state.store.clone(), tasks.cancel.clone());
         tasks.spawn("session purge", async move {
             let mut tick = tokio::time::interval(SESSION_PURGE_INTERVAL);
@@ -288,8 +316,31 @@ pub fn router(state: AppState) -> Router {
         .fallback(crate::http::unknown_route)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::map_response(security_headers))
-        .layer(middleware::map_response(close_after_unread_body));
+        .layer(middleware::map_response(close_after_unread_body))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request));
     traced(app).with_state(state)
+}
+
+/// Counts the request in the HTTP metrics by its matched route template (`/api/bots/{id}`,
+/// never the raw path: one series per route, not per bot or per path a client makes up) and
+/// the time to its answer's headers.
+async fn count_request(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(crate::metrics::UNMATCHED_ROUTE.to_string(), |p| {
+            p.as_str().to_string()
+        });
+    let method = req.method().clone();
+    let started = Instant::now();
+    let res = next.run(req).await;
+    state.metrics.observe_http(
+        method.as_str(),
+        &route,
+        res.status().as_u16(),
+        started.elapsed(),
+    );
+    res
 }
 
 /// Gives every request an id (the client's `x-request-id` when it sends one), runs it in a log

@@ -76,6 +76,11 @@ pub struct ServeConfig {
     #[arg(long, env = "BOTMAKER_STATS_INTERVAL", default_value_t = 10)]
     pub stats_interval: u64,
 
+    /// Days the audit log keeps an entry (1 to 3650).
+    #[arg(long, env = "BOTMAKER_AUDIT_RETENTION_DAYS", default_value_t = crate::audit::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub audit_retention_days: u32,
+
     /// Seconds between full resyncs with Docker (events keep state current in between).
     #[arg(long, env = "BOTMAKER_RESYNC_INTERVAL", default_value_t = 60)]
     pub resync_interval: u64,

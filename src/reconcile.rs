@@ -92,7 +92,9 @@ impl Reconciler {
     pub async fn enforce_desired(&self) -> Result<ReconcileReport, ContainerError> {
         let docker = self.bots.docker();
         // Docker first: recovery of a bot cut short needs it, and an outage is reported as one.
-        docker.ping().await?;
+        let pinged = docker.ping().await;
+        self.bots.fleet().engine().set_up(pinged.is_ok());
+        pinged?;
         let unsettled: HashMap<BotId, Unsettled> = self.bots.take_unsettled().into_iter().collect();
         let recovered = self
             .bots
@@ -224,7 +226,7 @@ impl Reconciler {
     /// aged out). Returns how many bots disagreed.
     pub async fn resync(&self) -> Result<usize, ContainerError> {
         let store = self.bots.store();
-        let (rows, containers) = tokio::try_join!(
+        let listed = tokio::try_join!(
             async {
                 store
                     .list_bots()
@@ -232,7 +234,13 @@ impl Reconciler {
                     .map_err(|e| as_container_error(e.into()))
             },
             self.bots.docker().list_managed_containers(),
-        )?;
+        );
+        self.bots.fleet().engine().set_up(
+            listed
+                .as_ref()
+                .map_or_else(|e| !e.is_unavailable(), |_| true),
+        );
+        let (rows, containers) = listed?;
         self.bots.cache().heard_from_docker();
         // A container an upgrade parked carries the bot's label too: the bot's own name is
         // the one the cache follows (an event about the parked one inspects that name).
@@ -441,7 +449,10 @@ impl Reconciler {
                                 tracing::warn!(error = %e, "resync failed");
                                 self.bots.cache().mark_unsynced();
                                 was_down = e.is_unavailable();
-                                if was_down { break; }
+                                if was_down {
+                                    self.bots.fleet().engine().set_up(false);
+                                    break;
+                                }
                             }
                         }
                     }
@@ -449,6 +460,7 @@ impl Reconciler {
                         Some(Ok(ev)) => {
                             self.bots.cache().heard_from_docker();
                             since = Some(ev.time_nanos);
+                            self.bots.fleet().engine().set_up(true);
                             let Ok(id) = BotId::new(ev.bot_id.clone()) else { continue };
                             let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
                             match ev.kind {
@@ -456,6 +468,7 @@ impl Reconciler {
                                 EventKind::Die { .. } => {
                                     self.record_death(&id, &ev.container_id, at).await;
                                 }
+                                EventKind::Oom => self.bots.fleet().record_oom(&id),
                                 _ => {}
                             }
                             // exec_* and similar are noise for state; a create or start the
@@ -471,12 +484,16 @@ impl Reconciler {
                         Some(Err(e)) => {
                             tracing::warn!(error = %e, "Docker event stream failed; reconnecting");
                             self.bots.cache().mark_unsynced();
+                            self.bots.fleet().engine().set_up(false);
+                            self.bots.fleet().engine().count_event_reconnect();
                             was_down = true;
                             break;
                         }
                         None => {
                             tracing::warn!("Docker event stream ended; reconnecting");
                             self.bots.cache().mark_unsynced();
+                            self.bots.fleet().engine().set_up(false);
+                            self.bots.fleet().engine().count_event_reconnect();
                             was_down = true;
                             break;
                         }

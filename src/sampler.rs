@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -26,11 +27,16 @@ use crate::BotId;
 use crate::docker::{
     CgroupPaths, CgroupStats, ContainerState, DockerService, StatsSample, StatsSnapshot,
 };
+use crate::store::{StatsMinuteRow, Store};
 
 /// Default time between two readings of one bot.
 pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(10);
 /// Readings kept per bot (10 minutes at the default interval).
 pub const HISTORY_LEN: usize = 60;
+/// How long the per-minute history is kept.
+pub const HISTORY_KEEP: Duration = Duration::from_secs(24 * 3600);
+/// How often finished minutes are written to the registry.
+pub const HISTORY_FLUSH_INTERVAL: Duration = Duration::from_secs(15);
 /// Gap between the two readings that make a new bot's first sample, so it has one now rather
 /// than one interval from now.
 const FIRST_SAMPLE_GAP: Duration = Duration::from_secs(1);
@@ -91,6 +97,62 @@ impl Default for SourceStatus {
 struct Series {
     last: Option<StatsSnapshot>,
     history: VecDeque<StatsSample>,
+    /// The samples of the current minute, folded together.
+    minute: Option<Minute>,
+}
+
+/// The samples of one bot in one minute, folded as they come: a fixed size per running bot,
+/// whatever the sampling interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Minute {
+    minute: i64,
+    cpu_sum: f64,
+    cpu_max: f64,
+    memory_sum: u128,
+    memory_max: u64,
+    memory_limit: u64,
+    samples: u32,
+}
+
+impl Minute {
+    fn new(minute: i64) -> Self {
+        Self {
+            minute,
+            cpu_sum: 0.0,
+            cpu_max: 0.0,
+            memory_sum: 0,
+            memory_max: 0,
+            memory_limit: 0,
+            samples: 0,
+        }
+    }
+
+    fn add(&mut self, s: &StatsSample) {
+        self.cpu_sum += s.cpu_percent;
+        self.cpu_max = self.cpu_max.max(s.cpu_percent);
+        self.memory_sum += u128::from(s.memory_bytes);
+        self.memory_max = self.memory_max.max(s.memory_bytes);
+        self.memory_limit = s.memory_limit_bytes;
+        self.samples += 1;
+    }
+
+    fn row(&self) -> StatsMinuteRow {
+        let n = self.samples.max(1);
+        StatsMinuteRow {
+            minute: self.minute,
+            cpu_percent: self.cpu_sum / f64::from(n),
+            cpu_percent_max: self.cpu_max,
+            memory_bytes: u64::try_from(self.memory_sum / u128::from(n)).unwrap_or(u64::MAX),
+            memory_bytes_max: self.memory_max,
+            memory_limit_bytes: self.memory_limit,
+            samples: self.samples,
+        }
+    }
+}
+
+/// The minute `t` falls in, in whole minutes since the Unix epoch.
+pub fn minute_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp().div_euclid(60)
 }
 
 /// Cached stats of the fleet. Cheap to clone.
@@ -98,6 +160,9 @@ struct Series {
 pub struct Sampler {
     series: Arc<Mutex<HashMap<String, Series>>>,
     status: Arc<Mutex<SourceStatus>>,
+    /// Minutes that ended (a later sample began a new one, or the bot stopped), not yet
+    /// written to the registry.
+    finished: Arc<Mutex<Vec<(String, StatsMinuteRow)>>>,
 }
 
 /// The cgroupfs reader and where each running container's counters are (`None`: it cannot
@@ -163,21 +228,92 @@ impl Sampler {
 
     /// Records a reading. `network` false: the network counters could not be read this
     /// time, keep the previous ones rather than show a drop to zero.
-    fn record(&self, id: &str, mut snap: StatsSnapshot, network: bool) {
-        self.with(|m| {
+    fn record(&self, id: &str, snap: StatsSnapshot, network: bool) {
+        self.record_at(id, snap, network, Utc::now());
+    }
+
+    fn record_at(&self, id: &str, mut snap: StatsSnapshot, network: bool, now: DateTime<Utc>) {
+        let ended = self.with(|m| {
             let s = m.entry(id.to_string()).or_default();
+            let mut ended = None;
             if let Some(prev) = s.last {
                 if !network {
                     snap.network_rx_bytes = prev.network_rx_bytes;
                     snap.network_tx_bytes = prev.network_tx_bytes;
                 }
-                s.history.push_back(StatsSample::between(&prev, &snap));
+                let sample = StatsSample::between(&prev, &snap);
+                let minute = minute_of(now);
+                let acc = match &mut s.minute {
+                    Some(acc) if acc.minute == minute => acc,
+                    slot => {
+                        ended = slot.take().map(|done| done.row());
+                        slot.insert(Minute::new(minute))
+                    }
+                };
+                acc.add(&sample);
+                s.history.push_back(sample);
                 while s.history.len() > HISTORY_LEN {
                     s.history.pop_front();
                 }
             }
             s.last = Some(snap);
+            ended
         });
+        if let Some(row) = ended {
+            self.finish(vec![(id.to_string(), row)]);
+        }
+    }
+
+    fn finish(&self, rows: Vec<(String, StatsMinuteRow)>) {
+        if !rows.is_empty() {
+            self.finished
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(rows);
+        }
+    }
+
+    /// Every minute that has ended by `now`: those a later sample closed, those of bots that
+    /// stopped, and current ones whose minute is over. Each is handed out once.
+    pub fn take_finished_minutes(&self, now: DateTime<Utc>) -> Vec<(String, StatsMinuteRow)> {
+        let current = minute_of(now);
+        let over: Vec<(String, StatsMinuteRow)> = self.with(|m| {
+            m.iter_mut()
+                .filter_map(|(id, s)| {
+                    let done = s.minute.take_if(|acc| acc.minute < current)?;
+                    Some((id.clone(), done.row()))
+                })
+                .collect()
+        });
+        let mut finished =
+            std::mem::take(&mut *self.finished.lock().unwrap_or_else(|e| e.into_inner()));
+        finished.extend(over);
+        finished
+    }
+
+    /// Writes finished minutes to the registry every [`HISTORY_FLUSH_INTERVAL`] and deletes
+    /// those older than [`HISTORY_KEEP`], until `shutdown` (when it writes what is left).
+    pub async fn run_history(self, store: Store, mut shutdown: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(HISTORY_FLUSH_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let stopping = tokio::select! {
+                _ = shutdown.changed() => true,
+                _ = tick.tick() => false,
+            };
+            let now = Utc::now();
+            let rows = self.take_finished_minutes(now);
+            if let Err(e) = store.insert_stats_minutes(rows).await {
+                tracing::warn!(error = %e, "could not write the stats history");
+            }
+            if stopping {
+                return;
+            }
+            let keep = minute_of(now) - HISTORY_KEEP.as_secs() as i64 / 60;
+            if let Err(e) = store.prune_stats_minutes(keep).await {
+                tracing::warn!(error = %e, "could not prune the stats history");
+            }
+        }
     }
 
     /// Samples every `interval` until `shutdown`. Decides the source once, at the start:
@@ -240,14 +376,23 @@ impl Sampler {
             })
             .collect();
         let ids: HashSet<&str> = running.iter().map(|t| t.bot.as_str()).collect();
+        let mut stopped = Vec::new();
         let new: HashSet<String> = self.with(|m| {
-            m.retain(|id, _| ids.contains(id.as_str()));
+            m.retain(|id, s| {
+                let keep = ids.contains(id.as_str());
+                if !keep && let Some(done) = s.minute.take() {
+                    stopped.push((id.clone(), done.row()));
+                }
+                keep
+            });
             running
                 .iter()
                 .filter(|t| m.get(&t.bot).is_none_or(|s| s.last.is_none()))
                 .map(|t| t.bot.clone())
                 .collect()
         });
+
+        self.finish(stopped);
 
         let (placed, mut via_api) = match cgroups.as_deref_mut() {
             Some(c) => c.place(docker, &running).await,
@@ -453,6 +598,43 @@ mod tests {
         }
         let id = BotId::new("b").unwrap();
         assert_eq!(s.history(&id).len(), HISTORY_LEN);
+    }
+
+    #[test]
+    fn samples_fold_into_minutes_that_are_handed_out_once_when_over() {
+        let s = Sampler::new();
+        let t0 = DateTime::from_timestamp(600 * 60, 0).unwrap();
+        let at = |secs: i64| t0 + chrono::Duration::seconds(secs);
+        let mem = |cpu: u64, system: u64, bytes: u64| StatsSnapshot {
+            memory_bytes: bytes,
+            memory_limit_bytes: 1_000,
+            ..snap(cpu, system, 0)
+        };
+        s.record_at("b", mem(0, 1_000, 0), true, at(0));
+        // Two samples in minute 600: 20 % and 40 % CPU, 100 and 300 bytes.
+        s.record_at("b", mem(1_000, 11_000, 100), true, at(10));
+        s.record_at("b", mem(3_000, 21_000, 300), true, at(20));
+        assert!(
+            s.take_finished_minutes(at(30)).is_empty(),
+            "minute 600 is not over"
+        );
+        // A sample in minute 601 closes minute 600.
+        s.record_at("b", mem(3_000, 31_000, 200), true, at(70));
+        let done = s.take_finished_minutes(at(80));
+        assert_eq!(done.len(), 1, "{done:?}");
+        let (id, row) = &done[0];
+        assert_eq!((id.as_str(), row.minute, row.samples), ("b", 600, 2));
+        assert_eq!((row.cpu_percent, row.cpu_percent_max), (30.0, 40.0));
+        assert_eq!((row.memory_bytes, row.memory_bytes_max), (200, 300));
+        assert_eq!(row.memory_limit_bytes, 1_000);
+        assert!(
+            s.take_finished_minutes(at(80)).is_empty(),
+            "handed out once"
+        );
+        // Minute 601 is handed out once it is over, without another sample.
+        let late = s.take_finished_minutes(at(125));
+        assert_eq!(late.len(), 1);
+        assert_eq!((late[0].1.minute, late[0].1.samples), (601, 1));
     }
 
     #[test]

@@ -105,8 +105,9 @@ impl SimRow {
 
 /// Fleet sizes and repetitions of a simulation run.
 struct SimPlan {
-    /// Where the burst of concurrent lists is measured (the 500 real bots).
-    burst_at: usize,
+    /// Where the burst of concurrent lists is measured (the 500 real bots); none
+    /// with `--sim-sizes`.
+    burst_at: Option<usize>,
     /// Fleet sizes measured in full.
     sizes: Vec<usize>,
     /// Repetitions of the one-at-a-time list at `burst_at`.
@@ -115,15 +116,21 @@ struct SimPlan {
 
 impl SimPlan {
     fn of(plan: &Plan) -> Self {
-        if plan.mode == "quick" {
+        if let Some(sizes) = &plan.sim_sizes {
             Self {
-                burst_at: 100,
+                burst_at: None,
+                sizes: sizes.clone(),
+                reps: plan.read_reps.min(21),
+            }
+        } else if plan.mode == "quick" {
+            Self {
+                burst_at: Some(100),
                 sizes: vec![300, 1000],
                 reps: 5,
             }
         } else {
             Self {
-                burst_at: 500,
+                burst_at: Some(500),
                 sizes: vec![1000, 10_000],
                 reps: plan.read_reps.min(21),
             }
@@ -239,13 +246,13 @@ impl Sim {
                 .note("context"),
         );
         let mut have = 0;
-        let mut steps = vec![self.plan.burst_at];
+        let mut steps: Vec<usize> = self.plan.burst_at.into_iter().collect();
         steps.extend(self.plan.sizes.iter().copied());
         for n in steps {
             self.create(server, have, n).await?;
             have = n;
             self.settle().await;
-            if n == self.plan.burst_at {
+            if Some(n) == self.plan.burst_at {
                 self.burst(server, n).await?;
                 // A fresh process for the next size: memory figures must not carry the
                 // burst's high-water mark.

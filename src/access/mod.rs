@@ -156,7 +156,30 @@ impl Auth {
     ///
     /// The attempt is reserved with the limiter *before* argon2 runs, so concurrent guesses
     /// cannot all slip past the limit; a success forgives it, a full queue hands it back.
+    ///
+    /// Every attempt, whichever front end it came through, is recorded in the audit log with
+    /// the client's address and how it ended.
     pub async fn login(
+        &self,
+        ip: IpAddr,
+        password: &str,
+    ) -> Result<(Token, DateTime<Utc>), AccessError> {
+        let result = self.try_login(ip, password).await;
+        crate::audit::AuditLog::new(self.store.clone())
+            .record(crate::audit::Change {
+                actor: crate::audit::Actor::Anonymous,
+                action: "login".into(),
+                bot_id: None,
+                target: None,
+                error: result.as_ref().err().map(|e| e.code().to_string()),
+                status: 0,
+                client: Some(ip.to_string()),
+            })
+            .await;
+        result
+    }
+
+    async fn try_login(
         &self,
         ip: IpAddr,
         password: &str,

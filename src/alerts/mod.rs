@@ -118,6 +118,18 @@ struct Counters {
     retrying: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    /// The same counts as `botmaker_alert_deliveries_total{result}`, once the composition root
+    /// hands over the metrics' handle ([`AlertService::export_counts`]).
+    exported: std::sync::OnceLock<crate::metrics::AlertDeliveries>,
+}
+
+impl Counters {
+    fn count(&self, counter: &AtomicU64, result: &str) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(e) = self.exported.get() {
+            e.record(result);
+        }
+    }
 }
 
 /// One alert for one channel.
@@ -189,6 +201,12 @@ impl AlertService {
                 counters: Counters::default(),
             }),
         }
+    }
+
+    /// Counts every delivery from now on in `deliveries` too (the `/metrics` series). The
+    /// first handle given is kept.
+    pub fn export_counts(&self, deliveries: crate::metrics::AlertDeliveries) {
+        let _ = self.inner.counters.exported.set(deliveries);
     }
 
     /// Deliveries since start-up, by result.
@@ -466,7 +484,8 @@ impl AlertService {
                 payload: payload.clone(),
             };
             if let Err(mpsc::error::TrySendError::Full(job)) = self.inner.queue.try_send(job) {
-                self.inner.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                let c = &self.inner.counters;
+                c.count(&c.dropped, "dropped");
                 tracing::warn!(
                     channel = job.channel.id,
                     event = %job.payload.event,
@@ -560,11 +579,10 @@ impl AlertService {
             Err(e) => (on_failure, e.status, Some(e.error.clone())),
         };
         match outcome {
-            DeliveryResult::Ok => &c.ok,
-            DeliveryResult::Retrying => &c.retrying,
-            DeliveryResult::Failed => &c.failed,
+            DeliveryResult::Ok => c.count(&c.ok, "ok"),
+            DeliveryResult::Retrying => c.count(&c.retrying, "retrying"),
+            DeliveryResult::Failed => c.count(&c.failed, "failed"),
         }
-        .fetch_add(1, Ordering::Relaxed);
         if let Some(error) = &error {
             tracing::warn!(channel = channel.id, event = %payload.event, attempt, %error, "alert delivery failed");
         }

@@ -7,6 +7,7 @@
 //! the document at once. Everything else (lists, acknowledgements, auth bodies) is defined
 //! here. Nothing in this module knows HTTP; it depends only on the domain types.
 
+mod audit;
 mod auth;
 mod bots;
 mod error;
@@ -16,6 +17,7 @@ mod notifications;
 mod observe;
 mod upgrade;
 
+pub use audit::{AuditEntry, AuditPage, AuditQuery, StatsHistory, StatsHistoryQuery, StatsMinute};
 pub use auth::{
     CreateToken, LoginRequest, MAX_TOKEN_NAME_LEN, NewToken, Session, TOKEN_NAME_PATTERN,
     TokenList, valid_token_name,

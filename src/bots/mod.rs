@@ -27,8 +27,8 @@ pub use cache::BotCache;
 pub use error::BotError;
 pub use llm_follow::follow_llm;
 pub use observed::{
-    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, Death, Fleet,
-    Observed, ProbeResult, RunKey,
+    BotEvent, BotEventKind, BotState, ChannelState, ChannelStatus, CrashLoopPolicy, Death,
+    EngineWatch, Fleet, Observed, ObservedBot, ProbeResult, RunKey,
 };
 pub use openclaw::{Channel, OpenClaw, OpenClawSettings, PROVIDERS, Persona, Provider};
 pub use service::is_current as is_current_container;

@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -224,6 +225,8 @@ struct Entry {
     /// Whether botmaker probes this bot: a new run then starts out `starting`.
     probed: bool,
     last_published: Option<Observed>,
+    /// OOM kills Docker reported for the bot since botmaker started (all its containers).
+    oom_kills: u64,
 }
 
 impl Entry {
@@ -358,6 +361,48 @@ pub struct Fleet {
     entries: Mutex<HashMap<BotId, Entry>>,
     policy: CrashLoopPolicy,
     events: broadcast::Sender<BotEvent>,
+    engine: EngineWatch,
+}
+
+/// What the reconciler saw of the Docker Engine itself: whether it answers, and how often its
+/// event stream had to be followed again. Read by the metrics.
+#[derive(Debug, Default)]
+pub struct EngineWatch {
+    up: AtomicBool,
+    event_reconnects: AtomicU64,
+}
+
+impl EngineWatch {
+    /// Records whether the engine answered the last call the reconciler made.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+    }
+
+    /// Whether the engine answered the last call the reconciler made (false until it did).
+    pub fn up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Counts one loss of the event stream (it ended or failed; it is followed again).
+    pub fn count_event_reconnect(&self) {
+        self.event_reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Losses of the event stream since start-up.
+    pub fn event_reconnects(&self) -> u64 {
+        self.event_reconnects.load(Ordering::Relaxed)
+    }
+}
+
+/// The last observed state of one bot, with its OOM kills: what `/metrics` serves per bot.
+#[derive(Debug, Clone)]
+pub struct ObservedBot {
+    /// The bot.
+    pub id: BotId,
+    /// Its last published observed state.
+    pub observed: Observed,
+    /// OOM kills Docker reported for it since botmaker started.
+    pub oom_kills: u64,
 }
 
 impl Fleet {
@@ -368,12 +413,41 @@ impl Fleet {
             entries: Mutex::default(),
             policy,
             events,
+            engine: EngineWatch::default(),
         }
     }
 
     /// What makes a crash loop.
     pub fn policy(&self) -> CrashLoopPolicy {
         self.policy
+    }
+
+    /// The Docker Engine's reachability and event-stream losses, as the reconciler saw them.
+    pub fn engine(&self) -> &EngineWatch {
+        &self.engine
+    }
+
+    /// Records an OOM kill Docker reported for the bot.
+    pub fn record_oom(&self, id: &BotId) {
+        self.with(|m| m.entry(id.clone()).or_default().oom_kills += 1);
+    }
+
+    /// Every bot's last published observed state (the one `GET /api/events` last sent), from
+    /// memory: no Docker call. Bots not observed yet are left out. Sorted by id.
+    pub fn observed_all(&self) -> Vec<ObservedBot> {
+        let mut out: Vec<ObservedBot> = self.with(|m| {
+            m.iter()
+                .filter_map(|(id, e)| {
+                    e.last_published.as_ref().map(|o| ObservedBot {
+                        id: id.clone(),
+                        observed: o.clone(),
+                        oom_kills: e.oom_kills,
+                    })
+                })
+                .collect()
+        });
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
     }
 
     /// Live bot events.

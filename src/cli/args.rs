@@ -97,6 +97,8 @@ pub enum Command {
     Providers(ProvidersCommand),
     /// LLM tokens, requests and cost, per bot (or one bot's, per day and model).
     Usage(UsageArgs),
+    /// The audit log: who changed what, to which bot, when, and how it ended (newest first).
+    Audit(AuditArgs),
     /// Rolling upgrade: bots one (or --max-unavailable) at a time, each kept only if healthy.
     #[command(after_help = UPGRADE_HELP)]
     Upgrade(UpgradeArgs),
@@ -221,6 +223,26 @@ pub struct UsageArgs {
     /// First UTC day counted (YYYY-MM-DD) [default: the 1st of this month].
     #[arg(long)]
     pub since: Option<chrono::NaiveDate>,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Only entries about this bot.
+    #[arg(long)]
+    pub bot: Option<BotId>,
+    /// Only this action (create, update, start, stop, secret_set, login, token_create...).
+    #[arg(long)]
+    pub action: Option<String>,
+    /// At most this many entries (1 to 1000) [default: 100].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: Option<u32>,
+    /// Only entries older than this cursor (printed after a full page).
+    #[arg(long)]
+    pub before: Option<i64>,
     /// Print the server's JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -10,6 +10,7 @@
 mod admin;
 mod apply;
 pub mod args;
+mod audit;
 mod backup;
 mod bots;
 pub mod client;
@@ -94,6 +95,7 @@ async fn dispatch_plain(conn: Connection, command: Command) -> Result<(), CliErr
         Command::Export(a) => apply::export(&client()?, &a).await,
         Command::Providers(cmd) => llm::providers(&client()?, cmd).await,
         Command::Usage(a) => llm::usage(&client()?, &a).await,
+        Command::Audit(a) => audit::audit(&client()?, &a).await,
         Command::Upgrade(a) => upgrade::rolling(&client()?, &a).await,
         Command::Backup(a) => backup::backup(&client()?, &a).await,
         Command::Notifications(cmd) => notifications::run(&client()?, cmd).await,

@@ -127,9 +127,16 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        // For the layers that record outcomes (the audit log), without reading the body.
+        res.extensions_mut().insert(ErrorCode(self.code));
         res
     }
 }
+
+/// The machine code of an error answer, in the response's extensions: what the audit log
+/// records as a failed change's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ErrorCode(pub &'static str);
 
 impl From<BotError> for ApiError {
     fn from(e: BotError) -> Self {

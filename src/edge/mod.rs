@@ -17,13 +17,17 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 pub use client_ip::ClientIp;
-pub use error::{ApiBytes, ApiError, ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery, decode_json};
+pub use error::{
+    ApiBytes, ApiError, ApiJson, ApiJsonOrEmpty, ApiPath, ApiQuery, ErrorCode, decode_json,
+};
 pub use every_field::{ApiJsonEveryField, Refused};
 
 use crate::access::Auth;
 use crate::alerts::AlertService;
+use crate::audit::AuditLog;
 use crate::bots::BotService;
 use crate::llm::LlmService;
+use crate::metrics::Metrics;
 use crate::sampler::Sampler;
 use crate::store::Store;
 
@@ -53,6 +57,10 @@ pub struct AppState {
     pub llm: LlmService,
     /// Notification channels and alert delivery.
     pub alerts: AlertService,
+    /// The audit log.
+    pub audit: AuditLog,
+    /// The Prometheus metrics (`GET /metrics`), and the HTTP counters every answer adds to.
+    pub metrics: Metrics,
     /// Tasks a request starts that outlive it (a log stream's Docker reader): owned by the
     /// server, which waits for them when it shuts down.
     pub tasks: TaskTracker,

@@ -4,8 +4,7 @@
 //! statuses in [`crate::edge::ApiError`].
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::openapi::{BadRequest, Conflict, NotFound, ServiceUnavailable};
@@ -206,30 +205,4 @@ pub async fn revoke_keys(
     let revoked = s.bots.revoke_llm_keys(&id).await?;
     tracing::info!(bot = %id, %actor, revoked, "LLM virtual keys revoked");
     Ok(Json(KeyRevocation { revoked }))
-}
-
-/// The LLM proxy's counters since start-up, in Prometheus' text format: requests by bot,
-/// provider and upstream status, tokens by direction, cost, and requests the proxy refused
-/// (unknown key, budget, rate limit) by reason. Scrape it with an API token as bearer.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "llm",
-    responses((
-        status = 200,
-        description = "Counter families `botmaker_llm_requests_total`, `botmaker_llm_tokens_total`, \
-                       `botmaker_llm_cost_total`, `botmaker_llm_refused_total` (Prometheus text \
-                       format 0.0.4: `text/plain; version=0.0.4`)",
-        content_type = "text/plain",
-        body = String,
-    ))
-)]
-pub async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.llm.metrics().to_prometheus(),
-    )
 }

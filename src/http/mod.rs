@@ -6,12 +6,14 @@
 //!
 //! This module does not know the dashboard: the composition root (`crate::app`) mounts both.
 
+mod audit;
 mod auth;
 mod backup;
 mod bots;
 mod exec;
 mod exec_socket;
 mod llm;
+mod metrics;
 mod notifications;
 mod observe;
 pub mod openapi;
@@ -66,15 +68,16 @@ fn routes() -> Routes {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::list_tokens, auth::create_token))
         .routes(routes!(auth::revoke_token))
+        .routes(routes!(audit::list_audit))
         .routes(routes!(observe::all_stats))
         .routes(routes!(observe::bot_stats))
+        .routes(routes!(observe::bot_stats_history))
         .routes(routes!(llm::list_providers, llm::put_provider))
         .routes(routes!(llm::delete_provider))
         .routes(routes!(llm::fleet_usage))
         .routes(routes!(llm::bot_usage))
         .routes(routes!(llm::rotate_keys))
         .routes(routes!(llm::revoke_keys))
-        .routes(routes!(llm::metrics))
         .routes(routes!(
             notifications::list_channels,
             notifications::create_channel
@@ -82,6 +85,7 @@ fn routes() -> Routes {
         .routes(routes!(notifications::delete_channel))
         .routes(routes!(notifications::test_channel))
         .routes(routes!(notifications::list_deliveries))
+        .routes(routes!(metrics::metrics))
         .routes(routes!(openapi::openapi_json));
     let streaming = OpenApiRouter::new()
         .routes(routes!(observe::bot_logs))
@@ -149,6 +153,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn(request_timeout))
         .merge(streaming)
         .merge(long)
+        // Inside the authentication layer: the caller is known when the change is recorded.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_changes,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,

@@ -19,11 +19,12 @@ use crate::BotId;
 use crate::access::{Credential, until_credential_ends};
 use crate::api::{
     Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,
-    StatsList,
+    StatsHistory, StatsHistoryQuery, StatsList, StatsMinute,
 };
 use crate::bots::BotService;
 use crate::docker::LogOptions;
 use crate::edge::{ApiError, ApiPath, ApiQuery, AppState};
+use crate::sampler::{HISTORY_KEEP, minute_of};
 
 /// Health of botmaker, its database and the Docker Engine.
 #[utoipa::path(
@@ -256,6 +257,59 @@ pub async fn bot_stats(
         latest: history.last().copied(),
         history,
         id: view.id,
+    }))
+}
+
+/// A bot's CPU and memory per minute over the last 24 hours (at most), oldest first.
+///
+/// Each minute aggregates the sampler's readings in it (mean and highest); minutes the bot was
+/// not running are absent. Answered from the registry: no Docker call.
+#[utoipa::path(
+    get,
+    path = "/api/bots/{id}/stats/history",
+    tag = "observe",
+    params(("id" = crate::BotId, Path, description = "Bot id"), StatsHistoryQuery),
+    responses(
+        (status = 200, description = "Its minutes", body = StatsHistory),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+    )
+)]
+pub async fn bot_stats_history(
+    State(s): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<StatsHistoryQuery>,
+) -> Result<Json<StatsHistory>, ApiError> {
+    let not_found = || ApiError::from(crate::bots::BotError::NotFound(id.clone()));
+    let bot = BotId::new(id.as_str()).map_err(|_| not_found())?;
+    if s.store.get_bot(&bot).await?.is_none() {
+        return Err(not_found());
+    }
+    let now = Utc::now();
+    let oldest = now - chrono::Duration::from_std(HISTORY_KEEP).expect("24 hours");
+    let since = q
+        .since
+        .unwrap_or(now - chrono::Duration::hours(1))
+        .max(oldest);
+    let rows = s
+        .store
+        .stats_minutes(bot.as_str(), minute_of(since))
+        .await?;
+    let minutes = rows
+        .into_iter()
+        .map(|r| StatsMinute {
+            at: DateTime::from_timestamp(r.minute * 60, 0).unwrap_or(now),
+            cpu_percent: r.cpu_percent,
+            cpu_percent_max: r.cpu_percent_max,
+            memory_bytes: r.memory_bytes,
+            memory_bytes_max: r.memory_bytes_max,
+            memory_limit_bytes: r.memory_limit_bytes,
+            samples: r.samples,
+        })
+        .collect();
+    Ok(Json(StatsHistory {
+        id: bot.to_string(),
+        minutes,
     }))
 }
 

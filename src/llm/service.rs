@@ -22,8 +22,8 @@ use super::keys::{self, KeyIndex, KeyOwner};
 use super::listen::ProxyEndpoint;
 use super::meter::Tally;
 use super::provider::{
-    NANOS_PER_UNIT, PriceTable, ProviderKind, ProviderName, ProviderSpec, ProviderView,
-    PutProvider, cost_nanos, price_of,
+    PriceTable, ProviderKind, ProviderName, ProviderSpec, ProviderView, PutProvider, cost_nanos,
+    price_of,
 };
 use super::usage::{BotUsageReport, UsageReport};
 use crate::BotId;
@@ -81,8 +81,8 @@ pub enum LlmEvent {
     },
 }
 
-/// Counters since start-up, served at `GET /metrics` in Prometheus' text format
-/// ([`LlmMetrics::to_prometheus`]), one counter family per map, labels from the key:
+/// Counters since start-up, served at `GET /metrics` (see `crate::metrics`) in Prometheus' text
+/// format, one counter family per map, labels from the key:
 ///
 /// - `botmaker_llm_requests_total{bot,provider,status}` ← [`LlmMetrics::requests`]
 /// - `botmaker_llm_tokens_total{bot,provider,direction="input"|"output"}` ← [`LlmMetrics::tokens`]
@@ -98,84 +98,6 @@ pub struct LlmMetrics {
     pub cost_nanos: BTreeMap<(String, String), u64>,
     /// Requests the proxy refused, by bot (`-` when unknown) and reason.
     pub refused: BTreeMap<(String, &'static str), u64>,
-}
-
-impl LlmMetrics {
-    /// The counters in Prometheus' text exposition format (version 0.0.4).
-    pub fn to_prometheus(&self) -> String {
-        use std::fmt::Write;
-        let mut out = String::new();
-        let mut family = |name: &str, help: &str, rows: Vec<(Vec<(&str, String)>, String)>| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-            for (labels, value) in rows {
-                let labels: Vec<String> = labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}=\"{}\"", label_value(v)))
-                    .collect();
-                let _ = writeln!(out, "{name}{{{}}} {value}", labels.join(","));
-            }
-        };
-        family(
-            "botmaker_llm_requests_total",
-            "Requests the LLM proxy forwarded, by bot, provider and upstream status.",
-            self.requests
-                .iter()
-                .map(|((bot, provider, status), n)| {
-                    let labels = vec![
-                        ("bot", bot.clone()),
-                        ("provider", provider.clone()),
-                        ("status", status.to_string()),
-                    ];
-                    (labels, n.to_string())
-                })
-                .collect(),
-        );
-        family(
-            "botmaker_llm_tokens_total",
-            "Tokens of successful requests, by bot, provider and direction.",
-            self.tokens
-                .iter()
-                .map(|((bot, provider, direction), n)| {
-                    let labels = vec![
-                        ("bot", bot.clone()),
-                        ("provider", provider.clone()),
-                        ("direction", direction.to_string()),
-                    ];
-                    (labels, n.to_string())
-                })
-                .collect(),
-        );
-        family(
-            "botmaker_llm_cost_total",
-            "Cost of successful requests in the price tables' unit, by bot and provider.",
-            self.cost_nanos
-                .iter()
-                .map(|((bot, provider), n)| {
-                    let labels = vec![("bot", bot.clone()), ("provider", provider.clone())];
-                    (labels, (*n as f64 / NANOS_PER_UNIT).to_string())
-                })
-                .collect(),
-        );
-        family(
-            "botmaker_llm_refused_total",
-            "Requests the LLM proxy refused itself, by bot (`-` when unknown) and reason.",
-            self.refused
-                .iter()
-                .map(|((bot, reason), n)| {
-                    let labels = vec![("bot", bot.clone()), ("reason", reason.to_string())];
-                    (labels, n.to_string())
-                })
-                .collect(),
-        );
-        out
-    }
-}
-
-/// A label value escaped as the text format wants: backslash, double quote and newline.
-fn label_value(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 /// A bot's budget and whether its limits are current.
@@ -955,34 +877,5 @@ impl LlmService {
             current,
             providers: self.providers_of(bot),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn metrics_render_as_prometheus_counters_with_escaped_labels() {
-        let mut m = LlmMetrics::default();
-        m.requests.insert(("bot-a".into(), "openai".into(), 200), 3);
-        m.tokens
-            .insert(("bot-a".into(), "openai".into(), "input"), 120);
-        m.cost_nanos
-            .insert(("bot-a".into(), "openai".into()), 1_500_000_000);
-        m.refused.insert(("we\"ird\\\n".into(), "unknown_key"), 2);
-        let text = m.to_prometheus();
-        for line in [
-            "# TYPE botmaker_llm_requests_total counter",
-            "botmaker_llm_requests_total{bot=\"bot-a\",provider=\"openai\",status=\"200\"} 3",
-            "botmaker_llm_tokens_total{bot=\"bot-a\",provider=\"openai\",direction=\"input\"} 120",
-            "botmaker_llm_cost_total{bot=\"bot-a\",provider=\"openai\"} 1.5",
-            "botmaker_llm_refused_total{bot=\"we\\\"ird\\\\\\n\",reason=\"unknown_key\"} 2",
-        ] {
-            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
-        }
-        // Every family is declared even with no series yet.
-        let empty = LlmMetrics::default().to_prometheus();
-        assert_eq!(empty.matches("# TYPE").count(), 4, "{empty}");
     }
 }

@@ -21,6 +21,7 @@ pub(super) const MIGRATIONS: &[&str] = &[
     V3_UPGRADE_JOURNAL,
     V4_LLM_PROXY,
     V5_NOTIFICATIONS,
+    V6_AUDIT_AND_STATS,
     V7_CRASH_HISTORY,
 ];
 
@@ -199,6 +200,43 @@ CREATE TABLE crash_history (
 CREATE INDEX crash_history_by_bot ON crash_history (bot_id, died_at);
 ";
 
+/// v6: the audit log and per-bot stats at one-minute resolution.
+///
+/// `audit_log.seq` is the paging cursor (AUTOINCREMENT: never reused after a prune, so a cursor
+/// held by a client never points at a newer entry). `bot_stats_minutes` keeps one row per bot
+/// and minute (`minute` in whole minutes since the Unix epoch), pruned after 24 hours; WITHOUT
+/// ROWID, since the key is the only way it is read.
+const V6_AUDIT_AND_STATS: &str = "
+CREATE TABLE audit_log (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    at         TEXT NOT NULL,
+    actor_kind TEXT NOT NULL CHECK (actor_kind IN ('session', 'token', 'anonymous')),
+    actor      TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    bot_id     TEXT,
+    target     TEXT,
+    outcome    TEXT NOT NULL,
+    status     INTEGER NOT NULL,
+    client     TEXT
+);
+CREATE INDEX audit_log_by_at ON audit_log (at);
+CREATE INDEX audit_log_by_bot ON audit_log (bot_id, seq);
+CREATE INDEX audit_log_by_action ON audit_log (action, seq);
+
+CREATE TABLE bot_stats_minutes (
+    bot_id             TEXT NOT NULL,
+    minute             INTEGER NOT NULL,
+    cpu_percent        REAL NOT NULL,
+    cpu_percent_max    REAL NOT NULL,
+    memory_bytes       INTEGER NOT NULL,
+    memory_bytes_max   INTEGER NOT NULL,
+    memory_limit_bytes INTEGER NOT NULL,
+    samples            INTEGER NOT NULL,
+    PRIMARY KEY (bot_id, minute)
+) WITHOUT ROWID;
+CREATE INDEX bot_stats_minutes_by_minute ON bot_stats_minutes (minute);
+";
+
 /// Brings the database behind `conn` up to `migrations.len()`.
 ///
 /// Takes the list as a parameter so tests can migrate through made-up versions.
@@ -267,6 +305,8 @@ mod tests {
             "llm_keys",
             "llm_usage",
             "crash_history",
+            "audit_log",
+            "bot_stats_minutes",
         ] {
             assert!(table_exists(&conn, table), "{table}");
         }

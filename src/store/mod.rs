@@ -17,6 +17,7 @@
 //! (`2024-05-01T12:00:00.000000000Z`), so text order is time order and `ORDER BY` and `<=` work in
 //! SQL, and every [`DateTime<Utc>`] comes back exactly as it went in.
 
+mod audit;
 mod auth;
 mod bots;
 mod crashes;
@@ -25,6 +26,7 @@ mod migrations;
 mod notifications;
 mod settings;
 mod snapshot;
+mod stats;
 mod upgrades;
 
 use std::fmt;
@@ -36,12 +38,14 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 
+pub use audit::{AuditFilter, AuditRow, NewAuditRow};
 pub use auth::{ApiTokenRow, LAST_USED_RESOLUTION};
 pub use bots::{BotChanges, BotOperation, BotRow, DesiredState, UnknownDesiredState};
 pub use crashes::CrashHistory;
 pub use llm::{LlmKeyRow, LlmLimitsRow, LlmProviderRow, LlmUsageRow};
 pub use migrations::SCHEMA_VERSION;
 pub use notifications::{ChannelRow, DELIVERIES_KEPT, DeliveryRow};
+pub use stats::StatsMinuteRow;
 pub use upgrades::UpgradeJournal;
 
 /// How long a statement waits for another connection's lock before failing with `SQLITE_BUSY`.

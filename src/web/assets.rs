@@ -41,6 +41,8 @@ pub enum Script {
     Usage,
     /// Notification channels (`/alerts`).
     Alerts,
+    /// The audit log (`/audit`).
+    Audit,
 }
 
 impl Script {
@@ -56,6 +58,7 @@ impl Script {
             Script::Providers => "providers",
             Script::Usage => "usage",
             Script::Alerts => "alerts",
+            Script::Audit => "audit",
         }
     }
 
@@ -70,6 +73,7 @@ impl Script {
             Script::Providers => "providers.js",
             Script::Usage => "usage.js",
             Script::Alerts => "alerts.js",
+            Script::Audit => "audit.js",
         }
     }
 }
@@ -96,6 +100,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("providers.js", include_str!("assets/providers.js")),
     ("usage.js", include_str!("assets/usage.js")),
     ("alerts.js", include_str!("assets/alerts.js")),
+    ("audit.js", include_str!("assets/audit.js")),
 ];
 
 /// Hex characters of the content hash put in asset URLs.

@@ -25,6 +25,8 @@ pub enum Nav {
     Alerts,
     /// Orphans and tokens.
     Admin,
+    /// The audit log.
+    Audit,
     /// Pages shown before login: no navigation at all.
     None,
 }
@@ -37,6 +39,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Usage, "/usage", "Usage"),
     (Nav::Alerts, "/alerts", "Alerts"),
     (Nav::Admin, "/admin", "Admin"),
+    (Nav::Audit, "/audit", "Audit"),
 ];
 
 /// A page to wrap in the layout.

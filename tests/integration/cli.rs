@@ -1211,3 +1211,36 @@ async fn apply_changes_health_check_and_network() {
     let exported = cli.run(&["export"]).await;
     assert!(exported.ok().contains("network = \"none\""), "{exported:?}");
 }
+
+#[tokio::test]
+async fn audit_lists_a_bots_changes_pages_and_filters() {
+    let s = TestServer::start().await;
+    let cli = Cli::with_token(&s);
+    let id = s.create_bot("cli-audit").await;
+    cli.run(&["bots", "stop", &id]).await.ok();
+    let all = cli.run(&["audit", "--bot", &id]).await;
+    let out = all.ok();
+    assert!(out.contains("ACTION"), "{all:#?}");
+    let stop = out
+        .lines()
+        .find(|l| l.contains(" stop "))
+        .expect("the stop");
+    assert!(
+        stop.contains("session:admin") && stop.contains(" ok"),
+        "{stop}"
+    );
+    assert!(out.lines().any(|l| l.contains(" create ")), "{all:#?}");
+    let one = cli.run(&["audit", "--bot", &id, "--limit", "1"]).await;
+    assert_eq!(
+        one.ok().lines().count(),
+        2,
+        "a header and one entry: {one:#?}"
+    );
+    assert!(one.stderr.contains("--before"), "{one:#?}");
+    let json = cli
+        .run(&["audit", "--action", "create", "--bot", &id, "--json"])
+        .await;
+    let v: Value = serde_json::from_str(json.ok()).unwrap();
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1, "{v}");
+    cli.run(&["audit", "--limit", "0"]).await.fails(2);
+}

@@ -1314,3 +1314,62 @@ async fn pages_work_at_420_px_with_one_header() {
     assert!(link_right.as_f64().unwrap() <= 420.0, "{link_right}");
     b.close().await;
 }
+
+#[tokio::test]
+async fn audit_page_lists_changes_and_filters_by_bot_and_action() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-audit").await;
+    let (status, v) = s.post(&format!("/api/bots/{id}/stop"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/audit")).await;
+    b.wait_text("#audit-rows", "stop").await;
+    b.wait_text("#audit-rows", "login").await;
+    b.fill("#audit-bot", &id).await;
+    b.click("#audit-filters button[type=submit]").await;
+    b.wait_js(
+        "only the bot's entries",
+        "const r = [...document.querySelectorAll('#audit-rows tr')]; \
+         return r.length === 2 && r.every(t => t.dataset.action !== 'login');",
+    )
+    .await;
+    b.js(
+        "const s = document.querySelector('#audit-action'); s.value = 'stop'; \
+          s.dispatchEvent(new Event('change')); return true;",
+    )
+    .await;
+    b.wait_js(
+        "only the stop",
+        "const r = [...document.querySelectorAll('#audit-rows tr')]; \
+         return r.length === 1 && r[0].dataset.action === 'stop';",
+    )
+    .await;
+    assert!(b.text("#audit-rows").await.contains("session: admin"));
+    b.screenshot("audit").await.unwrap();
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}
+
+#[tokio::test]
+async fn bot_page_charts_the_last_hour_and_day_from_the_stats_history() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-history").await;
+    let b = logged_in(&s).await;
+    b.goto(&s.url(&format!("/bots/{id}"))).await;
+    b.wait_text("#chart-cpu", "10 min ago").await;
+    for (value, axis) in [
+        ("1h", "1 h ago"),
+        ("24h", "24 h ago"),
+        ("live", "10 min ago"),
+    ] {
+        b.js(&format!(
+            "const s = document.querySelector('#stats-range'); s.value = '{value}'; \
+             s.dispatchEvent(new Event('change')); return true;"
+        ))
+        .await;
+        b.wait_text("#chart-cpu", axis).await;
+        b.wait_text("#chart-mem", axis).await;
+    }
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}

@@ -301,10 +301,16 @@ function botPage() {
 
   // ---- resources chart
 
+  // The chart's range: 'live' (the last 10 minutes of samples, from /stream/stats) or '1h' /
+  // '24h' (per-minute means from GET /api/bots/{id}/stats/history, reloaded every minute).
+  const RANGES = { live: [10 * 60 * 1000, '10 min ago'], '1h': [3600 * 1000, '1 h ago'], '24h': [24 * 3600 * 1000, '24 h ago'] };
+  let range = 'live';
+  let minutes = [];
+
   function drawChart(svg, points, max, fmt, limitLine) {
     const W = 600; const H = 140; const L = 56; const R = 8; const T = 8; const B = 20;
     const now = Date.now();
-    const span = 10 * 60 * 1000;
+    const [span, ago] = RANGES[range];
     const t0 = now - span;
     const x = (t) => L + ((t - t0) / span) * (W - L - R);
     const y = (v) => T + (1 - Math.min(v, max) / max) * (H - T - B);
@@ -313,7 +319,7 @@ function botPage() {
       kids.push(s('line', { class: 'grid', x1: L, x2: W - R, y1: y(max * f), y2: y(max * f) }));
       kids.push(s('text', { class: 'axis', x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, fmt(max * f)));
     }
-    kids.push(s('text', { class: 'axis', x: L, y: H - 4 }, '10 min ago'));
+    kids.push(s('text', { class: 'axis', x: L, y: H - 4 }, ago));
     kids.push(s('text', { class: 'axis', x: W - R, y: H - 4, 'text-anchor': 'end' }, 'now'));
     if (limitLine) kids.push(s('line', { class: 'limit', x1: L, x2: W - R, y1: y(limitLine), y2: y(limitLine) }));
     const pts = points.filter((p) => p.t >= t0);
@@ -325,13 +331,15 @@ function botPage() {
       const last = pts[pts.length - 1];
       kids.push(s('circle', { class: 'dot', cx: x(last.t), cy: y(last.v), r: 3 }));
     } else {
-      kids.push(s('text', { class: 'axis', x: (W + L) / 2, y: H / 2, 'text-anchor': 'middle' }, 'no samples in the last 10 minutes'));
+      kids.push(s('text', { class: 'axis', x: (W + L) / 2, y: H / 2, 'text-anchor': 'middle' }, `no samples since ${ago}`));
     }
     svg.replaceChildren(...kids);
   }
 
   function renderStats() {
-    const pts = history.filter((p) => p.read).map((p) => ({ ...p, t: new Date(p.read).getTime() }));
+    const pts = range === 'live'
+      ? history.filter((p) => p.read).map((p) => ({ ...p, t: new Date(p.read).getTime() }))
+      : minutes.map((m) => ({ ...m, t: new Date(m.at).getTime() + 30 * 1000 }));
     const last = history[history.length - 1];
     const limit = memoryLimit(bot, last) || Math.max(1, ...history.map((p) => p.memory_bytes));
     const cpuLimit = bot && bot.limits && bot.limits.cpus ? bot.limits.cpus * 100 : null;
@@ -341,10 +349,29 @@ function botPage() {
     const summary = $('#stats-summary');
     if (last) {
       summary.textContent = `Now: CPU ${fmtPercent(last.cpu_percent)}, memory ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}, ${last.pids} process${last.pids === 1 ? '' : 'es'}.`;
-      $('#chart-cpu').setAttribute('aria-label', `CPU use over the last 10 minutes; now ${fmtPercent(last.cpu_percent)}`);
-      $('#chart-mem').setAttribute('aria-label', `Memory use over the last 10 minutes; now ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}`);
+      $('#chart-cpu').setAttribute('aria-label', `CPU use since ${RANGES[range][1]}; now ${fmtPercent(last.cpu_percent)}`);
+      $('#chart-mem').setAttribute('aria-label', `Memory use since ${RANGES[range][1]}; now ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}`);
     }
   }
+
+  async function loadMinutes() {
+    if (range === 'live') return;
+    const since = new Date(Date.now() - RANGES[range][0]).toISOString();
+    try {
+      const h = await api('GET', `${base}/stats/history?since=${enc(since)}`);
+      minutes = h.minutes || [];
+    } catch (e) {
+      minutes = [];
+      notify(`Could not load the stats history: ${e.message}`, 'error');
+    }
+    renderStats();
+  }
+
+  $('#stats-range').addEventListener('change', (ev) => {
+    range = ev.target.value;
+    if (range === 'live') renderStats(); else loadMinutes();
+  });
+  setInterval(loadMinutes, 60 * 1000);
 
   async function loadStats() {
     try {

@@ -62,6 +62,14 @@ fn state_and_resources() -> Markup {
             }
             section.card aria-labelledby="h-resources" {
                 h2 #h-resources { "CPU and memory" }
+                label.toolbar {
+                    "Range "
+                    select #stats-range {
+                        option value="live" selected { "last 10 minutes (live)" }
+                        option value="1h" { "last hour (per minute)" }
+                        option value="24h" { "last 24 hours (per minute)" }
+                    }
+                }
                 p #stats-summary .muted { "No samples yet (a bot is sampled while it runs)." }
                 figure {
                     figcaption { "CPU (% of one core)" }

@@ -4,6 +4,7 @@
 
 mod admin;
 mod alerts;
+mod audit;
 mod bot;
 mod console;
 mod fleet;
@@ -12,6 +13,7 @@ mod new_bot;
 
 pub use admin::admin;
 pub use alerts::alerts;
+pub use audit::audit;
 pub use bot::bot_detail;
 pub use console::bot_console;
 pub use fleet::fleet;

@@ -57,6 +57,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         resync_interval: 2,
         crash_loop_restarts: 3,
         crash_loop_window: 300,
+        audit_retention_days: botmaker::audit::DEFAULT_RETENTION_DAYS,
         allow_host_network: false,
         // Any free port on the default bridge's gateway: parallel test servers each get one.
         llm_proxy_listen: botmaker::llm::ProxyListen::Auto { port: 0 },
