@@ -261,6 +261,11 @@ impl BotService {
         if let Err(e) = self.recreate(old).await {
             tracing::error!(bot = %old.id, error = %e, "rollback: could not restore the previous container");
         }
+        // Reads answered from the watch cache see the restored container at once, not
+        // whatever the failed change's container last showed before its events arrive.
+        if let Err(e) = self.refresh(old).await {
+            tracing::warn!(bot = %old.id, error = %e, "rollback: could not inspect the restored container");
+        }
     }
 
     /// Writes `row` over the stored bot; a bot that is gone is `NOT_FOUND`.
