@@ -1373,3 +1373,65 @@ async fn bot_page_charts_the_last_hour_and_day_from_the_stats_history() {
     assert_eq!(b.console_problems().await, Vec::<String>::new());
     b.close().await;
 }
+
+/// Bytes from the dashboard's `fmtBytes` text (`"1.5 MiB"`).
+fn parse_bytes(text: &str) -> f64 {
+    let (n, unit) = text.trim().split_once(' ').unwrap_or((text, "B"));
+    let n: f64 = n
+        .parse()
+        .unwrap_or_else(|_| panic!("not a byte count: {text:?}"));
+    let pow = ["B", "KiB", "MiB", "GiB", "TiB"]
+        .iter()
+        .position(|u| *u == unit)
+        .unwrap_or_else(|| panic!("not a byte unit: {text:?}"));
+    n * 1024f64.powi(pow as i32)
+}
+
+/// Issue 11: the memory chart of a bot without a memory limit read `1 B / 1 B / 0 B` (no
+/// limit and no samples yet). Every bot has a memory limit now (the default is filled in at
+/// create, update and load), so the axis tops out at that limit, before the first sample
+/// (stopped) and after; a bot's own limit is its top.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_axis_tops_out_at_the_bots_limit_never_one_byte() {
+    let s = TestServer::start().await;
+    let plain = s.create_bot("web-axis-default").await;
+    let mut body = s.bot_body("web-axis-capped");
+    body["limits"] = json!({ "memory_mb": 64 });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let capped = v["id"].as_str().unwrap().to_string();
+    let (status, v) = s.post(&format!("/api/bots/{plain}/stop"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let default_mb = v["limits"]["memory_mb"]
+        .as_u64()
+        .expect("a default memory limit");
+
+    let b = logged_in(&s).await;
+    let top = "return document.querySelector('#chart-mem text[data-tick=\"1\"]').textContent;";
+    b.goto(&s.url(&format!("/bots/{plain}"))).await;
+    b.wait_text("#bot-state", "stopped").await;
+    b.wait_text("#chart-mem", "no samples").await;
+    let label = b.js(top).await.as_str().unwrap().to_string();
+    assert_eq!(
+        parse_bytes(&label),
+        (default_mb * 1024 * 1024) as f64,
+        "{label}"
+    );
+
+    let (status, v) = s.post(&format!("/api/bots/{plain}/start"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    b.wait_text("#stats-summary", "Now:").await;
+    let label = b.js(top).await.as_str().unwrap().to_string();
+    assert_eq!(
+        parse_bytes(&label),
+        (default_mb * 1024 * 1024) as f64,
+        "{label}"
+    );
+    b.screenshot("bot-memory-axis-default-limit").await.unwrap();
+
+    b.goto(&s.url(&format!("/bots/{capped}"))).await;
+    b.wait_text("#stats-summary", "of 64.0 MiB").await;
+    assert_eq!(b.js(top).await, json!("64.0 MiB"));
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}

@@ -317,7 +317,7 @@ function botPage() {
     const kids = [];
     for (const f of [0, 0.5, 1]) {
       kids.push(s('line', { class: 'grid', x1: L, x2: W - R, y1: y(max * f), y2: y(max * f) }));
-      kids.push(s('text', { class: 'axis', x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, fmt(max * f)));
+      kids.push(s('text', { class: 'axis', 'data-tick': f, x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, fmt(max * f)));
     }
     kids.push(s('text', { class: 'axis', x: L, y: H - 4 }, ago));
     kids.push(s('text', { class: 'axis', x: W - R, y: H - 4, 'text-anchor': 'end' }, 'now'));
@@ -336,21 +336,39 @@ function botPage() {
     svg.replaceChildren(...kids);
   }
 
+  /**
+   * The smallest "nice" byte count (1, 2 or 5 times a power of ten of KiB, MiB or GiB) at or
+   * above `n`, at least 1 MiB: an axis top for a bot without a memory limit, from its samples.
+   */
+  function niceBytesCeil(n) {
+    const MiB = 1024 * 1024;
+    if (!(n > MiB)) return MiB;
+    const unit = n >= 1024 * MiB ? 1024 * MiB : MiB;
+    const v = n / unit;
+    const pow = 10 ** Math.floor(Math.log10(v));
+    const step = [1, 2, 5, 10].find((k) => k * pow >= v);
+    return step * pow * unit;
+  }
+
   function renderStats() {
     const pts = range === 'live'
       ? history.filter((p) => p.read).map((p) => ({ ...p, t: new Date(p.read).getTime() }))
       : minutes.map((m) => ({ ...m, t: new Date(m.at).getTime() + 30 * 1000 }));
     const last = history[history.length - 1];
-    const limit = memoryLimit(bot, last) || Math.max(1, ...history.map((p) => p.memory_bytes));
+    // Only a configured limit is a meaningful top: without one Docker reports the host's
+    // memory, and the chart would be a flat line at the bottom of a 24 GiB axis.
+    const configured = bot && bot.limits && bot.limits.memory_mb ? memoryLimit(bot, last) : null;
+    const memMax = configured || niceBytesCeil(Math.max(0, ...pts.map((p) => p.memory_bytes)) * 1.1);
     const cpuLimit = bot && bot.limits && bot.limits.cpus ? bot.limits.cpus * 100 : null;
     const cpuMax = Math.max(cpuLimit || 100, ...pts.map((p) => p.cpu_percent * 1.1));
     drawChart($('#chart-cpu'), pts.map((p) => ({ t: p.t, v: p.cpu_percent })), cpuMax, (v) => `${Math.round(v)} %`, cpuLimit);
-    drawChart($('#chart-mem'), pts.map((p) => ({ t: p.t, v: p.memory_bytes })), limit, fmtBytes, null);
+    drawChart($('#chart-mem'), pts.map((p) => ({ t: p.t, v: p.memory_bytes })), memMax, fmtBytes, null);
     const summary = $('#stats-summary');
     if (last) {
-      summary.textContent = `Now: CPU ${fmtPercent(last.cpu_percent)}, memory ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}, ${last.pids} process${last.pids === 1 ? '' : 'es'}.`;
+      const of = configured ? ` of ${fmtBytes(configured)}` : ' (no limit)';
+      summary.textContent = `Now: CPU ${fmtPercent(last.cpu_percent)}, memory ${fmtBytes(last.memory_bytes)}${of}, ${last.pids} process${last.pids === 1 ? '' : 'es'}.`;
       $('#chart-cpu').setAttribute('aria-label', `CPU use since ${RANGES[range][1]}; now ${fmtPercent(last.cpu_percent)}`);
-      $('#chart-mem').setAttribute('aria-label', `Memory use since ${RANGES[range][1]}; now ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}`);
+      $('#chart-mem').setAttribute('aria-label', `Memory use since ${RANGES[range][1]}; now ${fmtBytes(last.memory_bytes)}${of}`);
     }
   }
 
