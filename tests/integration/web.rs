@@ -1435,3 +1435,81 @@ async fn memory_axis_tops_out_at_the_bots_limit_never_one_byte() {
     assert_eq!(b.console_problems().await, Vec::<String>::new());
     b.close().await;
 }
+
+/// Issue 11: no bulk delete. Selected bots are deleted after a confirmation that names them
+/// (Cancel deletes nothing), one DELETE per bot, each one's result listed, the rest untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_deletes_the_selected_bots_after_a_confirmation_naming_them() {
+    let s = TestServer::start().await;
+    let one = s.create_bot("web-bulkdel-a").await;
+    let two = s.create_bot("web-bulkdel-b").await;
+    let keep = s.create_bot("web-bulkdel-keep").await;
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/")).await;
+    for id in [&one, &two, &keep] {
+        b.wait_for(&format!("tr[data-id=\"{id}\"]")).await;
+    }
+    let disabled = "return document.querySelector('#bulk-delete').disabled;";
+    assert_eq!(b.js(disabled).await, json!(true), "nothing selected yet");
+    b.click(&format!("tr[data-id=\"{one}\"] input.select"))
+        .await;
+    b.click(&format!("tr[data-id=\"{two}\"] input.select"))
+        .await;
+    b.wait_text("#selection-count", "2 selected").await;
+    assert_eq!(b.js(disabled).await, json!(false));
+
+    // Cancel: nothing goes.
+    b.click("#bulk-delete").await;
+    b.wait_text("#confirm-title", "Delete 2 bots?").await;
+    let text = b.text("#confirm-text").await;
+    assert!(
+        text.contains(&one) && text.contains(&two) && !text.contains(&keep),
+        "{text}"
+    );
+    b.screenshot("fleet-bulk-delete-confirm").await.unwrap();
+    b.click("#confirm-cancel").await;
+    b.wait_js(
+        "the dialog to close",
+        "return !document.querySelector('#confirm').open;",
+    )
+    .await;
+    for id in [&one, &two, &keep] {
+        let (status, _) = s.get(&format!("/api/bots/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{id} survives a cancelled delete");
+    }
+
+    // Confirm: the two go, each reported; the third stays.
+    b.click("#bulk-delete").await;
+    b.wait_text("#confirm-title", "Delete 2 bots?").await;
+    b.click("#confirm-ok").await;
+    b.wait_js(
+        "both deletions reported",
+        "return document.querySelectorAll('#bulk-results li[data-result=ok]').length === 2;",
+    )
+    .await;
+    let results = b.text("#bulk-results").await;
+    assert!(
+        results.contains(&one) && results.contains(&two),
+        "{results}"
+    );
+    b.wait_js(
+        "the deleted rows to go",
+        &format!(
+            "return !document.querySelector('tr[data-id=\"{one}\"]') && \
+             !document.querySelector('tr[data-id=\"{two}\"]') && \
+             !!document.querySelector('tr[data-id=\"{keep}\"]');"
+        ),
+    )
+    .await;
+    b.wait_text("#selection-count", "0 selected").await;
+    assert_eq!(b.js(disabled).await, json!(true));
+    for id in [&one, &two] {
+        let (status, _) = s.get(&format!("/api/bots/{id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id} deleted");
+    }
+    let (status, _) = s.get(&format!("/api/bots/{keep}")).await;
+    assert_eq!(status, StatusCode::OK);
+    b.screenshot("fleet-bulk-delete-done").await.unwrap();
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}
