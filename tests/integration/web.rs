@@ -1513,3 +1513,86 @@ async fn fleet_deletes_the_selected_bots_after_a_confirmation_naming_them() {
     assert_eq!(b.console_problems().await, Vec::<String>::new());
     b.close().await;
 }
+
+/// Issue 11: editing a bot's configuration meant writing JSON. The editor has a field per
+/// common setting, filled from the bot, and sends only what changed; the server's messages
+/// land next to the field they are about; the JSON view is still there on request.
+#[tokio::test(flavor = "multi_thread")]
+async fn bot_config_editor_changes_fields_and_shows_the_servers_errors_next_to_them() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-config").await;
+    let b = logged_in(&s).await;
+    b.goto(&s.url(&format!("/bots/{id}"))).await;
+    b.wait_text("#bot-state", "running").await;
+    b.click("#edit-config summary").await;
+    let value = |field: &str| {
+        format!("return document.querySelector('#config-fields [data-config=\"{field}\"]').value;")
+    };
+    b.wait_js(
+        "the fields filled from the bot",
+        "return document.querySelector('#config-fields [data-config=env]').value === 'TICK_MS=200' \
+         && document.querySelector('#config-fields [data-config=image]').value.length > 0;",
+    )
+    .await;
+    assert_eq!(b.js(&value("limits.memory_mb")).await, json!("512"));
+    assert!(
+        b.js("return document.querySelector('#config-json-field').hidden;")
+            .await
+            .as_bool()
+            .unwrap(),
+        "the JSON view is optional"
+    );
+
+    // A bad port: the server's message shows next to the ports field; nothing changes.
+    b.fill("#cf-ports", "70000:8080").await;
+    b.click("#config-submit").await;
+    let msg = b.wait_text("#cerr-ports", "65535").await;
+    assert!(msg.contains("line 1"), "{msg}");
+    assert_eq!(
+        b.js("return document.querySelector('#cf-ports').getAttribute('aria-invalid');")
+            .await,
+        json!("true")
+    );
+    b.screenshot("bot-config-editor-port-error").await.unwrap();
+    let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(v["ports"], json!([]), "{v}");
+
+    // Memory and an env var through the fields.
+    b.fill("#cf-ports", "").await;
+    b.fill("#cf-limits-memory-mb", "128").await;
+    b.js(
+        "const e = document.querySelector('#cf-env'); e.value = 'TICK_MS=300\\nGREETING=hello'; \
+         e.dispatchEvent(new Event('input', { bubbles: true })); return true;",
+    )
+    .await;
+    b.click("#config-submit").await;
+    b.wait_text("#config", "memory 128 MiB").await;
+    b.wait_text("#config", "GREETING=hello").await;
+    let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(v["limits"]["memory_mb"], json!(128), "{v}");
+    assert_eq!(
+        v["env"],
+        json!({ "TICK_MS": "300", "GREETING": "hello" }),
+        "{v}"
+    );
+    assert_eq!(v["ports"], json!([]), "{v}");
+    assert!(
+        b.js("return document.querySelector('#cerr-ports').hidden;")
+            .await
+            .as_bool()
+            .unwrap(),
+        "the old error is cleared"
+    );
+    assert_eq!(b.js(&value("limits.memory_mb")).await, json!("128"));
+    b.screenshot("bot-config-editor").await.unwrap();
+
+    // The JSON view is still there.
+    b.click("#config-raw").await;
+    let json_text = b
+        .js("return document.querySelector('#config-json').value;")
+        .await;
+    let parsed: Value = serde_json::from_str(json_text.as_str().unwrap()).unwrap();
+    assert_eq!(parsed["limits"]["memory_mb"], json!(128));
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}
