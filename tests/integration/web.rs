@@ -1596,3 +1596,31 @@ async fn bot_config_editor_changes_fields_and_shows_the_servers_errors_next_to_t
     assert_eq!(b.console_problems().await, Vec::<String>::new());
     b.close().await;
 }
+
+/// Regression: the create form read `HOST:CONTAINER` (`18080:8080`, the form its own help
+/// shows) as an address and a container port, so the server refused `host_ip: must be an IP
+/// address`. The host port is the bot's, published on 127.0.0.1.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_form_reads_host_port_colon_container_port_as_two_ports() {
+    let s = TestServer::start().await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let id = s.h.bot("web-hostport").to_string();
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/bots/new")).await;
+    b.fill("#f-id", &id).await;
+    b.fill("#f-image", &s.h.image).await;
+    b.fill("#f-env", "TICK_MS=200").await;
+    b.fill("#f-ports", &format!("{free}:8080")).await;
+    b.click("#create-submit").await;
+    b.wait_for("body[data-page=bot]").await;
+    let (status, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["ports"][0]["host"], json!(free), "{v}");
+    assert_eq!(v["ports"][0]["container"], json!(8080), "{v}");
+    assert_ne!(v["ports"][0]["host_ip"], json!(free.to_string()), "{v}");
+    b.close().await;
+}
