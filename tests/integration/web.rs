@@ -1373,3 +1373,254 @@ async fn bot_page_charts_the_last_hour_and_day_from_the_stats_history() {
     assert_eq!(b.console_problems().await, Vec::<String>::new());
     b.close().await;
 }
+
+/// Bytes from the dashboard's `fmtBytes` text (`"1.5 MiB"`).
+fn parse_bytes(text: &str) -> f64 {
+    let (n, unit) = text.trim().split_once(' ').unwrap_or((text, "B"));
+    let n: f64 = n
+        .parse()
+        .unwrap_or_else(|_| panic!("not a byte count: {text:?}"));
+    let pow = ["B", "KiB", "MiB", "GiB", "TiB"]
+        .iter()
+        .position(|u| *u == unit)
+        .unwrap_or_else(|| panic!("not a byte unit: {text:?}"));
+    n * 1024f64.powi(pow as i32)
+}
+
+/// Issue 11: the memory chart of a bot without a memory limit read `1 B / 1 B / 0 B` (no
+/// limit and no samples yet). Every bot has a memory limit now (the default is filled in at
+/// create, update and load), so the axis tops out at that limit, before the first sample
+/// (stopped) and after; a bot's own limit is its top.
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_axis_tops_out_at_the_bots_limit_never_one_byte() {
+    let s = TestServer::start().await;
+    let plain = s.create_bot("web-axis-default").await;
+    let mut body = s.bot_body("web-axis-capped");
+    body["limits"] = json!({ "memory_mb": 64 });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let capped = v["id"].as_str().unwrap().to_string();
+    let (status, v) = s.post(&format!("/api/bots/{plain}/stop"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let default_mb = v["limits"]["memory_mb"]
+        .as_u64()
+        .expect("a default memory limit");
+
+    let b = logged_in(&s).await;
+    let top = "return document.querySelector('#chart-mem text[data-tick=\"1\"]').textContent;";
+    b.goto(&s.url(&format!("/bots/{plain}"))).await;
+    b.wait_text("#bot-state", "stopped").await;
+    b.wait_text("#chart-mem", "no samples").await;
+    let label = b.js(top).await.as_str().unwrap().to_string();
+    assert_eq!(
+        parse_bytes(&label),
+        (default_mb * 1024 * 1024) as f64,
+        "{label}"
+    );
+
+    let (status, v) = s.post(&format!("/api/bots/{plain}/start"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    b.wait_text("#stats-summary", "Now:").await;
+    let label = b.js(top).await.as_str().unwrap().to_string();
+    assert_eq!(
+        parse_bytes(&label),
+        (default_mb * 1024 * 1024) as f64,
+        "{label}"
+    );
+    b.screenshot("bot-memory-axis-default-limit").await.unwrap();
+
+    b.goto(&s.url(&format!("/bots/{capped}"))).await;
+    b.wait_text("#stats-summary", "of 64.0 MiB").await;
+    assert_eq!(b.js(top).await, json!("64.0 MiB"));
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}
+
+/// Issue 11: no bulk delete. Selected bots are deleted after a confirmation that names them
+/// (Cancel deletes nothing), one DELETE per bot, each one's result listed, the rest untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn fleet_deletes_the_selected_bots_after_a_confirmation_naming_them() {
+    let s = TestServer::start().await;
+    let one = s.create_bot("web-bulkdel-a").await;
+    let two = s.create_bot("web-bulkdel-b").await;
+    let keep = s.create_bot("web-bulkdel-keep").await;
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/")).await;
+    for id in [&one, &two, &keep] {
+        b.wait_for(&format!("tr[data-id=\"{id}\"]")).await;
+    }
+    let disabled = "return document.querySelector('#bulk-delete').disabled;";
+    assert_eq!(b.js(disabled).await, json!(true), "nothing selected yet");
+    b.click(&format!("tr[data-id=\"{one}\"] input.select"))
+        .await;
+    b.click(&format!("tr[data-id=\"{two}\"] input.select"))
+        .await;
+    b.wait_text("#selection-count", "2 selected").await;
+    assert_eq!(b.js(disabled).await, json!(false));
+
+    // Cancel: nothing goes.
+    b.click("#bulk-delete").await;
+    b.wait_text("#confirm-title", "Delete 2 bots?").await;
+    let text = b.text("#confirm-text").await;
+    assert!(
+        text.contains(&one) && text.contains(&two) && !text.contains(&keep),
+        "{text}"
+    );
+    b.screenshot("fleet-bulk-delete-confirm").await.unwrap();
+    b.click("#confirm-cancel").await;
+    b.wait_js(
+        "the dialog to close",
+        "return !document.querySelector('#confirm').open;",
+    )
+    .await;
+    for id in [&one, &two, &keep] {
+        let (status, _) = s.get(&format!("/api/bots/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{id} survives a cancelled delete");
+    }
+
+    // Confirm: the two go, each reported; the third stays.
+    b.click("#bulk-delete").await;
+    b.wait_text("#confirm-title", "Delete 2 bots?").await;
+    b.click("#confirm-ok").await;
+    b.wait_js(
+        "both deletions reported",
+        "return document.querySelectorAll('#bulk-results li[data-result=ok]').length === 2;",
+    )
+    .await;
+    let results = b.text("#bulk-results").await;
+    assert!(
+        results.contains(&one) && results.contains(&two),
+        "{results}"
+    );
+    b.wait_js(
+        "the deleted rows to go",
+        &format!(
+            "return !document.querySelector('tr[data-id=\"{one}\"]') && \
+             !document.querySelector('tr[data-id=\"{two}\"]') && \
+             !!document.querySelector('tr[data-id=\"{keep}\"]');"
+        ),
+    )
+    .await;
+    b.wait_text("#selection-count", "0 selected").await;
+    assert_eq!(b.js(disabled).await, json!(true));
+    for id in [&one, &two] {
+        let (status, _) = s.get(&format!("/api/bots/{id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{id} deleted");
+    }
+    let (status, _) = s.get(&format!("/api/bots/{keep}")).await;
+    assert_eq!(status, StatusCode::OK);
+    b.screenshot("fleet-bulk-delete-done").await.unwrap();
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}
+
+/// Issue 11: editing a bot's configuration meant writing JSON. The editor has a field per
+/// common setting, filled from the bot, and sends only what changed; the server's messages
+/// land next to the field they are about; the JSON view is still there on request.
+#[tokio::test(flavor = "multi_thread")]
+async fn bot_config_editor_changes_fields_and_shows_the_servers_errors_next_to_them() {
+    let s = TestServer::start().await;
+    let id = s.create_bot("web-config").await;
+    let b = logged_in(&s).await;
+    b.goto(&s.url(&format!("/bots/{id}"))).await;
+    b.wait_text("#bot-state", "running").await;
+    b.click("#edit-config summary").await;
+    let value = |field: &str| {
+        format!("return document.querySelector('#config-fields [data-config=\"{field}\"]').value;")
+    };
+    b.wait_js(
+        "the fields filled from the bot",
+        "return document.querySelector('#config-fields [data-config=env]').value === 'TICK_MS=200' \
+         && document.querySelector('#config-fields [data-config=image]').value.length > 0;",
+    )
+    .await;
+    assert_eq!(b.js(&value("limits.memory_mb")).await, json!("512"));
+    assert!(
+        b.js("return document.querySelector('#config-json-field').hidden;")
+            .await
+            .as_bool()
+            .unwrap(),
+        "the JSON view is optional"
+    );
+
+    // A bad port: the server's message shows next to the ports field; nothing changes.
+    b.fill("#cf-ports", "70000:8080").await;
+    b.click("#config-submit").await;
+    let msg = b.wait_text("#cerr-ports", "65535").await;
+    assert!(msg.contains("line 1"), "{msg}");
+    assert_eq!(
+        b.js("return document.querySelector('#cf-ports').getAttribute('aria-invalid');")
+            .await,
+        json!("true")
+    );
+    b.screenshot("bot-config-editor-port-error").await.unwrap();
+    let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(v["ports"], json!([]), "{v}");
+
+    // Memory and an env var through the fields.
+    b.fill("#cf-ports", "").await;
+    b.fill("#cf-limits-memory-mb", "128").await;
+    b.js(
+        "const e = document.querySelector('#cf-env'); e.value = 'TICK_MS=300\\nGREETING=hello'; \
+         e.dispatchEvent(new Event('input', { bubbles: true })); return true;",
+    )
+    .await;
+    b.click("#config-submit").await;
+    b.wait_text("#config", "memory 128 MiB").await;
+    b.wait_text("#config", "GREETING=hello").await;
+    let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(v["limits"]["memory_mb"], json!(128), "{v}");
+    assert_eq!(
+        v["env"],
+        json!({ "TICK_MS": "300", "GREETING": "hello" }),
+        "{v}"
+    );
+    assert_eq!(v["ports"], json!([]), "{v}");
+    assert!(
+        b.js("return document.querySelector('#cerr-ports').hidden;")
+            .await
+            .as_bool()
+            .unwrap(),
+        "the old error is cleared"
+    );
+    assert_eq!(b.js(&value("limits.memory_mb")).await, json!("128"));
+    b.screenshot("bot-config-editor").await.unwrap();
+
+    // The JSON view is still there.
+    b.click("#config-raw").await;
+    let json_text = b
+        .js("return document.querySelector('#config-json').value;")
+        .await;
+    let parsed: Value = serde_json::from_str(json_text.as_str().unwrap()).unwrap();
+    assert_eq!(parsed["limits"]["memory_mb"], json!(128));
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}
+
+/// Regression: the create form read `HOST:CONTAINER` (`18080:8080`, the form its own help
+/// shows) as an address and a container port, so the server refused `host_ip: must be an IP
+/// address`. The host port is the bot's, published on 127.0.0.1.
+#[tokio::test(flavor = "multi_thread")]
+async fn create_form_reads_host_port_colon_container_port_as_two_ports() {
+    let s = TestServer::start().await;
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let id = s.h.bot("web-hostport").to_string();
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/bots/new")).await;
+    b.fill("#f-id", &id).await;
+    b.fill("#f-image", &s.h.image).await;
+    b.fill("#f-env", "TICK_MS=200").await;
+    b.fill("#f-ports", &format!("{free}:8080")).await;
+    b.click("#create-submit").await;
+    b.wait_for("body[data-page=bot]").await;
+    let (status, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["ports"][0]["host"], json!(free), "{v}");
+    assert_eq!(v["ports"][0]["container"], json!(8080), "{v}");
+    assert_ne!(v["ports"][0]["host_ip"], json!(free.to_string()), "{v}");
+    b.close().await;
+}

@@ -108,12 +108,14 @@ function botPage() {
       ['Created', fmtTime(bot.created_at)], ['Updated', fmtTime(bot.updated_at)],
     ];
     $('#config').replaceChildren(...entries.flatMap(([k, v]) => [h('dt', { text: k }), h('dd', null, h('pre', { text: v }))]));
+    fillConfigFields();
     const ta = $('#config-json');
     if (!ta.dataset.dirty) {
       const editable = {
         name: bot.name, image: bot.image, command: bot.command || [], env: bot.env,
         ports: bot.ports, limits: bot.limits, settings: bot.settings,
-        stop_timeout_secs: bot.stop_timeout_secs ?? null,
+        health_check: bot.health_check ?? null, network: bot.network ?? null,
+        user: bot.user ?? null, stop_timeout_secs: bot.stop_timeout_secs ?? null,
       };
       ta.value = JSON.stringify(editable, null, 2);
     }
@@ -207,32 +209,157 @@ function botPage() {
     });
   }
 
-  // ---- edit configuration
+  // ---- edit configuration: fields (the common settings) or the raw JSON
 
+  const portText = (p) => `${p.host_ip ? `${p.host_ip.includes(':') ? `[${p.host_ip}]` : p.host_ip}:` : ''}${p.host ? `${p.host}:` : ''}${p.container}${p.protocol === 'udp' ? '/udp' : ''}`;
+  const orEmpty = (v) => (v === null || v === undefined ? '' : String(v));
+
+  /** What each field shows for the bot as the server describes it. */
+  function configText(b) {
+    const hc = b.health_check || {};
+    return {
+      image: b.image || '',
+      command: (b.command || []).join('\n'),
+      env: Object.entries(b.env || {}).map(([k, v]) => `${k}=${v}`).join('\n'),
+      ports: (b.ports || []).map(portText).join('\n'),
+      'limits.memory_mb': orEmpty(b.limits && b.limits.memory_mb),
+      'limits.cpus': orEmpty(b.limits && b.limits.cpus),
+      'limits.pids': orEmpty(b.limits && b.limits.pids),
+      'health_check.port': orEmpty(hc.port),
+      'health_check.path': orEmpty(hc.path),
+      'health_check.interval_secs': orEmpty(hc.interval_secs),
+      network: orEmpty(b.network),
+      user: orEmpty(b.user),
+      stop_timeout_secs: orEmpty(b.stop_timeout_secs),
+    };
+  }
+
+  const configInputs = () => $$('#config-fields [data-config]');
+  const fieldValue = (path) => $(`#config-fields [data-config="${path}"]`).value;
+
+  /** Fills the fields from the bot unless someone is editing them. */
+  function fillConfigFields() {
+    const form = $('#config-form');
+    if (form.dataset.dirty) return;
+    const text = configText(bot);
+    for (const el of configInputs()) {
+      el.value = text[el.dataset.config];
+      el.dataset.initial = el.value;
+    }
+  }
+
+  const changed = (...paths) => paths.some((p) => {
+    const el = $(`#config-fields [data-config="${p}"]`);
+    return el.value !== el.dataset.initial;
+  });
+
+  /**
+   * The PATCH body from the fields: only the settings that changed (a group such as `limits`
+   * or `health_check` is replaced whole, so it is sent whole), and the problems the form can
+   * see itself (lines it cannot read). Ranges are the server's to check.
+   */
+  function collectConfig() {
+    const problems = {};
+    const problem = (f, m) => { (problems[f] = problems[f] || []).push(m); };
+    const lines = (path) => fieldValue(path).split('\n').map((l) => l.trim()).filter((l) => l.length);
+    const num = (path) => {
+      const raw = fieldValue(path).trim();
+      if (!raw) return null;
+      const n = Number(raw);
+      if (!Number.isFinite(n)) problem(path, 'must be a number');
+      return n;
+    };
+    const text = (path) => fieldValue(path).trim() || null;
+    const patch = {};
+    if (changed('image')) patch.image = fieldValue('image').trim();
+    if (changed('command')) patch.command = lines('command');
+    if (changed('env')) {
+      patch.env = {};
+      lines('env').forEach((l, i) => {
+        const eq = l.indexOf('=');
+        if (eq <= 0) problem('env', `line ${i + 1}: expected KEY=value`);
+        else patch.env[l.slice(0, eq).trim()] = l.slice(eq + 1);
+      });
+    }
+    if (changed('ports')) {
+      patch.ports = [];
+      lines('ports').forEach((l, i) => {
+        // An address has dots or brackets: `18080:8080` is host port 18080, not an address.
+        const m = /^(?:(\[[0-9a-fA-F:]+\]|\d+\.[0-9.]+):)?(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(l);
+        if (!m) { problem('ports', `line ${i + 1}: expected [address:][host port:]container port[/udp]`); return; }
+        const p = { container: Number(m[3]) };
+        if (m[2]) p.host = Number(m[2]);
+        if (m[1]) p.host_ip = m[1].replace(/^\[|\]$/g, '');
+        if (m[4]) p.protocol = m[4];
+        patch.ports.push(p);
+      });
+    }
+    if (changed('limits.memory_mb', 'limits.cpus', 'limits.pids')) {
+      // The LLM budgets live in the same object and have no field here: kept as they are.
+      patch.limits = {
+        ...(bot.limits || {}),
+        memory_mb: num('limits.memory_mb'), cpus: num('limits.cpus'), pids: num('limits.pids'),
+      };
+    }
+    if (changed('health_check.port', 'health_check.path', 'health_check.interval_secs')) {
+      const port = num('health_check.port');
+      if (port === null) {
+        patch.health_check = null;
+      } else {
+        patch.health_check = { ...(bot.health_check || {}), port };
+        if (text('health_check.path')) patch.health_check.path = text('health_check.path');
+        const every = num('health_check.interval_secs');
+        if (every !== null) patch.health_check.interval_secs = every;
+      }
+    }
+    if (changed('network')) patch.network = text('network');
+    if (changed('user')) patch.user = text('user');
+    if (changed('stop_timeout_secs')) patch.stop_timeout_secs = num('stop_timeout_secs');
+    return { patch, problems };
+  }
+
+  $('#config-fields').addEventListener('input', () => { $('#config-form').dataset.dirty = '1'; });
   $('#config-json').addEventListener('input', (e) => { e.target.dataset.dirty = '1'; });
+  $('#config-raw').addEventListener('change', (e) => {
+    $('#config-fields').hidden = e.target.checked;
+    $('#config-json-field').hidden = !e.target.checked;
+  });
   $('#config-form').addEventListener('submit', async (e) => {
     e.preventDefault();
+    const form = e.target;
     const out = $('#config-errors');
-    out.hidden = true;
-    out.replaceChildren();
+    const fail = (msgs) => { out.replaceChildren(...msgs.map((m) => h('p', { text: m }))); out.hidden = !msgs.length; };
+    clearErrors(form);
+    fail([]);
+    const raw = $('#config-raw').checked;
     let patch;
-    try {
-      patch = JSON.parse($('#config-json').value);
-    } catch (err) {
-      out.append(h('p', { text: `Not valid JSON: ${err.message}` }));
-      out.hidden = false;
-      return;
+    if (raw) {
+      try {
+        patch = JSON.parse($('#config-json').value);
+      } catch (err) {
+        fail([`Not valid JSON: ${err.message}`]);
+        return;
+      }
+    } else {
+      const c = collectConfig();
+      if (Object.keys(c.problems).length) { fail(showErrors(form, c.problems)); return; }
+      if (!Object.keys(c.patch).length) { fail(['Nothing changed.']); return; }
+      patch = c.patch;
     }
     patch.apply = $('#config-apply').checked;
+    const submit = $('#config-submit');
+    submit.disabled = true;
     try {
       bot = await api('PATCH', base, patch);
       delete $('#config-json').dataset.dirty;
+      delete form.dataset.dirty;
       render();
       notify(patch.apply ? 'Configuration saved and applied' : 'Configuration saved; apply it to take effect', 'ok');
     } catch (err) {
-      const msgs = err.fields ? Object.entries(err.fields).flatMap(([f, ms]) => ms.map((m) => `${f}: ${m}`)) : [err.message];
-      out.replaceChildren(...msgs.map((m) => h('p', { text: m })));
-      out.hidden = false;
+      // In the JSON view every message goes in the list; in the fields, next to its field.
+      fail(err.fields ? (raw ? Object.entries(err.fields).flatMap(([f, ms]) => ms.map((m) => `${f}: ${m}`)) : showErrors(form, err.fields)) : [err.message]);
+    } finally {
+      submit.disabled = false;
     }
   });
 
@@ -317,7 +444,7 @@ function botPage() {
     const kids = [];
     for (const f of [0, 0.5, 1]) {
       kids.push(s('line', { class: 'grid', x1: L, x2: W - R, y1: y(max * f), y2: y(max * f) }));
-      kids.push(s('text', { class: 'axis', x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, fmt(max * f)));
+      kids.push(s('text', { class: 'axis', 'data-tick': f, x: L - 6, y: y(max * f) + 4, 'text-anchor': 'end' }, fmt(max * f)));
     }
     kids.push(s('text', { class: 'axis', x: L, y: H - 4 }, ago));
     kids.push(s('text', { class: 'axis', x: W - R, y: H - 4, 'text-anchor': 'end' }, 'now'));
@@ -336,21 +463,39 @@ function botPage() {
     svg.replaceChildren(...kids);
   }
 
+  /**
+   * The smallest "nice" byte count (1, 2 or 5 times a power of ten of KiB, MiB or GiB) at or
+   * above `n`, at least 1 MiB: an axis top for a bot without a memory limit, from its samples.
+   */
+  function niceBytesCeil(n) {
+    const MiB = 1024 * 1024;
+    if (!(n > MiB)) return MiB;
+    const unit = n >= 1024 * MiB ? 1024 * MiB : MiB;
+    const v = n / unit;
+    const pow = 10 ** Math.floor(Math.log10(v));
+    const step = [1, 2, 5, 10].find((k) => k * pow >= v);
+    return step * pow * unit;
+  }
+
   function renderStats() {
     const pts = range === 'live'
       ? history.filter((p) => p.read).map((p) => ({ ...p, t: new Date(p.read).getTime() }))
       : minutes.map((m) => ({ ...m, t: new Date(m.at).getTime() + 30 * 1000 }));
     const last = history[history.length - 1];
-    const limit = memoryLimit(bot, last) || Math.max(1, ...history.map((p) => p.memory_bytes));
+    // Only a configured limit is a meaningful top: without one Docker reports the host's
+    // memory, and the chart would be a flat line at the bottom of a 24 GiB axis.
+    const configured = bot && bot.limits && bot.limits.memory_mb ? memoryLimit(bot, last) : null;
+    const memMax = configured || niceBytesCeil(Math.max(0, ...pts.map((p) => p.memory_bytes)) * 1.1);
     const cpuLimit = bot && bot.limits && bot.limits.cpus ? bot.limits.cpus * 100 : null;
     const cpuMax = Math.max(cpuLimit || 100, ...pts.map((p) => p.cpu_percent * 1.1));
     drawChart($('#chart-cpu'), pts.map((p) => ({ t: p.t, v: p.cpu_percent })), cpuMax, (v) => `${Math.round(v)} %`, cpuLimit);
-    drawChart($('#chart-mem'), pts.map((p) => ({ t: p.t, v: p.memory_bytes })), limit, fmtBytes, null);
+    drawChart($('#chart-mem'), pts.map((p) => ({ t: p.t, v: p.memory_bytes })), memMax, fmtBytes, null);
     const summary = $('#stats-summary');
     if (last) {
-      summary.textContent = `Now: CPU ${fmtPercent(last.cpu_percent)}, memory ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}, ${last.pids} process${last.pids === 1 ? '' : 'es'}.`;
+      const of = configured ? ` of ${fmtBytes(configured)}` : ' (no limit)';
+      summary.textContent = `Now: CPU ${fmtPercent(last.cpu_percent)}, memory ${fmtBytes(last.memory_bytes)}${of}, ${last.pids} process${last.pids === 1 ? '' : 'es'}.`;
       $('#chart-cpu').setAttribute('aria-label', `CPU use since ${RANGES[range][1]}; now ${fmtPercent(last.cpu_percent)}`);
-      $('#chart-mem').setAttribute('aria-label', `Memory use since ${RANGES[range][1]}; now ${fmtBytes(last.memory_bytes)} of ${fmtBytes(limit)}`);
+      $('#chart-mem').setAttribute('aria-label', `Memory use since ${RANGES[range][1]}; now ${fmtBytes(last.memory_bytes)}${of}`);
     }
   }
 

@@ -2,7 +2,7 @@
 // filtered by name and state, with actions on the selected bots.
 
 import {
-  $, $$, h, enc, cssEscape, api, notify, fmtBytes, fmtPercent, uptime, memoryLimit, stateLight,
+  $, $$, h, enc, cssEscape, api, notify, confirmAction, fmtBytes, fmtPercent, uptime, memoryLimit, stateLight,
   STATE_LABEL, subscribeEvents, subscribeStats, startPage,
 } from './common.js';
 
@@ -73,6 +73,15 @@ const BULK = {
   start: (id) => api('POST', `/api/bots/${enc(id)}/start`),
   stop: (id) => api('POST', `/api/bots/${enc(id)}/stop`),
   restart: (id) => api('POST', `/api/bots/${enc(id)}/restart`),
+  delete: (id) => api('DELETE', `/api/bots/${enc(id)}`),
+};
+
+/** Asks before the bulk actions that cannot be undone; resolves to whether to go on. */
+const CONFIRM = {
+  delete: (ids) => confirmAction(
+    `Delete ${ids.length} bot${ids.length === 1 ? '' : 's'}?`,
+    `${ids.join(', ')}: their containers, secrets and workspaces are removed. This cannot be undone.`,
+    `Delete ${ids.length} bot${ids.length === 1 ? '' : 's'}`),
 };
 
 function fleetPage() {
@@ -235,15 +244,25 @@ function fleetPage() {
       const action = button.dataset.bulk;
       const ids = updateSelection();
       if (!ids.length) return;
+      if (CONFIRM[action] && !await CONFIRM[action](ids)) return;
       for (const b of $$('[data-bulk]')) b.disabled = true;
       notify(`${action}: ${ids.length} bot(s)…`);
+      // Each bot on its own: one failing does not stop the others.
       const results = await Promise.allSettled(ids.map(run));
       const failed = [];
-      results.forEach((r, i) => {
-        if (r.status === 'fulfilled') bots.set(r.value.id, r.value);
-        else failed.push(`${ids[i]}: ${r.reason.message}`);
+      const lines = results.map((r, i) => {
+        const ok = r.status === 'fulfilled';
+        if (!ok) failed.push(`${ids[i]}: ${r.reason.message}`);
+        else if (action === 'delete') { bots.delete(ids[i]); selected.delete(ids[i]); }
+        else bots.set(r.value.id, r.value);
+        return h('li', { 'data-id': ids[i], 'data-result': ok ? 'ok' : 'error',
+          text: `${ids[i]}: ${action} ${ok ? 'done' : `failed: ${r.reason.message}`}` });
       });
+      const out = $('#bulk-results');
+      out.replaceChildren(...lines);
+      out.hidden = false;
       render();
+      if (action === 'delete') load();
       if (failed.length) notify(`${action} failed for ${failed.join('; ')}`, 'error');
       else notify(`${action}: done for ${ids.length} bot(s)`, 'ok');
     });

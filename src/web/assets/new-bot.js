@@ -94,7 +94,8 @@ function newBotPage() {
 
     const ports = [];
     lines('ports').forEach((l, i) => {
-      const m = /^(?:(\[[0-9a-fA-F:]+\]|[0-9.]+):)?(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(l);
+      // An address has dots or brackets: `18080:8080` is host port 18080, not an address.
+      const m = /^(?:(\[[0-9a-fA-F:]+\]|\d+\.[0-9.]+):)?(?:(\d+):)?(\d+)(?:\/(tcp|udp))?$/.exec(l);
       if (!m) { problem('ports', `line ${i + 1}: expected [address:][host port:]container port[/udp]`); return; }
       const p = { container: Number(m[3]) };
       if (m[2]) p.host = Number(m[2]);

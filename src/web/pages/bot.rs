@@ -86,6 +86,91 @@ fn state_and_resources() -> Markup {
     }
 }
 
+/// The structured editor's fields: API field path, label, `<input type>` (`textarea` for one
+/// item per line) and help. `bot.js` fills them from the bot's view and sends what changed.
+/// Ids are prefixed (`cf-`, `cerr-`) because the upgrade form on the same page has its own
+/// `image` field.
+const CONFIG_FIELDS: &[(&str, &str, &str, &str)] = &[
+    ("image", "Image", "text", ""),
+    (
+        "command",
+        "Command",
+        "textarea",
+        "One argument per line; empty: the image's default.",
+    ),
+    ("env", "Environment", "textarea", "One KEY=value per line."),
+    (
+        "ports",
+        "Published ports",
+        "textarea",
+        "One per line: [host address:][host port:]container port[/udp].",
+    ),
+    ("limits.memory_mb", "Memory limit (MiB)", "number", ""),
+    (
+        "limits.cpus",
+        "CPU limit (cores)",
+        "number",
+        "Empty: no CPU limit.",
+    ),
+    ("limits.pids", "Process limit", "number", ""),
+    (
+        "health_check.port",
+        "Health probe port",
+        "number",
+        "Empty: no health probe.",
+    ),
+    ("health_check.path", "Health probe path", "text", ""),
+    (
+        "health_check.interval_secs",
+        "Health probe interval (s)",
+        "number",
+        "",
+    ),
+    ("network", "Network", "text", "Empty: the default bridge."),
+    (
+        "user",
+        "User (uid or uid:gid)",
+        "text",
+        "Empty: the image's USER.",
+    ),
+    (
+        "stop_timeout_secs",
+        "Stop grace (seconds)",
+        "number",
+        "Empty: the server's default.",
+    ),
+];
+
+/// One field of the structured editor, with its error slot (`data-error-for` the API path,
+/// where `forms.js` puts the server's messages).
+fn config_field(field: &str, label: &str, kind: &str, help: &str) -> Markup {
+    let slug: String = field
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let id = format!("cf-{slug}");
+    let err = format!("cerr-{slug}");
+    let described = if help.is_empty() {
+        err.clone()
+    } else {
+        format!("{id}-help {err}")
+    };
+    html! {
+        div.field {
+            label for=(id) { (label) }
+            @if kind == "textarea" {
+                textarea id=(id) data-config=(field) rows="3" spellcheck="false"
+                    aria-describedby=(described) {}
+            } @else {
+                input id=(id) data-config=(field) type=(kind) autocomplete="off" spellcheck="false"
+                    step=[(kind == "number").then_some("any")] aria-describedby=(described);
+            }
+            @if !help.is_empty() { p.help id={ (id) "-help" } { (help) } }
+            p.field-error id=(err) data-error-for=(field) data-target=(id) hidden {}
+        }
+    }
+}
+
 fn configuration() -> Markup {
     html! {
         section.card aria-labelledby="h-config" {
@@ -94,24 +179,32 @@ fn configuration() -> Markup {
             details #edit-config {
                 summary { "Edit configuration" }
                 form #config-form novalidate {
-                    div.field {
+                    div #config-fields {
+                        @for (field, label, kind, help) in CONFIG_FIELDS {
+                            (config_field(field, label, kind, help))
+                        }
+                    }
+                    label.choice {
+                        input type="checkbox" #config-raw;
+                        " Edit as JSON"
+                    }
+                    div.field #config-json-field hidden {
                         label for="config-json" {
-                            "Configuration (JSON: name, image, command, env, ports, limits, settings)"
+                            "Configuration (JSON: any field of PATCH /api/bots/{id})"
                         }
                         textarea #config-json rows="14" spellcheck="false"
                             aria-describedby="config-help config-errors" {}
-                        p.help #config-help {
-                            "Saved changes take effect when the container is recreated: tick the \
-                             box, or press " em { "Apply changes" } " later. Secrets are set \
-                             below, not here."
-                        }
-                        div #config-errors .field-error role="alert" hidden {}
                     }
+                    p.help #config-help {
+                        "Only the settings you change are sent. Saved changes take effect when                          the container is recreated: tick the box, or press " em { "Apply changes" }
+                        " later. Secrets are set below, not here."
+                    }
+                    div #config-errors .field-error role="alert" hidden {}
                     label.choice {
                         input type="checkbox" #config-apply checked;
                         " Apply now (recreates the container)"
                     }
-                    div.actions { button.primary type="submit" { "Save configuration" } }
+                    div.actions { button.primary type="submit" #config-submit { "Save configuration" } }
                 }
             }
         }

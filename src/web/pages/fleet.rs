@@ -54,7 +54,11 @@ pub async fn fleet(s: BrowserSession) -> Response {
             @for (action, label) in BULK_ACTIONS {
                 button type="button" data-bulk=(action) disabled { (label) }
             }
+            // Asks first (naming the bots), then deletes them one by one.
+            button.danger type="button" #bulk-delete data-bulk="delete" disabled { "Delete selected" }
         }
+        // What the last action on the selection did, bot by bot.
+        ul #bulk-results .bulk-results aria-live="polite" hidden {}
         div.table-wrap {
             table.fleet #fleet {
                 caption.sr-only { "Bots, with their observed state and resource use" }
