@@ -29,6 +29,7 @@ impl BotService {
         self.with_bot(id, |s, row| async move {
             let want = with_desired(row, DesiredState::Stopped);
             let grace = Some(s.stop_grace(&want));
+            s.expect_exit(&want.id);
             match s.inner.docker.stop_container(&want.id, grace).await {
                 Ok(()) | Err(ContainerError::NotFound { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -45,6 +46,7 @@ impl BotService {
         self.with_bot(id, |s, row| async move {
             if row.desired_state == DesiredState::Stopped {
                 let grace = Some(s.inner.stop_grace);
+                s.expect_exit(&row.id);
                 match s.inner.docker.stop_container(&row.id, grace).await {
                     Ok(()) | Err(ContainerError::NotFound { .. }) => {}
                     Err(e) => return Err(e.into()),
@@ -60,6 +62,7 @@ impl BotService {
         self.with_bot(id, |s, row| async move {
             let want = with_desired(row, DesiredState::Running);
             let grace = Some(s.stop_grace(&want));
+            s.expect_exit(&want.id);
             match s.inner.docker.restart_container(&want.id, grace).await {
                 Ok(()) => {}
                 Err(ContainerError::NotFound { .. }) => s.recreate(&want).await?,
@@ -68,6 +71,14 @@ impl BotService {
             s.record_desired(&want).await
         })
         .await
+    }
+
+    /// Notes, before botmaker signals the bot's container, that the exit to come is asked for.
+    /// The `kill` event says so too, but an inspect prompted by an earlier event can see the
+    /// container exited before the event loop, lagging under load, reads that `kill`: the
+    /// restart then surfaced as `error` (exit 143).
+    fn expect_exit(&self, id: &BotId) {
+        self.inner.fleet.record_kill(id, Utc::now());
     }
 
     /// Records the desired state Docker now matches, and returns the bot as it now is.
