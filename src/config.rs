@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::docker::Backend;
 use crate::llm::ProxyListen;
 
 /// Settings of `botmaker serve`.
@@ -24,6 +25,11 @@ pub struct ServeConfig {
     /// Docker Engine address (`unix:///path` or `tcp://host:port`); the default socket if unset.
     #[arg(long, env = "DOCKER_HOST")]
     pub docker_host: Option<String>,
+
+    /// What a bot is: a container on the engine (`docker`), or a one-replica service on the
+    /// swarm the engine manages (`swarm`; see the README's "Scaling out with Docker Swarm").
+    #[arg(long, env = "BOTMAKER_BACKEND", value_enum, default_value_t = Backend::Docker)]
+    pub backend: Backend,
 
     /// Name of this installation; containers carry it as `botmaker.instance`, so several
     /// installations can share one Docker Engine.

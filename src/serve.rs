@@ -53,6 +53,7 @@ impl Server {
         let docker = DockerService::connect(DockerSettings {
             host: config.docker_host.clone(),
             instance: config.instance.clone(),
+            backend: config.backend,
             ..DockerSettings::default()
         })
         .await

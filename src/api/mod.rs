@@ -13,6 +13,7 @@ mod bots;
 mod error;
 mod exec;
 mod llm;
+mod nodes;
 mod notifications;
 mod observe;
 mod upgrade;
@@ -30,6 +31,7 @@ pub use exec::{ClientMessage, ExecRequest, ExecResponse, ServerMessage};
 pub use llm::{
     DeleteProviderQuery, KeyRevocation, KeyRotation, ProviderList, ProxyInfo, SinceQuery,
 };
+pub use nodes::{NodeInfo, NodeList};
 pub use notifications::DeliveriesQuery;
 pub use observe::{
     Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,

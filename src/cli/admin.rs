@@ -1,4 +1,4 @@
-//! Fleet-wide commands: `stats`, `orphans`, `cleanup`, and `tokens create|list|revoke`.
+//! Fleet-wide commands: `stats`, `nodes`, `orphans`, `cleanup`, and `tokens create|list|revoke`.
 
 use reqwest::Method;
 use serde_json::Value;
@@ -7,7 +7,9 @@ use super::args::{StatsArgs, TokensCommand};
 use super::client::ApiClient;
 use super::error::CliError;
 use super::output::{Table, bytes, print_json, timestamp};
-use crate::api::{Cleanup, CreateToken, NewToken, OrphanLists, Orphans, StatsList, TokenList};
+use crate::api::{
+    Cleanup, CreateToken, NewToken, NodeList, OrphanLists, Orphans, StatsList, TokenList,
+};
 
 /// `stats`: a table of the latest sample of each running bot.
 pub async fn stats(client: &ApiClient, args: &StatsArgs) -> Result<(), CliError> {
@@ -62,6 +64,29 @@ pub async fn orphans(client: &ApiClient, json: bool) -> Result<(), CliError> {
     } else {
         println!("remove them with `botmaker cleanup`");
     }
+    Ok(())
+}
+
+/// `nodes`: where the bots run.
+pub async fn nodes(client: &ApiClient, json: bool) -> Result<(), CliError> {
+    let v: Value = client.get("/api/nodes").await?;
+    if json {
+        print_json(&v);
+        return Ok(());
+    }
+    let list: NodeList = client.decode(v)?;
+    let mut t = Table::new(&["NAME", "STATE", "AVAILABILITY", "ROLE", "BOTS", "MEMORY"]);
+    for n in &list.nodes {
+        t.row(vec![
+            n.name.clone(),
+            n.state.clone(),
+            n.availability.clone(),
+            n.role.clone(),
+            n.bots.to_string(),
+            bytes(u64::try_from(n.memory_bytes).unwrap_or(0)),
+        ]);
+    }
+    t.print();
     Ok(())
 }
 

@@ -80,6 +80,9 @@ pub enum Command {
     Secrets(SecretsCommand),
     /// Latest CPU, memory, network and process counts of running bots.
     Stats(StatsArgs),
+    /// The nodes bots run on: state, availability, memory and bots per node (one node, the
+    /// engine, on the Docker backend).
+    Nodes(JsonArg),
     /// Containers, secrets and workspaces that belong to no bot.
     Orphans(JsonArg),
     /// Remove every orphan.

@@ -88,6 +88,7 @@ async fn dispatch_plain(conn: Connection, command: Command) -> Result<(), CliErr
         Command::Bots(cmd) => bots::run(&client()?, cmd).await,
         Command::Secrets(cmd) => secrets::run(&client()?, cmd).await,
         Command::Stats(a) => admin::stats(&client()?, &a).await,
+        Command::Nodes(a) => admin::nodes(&client()?, a.json).await,
         Command::Orphans(a) => admin::orphans(&client()?, a.json).await,
         Command::Cleanup(a) => admin::cleanup(&client()?, a.json).await,
         Command::Tokens(cmd) => admin::tokens(&client()?, cmd).await,

@@ -165,6 +165,26 @@ pub enum ContainerError {
         /// The newest version botmaker asks for.
         maximum: String,
     },
+    /// The operation has no equivalent on the backend botmaker runs (`serve --backend`).
+    #[error("{operation} is not supported by the {backend} backend")]
+    Unsupported {
+        /// What was asked, in words (`exec`, `upgrade`, ...).
+        operation: &'static str,
+        /// The backend that cannot do it (`swarm`).
+        backend: &'static str,
+    },
+    /// `--backend swarm` needs the engine to be a manager of an active swarm.
+    #[error(
+        "the Docker Engine at {host} is not a Swarm manager (its swarm state is '{state}'); \
+         run `docker swarm init` (or join it to a swarm as a manager), or serve with \
+         --backend docker"
+    )]
+    NotSwarmManager {
+        /// The address that was tried.
+        host: String,
+        /// Its `Swarm.LocalNodeState`, or `worker` for a worker node.
+        state: String,
+    },
     /// Anything else Docker reported.
     #[error("Docker error for bot '{bot_id}' (HTTP {status}): {message}")]
     Docker {
@@ -194,6 +214,8 @@ impl ContainerError {
             Self::ExecFailed { .. } => "EXEC_FAILED",
             Self::Network { .. } => "NETWORK_ERROR",
             Self::UnsupportedApiVersion { .. } => "UNSUPPORTED_API_VERSION",
+            Self::Unsupported { .. } => "UNSUPPORTED_BY_BACKEND",
+            Self::NotSwarmManager { .. } => "NOT_SWARM_MANAGER",
             Self::Docker { .. } => "DOCKER_ERROR",
         }
     }

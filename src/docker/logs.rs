@@ -67,9 +67,16 @@ impl DockerService {
         if let Some(since) = opts.since {
             builder = builder.since(i32::try_from(since.timestamp()).unwrap_or(i32::MAX));
         }
-        let raw = self
-            .docker
-            .logs(&container_name(bot_id), Some(builder.build()));
+        // A service's logs are its tasks' logs, from whichever node ran them.
+        let raw = if self.swarm.is_some() {
+            self.docker
+                .service_logs(&container_name(bot_id), Some(builder.build()))
+                .boxed()
+        } else {
+            self.docker
+                .logs(&container_name(bot_id), Some(builder.build()))
+                .boxed()
+        };
         let host = self.host.clone();
         let id = bot_id.to_string();
         let chunks = raw.map(move |r| r.map_err(|e| classify(&host, Op::Logs, &id, e)));

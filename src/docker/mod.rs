@@ -30,6 +30,7 @@ mod parked;
 mod requested;
 mod stats;
 mod status;
+pub mod swarm;
 mod version;
 
 use std::future::Future;
@@ -61,6 +62,7 @@ pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
 pub use parked::parked_name;
 pub use stats::{StatsSample, StatsSnapshot};
 pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health};
+pub use swarm::{Backend, NodeInfo};
 pub use version::ApiVersion;
 
 use crate::BotId;
@@ -91,6 +93,8 @@ pub struct DockerSettings {
     pub connect_timeout: Duration,
     /// Limit for every other call (stop-like calls get their grace period on top).
     pub call_timeout: Duration,
+    /// What a bot is on this engine: a container, or a Swarm service.
+    pub backend: Backend,
 }
 
 impl Default for DockerSettings {
@@ -100,6 +104,7 @@ impl Default for DockerSettings {
             instance: DEFAULT_INSTANCE.into(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
+            backend: Backend::Docker,
         }
     }
 }
@@ -114,6 +119,8 @@ pub struct DockerService {
     api_version: ApiVersion,
     engine: Engine,
     requested: requested::RequestedStops,
+    /// Set with `--backend swarm`: the bot lifecycle methods then drive Swarm services.
+    swarm: Option<std::sync::Arc<swarm::Swarm>>,
 }
 
 /// The name of a bot's container.
@@ -174,7 +181,7 @@ impl DockerService {
             .map_err(|v| unsupported(v.to_string()))?;
         let engine = Engine::from_version(&server);
         tracing::debug!(%host, api = %api_version, %engine, "connected to Docker");
-        Ok(Self {
+        let mut service = Self {
             // From here on every request carries the version in its path (see `version`).
             docker: docker.with_request_modifier(move |req| pin_path(req, api_version)),
             host,
@@ -183,7 +190,53 @@ impl DockerService {
             api_version,
             engine,
             requested: Default::default(),
-        })
+            swarm: None,
+        };
+        if settings.backend == Backend::Swarm {
+            service.swarm = Some(std::sync::Arc::new(swarm::Swarm::connect(&service).await?));
+        }
+        Ok(service)
+    }
+
+    /// Which backend runs the bots.
+    pub fn backend(&self) -> Backend {
+        if self.swarm.is_some() {
+            Backend::Swarm
+        } else {
+            Backend::Docker
+        }
+    }
+
+    /// The nodes bots run on: the swarm's nodes, or this one engine on the Docker backend.
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, ContainerError> {
+        if let Some(s) = &self.swarm {
+            return s.nodes(self).await;
+        }
+        let info = self
+            .call(Op::Info, "", self.call_timeout, self.docker.info())
+            .await?;
+        let bots = self.running_managed_containers().await?.len();
+        Ok(vec![NodeInfo {
+            id: info.id.unwrap_or_default(),
+            name: info.name.unwrap_or_default(),
+            state: "ready".into(),
+            availability: "active".into(),
+            role: "engine".into(),
+            bots,
+            memory_bytes: info.mem_total.unwrap_or(0),
+        }])
+    }
+
+    /// Makes a change to the bot's secret files take effect where the backend needs more
+    /// than the file: on Swarm, whose secrets are immutable, a new version is made, the
+    /// service updated (replacing a running bot's task) and the old version removed.
+    /// `None` on the Docker backend, where the directory mount shows the file at once;
+    /// `Some(restarted)` on Swarm.
+    pub async fn secrets_changed(&self, bot_id: &BotId) -> Result<Option<bool>, ContainerError> {
+        match &self.swarm {
+            Some(s) => s.rotate_secrets(self, bot_id).await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Which engine answers: Docker, or Podman's Docker-compatible service.
@@ -315,6 +368,11 @@ impl DockerService {
     ) -> Result<Option<Vec<u8>>, ContainerError> {
         use bollard::query_parameters::DownloadFromContainerOptionsBuilder;
         use futures_util::TryStreamExt;
+        if self.swarm.is_some() {
+            // A service has no container before its first start, when botmaker reads the
+            // image's users; a numeric `user` is what works on Swarm.
+            return Ok(None);
+        }
         let name = container_name(bot_id);
         let options = DownloadFromContainerOptionsBuilder::new()
             .path(path)
@@ -358,6 +416,9 @@ impl DockerService {
             bot_id: bot_id.to_string(),
             message: e.to_string(),
         };
+        if let Some(s) = &self.swarm {
+            return s.create(self, bot_id, config).await;
+        }
         config.validate().map_err(invalid)?;
         // Docker refuses a missing bind source; Podman would create it, empty and root-owned.
         if self.engine == Engine::Podman {
@@ -416,6 +477,9 @@ impl DockerService {
 
     /// Starts the container. Already running (HTTP 304) is success.
     pub async fn start_container(&self, bot_id: &BotId) -> Result<(), ContainerError> {
+        if let Some(s) = &self.swarm {
+            return s.start(self, bot_id).await;
+        }
         let name = container_name(bot_id);
         let started = self
             .call(
@@ -464,6 +528,9 @@ impl DockerService {
         grace: Option<Duration>,
     ) -> Result<(), ContainerError> {
         let grace = grace.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        if let Some(s) = &self.swarm {
+            return s.stop(self, bot_id, grace).await;
+        }
         let options = StopContainerOptionsBuilder::new()
             .t(grace_secs(grace))
             .build();
@@ -485,6 +552,9 @@ impl DockerService {
         grace: Option<Duration>,
     ) -> Result<(), ContainerError> {
         let grace = grace.unwrap_or(DEFAULT_STOP_TIMEOUT);
+        if let Some(s) = &self.swarm {
+            return s.restart(self, bot_id, grace).await;
+        }
         let options = RestartContainerOptionsBuilder::new()
             .t(grace_secs(grace))
             .build();
@@ -509,6 +579,11 @@ impl DockerService {
         bot_id: &BotId,
         grace: Option<Duration>,
     ) -> Result<bool, ContainerError> {
+        if let Some(s) = &self.swarm {
+            return s
+                .remove(self, bot_id, grace.unwrap_or(DEFAULT_STOP_TIMEOUT))
+                .await;
+        }
         // Ownership is checked first: removal is the one operation that destroys something.
         if self.inspect_owned(bot_id).await?.is_none() {
             return Ok(false);
@@ -550,6 +625,9 @@ impl DockerService {
         &self,
         bot_id: &BotId,
     ) -> Result<Option<ContainerStatus>, ContainerError> {
+        if let Some(s) = &self.swarm {
+            return s.status(self, bot_id).await;
+        }
         Ok(self
             .inspect_owned(bot_id)
             .await?
@@ -568,6 +646,9 @@ impl DockerService {
     }
 
     async fn list(&self, all: bool) -> Result<Vec<ContainerInfo>, ContainerError> {
+        if let Some(s) = &self.swarm {
+            return s.list(self, !all).await;
+        }
         let options = ListContainersOptionsBuilder::new()
             .all(all)
             .filters(&labels::instance_filter(&self.instance))
@@ -592,7 +673,14 @@ impl DockerService {
         &self,
         bot_id: &BotId,
     ) -> Result<Option<bollard::models::ContainerInspectResponse>, ContainerError> {
-        let name = container_name(bot_id);
+        // On Swarm the bot's container is its current task's, when it runs on this node.
+        let name = match &self.swarm {
+            Some(s) => match s.local_container(self, bot_id).await? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+            None => container_name(bot_id),
+        };
         match self
             .call(
                 Op::Inspect,

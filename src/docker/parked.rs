@@ -10,7 +10,7 @@ use bollard::query_parameters::{RemoveContainerOptionsBuilder, RenameContainerOp
 use super::error::{ContainerError, Op};
 use super::labels::{self, LABEL_BOT_ID};
 use super::status::ContainerStatus;
-use super::{DockerService, container_name};
+use super::{DockerService, container_name, swarm};
 use crate::BotId;
 
 /// The name a bot's previous container has while an upgrade is under way.
@@ -22,6 +22,9 @@ impl DockerService {
     /// Renames the bot's container to [`parked_name`]. The container must be this instance's
     /// (`NOT_OWNED` otherwise) and should be stopped first: a parked container is never run.
     pub async fn park_container(&self, bot_id: &BotId) -> Result<(), ContainerError> {
+        if self.swarm.is_some() {
+            return Err(swarm::unsupported("upgrade"));
+        }
         if self
             .inspect_named(bot_id, &container_name(bot_id))
             .await?

@@ -165,6 +165,10 @@ impl From<BotError> for ApiError {
             }
             // The archive sent is unusable; nothing was changed.
             BotError::Backup(b) if b.is_bad_archive() => StatusCode::BAD_REQUEST,
+            // The engine backend has no such operation (`exec` on Swarm, for example).
+            BotError::Docker(crate::docker::ContainerError::Unsupported { .. }) => {
+                StatusCode::NOT_IMPLEMENTED
+            }
             BotError::Docker(crate::docker::ContainerError::InvalidConfig { message, .. }) => {
                 return Self::new(StatusCode::BAD_REQUEST, code, message.clone());
             }

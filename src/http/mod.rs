@@ -14,6 +14,7 @@ mod exec;
 mod exec_socket;
 mod llm;
 mod metrics;
+mod nodes;
 mod notifications;
 mod observe;
 pub mod openapi;
@@ -69,6 +70,7 @@ fn routes() -> Routes {
         .routes(routes!(auth::list_tokens, auth::create_token))
         .routes(routes!(auth::revoke_token))
         .routes(routes!(audit::list_audit))
+        .routes(routes!(nodes::list_nodes))
         .routes(routes!(observe::all_stats))
         .routes(routes!(observe::bot_stats))
         .routes(routes!(observe::bot_stats_history))

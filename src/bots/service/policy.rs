@@ -66,6 +66,19 @@ impl BotService {
         template: &dyn Template,
     ) -> Result<SecretChange, BotError> {
         let rotation = template.secret_rotation();
+        // A backend whose secrets are not a live directory (Swarm) rotates them itself.
+        if let Some(restarted) = self.inner.docker.secrets_changed(&row.id).await? {
+            return Ok(SecretChange {
+                rotation,
+                restarted,
+                effect: if restarted {
+                    "Swarm secrets are immutable: a new version was made and the bot's task \
+                     replaced; it runs with the new value"
+                } else {
+                    "the bot is not running; it reads the new value when it next starts"
+                },
+            });
+        }
         if rotation == SecretRotation::InPlace {
             return Ok(SecretChange {
                 rotation,

@@ -82,6 +82,10 @@ impl BotService {
                 let found = s.inner.store.set_secret_names(&bot, &names).await?;
                 must_exist(found, &bot)?;
             }
+            if existed {
+                // Swarm delivers a copy: it stops delivering one deleted here.
+                s.inner.docker.secrets_changed(&bot).await?;
+            }
             Ok(existed)
         })
         .await

@@ -45,6 +45,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: data,
         docker_host: super::engine_host(),
+        backend: botmaker::docker::Backend::Docker,
         instance: instance.to_string(),
         admin_password: Some(PASSWORD.to_string()),
         admin_password_file: None,

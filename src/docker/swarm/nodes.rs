@@ -1,0 +1,95 @@
+//! The swarm's nodes as the fleet sees them: `GET /api/nodes` and `botmaker nodes`.
+
+use std::collections::HashMap;
+
+use bollard::query_parameters::ListTasksOptionsBuilder;
+use serde::Serialize;
+
+use super::super::error::{ContainerError, Op};
+use super::super::status::ContainerInfo;
+use super::super::{DockerService, lenient};
+
+/// One node that runs (or could run) bots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct NodeInfo {
+    /// Swarm's node id (the engine's own name on the Docker backend).
+    pub id: String,
+    /// Its host name.
+    pub name: String,
+    /// `ready`, `down`, `disconnected` or `unknown`.
+    pub state: String,
+    /// `active`, `pause` or `drain`: whether Swarm places new tasks there.
+    pub availability: String,
+    /// `manager` or `worker`.
+    pub role: String,
+    /// Bots of this installation running there now.
+    pub bots: usize,
+    /// Memory of the node, in bytes.
+    pub memory_bytes: i64,
+}
+
+/// Every node, with how many of the `running` bots each runs: one nodes list and one list
+/// of running tasks.
+pub(super) async fn list(
+    svc: &DockerService,
+    running: &[ContainerInfo],
+) -> Result<Vec<NodeInfo>, ContainerError> {
+    let nodes = svc
+        .call(
+            Op::List,
+            "",
+            svc.call_timeout,
+            lenient::tolerant(
+                svc.docker
+                    .list_nodes(None::<bollard::query_parameters::ListNodesOptions>),
+            ),
+        )
+        .await?;
+    let filters = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
+    let tasks = svc
+        .call(
+            Op::List,
+            "",
+            svc.call_timeout,
+            lenient::tolerant(svc.docker.list_tasks(Some(
+                ListTasksOptionsBuilder::new().filters(&filters).build(),
+            ))),
+        )
+        .await?;
+    let mut per_node: HashMap<String, usize> = HashMap::new();
+    for t in tasks {
+        let container = super::tasks::container_id(&t);
+        if container.is_some_and(|c| running.iter().any(|r| r.id == c))
+            && let Some(node) = t.node_id
+        {
+            *per_node.entry(node).or_default() += 1;
+        }
+    }
+    let mut out: Vec<NodeInfo> = nodes
+        .into_iter()
+        .map(|n| {
+            let id = n.id.unwrap_or_default();
+            let spec = n.spec.unwrap_or_default();
+            let description = n.description.unwrap_or_default();
+            NodeInfo {
+                bots: per_node.get(&id).copied().unwrap_or(0),
+                name: description.hostname.unwrap_or_default(),
+                state: n
+                    .status
+                    .and_then(|s| s.state)
+                    .map_or("unknown".into(), |s| s.to_string()),
+                availability: spec
+                    .availability
+                    .map_or("unknown".into(), |a| a.to_string()),
+                role: spec.role.map_or("unknown".into(), |r| r.to_string()),
+                memory_bytes: description
+                    .resources
+                    .and_then(|r| r.memory_bytes)
+                    .unwrap_or(0),
+                id,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+    Ok(out)
+}
