@@ -31,6 +31,7 @@ mod ops;
 mod plain_errors;
 mod ports;
 mod serve_cli;
+mod swarm;
 mod upgrade;
 mod upgrade_cli;
 mod upgrade_kill;

@@ -8,6 +8,7 @@ pub mod openclaw;
 pub mod podman;
 pub mod private_engine;
 pub mod server;
+pub mod swarm;
 pub mod variants;
 
 use std::collections::BTreeMap;

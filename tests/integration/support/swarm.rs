@@ -1,0 +1,80 @@
+//! A private single-node Docker Swarm: a [`PrivateEngine`] on which the test runs
+//! `swarm init` through the API. The shared engine is never made a swarm; everything the swarm
+//! holds (services, secrets, the raft state) lives in the private engine's data directory,
+//! which its drop guard removes with the daemon.
+
+use std::time::Duration;
+
+use bollard::models::SwarmInitRequest;
+use botmaker::docker::{Backend, DockerService, DockerSettings};
+
+use super::Harness;
+use super::private_engine::PrivateEngine;
+use super::server::{TestServer, config};
+
+/// A free TCP port on 127.0.0.1 (the swarm's listen and data-path ports must not collide
+/// with another test's swarm).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private engine made a single-node swarm manager.
+pub struct PrivateSwarm {
+    /// The engine; dropping it stops the daemon and removes its data (the swarm with it).
+    pub engine: PrivateEngine,
+}
+
+impl PrivateSwarm {
+    /// Starts a private engine and initialises a swarm on it.
+    pub async fn start() -> Self {
+        let engine = PrivateEngine::start().await;
+        let docker = engine.service("probe").await.expect("private engine answers");
+        let listen = free_port();
+        let request = SwarmInitRequest {
+            listen_addr: Some(format!("127.0.0.1:{listen}")),
+            advertise_addr: Some(format!("127.0.0.1:{listen}")),
+            // VXLAN's default 4789 would be shared by every swarm on this host.
+            data_path_port: Some(u32::from(free_port())),
+            ..Default::default()
+        };
+        tokio::time::timeout(
+            Duration::from_secs(60),
+            docker.client().init_swarm(request),
+        )
+        .await
+        .expect("swarm init answers")
+        .expect("swarm init");
+        Self { engine }
+    }
+
+    /// A service driving this swarm under `instance`.
+    pub async fn service(&self, instance: &str) -> DockerService {
+        DockerService::connect(DockerSettings {
+            host: Some(self.engine.host.clone()),
+            instance: instance.into(),
+            backend: Backend::Swarm,
+            ..DockerSettings::default()
+        })
+        .await
+        .expect("the swarm backend connects to a manager")
+    }
+
+    /// A botmaker server serving with `--backend swarm` on this swarm, the fixture image
+    /// built on the engine.
+    pub async fn server(&self) -> TestServer {
+        let docker = self.service(&super::instance()).await;
+        let h = Harness::on(docker).await;
+        let data = tempfile::Builder::new()
+            .prefix("botmaker-data")
+            .tempdir()
+            .unwrap();
+        let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
+        cfg.docker_host = Some(self.engine.host.clone());
+        cfg.backend = Backend::Swarm;
+        TestServer::start_with(h, data, cfg).await
+    }
+}

@@ -1,0 +1,138 @@
+//! The Swarm backend (`serve --backend swarm`, issue 15) on a private single-node swarm the
+//! test starts: the same API drives bots that are services, their secrets Swarm secrets.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::query_parameters::{InspectServiceOptions, ListSecretsOptionsBuilder};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::support::server::TestServer;
+use crate::support::swarm::PrivateSwarm;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn state(v: &Value) -> &str {
+    v["observed"]["state"]
+        .as_str()
+        .or(v["state"].as_str())
+        .unwrap_or_default()
+}
+
+/// Runs `testbot cat <path>` in the bot as its own user; (exit code, stdout).
+async fn cat(s: &TestServer, id: &str, path: &str) -> (i64, String) {
+    let (status, v) = s
+        .post(
+            &format!("/api/bots/{id}/exec"),
+            json!({ "cmd": ["/testbot", "cat", path] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    (
+        v["exit_code"].as_i64().unwrap_or(-1),
+        v["stdout"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// The Swarm secrets of `id` (names), as the engine lists them.
+async fn swarm_secrets(s: &TestServer, id: &str) -> Vec<String> {
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("botmaker.bot-id={id}")],
+    )]);
+    let options = ListSecretsOptionsBuilder::new().filters(&filters).build();
+    s.h.docker
+        .client()
+        .list_secrets(Some(options))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|x| x.spec?.name)
+        .collect()
+}
+
+async fn replicas(s: &TestServer, id: &str) -> Option<i64> {
+    let service = s
+        .h
+        .docker
+        .client()
+        .inspect_service(&format!("botmaker-{id}"), None::<InspectServiceOptions>)
+        .await
+        .ok()?;
+    service.spec?.mode?.replicated?.replicas
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_and_deleted() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let mut body = s.bot_body("sw");
+    body["user"] = json!("1000:1000");
+    body["secrets"] = json!({ "API_TOKEN": "first-value" });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    s.wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    assert_eq!(replicas(&s, &id).await, Some(1), "a running bot is one replica");
+
+    // The secret is a file owned by the bot's user, readable by it alone.
+    let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
+    assert_eq!((code, out.as_str()), (0, "first-value"), "read as uid 1000");
+    let first = swarm_secrets(&s, &id).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // Rotation: a new Swarm secret, the task replaced, the old version gone.
+    let put = s
+        .client
+        .put(s.url(&format!("/api/bots/{id}/secrets/API_TOKEN")))
+        .bearer_auth(&s.token)
+        .body("second-value")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), StatusCode::OK);
+    let answer: Value = put.json().await.unwrap();
+    assert_eq!(answer["restarted"], json!(true), "{answer}");
+    s.wait_bot(&id, "running after rotation", WAIT, |v| state(v) == "running")
+        .await;
+    let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
+    assert_eq!((code, out.as_str()), (0, "second-value"));
+    let after = crate::support::eventually("the old secret version removed", WAIT, || async {
+        let now = swarm_secrets(&s, &id).await;
+        (now.len() == 1 && now != first).then_some(now)
+    })
+    .await;
+    assert_ne!(after, first);
+
+    // Stop is zero replicas, start one again.
+    let (status, v) = s.call(Method::POST, &format!("/api/bots/{id}/stop"), None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(replicas(&s, &id).await, Some(0));
+    s.wait_bot(&id, "stopped", WAIT, |v| state(v) == "stopped")
+        .await;
+    let (status, v) = s.call(Method::POST, &format!("/api/bots/{id}/start"), None).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(replicas(&s, &id).await, Some(1));
+    s.wait_bot(&id, "running again", WAIT, |v| state(v) == "running")
+        .await;
+
+    // The nodes view: one manager, running this bot.
+    let (status, nodes) = s.get("/api/nodes").await;
+    assert_eq!(status, StatusCode::OK, "{nodes}");
+    assert_eq!(nodes["backend"], "swarm");
+    assert_eq!(nodes["nodes"].as_array().unwrap().len(), 1, "{nodes}");
+    assert_eq!(nodes["nodes"][0]["state"], "ready", "{nodes}");
+    assert_eq!(nodes["nodes"][0]["bots"], 1, "{nodes}");
+
+    // Delete removes the service, its secrets and its workspace.
+    let (status, v) = s.call(Method::DELETE, &format!("/api/bots/{id}"), None).await;
+    assert!(status.is_success(), "{status} {v}");
+    assert_eq!(replicas(&s, &id).await, None, "service gone");
+    assert!(swarm_secrets(&s, &id).await.is_empty(), "secrets gone");
+    let workspace = s.data.path().join("workspaces").join(&id);
+    assert!(!workspace.exists(), "workspace gone: {}", workspace.display());
+    drop(s);
+    drop(swarm);
+}
