@@ -19,12 +19,19 @@ pub fn parked_name(bot_id: &BotId) -> String {
 }
 
 impl DockerService {
+    /// Whether this backend can park a container: the Swarm backend cannot (a service is
+    /// updated in place, which botmaker's upgrade does not do yet), `UNSUPPORTED_BY_BACKEND`.
+    pub fn check_parking(&self) -> Result<(), ContainerError> {
+        match self.swarm {
+            Some(_) => Err(swarm::unsupported("upgrade")),
+            None => Ok(()),
+        }
+    }
+
     /// Renames the bot's container to [`parked_name`]. The container must be this instance's
     /// (`NOT_OWNED` otherwise) and should be stopped first: a parked container is never run.
     pub async fn park_container(&self, bot_id: &BotId) -> Result<(), ContainerError> {
-        if self.swarm.is_some() {
-            return Err(swarm::unsupported("upgrade"));
-        }
+        self.check_parking()?;
         if self
             .inspect_named(bot_id, &container_name(bot_id))
             .await?

@@ -10,14 +10,12 @@ use serde_json::{Value, json};
 
 use crate::support::server::TestServer;
 use crate::support::swarm::PrivateSwarm;
+use crate::support::variants::{Variant, variant};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 fn state(v: &Value) -> &str {
-    v["observed"]["state"]
-        .as_str()
-        .or(v["state"].as_str())
-        .unwrap_or_default()
+    v["state"].as_str().unwrap_or_default()
 }
 
 /// Runs `testbot cat <path>` in the bot as its own user; (exit code, stdout).
@@ -37,10 +35,7 @@ async fn cat(s: &TestServer, id: &str, path: &str) -> (i64, String) {
 
 /// The Swarm secrets of `id` (names), as the engine lists them.
 async fn swarm_secrets(s: &TestServer, id: &str) -> Vec<String> {
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!("botmaker.bot-id={id}")],
-    )]);
+    let filters = HashMap::from([("label".to_string(), vec![format!("botmaker.bot-id={id}")])]);
     let options = ListSecretsOptionsBuilder::new().filters(&filters).build();
     s.h.docker
         .client()
@@ -53,13 +48,12 @@ async fn swarm_secrets(s: &TestServer, id: &str) -> Vec<String> {
 }
 
 async fn replicas(s: &TestServer, id: &str) -> Option<i64> {
-    let service = s
-        .h
-        .docker
-        .client()
-        .inspect_service(&format!("botmaker-{id}"), None::<InspectServiceOptions>)
-        .await
-        .ok()?;
+    let service =
+        s.h.docker
+            .client()
+            .inspect_service(&format!("botmaker-{id}"), None::<InspectServiceOptions>)
+            .await
+            .ok()?;
     service.spec?.mode?.replicated?.replicas
 }
 
@@ -75,7 +69,11 @@ async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_a
     let id = v["id"].as_str().unwrap().to_string();
     s.wait_bot(&id, "running", WAIT, |v| state(v) == "running")
         .await;
-    assert_eq!(replicas(&s, &id).await, Some(1), "a running bot is one replica");
+    assert_eq!(
+        replicas(&s, &id).await,
+        Some(1),
+        "a running bot is one replica"
+    );
 
     // The secret is a file owned by the bot's user, readable by it alone.
     let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
@@ -95,8 +93,10 @@ async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_a
     assert_eq!(put.status(), StatusCode::OK);
     let answer: Value = put.json().await.unwrap();
     assert_eq!(answer["restarted"], json!(true), "{answer}");
-    s.wait_bot(&id, "running after rotation", WAIT, |v| state(v) == "running")
-        .await;
+    s.wait_bot(&id, "running after rotation", WAIT, |v| {
+        state(v) == "running"
+    })
+    .await;
     let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
     assert_eq!((code, out.as_str()), (0, "second-value"));
     let after = crate::support::eventually("the old secret version removed", WAIT, || async {
@@ -107,12 +107,16 @@ async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_a
     assert_ne!(after, first);
 
     // Stop is zero replicas, start one again.
-    let (status, v) = s.call(Method::POST, &format!("/api/bots/{id}/stop"), None).await;
+    let (status, v) = s
+        .call(Method::POST, &format!("/api/bots/{id}/stop"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(replicas(&s, &id).await, Some(0));
     s.wait_bot(&id, "stopped", WAIT, |v| state(v) == "stopped")
         .await;
-    let (status, v) = s.call(Method::POST, &format!("/api/bots/{id}/start"), None).await;
+    let (status, v) = s
+        .call(Method::POST, &format!("/api/bots/{id}/start"), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(replicas(&s, &id).await, Some(1));
     s.wait_bot(&id, "running again", WAIT, |v| state(v) == "running")
@@ -127,12 +131,91 @@ async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_a
     assert_eq!(nodes["nodes"][0]["bots"], 1, "{nodes}");
 
     // Delete removes the service, its secrets and its workspace.
-    let (status, v) = s.call(Method::DELETE, &format!("/api/bots/{id}"), None).await;
+    let (status, v) = s
+        .call(Method::DELETE, &format!("/api/bots/{id}"), None)
+        .await;
     assert!(status.is_success(), "{status} {v}");
     assert_eq!(replicas(&s, &id).await, None, "service gone");
     assert!(swarm_secrets(&s, &id).await.is_empty(), "secrets gone");
     let workspace = s.data.path().join("workspaces").join(&id);
-    assert!(!workspace.exists(), "workspace gone: {}", workspace.display());
+    assert!(
+        !workspace.exists(),
+        "workspace gone: {}",
+        workspace.display()
+    );
     drop(s);
     drop(swarm);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_refuses_an_upgrade_before_stopping_the_bot() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let id = s.create_bot("swup").await;
+    s.wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    let before = s.get(&format!("/api/bots/{id}")).await.1;
+    // Another image: an upgrade that would park the bot's container.
+    let other = variant(s.h.docker.client(), &s.h.image, Variant::V2).await;
+    let (status, v) = s
+        .post(
+            &format!("/api/bots/{id}/upgrade"),
+            json!({ "image": other }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{v}");
+    assert_eq!(v["code"], "UNSUPPORTED_BY_BACKEND", "{v}");
+    let after = s.get(&format!("/api/bots/{id}")).await.1;
+    assert_eq!(state(&after), "running", "{after}");
+    assert_eq!(
+        after["container_id"], before["container_id"],
+        "the bot's task was never stopped"
+    );
+    assert_eq!(replicas(&s, &id).await, Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_backend_on_an_engine_that_is_no_manager_says_how_to_fix_it() {
+    // The shared engine is not a swarm (and is never made one): connecting is refused
+    // with the state found and the fixes, before anything is created.
+    let err = botmaker::docker::DockerService::connect(botmaker::docker::DockerSettings {
+        host: crate::support::engine_host(),
+        instance: crate::support::instance(),
+        backend: botmaker::docker::Backend::Swarm,
+        ..Default::default()
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "NOT_SWARM_MANAGER", "{err}");
+    let text = err.to_string();
+    assert!(text.contains("not a Swarm manager"), "{text}");
+    assert!(text.contains("docker swarm init"), "{text}");
+    assert!(text.contains("--backend docker"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_replaces_a_crashed_task_and_counts_the_failed_runs() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let image = variant(s.h.docker.client(), &s.h.image, Variant::Crash).await;
+    let mut body = s.bot_body("swcrash");
+    body["image"] = json!(image);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    // Each run exits with 3 after 1.5 s; Swarm starts a new task for it, as Docker's
+    // restart policy restarts the container.
+    let v = s
+        .wait_bot(&id, "two failed runs", WAIT, |v| {
+            v["restart_count"].as_i64().unwrap_or(0) >= 2
+        })
+        .await;
+    assert_eq!(v["desired_state"], "running", "{v}");
+    let status =
+        s.h.docker
+            .container_status(&botmaker::BotId::new(id.clone()).unwrap())
+            .await
+            .unwrap()
+            .expect("the service exists");
+    assert!(status.restart_count >= 2, "{status:?}");
 }

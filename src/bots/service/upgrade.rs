@@ -219,6 +219,8 @@ impl BotService {
     /// again when it was running, so a failed upgrade leaves the bot as it was.
     async fn park(&self, row: &BotRow, old: &ContainerStatus) -> Result<(), BotError> {
         let bot = &row.id;
+        // A backend that cannot park (Swarm) refuses before the bot is stopped.
+        self.inner.docker.check_parking()?;
         let grace = Some(self.inner.stop_grace);
         match self.inner.docker.stop_container(bot, grace).await {
             Ok(()) | Err(ContainerError::NotFound { .. }) => {}

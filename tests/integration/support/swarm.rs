@@ -32,7 +32,10 @@ impl PrivateSwarm {
     /// Starts a private engine and initialises a swarm on it.
     pub async fn start() -> Self {
         let engine = PrivateEngine::start().await;
-        let docker = engine.service("probe").await.expect("private engine answers");
+        let docker = engine
+            .service("probe")
+            .await
+            .expect("private engine answers");
         let listen = free_port();
         let request = SwarmInitRequest {
             listen_addr: Some(format!("127.0.0.1:{listen}")),
@@ -41,13 +44,10 @@ impl PrivateSwarm {
             data_path_port: Some(u32::from(free_port())),
             ..Default::default()
         };
-        tokio::time::timeout(
-            Duration::from_secs(60),
-            docker.client().init_swarm(request),
-        )
-        .await
-        .expect("swarm init answers")
-        .expect("swarm init");
+        tokio::time::timeout(Duration::from_secs(60), docker.client().init_swarm(request))
+            .await
+            .expect("swarm init answers")
+            .expect("swarm init");
         Self { engine }
     }
 
