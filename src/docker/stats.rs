@@ -233,7 +233,15 @@ impl DockerService {
         bot_id: &BotId,
         opts: bollard::query_parameters::StatsOptions,
     ) -> Result<Option<ContainerStatsResponse>, ContainerError> {
-        let mut s = self.docker.stats(&container_name(bot_id), Some(opts));
+        // On Swarm, the container of the bot's current task, when this node runs it.
+        let name = match &self.swarm {
+            Some(swarm) => match swarm.local_container(self, bot_id).await? {
+                Some(id) => id,
+                None => return Ok(None),
+            },
+            None => container_name(bot_id),
+        };
+        let mut s = self.docker.stats(&name, Some(opts));
         let first = self
             .call(Op::Stats, bot_id.as_str(), self.call_timeout, async {
                 s.next().await.transpose()

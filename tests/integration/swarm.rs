@@ -122,6 +122,17 @@ async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_a
     s.wait_bot(&id, "running again", WAIT, |v| state(v) == "running")
         .await;
 
+    // Stats: the sampler reads the task's container on this node.
+    crate::support::eventually("a stats sample of the bot", WAIT, || async {
+        let (_, v) = s.get("/api/stats").await;
+        v["stats"]
+            .as_array()?
+            .iter()
+            .find(|r| r["id"] == id.as_str() && r["memory_bytes"].as_u64().unwrap_or(0) > 0)
+            .cloned()
+    })
+    .await;
+
     // The nodes view: one manager, running this bot.
     let (status, nodes) = s.get("/api/nodes").await;
     assert_eq!(status, StatusCode::OK, "{nodes}");
@@ -218,4 +229,71 @@ async fn swarm_replaces_a_crashed_task_and_counts_the_failed_runs() {
             .unwrap()
             .expect("the service exists");
     assert!(status.restart_count >= 2, "{status:?}");
+}
+
+/// Median of `v` in milliseconds, with min and max.
+fn summary(mut v: Vec<f64>) -> String {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    format!(
+        "median {:.1} ms, min {:.1}, max {:.1} (n = {})",
+        v[v.len() / 2],
+        v[0],
+        v[v.len() - 1],
+        v.len()
+    )
+}
+
+/// Creates `n` running bots through the API of `s`, then times the one fleet-wide list the
+/// reconciler's resync makes; prints both. Checks only that every bot ran.
+async fn create_and_list(s: &TestServer, backend: &str, n: usize) {
+    let mut creates = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let mut body = s.bot_body(&format!("m{i}"));
+        body["env"] = json!({ "TICK_MS": "0" });
+        body["limits"] = json!({ "memory_mb": 32 });
+        let t = std::time::Instant::now();
+        let (status, v) = s.post("/api/bots", body).await;
+        creates.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    let mut lists = Vec::new();
+    let mut seen = 0;
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        let list = s.h.docker.list_managed_containers().await.unwrap();
+        lists.push(t.elapsed().as_secs_f64() * 1000.0);
+        seen = list
+            .iter()
+            .filter(|c| c.state == botmaker::docker::ContainerState::Running)
+            .count();
+    }
+    assert_eq!(seen, n, "every bot runs");
+    println!(
+        "{backend}: create+start via the API at 0..{n} bots: {}",
+        summary(creates)
+    );
+    println!("{backend}: list of {n} running bots: {}", summary(lists));
+    for id in ids {
+        let _ = s
+            .call(Method::DELETE, &format!("/api/bots/{id}"), None)
+            .await;
+    }
+}
+
+/// Create and list cost at 100 bots, Swarm against plain Docker, each on a private engine
+/// (`cargo test --test integration measure_swarm -- --ignored --nocapture`).
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: starts 200 bots over a few minutes"]
+async fn measure_swarm_vs_docker_create_and_list_at_100_bots() {
+    {
+        let engine = crate::support::private_engine::PrivateEngine::start().await;
+        let docker = engine.service(&crate::support::instance()).await.unwrap();
+        let s = TestServer::start_on(crate::support::Harness::on(docker).await).await;
+        create_and_list(&s, "docker", 100).await;
+    }
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    create_and_list(&s, "swarm", 100).await;
 }
