@@ -231,6 +231,26 @@ async fn swarm_replaces_a_crashed_task_and_counts_the_failed_runs() {
     assert!(status.restart_count >= 2, "{status:?}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_bot_runs_again_after_the_manager_engine_restarts() {
+    let mut swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let id = s.create_bot("swrs").await;
+    let before = s
+        .wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    swarm.engine.restart().await;
+    // The daemon's stop ended the task; the swarm, back with it, runs the bot again, and
+    // botmaker (reconnected) shows the new task.
+    let after = s
+        .wait_bot(&id, "running again after the restart", WAIT * 2, |v| {
+            state(v) == "running" && v["container_id"] != before["container_id"]
+        })
+        .await;
+    assert_eq!(after["desired_state"], "running", "{after}");
+    assert_eq!(replicas(&s, &id).await, Some(1));
+}
+
 /// Median of `v` in milliseconds, with min and max.
 fn summary(mut v: Vec<f64>) -> String {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -530,6 +530,11 @@ async fn admin_page_lists_orphans_and_manages_api_tokens() {
     let b = logged_in(&s).await;
     b.goto(&s.url("/admin")).await;
     b.wait_text("#orphans", "Nothing to clean up").await;
+    // The Docker backend's one node: the engine, with its name from `GET /api/nodes`.
+    let (_, nodes) = s.get("/api/nodes").await;
+    let engine = nodes["nodes"][0]["name"].as_str().unwrap().to_string();
+    b.wait_text("#node-rows", &engine).await;
+    assert!(b.text("#node-rows").await.contains("engine"));
 
     // A secrets directory no bot owns (as a crash could leave) is listed, then cleaned up.
     let orphan = s.h.bot("web-orphan").to_string();

@@ -449,18 +449,15 @@ impl Swarm {
         bot_id: &BotId,
     ) -> Result<(), ContainerError> {
         let service = self.owned_or_missing(svc, bot_id).await?;
-        let before = self.tasks_of(svc, bot_id).await?;
-        let running = replicas(&service) == 1
-            && tasks::state(tasks::current(&before), 0) == ContainerState::Running;
-        let ids = Self::task_ids(&before);
+        let ids = Self::task_ids(&self.tasks_of(svc, bot_id).await?);
         let change = Change {
             replicas: Some(1),
             secrets: true,
             ..Change::default()
         };
-        let updated = self.update(svc, bot_id, service, Op::Start, change).await?;
-        if !updated && running {
-            // Already running with its current secrets: Docker's 304.
+        if !self.update(svc, bot_id, service, Op::Start, change).await? {
+            // Already one replica with its current secrets: Docker's 304 (a task Swarm is
+            // replacing after a crash is Docker's `restarting`, which a start leaves alone).
             return Ok(());
         }
         self.wait_new_task_running(svc, bot_id, Op::Start, &ids)
