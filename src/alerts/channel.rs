@@ -98,10 +98,11 @@ pub struct NewChannel {
 
 impl fmt::Debug for NewChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = ChannelKind::parse(&self.kind).unwrap_or(ChannelKind::Webhook);
         f.debug_struct("NewChannel")
             .field("name", &self.name)
             .field("kind", &self.kind)
-            .field("url", &self.url)
+            .field("url", &self.url.as_deref().map(|u| shown_url(kind, u)))
             .field("chat_id", &self.chat_id)
             .field("bot_token", &self.bot_token.as_ref().map(|_| "***"))
             .field(
@@ -137,7 +138,7 @@ impl fmt::Debug for ChannelSpec {
         f.debug_struct("ChannelSpec")
             .field("name", &self.name)
             .field("kind", &self.kind)
-            .field("url", &self.url)
+            .field("url", &shown_url(self.kind, &self.url))
             .field("chat_id", &self.chat_id)
             .field("bot_token", &self.bot_token.as_ref().map(|_| "***"))
             .field(
@@ -299,6 +300,49 @@ fn valid_chat_id(c: &str) -> bool {
     numeric || handle
 }
 
+/// `url` as views, logs and `Debug` show it. A Slack or Discord webhook URL is itself the
+/// credential (whoever holds it can post to the channel, and both services tell users to keep
+/// it secret), so only its scheme, host and first path segment are shown; a generic webhook
+/// keeps its path (often the only thing telling two receivers apart) but not a query or a
+/// password, where tokens usually ride. An unparsable URL is shown as `…` whole.
+pub fn shown_url(kind: ChannelKind, raw: &str) -> String {
+    const HIDDEN: &str = "…";
+    let Ok(mut u) = reqwest::Url::parse(raw) else {
+        return HIDDEN.into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some(HIDDEN));
+    }
+    match kind {
+        ChannelKind::Slack | ChannelKind::Discord => {
+            let first = u
+                .path_segments()
+                .and_then(|mut s| s.next())
+                .unwrap_or("")
+                .to_string();
+            let hidden_rest =
+                u.path().trim_start_matches('/').len() > first.len() || u.query().is_some();
+            u.set_query(None);
+            u.set_path(&first);
+            let mut shown = u.to_string();
+            if hidden_rest {
+                shown.push_str(if first.is_empty() { HIDDEN } else { "/…" });
+            }
+            shown
+        }
+        ChannelKind::Webhook | ChannelKind::Telegram => {
+            let had_query = u.query().is_some();
+            u.set_query(None);
+            u.set_fragment(None);
+            let mut shown = u.to_string();
+            if had_query {
+                shown.push_str("?…");
+            }
+            shown
+        }
+    }
+}
+
 fn valid_bot_token(t: &str) -> bool {
     let Some((id, key)) = t.split_once(':') else {
         return false;
@@ -321,7 +365,9 @@ pub struct ChannelView {
     pub name: Option<String>,
     /// How it is reached.
     pub kind: ChannelKind,
-    /// Where it sends (for telegram: the Bot API's base URL; the token is never shown).
+    /// Where it sends, with what would let a reader post to it left out (`…`): the path of a
+    /// Slack or Discord webhook (it is the credential), a generic webhook's query and password.
+    /// For telegram, the Bot API's base URL (the token is never shown).
     pub url: String,
     /// Telegram's chat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,7 +397,7 @@ impl ChannelView {
             id: row.id,
             name: row.name.clone(),
             kind,
-            url: row.url.clone(),
+            url: shown_url(kind, &row.url),
             chat_id: row.chat_id.clone(),
             events,
             all_events,
@@ -363,6 +409,26 @@ impl ChannelView {
     /// Whether it wants `event` (a test goes to every channel asked).
     pub fn wants(&self, event: AlertEvent) -> bool {
         event == AlertEvent::Test || self.events.contains(&event)
+    }
+}
+
+/// A channel as delivery needs it: what the API shows, and the full URL to send to (which the
+/// view leaves partly out, see [`shown_url`]). Never returned or logged.
+#[derive(Clone)]
+pub struct Deliverable {
+    /// The channel as the API shows it.
+    pub view: ChannelView,
+    /// Where to send, whole.
+    pub url: String,
+}
+
+impl Deliverable {
+    /// The deliverable form of a stored channel (`None` for a kind from a newer botmaker).
+    pub fn of(row: &ChannelRow) -> Option<Self> {
+        Some(Self {
+            view: ChannelView::of(row)?,
+            url: row.url.clone(),
+        })
     }
 }
 
@@ -459,6 +525,53 @@ mod tests {
     }
 
     const TOKEN: &str = "123456789:AAEhBP0av28hBbHwWd4GqqSg1wTqW0Hx5kM";
+
+    #[test]
+    fn a_slack_or_discord_webhook_url_was_returned_whole_though_it_is_the_credential() {
+        let slack = "https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX";
+        let discord = "https://discord.com/api/webhooks/123/tokenSECRET";
+        assert_eq!(
+            shown_url(ChannelKind::Slack, slack),
+            "https://hooks.slack.com/services/…"
+        );
+        assert_eq!(
+            shown_url(ChannelKind::Discord, discord),
+            "https://discord.com/api/…"
+        );
+        let hook = "https://user:pw@example.com/hooks/ops?token=abc#x";
+        let shown = shown_url(ChannelKind::Webhook, hook);
+        assert_eq!(shown, "https://user:%E2%80%A6@example.com/hooks/ops?…");
+        assert_eq!(
+            shown_url(ChannelKind::Webhook, "http://127.0.0.1:9/a/b"),
+            "http://127.0.0.1:9/a/b"
+        );
+        assert_eq!(shown_url(ChannelKind::Webhook, "not a url"), "…");
+
+        let spec = check(serde_json::json!({"name": "s", "kind": "slack", "url": slack})).unwrap();
+        assert!(!format!("{spec:?}").contains("XXXXsecretXXXX"), "{spec:?}");
+        let req: NewChannel = serde_json::from_value(
+            serde_json::json!({"name": "d", "kind": "discord", "url": discord}),
+        )
+        .unwrap();
+        assert!(!format!("{req:?}").contains("tokenSECRET"), "{req:?}");
+        let row = ChannelRow {
+            id: 1,
+            name: Some("s".into()),
+            kind: "slack".into(),
+            url: slack.into(),
+            chat_id: None,
+            events: None,
+            has_signing_secret: false,
+            has_bot_token: false,
+            created_at: Utc::now(),
+        };
+        let view = ChannelView::of(&row).unwrap();
+        assert!(
+            !serde_json::to_string(&view)
+                .unwrap()
+                .contains("XXXXsecretXXXX")
+        );
+    }
 
     #[test]
     fn a_good_channel_of_each_kind_validates() {

@@ -29,8 +29,8 @@ use tokio::sync::{Mutex, Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use channel::{
-    ChannelKind, ChannelList, ChannelSpec, ChannelView, DEFAULT_TELEGRAM_API, DeliveryList,
-    DeliveryResult, DeliveryView, MAX_CHANNEL_NAME_LEN, NewChannel, check_url,
+    ChannelKind, ChannelList, ChannelSpec, ChannelView, DEFAULT_TELEGRAM_API, Deliverable,
+    DeliveryList, DeliveryResult, DeliveryView, MAX_CHANNEL_NAME_LEN, NewChannel, check_url,
 };
 pub use detect::{CONFIRM_GRACE, DEFAULT_RECOVERY_SETTLE, Detector};
 pub use error::AlertError;
@@ -134,7 +134,7 @@ impl Counters {
 
 /// One alert for one channel.
 struct Job {
-    channel: ChannelView,
+    channel: Deliverable,
     payload: Arc<AlertPayload>,
 }
 
@@ -244,6 +244,30 @@ impl AlertService {
             .ok_or_else(|| AlertError::NotFound(id.to_string()))
     }
 
+    /// Every channel with the full URL to send to.
+    async fn deliverables(&self) -> Result<Vec<Deliverable>, AlertError> {
+        Ok(self
+            .inner
+            .store
+            .list_channels()
+            .await?
+            .iter()
+            .filter_map(Deliverable::of)
+            .collect())
+    }
+
+    /// One channel with the full URL to send to.
+    async fn deliverable(&self, id: &str) -> Result<Deliverable, AlertError> {
+        let n = parse_id(id)?;
+        self.inner
+            .store
+            .get_channel(n)
+            .await?
+            .as_ref()
+            .and_then(Deliverable::of)
+            .ok_or_else(|| AlertError::NotFound(id.to_string()))
+    }
+
     /// Validates and adds a channel. Nothing is stored when any field is wrong.
     pub async fn create(&self, req: NewChannel) -> Result<ChannelView, AlertError> {
         let mut errors = FieldErrors::default();
@@ -319,7 +343,7 @@ impl AlertService {
     /// Sends a test message to a channel now (one attempt, no retry) and returns how it went;
     /// the attempt is in its deliveries too.
     pub async fn test(&self, id: &str) -> Result<DeliveryView, AlertError> {
-        let channel = self.get(id).await?;
+        let channel = self.deliverable(id).await?;
         let alert = Alert {
             event: AlertEvent::Test,
             bot_id: String::new(),
@@ -356,7 +380,10 @@ impl AlertService {
         for c in &flag_made {
             if !wanted.contains(&c.url) {
                 self.delete(&c.id.to_string()).await?;
-                tracing::info!(url = %c.url, "alert webhook no longer given: removed");
+                tracing::info!(
+                    url = %channel::shown_url(ChannelKind::Webhook, &c.url),
+                    "alert webhook no longer given: removed"
+                );
             }
         }
         for url in wanted {
@@ -448,7 +475,7 @@ impl AlertService {
     /// Puts `alert` on the queue once for each channel that wants it; never waits.
     async fn enqueue(&self, alert: Alert) {
         tracing::info!(bot = %alert.bot_id, event = %alert.event, "alert");
-        let channels = match self.list().await {
+        let channels = match self.deliverables().await {
             Ok(cs) => cs,
             Err(e) => {
                 tracing::warn!(error = %e, event = %alert.event, "cannot read notification channels; alert lost");
@@ -457,7 +484,7 @@ impl AlertService {
         };
         let channels: Vec<_> = channels
             .into_iter()
-            .filter(|c| c.wants(alert.event))
+            .filter(|c| c.view.wants(alert.event))
             .collect();
         if channels.is_empty() {
             return;
@@ -487,7 +514,7 @@ impl AlertService {
                 let c = &self.inner.counters;
                 c.count(&c.dropped, "dropped");
                 tracing::warn!(
-                    channel = job.channel.id,
+                    channel = job.channel.view.id,
                     event = %job.payload.event,
                     "alert queue full; alert dropped"
                 );
@@ -517,7 +544,7 @@ impl AlertService {
             }
             tokio::time::sleep(retry.delay_after(n)).await;
             // Deleted meanwhile: nobody to tell.
-            match self.get(&channel.id.to_string()).await {
+            match self.deliverable(&channel.view.id.to_string()).await {
                 Ok(c) => channel = c,
                 Err(_) => return,
             }
@@ -526,13 +553,16 @@ impl AlertService {
 
     async fn attempt(
         &self,
-        channel: &ChannelView,
+        channel: &Deliverable,
         payload: &AlertPayload,
     ) -> Result<u16, AttemptError> {
-        let secrets = self.secrets_of(channel).await.map_err(|e| AttemptError {
-            status: None,
-            error: format!("cannot read the channel's secrets: {e}"),
-        })?;
+        let secrets = self
+            .secrets_of(&channel.view)
+            .await
+            .map_err(|e| AttemptError {
+                status: None,
+                error: format!("cannot read the channel's secrets: {e}"),
+            })?;
         send::attempt(&self.inner.client, channel, payload, &secrets).await
     }
 
@@ -567,7 +597,7 @@ impl AlertService {
     /// Counts and records one attempt; returns the row as stored.
     async fn record(
         &self,
-        channel: &ChannelView,
+        channel: &Deliverable,
         payload: &AlertPayload,
         attempt: u32,
         result: &Result<u16, AttemptError>,
@@ -584,11 +614,11 @@ impl AlertService {
             DeliveryResult::Failed => c.count(&c.failed, "failed"),
         }
         if let Some(error) = &error {
-            tracing::warn!(channel = channel.id, event = %payload.event, attempt, %error, "alert delivery failed");
+            tracing::warn!(channel = channel.view.id, event = %payload.event, attempt, %error, "alert delivery failed");
         }
         let mut row = DeliveryRow {
             id: 0,
-            channel_id: channel.id,
+            channel_id: channel.view.id,
             event: payload.event.as_str().into(),
             bot_id: Some(payload.bot_id.clone()).filter(|b| !b.is_empty()),
             attempt,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::channel::{ChannelKind, ChannelView};
+use super::channel::{ChannelKind, Deliverable};
 use super::event::{AlertEvent, AlertPayload};
 
 /// The header carrying a webhook's signature: `sha256=<hex HMAC-SHA256 of the body>`.
@@ -94,10 +94,11 @@ struct Outgoing {
 
 /// The request for `channel`.
 fn request(
-    channel: &ChannelView,
+    target: &Deliverable,
     payload: &AlertPayload,
     secrets: &ChannelSecrets,
 ) -> Result<Outgoing, AttemptError> {
+    let channel = &target.view;
     let mut headers = vec![(EVENT_HEADER, payload.event.as_str().to_string())];
     let (url, body) = match channel.kind {
         ChannelKind::Webhook => {
@@ -115,10 +116,10 @@ fn request(
                 }
                 None => {}
             }
-            (channel.url.clone(), body)
+            (target.url.clone(), body)
         }
         ChannelKind::Slack => (
-            channel.url.clone(),
+            target.url.clone(),
             serde_json::to_vec(&serde_json::json!({ "text": readable(payload) })).expect("json"),
         ),
         ChannelKind::Discord => {
@@ -127,7 +128,7 @@ fn request(
                 .take(DISCORD_MAX_CONTENT)
                 .collect();
             (
-                channel.url.clone(),
+                target.url.clone(),
                 serde_json::to_vec(&serde_json::json!({ "content": content })).expect("json"),
             )
         }
@@ -141,7 +142,7 @@ fn request(
             (
                 format!(
                     "{}/bot{token}/sendMessage",
-                    channel.url.trim_end_matches('/')
+                    target.url.trim_end_matches('/')
                 ),
                 serde_json::to_vec(&serde_json::json!({
                     "chat_id": channel.chat_id,
@@ -158,7 +159,7 @@ fn request(
 /// Sends `payload` to `channel` once; the receiver's status on success (2xx).
 pub async fn attempt(
     client: &reqwest::Client,
-    channel: &ChannelView,
+    channel: &Deliverable,
     payload: &AlertPayload,
     secrets: &ChannelSecrets,
 ) -> Result<u16, AttemptError> {
@@ -229,6 +230,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::alerts::channel::ChannelView;
     use crate::alerts::event::Alert;
 
     /// The example in the README: a receiver checks the signature this way.
@@ -242,17 +244,20 @@ mod tests {
         );
     }
 
-    fn channel(kind: ChannelKind, url: &str) -> ChannelView {
-        ChannelView {
-            id: 1,
-            name: Some("c".into()),
-            kind,
+    fn channel(kind: ChannelKind, url: &str) -> Deliverable {
+        Deliverable {
+            view: ChannelView {
+                id: 1,
+                name: Some("c".into()),
+                kind,
+                url: "shown, never sent to".into(),
+                chat_id: Some("-100".into()),
+                events: AlertEvent::SUBSCRIBABLE.to_vec(),
+                all_events: true,
+                signed: false,
+                created_at: Utc::now(),
+            },
             url: url.into(),
-            chat_id: Some("-100".into()),
-            events: AlertEvent::SUBSCRIBABLE.to_vec(),
-            all_events: true,
-            signed: false,
-            created_at: Utc::now(),
         }
     }
 
@@ -313,7 +318,7 @@ mod tests {
         let err = request(&channel(ChannelKind::Telegram, "http://h"), &p, &none).unwrap_err();
         assert!(err.error.contains("bot token"), "{err:?}");
         let mut signed = channel(ChannelKind::Webhook, "http://h/x");
-        signed.signed = true;
+        signed.view.signed = true;
         let err = request(&signed, &p, &none).unwrap_err();
         assert!(
             err.error.contains("signing secret"),

@@ -445,16 +445,25 @@ async fn channels_are_validated_tested_in_each_format_and_deleted() {
         json!({"name": "tg", "kind": "telegram", "url": rx.url("/tg"), "chat_id": "-1001", "bot_token": token}),
     )
     .await;
+    // Slack's and Discord's webhook URLs are the credential: sent to whole, never shown whole.
+    const SLACK_PATH: &str = "/services/T01/B02/slackSECRETpath";
+    const DISCORD_PATH: &str = "/api/webhooks/42/discordSECRETtoken";
     let slack = add_channel(
         &s,
-        json!({"name": "sl", "kind": "slack", "url": rx.url("/slack")}),
+        json!({"name": "sl", "kind": "slack", "url": rx.url(SLACK_PATH)}),
     )
     .await;
     let discord = add_channel(
         &s,
-        json!({"name": "dc", "kind": "discord", "url": rx.url("/discord")}),
+        json!({"name": "dc", "kind": "discord", "url": rx.url(DISCORD_PATH)}),
     )
     .await;
+    assert_eq!(
+        slack["url"],
+        format!("{}/…", rx.url("/services")),
+        "{slack}"
+    );
+    assert_eq!(discord["url"], format!("{}/…", rx.url("/api")), "{discord}");
     let (status, v) = s
         .post(
             "/api/notifications",
@@ -480,13 +489,13 @@ async fn channels_are_validated_tested_in_each_format_and_deleted() {
     assert_eq!(tg_msg["chat_id"], "-1001");
     assert!(tg_msg["text"].as_str().unwrap().contains("Test message"));
     assert!(
-        at("/slack")["text"]
+        at(SLACK_PATH)["text"]
             .as_str()
             .unwrap()
             .contains("Test message")
     );
     assert!(
-        at("/discord")["content"]
+        at(DISCORD_PATH)["content"]
             .as_str()
             .unwrap()
             .contains("Test message")
@@ -496,6 +505,7 @@ async fn channels_are_validated_tested_in_each_format_and_deleted() {
     let (_, list) = s.get("/api/notifications").await;
     assert_eq!(list["channels"].as_array().unwrap().len(), 3);
     assert!(!list.to_string().contains(&token), "{list}");
+    assert!(!list.to_string().contains("SECRET"), "{list}");
     let tg_id = tg["id"].as_i64().unwrap();
     let d = deliveries(&s, tg_id).await;
     assert_eq!(d.len(), 1);
