@@ -329,6 +329,35 @@ impl AlertService {
         blocking(move || Ok(ss.delete_all(&secrets_dir(n)).map(drop)?)).await
     }
 
+    /// Every channel's signing secret and Telegram bot token, as `(channel-<id>, NAME, value)`,
+    /// for a full backup: the registry knows the channels, not these files.
+    pub async fn channel_secrets(
+        &self,
+    ) -> Result<Vec<(BotId, SecretName, SecretValue)>, AlertError> {
+        let ids: Vec<i64> = self
+            .inner
+            .store
+            .list_channels()
+            .await?
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        let ss = self.inner.secrets.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            for id in ids {
+                let dir = secrets_dir(id);
+                for name in ss.list(&dir)? {
+                    if let Some(v) = ss.get(&dir, &name)? {
+                        out.push((dir.clone(), name, v));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// A channel's most recent delivery attempts, newest first.
     pub async fn deliveries(&self, id: &str, limit: u32) -> Result<Vec<DeliveryView>, AlertError> {
         let channel = self.get(id).await?;

@@ -20,7 +20,7 @@ const SECRET: &str = "s3cret-signing-key-for-tests";
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
     pub(crate) path: String,
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// When it arrived.
     at: chrono::DateTime<chrono::Utc>,
@@ -129,7 +129,7 @@ impl Receiver {
 }
 
 /// `sha256=<hex>` as the README tells receivers to compute it.
-fn expected_signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn expected_signature(secret: &str, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
