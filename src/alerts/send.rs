@@ -60,6 +60,7 @@ pub fn readable(p: &AlertPayload) -> String {
         AlertEvent::OomKilled => "🔴 out of memory",
         AlertEvent::Exited => "🟠 exited",
         AlertEvent::Unhealthy => "🟠 unhealthy",
+        AlertEvent::Degraded => "🟠 degraded",
         AlertEvent::Missing => "🔴 missing",
         AlertEvent::UpgradeFailed => "🟠 upgrade rolled back",
     };
@@ -82,6 +83,14 @@ pub fn readable(p: &AlertPayload) -> String {
         text.push_str(url);
     }
     text
+}
+
+/// `text` with Slack's three control characters escaped, as Slack asks: `<!channel>` or a
+/// `<url|link>` in a bot's own words (a channel's error detail) stays plain text.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// What is sent for one attempt.
@@ -120,7 +129,8 @@ fn request(
         }
         ChannelKind::Slack => (
             target.url.clone(),
-            serde_json::to_vec(&serde_json::json!({ "text": readable(payload) })).expect("json"),
+            serde_json::to_vec(&serde_json::json!({ "text": slack_escaped(&readable(payload)) }))
+                .expect("json"),
         ),
         ChannelKind::Discord => {
             let content: String = readable(payload)
@@ -129,7 +139,12 @@ fn request(
                 .collect();
             (
                 target.url.clone(),
-                serde_json::to_vec(&serde_json::json!({ "content": content })).expect("json"),
+                // No mention is ever pinged: a bot's own words can be in the text.
+                serde_json::to_vec(&serde_json::json!({
+                    "content": content,
+                    "allowed_mentions": { "parse": [] },
+                }))
+                .expect("json"),
             )
         }
         ChannelKind::Telegram => {
@@ -302,6 +317,23 @@ mod tests {
             request(&channel(ChannelKind::Discord, "http://h/d"), &p, &secrets).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(v["content"].as_str().unwrap().contains("crash loop"));
+        assert_eq!(v["allowed_mentions"]["parse"], serde_json::json!([]));
+
+        // What a bot writes cannot ping a Slack channel or forge a link.
+        let mut hostile = payload();
+        hostile.message = "<!channel> see <http://evil|here> & more".into();
+        let Outgoing { body, .. } = request(
+            &channel(ChannelKind::Slack, "http://h/s"),
+            &hostile,
+            &secrets,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let text = v["text"].as_str().unwrap();
+        assert!(
+            text.contains("&lt;!channel&gt; see &lt;http://evil|here&gt; &amp; more"),
+            "{text}"
+        );
 
         let Outgoing { url, body, .. } = request(
             &channel(ChannelKind::Telegram, "http://h/tg/"),

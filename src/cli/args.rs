@@ -143,7 +143,8 @@ pub enum NotificationsCommand {
         #[arg(long)]
         signing_secret_stdin: bool,
         /// Only these events (comma-separated: crash_loop, oom_killed, exited, unhealthy,
-        /// missing, recovered, budget_exceeded, upgrade_failed) [default: every event].
+        /// degraded, missing, recovered, budget_exceeded, upgrade_failed) [default: every
+        /// event].
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
     },

@@ -730,6 +730,60 @@ async fn a_rolled_back_upgrade_alerts_upgrade_failed() {
     );
 }
 
+/// A bot alive but never ready (its readiness path answers 404) is `degraded`: alerted once,
+/// after the grace, with what is wrong; fixed by a PATCH of its health check, `recovered`.
+#[tokio::test]
+async fn a_bot_that_stays_degraded_alerts_degraded_once_and_recovered_when_fixed() {
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+    add_channel(
+        &s,
+        json!({"name": "deg", "kind": "webhook", "url": rx.url("/hook"),
+               "events": ["degraded", "recovered"]}),
+    )
+    .await;
+    let mut body = s.bot_body("degraded");
+    body["health_check"] = json!({
+        "port": 8080, "path": "/healthz", "ready_path": "/never-ready",
+        "interval_secs": 1, "start_period_secs": 0, "failure_threshold": 3,
+    });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    s.wait_bot(&id, "degraded", Duration::from_secs(60), |v| {
+        v["health"] == "degraded"
+    })
+    .await;
+    let alert = rx
+        .wait_for("/hook", &id, "degraded", Duration::from_secs(90))
+        .await;
+    assert_eq!(alert["health"], "degraded", "{alert}");
+    assert!(
+        alert["message"].as_str().unwrap().contains("not ready"),
+        "{alert}"
+    );
+
+    let (status, v) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/bots/{id}"),
+            Some(json!({"health_check": {
+                "port": 8080, "path": "/healthz", "ready_path": "/readyz",
+                "interval_secs": 1, "start_period_secs": 0, "failure_threshold": 3,
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    rx.wait_for("/hook", &id, "recovered", Duration::from_secs(60))
+        .await;
+    let events: Vec<String> = rx
+        .alerts("/hook", &id)
+        .iter()
+        .map(|v| v["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["degraded", "recovered"], "once each");
+}
+
 /// `--alert-webhook` owns the unnamed channels: a bad URL stops start-up naming the flag; a
 /// URL no longer given is removed at the next start, and named channels are left alone.
 #[tokio::test]
