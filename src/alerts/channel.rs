@@ -150,9 +150,111 @@ impl fmt::Debug for ChannelSpec {
     }
 }
 
+/// Body of `PATCH /api/notifications/{id}`: only the fields given change. The kind cannot
+/// change (delete and add instead). Unknown fields are refused.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    /// A new unique name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A new target (telegram: the Bot API's base URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Telegram only: a new chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// Telegram only: a new bot token (write-only; the old one is kept when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<String>,
+    /// Webhook only: a new signing secret (write-only; kept when absent); `null` stops
+    /// signing.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::bots::spec::present"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub signing_secret: Option<Option<String>>,
+    /// The events it gets; `null` for every event, including ones added later.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::bots::spec::present"
+    )]
+    #[schema(value_type = Option<Vec<AlertEvent>>)]
+    pub events: Option<Option<Vec<String>>>,
+}
+
+impl fmt::Debug for ChannelPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelPatch")
+            .field("name", &self.name)
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_deref()
+                    .map(|u| shown_url(ChannelKind::Slack, u)),
+            )
+            .field("chat_id", &self.chat_id)
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "***"))
+            .field(
+                "signing_secret",
+                &self
+                    .signing_secret
+                    .as_ref()
+                    .map(|s| s.as_ref().map(|_| "***")),
+            )
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl ChannelPatch {
+    /// The channel `row` would be with this patch, as a create body: secrets given here, or
+    /// `None` where the stored one is kept (see [`Kept`]).
+    pub fn over(&self, row: &ChannelRow) -> (NewChannel, Kept) {
+        let kept = Kept {
+            bot_token: self.bot_token.is_none() && row.has_bot_token,
+            signing_secret: self.signing_secret.is_none() && row.has_signing_secret,
+        };
+        let body = NewChannel {
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| row.name.clone().unwrap_or_default()),
+            kind: row.kind.clone(),
+            url: Some(self.url.clone().unwrap_or_else(|| row.url.clone())),
+            chat_id: self.chat_id.clone().or_else(|| row.chat_id.clone()),
+            bot_token: self.bot_token.clone(),
+            signing_secret: self.signing_secret.clone().flatten(),
+            events: match &self.events {
+                Some(events) => events.clone(),
+                None => row.events.clone(),
+            },
+        };
+        (body, kept)
+    }
+}
+
+/// Write-only secrets a change keeps from the stored channel: they count as given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// The Telegram bot token on file stays.
+    pub bot_token: bool,
+    /// The signing secret on file stays.
+    pub signing_secret: bool,
+}
+
 impl NewChannel {
     /// Checks every field, recording each problem in `errors`; the spec when all is well.
     pub fn validate(&self, errors: &mut FieldErrors) -> Option<ChannelSpec> {
+        self.validate_keeping(errors, Kept::default())
+    }
+
+    /// As [`Self::validate`], where the secrets in `kept` are on file already (a change).
+    pub fn validate_keeping(&self, errors: &mut FieldErrors, kept: Kept) -> Option<ChannelSpec> {
         let before = errors.fields().len();
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > MAX_CHANNEL_NAME_LEN {
@@ -197,7 +299,9 @@ impl NewChannel {
         }
         let token = self.bot_token.as_deref().map(str::trim);
         match (telegram, token) {
-            (true, None) => errors.add("bot_token", "required for a telegram channel"),
+            (true, None) if !kept.bot_token => {
+                errors.add("bot_token", "required for a telegram channel")
+            }
             (true, Some(t)) if !valid_bot_token(t) => errors.add(
                 "bot_token",
                 "a Telegram bot token looks like 123456789:AAE... (digits, a colon, then \

@@ -29,8 +29,9 @@ use tokio::sync::{Mutex, Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use channel::{
-    ChannelKind, ChannelList, ChannelSpec, ChannelView, DEFAULT_TELEGRAM_API, Deliverable,
-    DeliveryList, DeliveryResult, DeliveryView, MAX_CHANNEL_NAME_LEN, NewChannel, check_url,
+    ChannelKind, ChannelList, ChannelPatch, ChannelSpec, ChannelView, DEFAULT_TELEGRAM_API,
+    Deliverable, DeliveryList, DeliveryResult, DeliveryView, MAX_CHANNEL_NAME_LEN, NewChannel,
+    check_url,
 };
 pub use detect::{CONFIRM_GRACE, DEFAULT_RECOVERY_SETTLE, Detector};
 pub use error::AlertError;
@@ -153,6 +154,9 @@ struct Inner {
     /// The queue's receiving end, until [`AlertService::run`] takes it.
     jobs: Mutex<Option<mpsc::Receiver<Job>>>,
     counters: Counters,
+    /// Held by a change to a channel: its row and secret files are written apart, and two
+    /// changes at once must not interleave them.
+    edits: Mutex<()>,
 }
 
 fn secret_name(file: &str) -> SecretName {
@@ -199,6 +203,7 @@ impl AlertService {
                 queue,
                 jobs: Mutex::new(Some(jobs)),
                 counters: Counters::default(),
+                edits: Mutex::new(()),
             }),
         }
     }
@@ -319,8 +324,79 @@ impl AlertService {
         Ok(ChannelView::of(&ChannelRow { id, ..row }).expect("a known kind"))
     }
 
+    /// Changes a channel: the fields `patch` gives, checked as a whole channel. Write-only
+    /// secrets are replaced when given and kept when not; a `null` signing secret stops
+    /// signing. The channels `serve --alert-webhook` keeps are the flag's to change. Nothing
+    /// changes when any field is wrong.
+    pub async fn update(&self, id: &str, patch: ChannelPatch) -> Result<ChannelView, AlertError> {
+        let _edit = self.inner.edits.lock().await;
+        let n = parse_id(id)?;
+        let old = self
+            .inner
+            .store
+            .get_channel(n)
+            .await?
+            .ok_or_else(|| AlertError::NotFound(id.to_string()))?;
+        let mut errors = FieldErrors::default();
+        if old.name.is_none() {
+            errors.add(
+                "name",
+                "this channel is kept by `serve --alert-webhook`: change the flag instead",
+            );
+            return Err(AlertError::Validation(errors));
+        }
+        let (body, kept) = patch.over(&old);
+        let spec = body.validate_keeping(&mut errors, kept);
+        errors.into_result().map_err(AlertError::Validation)?;
+        let spec = spec.expect("validated");
+        let row = ChannelRow {
+            id: n,
+            name: spec.name.clone(),
+            kind: spec.kind.as_str().into(),
+            url: spec.url.clone(),
+            chat_id: spec.chat_id.clone(),
+            events: spec
+                .events
+                .as_ref()
+                .map(|es| es.iter().map(|e| e.as_str().to_string()).collect()),
+            has_signing_secret: spec.signing_secret.is_some() || kept.signing_secret,
+            has_bot_token: spec.bot_token.is_some() || kept.bot_token,
+            created_at: old.created_at,
+        };
+        // The row first (a name taken by another channel stops here, before any secret is
+        // replaced); then the files; if they cannot be written, the row goes back.
+        if !self.inner.store.update_channel(&row).await? {
+            return Err(AlertError::NotFound(id.to_string()));
+        }
+        let drop_signing = old.has_signing_secret && !row.has_signing_secret;
+        let (ss, secret, token) = (
+            self.inner.secrets.clone(),
+            spec.signing_secret,
+            spec.bot_token,
+        );
+        let written = blocking(move || {
+            let dir = secrets_dir(n);
+            for (file, value) in [(SIGNING_SECRET_FILE, secret), (BOT_TOKEN_FILE, token)] {
+                if let Some(v) = value {
+                    ss.set(&dir, &secret_name(file), &SecretValue::from(v))?;
+                }
+            }
+            if drop_signing {
+                ss.delete(&dir, &secret_name(SIGNING_SECRET_FILE))?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = written {
+            let _ = self.inner.store.update_channel(&old).await;
+            return Err(e);
+        }
+        Ok(ChannelView::of(&row).expect("a known kind"))
+    }
+
     /// Deletes a channel, its delivery history and its secrets.
     pub async fn delete(&self, id: &str) -> Result<(), AlertError> {
+        let _edit = self.inner.edits.lock().await;
         let n = parse_id(id)?;
         if !self.inner.store.delete_channel(n).await? {
             return Err(AlertError::NotFound(id.to_string()));

@@ -163,6 +163,40 @@ impl Store {
         .await
     }
 
+    /// Replaces a channel's settings (everything but its id, kind and creation time); whether
+    /// it exists. A name another channel has is [`StoreError::AlreadyExists`].
+    pub async fn update_channel(&self, row: &ChannelRow) -> Result<bool, StoreError> {
+        let row = row.clone();
+        self.call(move |conn| {
+            let events = row
+                .events
+                .as_ref()
+                .map(|e| serde_json::to_string(e).expect("strings serialize"));
+            let changed = conn
+                .execute(
+                    "UPDATE notification_channels SET name = ?2, url = ?3, chat_id = ?4, \
+                     events = ?5, has_signing_secret = ?6, has_bot_token = ?7 WHERE id = ?1",
+                    params![
+                        row.id,
+                        row.name,
+                        row.url,
+                        row.chat_id,
+                        events,
+                        row.has_signing_secret,
+                        row.has_bot_token,
+                    ],
+                )
+                .map_err(|e| match unique_violation(&e) {
+                    Some(UniqueViolation::Unique) => StoreError::AlreadyExists {
+                        id: row.name.clone().unwrap_or_default(),
+                    },
+                    _ => e.into(),
+                })?;
+            Ok(changed > 0)
+        })
+        .await
+    }
+
     /// Deletes a channel and its delivery history; whether it existed.
     pub async fn delete_channel(&self, id: i64) -> Result<bool, StoreError> {
         self.call(move |conn| {

@@ -668,6 +668,36 @@ async fn notifications_from_the_command_line_never_show_secrets() {
         "{everything}"
     );
 
+    // `edit` changes what it is told and keeps the rest: a new secret from stdin signs.
+    const NEW_SECRET: &str = "a-second-signing-secret";
+    let (code, out, err) = cli(
+        &s,
+        &[
+            "notifications",
+            "edit",
+            "2",
+            "--events",
+            "crash_loop",
+            "--signing-secret-stdin",
+        ],
+        &format!("{NEW_SECRET}\n"),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("changed channel 2") && out.contains("signed") && out.contains("crash_loop"),
+        "{out}"
+    );
+    assert!(!out.contains(NEW_SECRET), "{out}");
+    let before = rx.got().len();
+    let (code, out, err) = cli(&s, &["notifications", "test", "2"], "").await;
+    assert_eq!(code, 0, "{out}{err}");
+    let resigned = rx.got().into_iter().nth(before).unwrap();
+    assert_eq!(
+        resigned.headers["x-botmaker-signature"].to_str().unwrap(),
+        expected_signature(NEW_SECRET, &resigned.body)
+    );
+
     let (code, out, _) = cli(&s, &["notifications", "rm", "1"], "").await;
     assert_eq!(code, 0);
     assert!(out.contains("removed channel 1"));
@@ -782,6 +812,167 @@ async fn a_bot_that_stays_degraded_alerts_degraded_once_and_recovered_when_fixed
         .map(|v| v["event"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(events, ["degraded", "recovered"], "once each");
+}
+
+/// PATCH changes the fields given, checked as a whole channel: write-only secrets are kept
+/// unless replaced, `null` stops signing, a taken name or a bad field changes nothing, the
+/// `--alert-webhook` channels and unknown fields are refused.
+#[tokio::test]
+async fn a_channel_is_edited_field_by_field_and_a_bad_edit_changes_nothing() {
+    let rx = Receiver::start().await;
+    let s = start_server(vec![rx.url("/flag")]).await;
+    const FIRST: &str = "first-signing-secret-0123";
+    const SECOND: &str = "second-signing-secret-4567";
+    let token = format!(
+        "123456:{}",
+        unique("tokentokentokentoken").replace('-', "_")
+    );
+    let hook = add_channel(
+        &s,
+        json!({"name": "hook", "kind": "webhook", "url": rx.url("/one"), "signing_secret": FIRST}),
+    )
+    .await;
+    let tg = add_channel(
+        &s,
+        json!({"name": "tg", "kind": "telegram", "url": rx.url("/tg"), "chat_id": "-1001",
+               "bot_token": token}),
+    )
+    .await;
+    let patch = |id: &Value, body: Value| {
+        let path = format!("/api/notifications/{id}");
+        let s = &s;
+        async move { s.call(Method::PATCH, &path, Some(body)).await }
+    };
+    let test = |id: &Value| {
+        let path = format!("/api/notifications/{id}/test");
+        let s = &s;
+        async move {
+            let (status, v) = s.post(&path, json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            assert_eq!(v["result"], "ok", "{v}");
+        }
+    };
+    let last = || rx.got().pop().unwrap();
+
+    // URL, events and the signing secret.
+    let (status, v) = patch(
+        &hook["id"],
+        json!({"url": rx.url("/two"), "events": ["crash_loop"], "signing_secret": SECOND}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["url"], rx.url("/two"));
+    assert_eq!(v["events"], json!(["crash_loop"]));
+    assert_eq!(
+        (v["all_events"].clone(), v["signed"].clone()),
+        (json!(false), json!(true))
+    );
+    assert!(!v.to_string().contains(SECOND), "{v}");
+    test(&hook["id"]).await;
+    let got = last();
+    assert_eq!(got.path, "/two");
+    assert_eq!(
+        got.headers["x-botmaker-signature"].to_str().unwrap(),
+        expected_signature(SECOND, &got.body)
+    );
+    // Only the name: the secret stays.
+    let (status, v) = patch(&hook["id"], json!({"name": "hook2"})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["name"].clone(), v["signed"].clone()),
+        (json!("hook2"), json!(true))
+    );
+    test(&hook["id"]).await;
+    let got = last();
+    assert_eq!(
+        got.headers["x-botmaker-signature"].to_str().unwrap(),
+        expected_signature(SECOND, &got.body),
+        "the stored secret was kept"
+    );
+    // `null`: unsigned from now on, and every event again.
+    let (status, v) = patch(&hook["id"], json!({"signing_secret": null, "events": null})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["signed"].clone(), v["all_events"].clone()),
+        (json!(false), json!(true))
+    );
+    test(&hook["id"]).await;
+    assert!(last().headers.get("x-botmaker-signature").is_none());
+    assert!(
+        !s.data
+            .path()
+            .join(format!(
+                "notification-secrets/channel-{}/SIGNING_SECRET",
+                hook["id"]
+            ))
+            .exists(),
+        "the secret file went"
+    );
+    // Telegram: a new chat, the token kept.
+    let (status, v) = patch(&tg["id"], json!({"chat_id": "@alerts_room"})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    test(&tg["id"]).await;
+    let got = last();
+    assert_eq!(got.path, format!("/tg/bot{token}/sendMessage"));
+    assert_eq!(got.json()["chat_id"], "@alerts_room");
+
+    // Bad edits change nothing.
+    let (_, before) = s.get("/api/notifications").await;
+    for (id, body, status, field) in [
+        (
+            &tg["id"],
+            json!({"name": "hook2"}),
+            StatusCode::CONFLICT,
+            None,
+        ),
+        (
+            &hook["id"],
+            json!({"url": "ftp://x", "events": ["nope"]}),
+            StatusCode::BAD_REQUEST,
+            Some("events[0]"),
+        ),
+        (
+            &hook["id"],
+            json!({"bot_token": token}),
+            StatusCode::BAD_REQUEST,
+            Some("bot_token"),
+        ),
+        (
+            &hook["id"],
+            json!({"kind": "slack"}),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            &json!(999),
+            json!({"name": "x"}),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    ] {
+        let (got, v) = patch(id, body.clone()).await;
+        assert_eq!(got, status, "{body}: {v}");
+        if let Some(field) = field {
+            assert!(v["fields"][field].is_array(), "{body}: {v}");
+        }
+    }
+    let (_, after) = s.get("/api/notifications").await;
+    assert_eq!(before, after, "nothing changed");
+    // The flag's channel is the flag's.
+    let flag = before["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].is_null())
+        .unwrap()
+        .clone();
+    let (status, v) = patch(&flag["id"], json!({"events": ["crash_loop"]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("--alert-webhook"), "{v}");
+
+    // The audit log names the changes.
+    let (_, audit) = s.get("/api/audit?action=notification_change").await;
+    assert!(audit["entries"].as_array().unwrap().len() >= 4, "{audit}");
 }
 
 /// `--alert-webhook` owns the unnamed channels: a bad URL stops start-up naming the flag; a
