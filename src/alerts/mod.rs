@@ -228,25 +228,16 @@ impl AlertService {
     /// Every channel, oldest first.
     pub async fn list(&self) -> Result<Vec<ChannelView>, AlertError> {
         Ok(self
-            .inner
-            .store
-            .list_channels()
+            .deliverables()
             .await?
-            .iter()
-            .filter_map(ChannelView::of)
+            .into_iter()
+            .map(|d| d.view)
             .collect())
     }
 
     /// One channel.
     pub async fn get(&self, id: &str) -> Result<ChannelView, AlertError> {
-        let n = parse_id(id)?;
-        self.inner
-            .store
-            .get_channel(n)
-            .await?
-            .as_ref()
-            .and_then(ChannelView::of)
-            .ok_or_else(|| AlertError::NotFound(id.to_string()))
+        Ok(self.deliverable(id).await?.view)
     }
 
     /// Every channel with the full URL to send to.

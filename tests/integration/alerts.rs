@@ -128,6 +128,20 @@ impl Receiver {
     }
 }
 
+impl Received {
+    /// Asserts the request carries the signature `secret` gives its body.
+    pub(crate) fn assert_signed_with(&self, secret: &str) {
+        assert_eq!(
+            self.headers
+                .get("x-botmaker-signature")
+                .map(|v| v.to_str().unwrap()),
+            Some(expected_signature(secret, &self.body).as_str()),
+            "signed with {secret:?}: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+}
+
 /// `sha256=<hex>` as the README tells receivers to compute it.
 pub(crate) fn expected_signature(secret: &str, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
@@ -634,11 +648,7 @@ async fn notifications_from_the_command_line_never_show_secrets() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("delivered"), "{out}");
     let signed = rx.got().into_iter().find(|r| r.path == "/hook").unwrap();
-    assert_eq!(
-        signed.headers["x-botmaker-signature"].to_str().unwrap(),
-        expected_signature(SECRET, &signed.body),
-        "the secret from the file (without its newline) signs"
-    );
+    signed.assert_signed_with(SECRET);
     let (code, out, _) = cli(&s, &["notifications", "test", "1"], "").await;
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -693,10 +703,7 @@ async fn notifications_from_the_command_line_never_show_secrets() {
     let (code, out, err) = cli(&s, &["notifications", "test", "2"], "").await;
     assert_eq!(code, 0, "{out}{err}");
     let resigned = rx.got().into_iter().nth(before).unwrap();
-    assert_eq!(
-        resigned.headers["x-botmaker-signature"].to_str().unwrap(),
-        expected_signature(NEW_SECRET, &resigned.body)
-    );
+    resigned.assert_signed_with(NEW_SECRET);
 
     let (code, out, _) = cli(&s, &["notifications", "rm", "1"], "").await;
     assert_eq!(code, 0);
@@ -871,10 +878,7 @@ async fn a_channel_is_edited_field_by_field_and_a_bad_edit_changes_nothing() {
     test(&hook["id"]).await;
     let got = last();
     assert_eq!(got.path, "/two");
-    assert_eq!(
-        got.headers["x-botmaker-signature"].to_str().unwrap(),
-        expected_signature(SECOND, &got.body)
-    );
+    got.assert_signed_with(SECOND);
     // Only the name: the secret stays.
     let (status, v) = patch(&hook["id"], json!({"name": "hook2"})).await;
     assert_eq!(status, StatusCode::OK, "{v}");
@@ -884,11 +888,7 @@ async fn a_channel_is_edited_field_by_field_and_a_bad_edit_changes_nothing() {
     );
     test(&hook["id"]).await;
     let got = last();
-    assert_eq!(
-        got.headers["x-botmaker-signature"].to_str().unwrap(),
-        expected_signature(SECOND, &got.body),
-        "the stored secret was kept"
-    );
+    got.assert_signed_with(SECOND);
     // `null`: unsigned from now on, and every event again.
     let (status, v) = patch(&hook["id"], json!({"signing_secret": null, "events": null})).await;
     assert_eq!(status, StatusCode::OK, "{v}");

@@ -279,10 +279,7 @@ async fn a_restored_fleet_comes_back_with_secrets_workspaces_and_desired_states(
         .iter()
         .find(|r| r.path == "/hook")
         .expect("the test arrived");
-    assert_eq!(
-        sent.headers["x-botmaker-signature"].to_str().unwrap(),
-        crate::alerts::expected_signature(SIGNING, &sent.body)
-    );
+    sent.assert_signed_with(SIGNING);
 
     // Secrets, read inside the containers.
     assert_eq!(
