@@ -133,6 +133,26 @@ pub struct ChannelSpec {
     pub events: Option<BTreeSet<AlertEvent>>,
 }
 
+impl ChannelSpec {
+    /// The registry's row for this channel as `id`, with the secrets in `kept` on file.
+    pub fn row(&self, id: i64, kept: Kept, created_at: DateTime<Utc>) -> ChannelRow {
+        ChannelRow {
+            id,
+            name: self.name.clone(),
+            kind: self.kind.as_str().into(),
+            url: self.url.clone(),
+            chat_id: self.chat_id.clone(),
+            events: self
+                .events
+                .as_ref()
+                .map(|es| es.iter().map(|e| e.as_str().to_string()).collect()),
+            has_signing_secret: self.signing_secret.is_some() || kept.signing_secret,
+            has_bot_token: self.bot_token.is_some() || kept.bot_token,
+            created_at,
+        }
+    }
+}
+
 impl fmt::Debug for ChannelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelSpec")

@@ -30,8 +30,8 @@ use tokio::task::JoinSet;
 
 pub use channel::{
     ChannelKind, ChannelList, ChannelPatch, ChannelSpec, ChannelView, DEFAULT_TELEGRAM_API,
-    Deliverable, DeliveryList, DeliveryResult, DeliveryView, MAX_CHANNEL_NAME_LEN, NewChannel,
-    check_url,
+    Deliverable, DeliveryList, DeliveryResult, DeliveryView, Kept, MAX_CHANNEL_NAME_LEN,
+    NewChannel, check_url,
 };
 pub use detect::{CONFIRM_GRACE, DEFAULT_RECOVERY_SETTLE, Detector};
 pub use error::AlertError;
@@ -273,20 +273,7 @@ impl AlertService {
     }
 
     async fn insert(&self, spec: ChannelSpec) -> Result<ChannelView, AlertError> {
-        let row = ChannelRow {
-            id: 0,
-            name: spec.name.clone(),
-            kind: spec.kind.as_str().into(),
-            url: spec.url.clone(),
-            chat_id: spec.chat_id.clone(),
-            events: spec
-                .events
-                .as_ref()
-                .map(|es| es.iter().map(|e| e.as_str().to_string()).collect()),
-            has_signing_secret: spec.signing_secret.is_some(),
-            has_bot_token: spec.bot_token.is_some(),
-            created_at: Utc::now(),
-        };
+        let row = spec.row(0, Kept::default(), Utc::now());
         let id = self.inner.store.insert_channel(&row).await?;
         // The secrets after the row (which gives the id); if they cannot be written, the row
         // goes again, so a failed create leaves nothing behind.
@@ -340,20 +327,7 @@ impl AlertService {
         let spec = body.validate_keeping(&mut errors, kept);
         errors.into_result().map_err(AlertError::Validation)?;
         let spec = spec.expect("validated");
-        let row = ChannelRow {
-            id: n,
-            name: spec.name.clone(),
-            kind: spec.kind.as_str().into(),
-            url: spec.url.clone(),
-            chat_id: spec.chat_id.clone(),
-            events: spec
-                .events
-                .as_ref()
-                .map(|es| es.iter().map(|e| e.as_str().to_string()).collect()),
-            has_signing_secret: spec.signing_secret.is_some() || kept.signing_secret,
-            has_bot_token: spec.bot_token.is_some() || kept.bot_token,
-            created_at: old.created_at,
-        };
+        let row = spec.row(n, kept, old.created_at);
         // The row first (a name taken by another channel stops here, before any secret is
         // replaced); then the files; if they cannot be written, the row goes back.
         if !self.inner.store.update_channel(&row).await? {
