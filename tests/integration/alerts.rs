@@ -975,6 +975,65 @@ async fn a_channel_is_edited_field_by_field_and_a_bad_edit_changes_nothing() {
     assert!(audit["entries"].as_array().unwrap().len() >= 4, "{audit}");
 }
 
+/// Twenty changes at once to one channel, half setting a signing secret and half removing
+/// it: they land one after another, so the row and the secret file agree at the end and a test
+/// delivery is signed with the last secret set (or not at all when the last change removed it).
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_edits_of_one_channel_leave_its_row_and_secret_file_in_step() {
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+    let hook = add_channel(
+        &s,
+        json!({"name": "race", "kind": "webhook", "url": rx.url("/race"),
+               "signing_secret": "the-first-secret-0000"}),
+    )
+    .await;
+    let id = hook["id"].clone();
+    let secrets: Vec<String> = (0..20)
+        .map(|i| format!("racing-secret-{i:04}-abcdef"))
+        .collect();
+    let edits = secrets.iter().enumerate().map(|(i, secret)| {
+        let body = if i % 2 == 0 {
+            json!({ "signing_secret": secret })
+        } else {
+            json!({ "signing_secret": null })
+        };
+        let (s, path) = (&s, format!("/api/notifications/{id}"));
+        async move { s.call(Method::PATCH, &path, Some(body)).await }
+    });
+    for (status, v) in futures_util::future::join_all(edits).await {
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let (_, list) = s.get("/api/notifications").await;
+    let c = list["channels"][0].clone();
+    assert_eq!(c["id"], id);
+    let file = s
+        .data
+        .path()
+        .join(format!("notification-secrets/channel-{id}/SIGNING_SECRET"));
+    assert_eq!(
+        c["signed"].as_bool().unwrap(),
+        file.exists(),
+        "row and file agree: {c}"
+    );
+    let (status, v) = s
+        .post(&format!("/api/notifications/{id}/test"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["result"].clone()),
+        (StatusCode::OK, json!("ok")),
+        "{v}"
+    );
+    let got = rx.got().pop().unwrap();
+    if file.exists() {
+        let on_file = std::fs::read_to_string(&file).unwrap();
+        assert!(secrets.contains(&on_file), "{on_file}");
+        got.assert_signed_with(&on_file);
+    } else {
+        assert!(got.headers.get("x-botmaker-signature").is_none());
+    }
+}
+
 /// `--alert-webhook` owns the unnamed channels: a bad URL stops start-up naming the flag; a
 /// URL no longer given is removed at the next start, and named channels are left alone.
 #[tokio::test]
