@@ -251,6 +251,42 @@ async fn swarm_bot_runs_again_after_the_manager_engine_restarts() {
     assert_eq!(replicas(&s, &id).await, Some(1));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_refuses_the_openclaw_gateway_port_and_leaves_nothing_behind() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let id = s.h.bot("swoc").to_string();
+    // The openclaw template publishes its gateway on 127.0.0.1, which Swarm cannot do: it
+    // would publish it on every address of the node.
+    let (status, v) = s
+        .post(
+            "/api/bots",
+            json!({
+                "id": id, "template": "openclaw", "image": s.h.image, "command": ["openclaw"],
+                "env": { "TICK_MS": "0" },
+                "settings": {
+                    "provider": "anthropic", "model": "claude-opus-4-5", "channels": ["telegram"],
+                },
+                "secrets": { "ANTHROPIC_API_KEY": "sk-ant-test", "TELEGRAM_BOT_TOKEN": "123:abc" },
+            }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "INVALID_CONFIG", "{v}");
+    let message = v["message"]
+        .as_str()
+        .or(v["error"].as_str())
+        .unwrap_or_default();
+    assert!(message.contains("swarm backend"), "{v}");
+    assert_eq!(
+        s.get(&format!("/api/bots/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(replicas(&s, &id).await, None, "no service");
+    assert!(swarm_secrets(&s, &id).await.is_empty(), "no Swarm secret");
+    assert!(!s.data.path().join("secrets").join(&id).exists());
+}
+
 /// Median of `v` in milliseconds, with min and max.
 fn summary(mut v: Vec<f64>) -> String {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
