@@ -343,6 +343,27 @@ mod tests {
     }
 
     #[test]
+    fn backend_errors_have_their_own_codes_and_say_what_to_do() {
+        let e = ContainerError::Unsupported {
+            operation: "upgrade",
+            backend: "swarm",
+        };
+        assert_eq!(e.code(), "UNSUPPORTED_BY_BACKEND");
+        assert!(!e.is_unavailable(), "retrying cannot help");
+        let e = ContainerError::NotSwarmManager {
+            host: "unix:///s.sock".into(),
+            state: "inactive".into(),
+        };
+        assert_eq!(e.code(), "NOT_SWARM_MANAGER");
+        let text = e.to_string();
+        assert!(
+            text.contains("unix:///s.sock") && text.contains("inactive"),
+            "{text}"
+        );
+        assert!(text.contains("docker swarm init"), "{text}");
+    }
+
+    #[test]
     fn messages_keep_dockers_explanation() {
         let e = classify("h", Op::Start, "bot-1", server(400));
         assert!(e.to_string().contains("daemon says"), "{e}");
