@@ -6,9 +6,9 @@
 //!   stop signal and waits the stop grace before the kill); restart forces a new task;
 //! - secrets: the files of the bot's secrets directory become Swarm secrets, one per value
 //!   (Swarm secrets are immutable), referenced by the service at every start, restart and
-//!   rotation; versions no longer referenced are removed (see [`secrets`]);
+//!   rotation; versions no longer referenced are removed (see `secrets.rs`);
 //! - the workspace stays a host directory, bind-mounted, so the bot is pinned to the node
-//!   botmaker's engine runs on by a placement constraint (see [`spec`]);
+//!   botmaker's engine runs on by a placement constraint (see `spec.rs`);
 //! - observed state: one services list and one tasks list for the whole fleet, plus one
 //!   containers list for what only the local node's engine knows (health, image id);
 //! - every call has the service's timeout; calls that wait for Swarm to converge (a task
