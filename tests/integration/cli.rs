@@ -868,6 +868,19 @@ async fn stats_orphans_and_cleanup() {
     assert!(lines[0].starts_with("ID"), "{table:?}");
     assert!(lines.iter().any(|l| l.starts_with(&id)), "{table:?}");
 
+    // `nodes` on the Docker backend: the one engine, running this test's one bot.
+    let nodes = cli.run(&["nodes"]).await;
+    let rows: Vec<&str> = nodes.ok().lines().collect();
+    assert!(rows[0].starts_with("NAME"), "{nodes:?}");
+    assert_eq!(rows.len(), 2, "{nodes:?}");
+    assert!(
+        rows[1].contains("ready") && rows[1].contains("engine"),
+        "{nodes:?}"
+    );
+    let v: Value = serde_json::from_str(cli.run(&["nodes", "--json"]).await.ok()).unwrap();
+    assert_eq!(v["backend"], "docker", "{v}");
+    assert_eq!(v["nodes"][0]["bots"], 1, "{v}");
+
     assert!(cli.run(&["orphans"]).await.ok().contains("no orphans"));
     // A container of this instance that no bot owns.
     let orphan = s.h.bot("cli-orphan");
