@@ -78,6 +78,14 @@ async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_a
     // The secret is a file owned by the bot's user, readable by it alone.
     let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
     assert_eq!((code, out.as_str()), (0, "first-value"), "read as uid 1000");
+    // Logs are the service's: the bot's own lines, with the user it runs as.
+    let logs = crate::support::eventually("the bot's start-up lines in its logs", WAIT, || async {
+        let (status, v) = s.get(&format!("/api/bots/{id}/logs?tail=100")).await;
+        let text = v.to_string();
+        (status == StatusCode::OK && text.contains("uid: 1000")).then_some(text)
+    })
+    .await;
+    assert!(logs.contains("secrets: API_TOKEN"), "{logs}");
     let first = swarm_secrets(&s, &id).await;
     assert_eq!(first.len(), 1, "{first:?}");
 
