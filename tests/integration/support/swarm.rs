@@ -1,11 +1,14 @@
 //! A private single-node Docker Swarm: a [`PrivateEngine`] on which the test runs
 //! `swarm init` through the API. The shared engine is never made a swarm; everything the swarm
 //! holds (services, secrets, the raft state) lives in the private engine's data directory,
-//! which its drop guard removes with the daemon.
+//! which its drop guard removes with the daemon. The one thing a swarm puts in the host's
+//! network namespace, its `docker_gwbridge` bridge, is created beforehand under a name and
+//! subnet of this swarm's own (Docker's documented way to customise it), so parallel swarms
+//! never share it, and the drop guard deletes it.
 
 use std::time::Duration;
 
-use bollard::models::SwarmInitRequest;
+use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest, SwarmInitRequest};
 use botmaker::docker::{Backend, DockerService, DockerSettings};
 
 use super::Harness;
@@ -26,6 +29,16 @@ fn free_port() -> u16 {
 pub struct PrivateSwarm {
     /// The engine; dropping it stops the daemon and removes its data (the swarm with it).
     pub engine: PrivateEngine,
+    /// The host bridge of this swarm's `docker_gwbridge` network.
+    gateway_bridge: String,
+}
+
+impl Drop for PrivateSwarm {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.gateway_bridge])
+            .status();
+    }
 }
 
 impl PrivateSwarm {
@@ -36,6 +49,38 @@ impl PrivateSwarm {
             .service("probe")
             .await
             .expect("private engine answers");
+        let n = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            super::unique("gw").hash(&mut h);
+            h.finish() as u32
+        };
+        let gateway_bridge = format!("bmg{n:08x}");
+        let mut options = std::collections::HashMap::new();
+        for (k, v) in [
+            ("com.docker.network.bridge.name", gateway_bridge.as_str()),
+            ("com.docker.network.bridge.enable_icc", "false"),
+            ("com.docker.network.bridge.enable_ip_masquerade", "false"),
+        ] {
+            options.insert(k.to_string(), v.to_string());
+        }
+        docker
+            .client()
+            .create_network(NetworkCreateRequest {
+                name: "docker_gwbridge".into(),
+                driver: Some("bridge".into()),
+                options: Some(options),
+                ipam: Some(Ipam {
+                    config: Some(vec![IpamConfig {
+                        subnet: Some(format!("10.214.{}.0/24", 1 + n % 250)),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("the swarm's own docker_gwbridge");
         let listen = free_port();
         let request = SwarmInitRequest {
             listen_addr: Some(format!("127.0.0.1:{listen}")),
@@ -48,7 +93,10 @@ impl PrivateSwarm {
             .await
             .expect("swarm init answers")
             .expect("swarm init");
-        Self { engine }
+        Self {
+            engine,
+            gateway_bridge,
+        }
     }
 
     /// A service driving this swarm under `instance`.
