@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 use crate::BotId;
@@ -361,6 +361,11 @@ pub struct Fleet {
     entries: Mutex<HashMap<BotId, Entry>>,
     policy: CrashLoopPolicy,
     events: broadcast::Sender<BotEvent>,
+    /// Bumped whenever a bot's recorded container status changes or a bot is forgotten, so
+    /// that waiters on one bot's next run (log followers) wake on the reconciler's
+    /// observations instead of polling Docker. Carries no data: a waiter re-reads
+    /// [`Fleet::status`].
+    statuses: watch::Sender<u64>,
     engine: EngineWatch,
 }
 
@@ -413,8 +418,20 @@ impl Fleet {
             entries: Mutex::default(),
             policy,
             events,
+            statuses: watch::Sender::new(0),
             engine: EngineWatch::default(),
         }
+    }
+
+    /// Wakes (`changed()`) after every change of a recorded container status (see
+    /// [`Fleet::status`]) and every forgotten bot, of any bot: the signal to re-read the one a
+    /// waiter cares about, with no Docker call.
+    pub fn status_changes(&self) -> watch::Receiver<u64> {
+        self.statuses.subscribe()
+    }
+
+    fn status_changed(&self) {
+        self.statuses.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// What makes a crash loop.
@@ -471,7 +488,7 @@ impl Fleet {
 
     /// Records the result of an inspect.
     pub fn record_status(&self, id: &BotId, status: Option<ContainerStatus>) {
-        self.with(|m| {
+        let changed = self.with(|m| {
             let e = m.entry(id.clone()).or_default();
             // A new container (recreated) starts with a clean slate; the first inspect of
             // a container keeps the deaths its events already reported.
@@ -495,8 +512,13 @@ impl Fleet {
                     _ => None,
                 };
             }
+            let changed = e.status != status;
             e.status = status;
+            changed
         });
+        if changed {
+            self.status_changed();
+        }
     }
 
     /// Records that someone signalled the container (a stop, restart or `docker kill`): the
@@ -584,6 +606,7 @@ impl Fleet {
     /// Forgets a bot (deleted).
     pub fn forget(&self, id: &BotId) {
         self.with(|m| m.remove(id));
+        self.status_changed();
     }
 
     /// The last inspected status of the bot, if any.
