@@ -232,11 +232,16 @@ impl App {
             crate::bots::images::watch_image_events(self.state.bots.clone(), tasks.stop_signal()),
         );
         if let Some(backups) = self.backups.take() {
-            let bots = self.state.bots.clone();
+            let (bots, alerts) = (self.state.bots.clone(), self.state.alerts.clone());
             let root = bots.workspaces_root().to_path_buf();
             let snapshot = move || {
-                let bots = bots.clone();
-                async move { bots.fleet_snapshot().await }
+                let (bots, alerts) = (bots.clone(), alerts.clone());
+                async move {
+                    let mut snap = bots.fleet_snapshot().await.map_err(|e| e.to_string())?;
+                    snap.notification_secrets =
+                        alerts.channel_secrets().await.map_err(|e| e.to_string())?;
+                    Ok::<_, String>(snap)
+                }
             };
             tasks.spawn(
                 "scheduled backups",

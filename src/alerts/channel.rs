@@ -98,10 +98,11 @@ pub struct NewChannel {
 
 impl fmt::Debug for NewChannel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = ChannelKind::parse(&self.kind).unwrap_or(ChannelKind::Webhook);
         f.debug_struct("NewChannel")
             .field("name", &self.name)
             .field("kind", &self.kind)
-            .field("url", &self.url)
+            .field("url", &self.url.as_deref().map(|u| shown_url(kind, u)))
             .field("chat_id", &self.chat_id)
             .field("bot_token", &self.bot_token.as_ref().map(|_| "***"))
             .field(
@@ -132,12 +133,32 @@ pub struct ChannelSpec {
     pub events: Option<BTreeSet<AlertEvent>>,
 }
 
+impl ChannelSpec {
+    /// The registry's row for this channel as `id`, with the secrets in `kept` on file.
+    pub fn row(&self, id: i64, kept: Kept, created_at: DateTime<Utc>) -> ChannelRow {
+        ChannelRow {
+            id,
+            name: self.name.clone(),
+            kind: self.kind.as_str().into(),
+            url: self.url.clone(),
+            chat_id: self.chat_id.clone(),
+            events: self
+                .events
+                .as_ref()
+                .map(|es| es.iter().map(|e| e.as_str().to_string()).collect()),
+            has_signing_secret: self.signing_secret.is_some() || kept.signing_secret,
+            has_bot_token: self.bot_token.is_some() || kept.bot_token,
+            created_at,
+        }
+    }
+}
+
 impl fmt::Debug for ChannelSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChannelSpec")
             .field("name", &self.name)
             .field("kind", &self.kind)
-            .field("url", &self.url)
+            .field("url", &shown_url(self.kind, &self.url))
             .field("chat_id", &self.chat_id)
             .field("bot_token", &self.bot_token.as_ref().map(|_| "***"))
             .field(
@@ -149,9 +170,111 @@ impl fmt::Debug for ChannelSpec {
     }
 }
 
+/// Body of `PATCH /api/notifications/{id}`: only the fields given change. The kind cannot
+/// change (delete and add instead). Unknown fields are refused.
+#[derive(Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelPatch {
+    /// A new unique name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// A new target (telegram: the Bot API's base URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Telegram only: a new chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chat_id: Option<String>,
+    /// Telegram only: a new bot token (write-only; the old one is kept when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bot_token: Option<String>,
+    /// Webhook only: a new signing secret (write-only; kept when absent); `null` stops
+    /// signing.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::bots::spec::present"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub signing_secret: Option<Option<String>>,
+    /// The events it gets; `null` for every event, including ones added later.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::bots::spec::present"
+    )]
+    #[schema(value_type = Option<Vec<AlertEvent>>)]
+    pub events: Option<Option<Vec<String>>>,
+}
+
+impl fmt::Debug for ChannelPatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelPatch")
+            .field("name", &self.name)
+            .field(
+                "url",
+                &self
+                    .url
+                    .as_deref()
+                    .map(|u| shown_url(ChannelKind::Slack, u)),
+            )
+            .field("chat_id", &self.chat_id)
+            .field("bot_token", &self.bot_token.as_ref().map(|_| "***"))
+            .field(
+                "signing_secret",
+                &self
+                    .signing_secret
+                    .as_ref()
+                    .map(|s| s.as_ref().map(|_| "***")),
+            )
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl ChannelPatch {
+    /// The channel `row` would be with this patch, as a create body: secrets given here, or
+    /// `None` where the stored one is kept (see [`Kept`]).
+    pub fn over(&self, row: &ChannelRow) -> (NewChannel, Kept) {
+        let kept = Kept {
+            bot_token: self.bot_token.is_none() && row.has_bot_token,
+            signing_secret: self.signing_secret.is_none() && row.has_signing_secret,
+        };
+        let body = NewChannel {
+            name: self
+                .name
+                .clone()
+                .unwrap_or_else(|| row.name.clone().unwrap_or_default()),
+            kind: row.kind.clone(),
+            url: Some(self.url.clone().unwrap_or_else(|| row.url.clone())),
+            chat_id: self.chat_id.clone().or_else(|| row.chat_id.clone()),
+            bot_token: self.bot_token.clone(),
+            signing_secret: self.signing_secret.clone().flatten(),
+            events: match &self.events {
+                Some(events) => events.clone(),
+                None => row.events.clone(),
+            },
+        };
+        (body, kept)
+    }
+}
+
+/// Write-only secrets a change keeps from the stored channel: they count as given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Kept {
+    /// The Telegram bot token on file stays.
+    pub bot_token: bool,
+    /// The signing secret on file stays.
+    pub signing_secret: bool,
+}
+
 impl NewChannel {
     /// Checks every field, recording each problem in `errors`; the spec when all is well.
     pub fn validate(&self, errors: &mut FieldErrors) -> Option<ChannelSpec> {
+        self.validate_keeping(errors, Kept::default())
+    }
+
+    /// As [`Self::validate`], where the secrets in `kept` are on file already (a change).
+    pub fn validate_keeping(&self, errors: &mut FieldErrors, kept: Kept) -> Option<ChannelSpec> {
         let before = errors.fields().len();
         let name = self.name.trim();
         if name.is_empty() || name.chars().count() > MAX_CHANNEL_NAME_LEN {
@@ -196,7 +319,9 @@ impl NewChannel {
         }
         let token = self.bot_token.as_deref().map(str::trim);
         match (telegram, token) {
-            (true, None) => errors.add("bot_token", "required for a telegram channel"),
+            (true, None) if !kept.bot_token => {
+                errors.add("bot_token", "required for a telegram channel")
+            }
             (true, Some(t)) if !valid_bot_token(t) => errors.add(
                 "bot_token",
                 "a Telegram bot token looks like 123456789:AAE... (digits, a colon, then \
@@ -299,6 +424,49 @@ fn valid_chat_id(c: &str) -> bool {
     numeric || handle
 }
 
+/// `url` as views, logs and `Debug` show it. A Slack or Discord webhook URL is itself the
+/// credential (whoever holds it can post to the channel, and both services tell users to keep
+/// it secret), so only its scheme, host and first path segment are shown; a generic webhook
+/// keeps its path (often the only thing telling two receivers apart) but not a query or a
+/// password, where tokens usually ride. An unparsable URL is shown as `…` whole.
+pub fn shown_url(kind: ChannelKind, raw: &str) -> String {
+    const HIDDEN: &str = "…";
+    let Ok(mut u) = reqwest::Url::parse(raw) else {
+        return HIDDEN.into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some(HIDDEN));
+    }
+    match kind {
+        ChannelKind::Slack | ChannelKind::Discord => {
+            let first = u
+                .path_segments()
+                .and_then(|mut s| s.next())
+                .unwrap_or("")
+                .to_string();
+            let hidden_rest =
+                u.path().trim_start_matches('/').len() > first.len() || u.query().is_some();
+            u.set_query(None);
+            u.set_path(&first);
+            let mut shown = u.to_string();
+            if hidden_rest {
+                shown.push_str(if first.is_empty() { HIDDEN } else { "/…" });
+            }
+            shown
+        }
+        ChannelKind::Webhook | ChannelKind::Telegram => {
+            let had_query = u.query().is_some();
+            u.set_query(None);
+            u.set_fragment(None);
+            let mut shown = u.to_string();
+            if had_query {
+                shown.push_str("?…");
+            }
+            shown
+        }
+    }
+}
+
 fn valid_bot_token(t: &str) -> bool {
     let Some((id, key)) = t.split_once(':') else {
         return false;
@@ -321,7 +489,9 @@ pub struct ChannelView {
     pub name: Option<String>,
     /// How it is reached.
     pub kind: ChannelKind,
-    /// Where it sends (for telegram: the Bot API's base URL; the token is never shown).
+    /// Where it sends, with what would let a reader post to it left out (`…`): the path of a
+    /// Slack or Discord webhook (it is the credential), a generic webhook's query and password.
+    /// For telegram, the Bot API's base URL (the token is never shown).
     pub url: String,
     /// Telegram's chat.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -351,7 +521,7 @@ impl ChannelView {
             id: row.id,
             name: row.name.clone(),
             kind,
-            url: row.url.clone(),
+            url: shown_url(kind, &row.url),
             chat_id: row.chat_id.clone(),
             events,
             all_events,
@@ -363,6 +533,26 @@ impl ChannelView {
     /// Whether it wants `event` (a test goes to every channel asked).
     pub fn wants(&self, event: AlertEvent) -> bool {
         event == AlertEvent::Test || self.events.contains(&event)
+    }
+}
+
+/// A channel as delivery needs it: what the API shows, and the full URL to send to (which the
+/// view leaves partly out, see [`shown_url`]). Never returned or logged.
+#[derive(Clone)]
+pub struct Deliverable {
+    /// The channel as the API shows it.
+    pub view: ChannelView,
+    /// Where to send, whole.
+    pub url: String,
+}
+
+impl Deliverable {
+    /// The deliverable form of a stored channel (`None` for a kind from a newer botmaker).
+    pub fn of(row: &ChannelRow) -> Option<Self> {
+        Some(Self {
+            view: ChannelView::of(row)?,
+            url: row.url.clone(),
+        })
     }
 }
 
@@ -459,6 +649,53 @@ mod tests {
     }
 
     const TOKEN: &str = "123456789:AAEhBP0av28hBbHwWd4GqqSg1wTqW0Hx5kM";
+
+    #[test]
+    fn a_slack_or_discord_webhook_url_was_returned_whole_though_it_is_the_credential() {
+        let slack = "https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX";
+        let discord = "https://discord.com/api/webhooks/123/tokenSECRET";
+        assert_eq!(
+            shown_url(ChannelKind::Slack, slack),
+            "https://hooks.slack.com/services/…"
+        );
+        assert_eq!(
+            shown_url(ChannelKind::Discord, discord),
+            "https://discord.com/api/…"
+        );
+        let hook = "https://user:pw@example.com/hooks/ops?token=abc#x";
+        let shown = shown_url(ChannelKind::Webhook, hook);
+        assert_eq!(shown, "https://user:%E2%80%A6@example.com/hooks/ops?…");
+        assert_eq!(
+            shown_url(ChannelKind::Webhook, "http://127.0.0.1:9/a/b"),
+            "http://127.0.0.1:9/a/b"
+        );
+        assert_eq!(shown_url(ChannelKind::Webhook, "not a url"), "…");
+
+        let spec = check(serde_json::json!({"name": "s", "kind": "slack", "url": slack})).unwrap();
+        assert!(!format!("{spec:?}").contains("XXXXsecretXXXX"), "{spec:?}");
+        let req: NewChannel = serde_json::from_value(
+            serde_json::json!({"name": "d", "kind": "discord", "url": discord}),
+        )
+        .unwrap();
+        assert!(!format!("{req:?}").contains("tokenSECRET"), "{req:?}");
+        let row = ChannelRow {
+            id: 1,
+            name: Some("s".into()),
+            kind: "slack".into(),
+            url: slack.into(),
+            chat_id: None,
+            events: None,
+            has_signing_secret: false,
+            has_bot_token: false,
+            created_at: Utc::now(),
+        };
+        let view = ChannelView::of(&row).unwrap();
+        assert!(
+            !serde_json::to_string(&view)
+                .unwrap()
+                .contains("XXXXsecretXXXX")
+        );
+    }
 
     #[test]
     fn a_good_channel_of_each_kind_validates() {

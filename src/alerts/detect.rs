@@ -7,6 +7,7 @@
 //!   bot's own change goes through both (a PATCH stops and removes the old container before the
 //!   new one runs), unless the evidence is already certain: Docker restarting the same container
 //!   (its restart count went up) only happens after a death nobody asked for.
+//! - `degraded` waits [`DEGRADED_GRACE`] the same way: a channel reconnecting fails a moment.
 //! - `recovered` is sent once a bot that was alerted about has been running and healthy for
 //!   `settle`: a crashing bot runs for a moment between crashes, and that is no recovery.
 //! - `budget_exceeded` and `upgrade_failed` are passed on as they come: each is one event
@@ -24,6 +25,17 @@ use super::event::{Alert, AlertEvent};
 
 /// How long an `exited` or `missing` observation must hold before it is alerted.
 pub const CONFIRM_GRACE: Duration = Duration::from_secs(5);
+/// How long a bot must stay `degraded` before it is alerted: a chat channel reconnecting after
+/// a network blip reports a failure for a moment, and that is no news.
+pub const DEGRADED_GRACE: Duration = Duration::from_secs(30);
+
+/// How long `event` must hold once seen.
+fn grace(event: AlertEvent) -> Duration {
+    match event {
+        AlertEvent::Degraded => DEGRADED_GRACE,
+        _ => CONFIRM_GRACE,
+    }
+}
 /// How long a bot must run healthy before `recovered` is sent (Docker's own rule: a container
 /// that ran 10 s started successfully, and its restart back-off resets).
 pub const DEFAULT_RECOVERY_SETTLE: Duration = Duration::from_secs(10);
@@ -34,7 +46,7 @@ struct Track {
     last: Option<Observed>,
     /// Alerted and not recovered yet.
     active: BTreeSet<AlertEvent>,
-    /// An `exited` or `missing` waiting for [`CONFIRM_GRACE`].
+    /// An `exited`, `missing` or `degraded` waiting for its grace.
     pending: Option<(AlertEvent, Instant)>,
     /// Since when the current run has been running and healthy.
     healthy_since: Option<Instant>,
@@ -159,6 +171,9 @@ impl Track {
                 self.pending.get_or_insert((AlertEvent::Missing, now));
             }
             BotState::Running if o.health == Health::Unhealthy => fire.push(AlertEvent::Unhealthy),
+            BotState::Running if o.health == Health::Degraded => {
+                self.pending.get_or_insert((AlertEvent::Degraded, now));
+            }
             _ => {}
         }
         // A crash loop already says it dies: each death is no news.
@@ -186,7 +201,7 @@ impl Track {
     fn tick(&mut self, now: Instant, settle: Duration) -> Vec<AlertEvent> {
         let mut fire = Vec::new();
         if let Some((event, since)) = self.pending
-            && now.duration_since(since) >= CONFIRM_GRACE
+            && now.duration_since(since) >= grace(event)
         {
             self.pending = None;
             if self.last.as_ref().is_some_and(|o| still_holds(event, o))
@@ -216,6 +231,7 @@ fn still_holds(event: AlertEvent, o: &Observed) -> bool {
     match event {
         AlertEvent::Exited => o.state == BotState::Error,
         AlertEvent::Missing => o.state == BotState::Missing,
+        AlertEvent::Degraded => o.state == BotState::Running && o.health == Health::Degraded,
         _ => false,
     }
 }
@@ -385,6 +401,30 @@ mod tests {
         // A bot first seen running with the flag (botmaker restarted) is no news.
         let mut d = Detector::new(SETTLE);
         assert!(d.observe(&state(back), t0).is_empty());
+    }
+
+    #[test]
+    fn degraded_alerts_once_it_held_its_grace_and_a_blip_is_no_news() {
+        let mut d = Detector::new(SETTLE);
+        let t0 = Instant::now();
+        let well = observed(BotState::Running, "c1", 0);
+        let mut degraded = well.clone();
+        degraded.health = Health::Degraded;
+        let blip_s = DEGRADED_GRACE.as_secs() as usize - 5;
+        // A channel failing for less than the grace, then running again: nothing.
+        let mut obs = vec![well.clone()];
+        obs.extend(std::iter::repeat_n(degraded.clone(), blip_s));
+        obs.extend(std::iter::repeat_n(well.clone(), 3));
+        assert!(run(&mut d, t0, &obs).is_empty());
+        // Failing for longer: one alert, however long it lasts; recovered once well again.
+        let later = t0 + Duration::from_secs(100);
+        let mut obs = std::iter::repeat_n(degraded, 2 * DEGRADED_GRACE.as_secs() as usize)
+            .collect::<Vec<_>>();
+        obs.extend(std::iter::repeat_n(well, 12));
+        assert_eq!(
+            run(&mut d, later, &obs),
+            [AlertEvent::Degraded, AlertEvent::Recovered]
+        );
     }
 
     #[test]

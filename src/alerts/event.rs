@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::bots::{BotState, Observed};
+use crate::bots::{BotState, ChannelState, Observed};
 use crate::docker::Health;
 
 /// An event a channel can be told about.
@@ -23,6 +23,10 @@ pub enum AlertEvent {
     Exited,
     /// The bot runs but its health check fails.
     Unhealthy,
+    /// The bot runs but cannot do its job: a chat channel it is configured with fails (a
+    /// revoked token, say) or has no plugin, or it stays alive but not ready. Alerted once it
+    /// has held [`super::detect::DEGRADED_GRACE`].
+    Degraded,
     /// The bot's container is gone (removed behind botmaker's back).
     Missing,
     /// Back to running and healthy after any of the above.
@@ -45,6 +49,7 @@ impl AlertEvent {
         AlertEvent::OomKilled,
         AlertEvent::Exited,
         AlertEvent::Unhealthy,
+        AlertEvent::Degraded,
         AlertEvent::Missing,
         AlertEvent::Recovered,
         AlertEvent::BudgetExceeded,
@@ -58,6 +63,7 @@ impl AlertEvent {
             AlertEvent::OomKilled => "oom_killed",
             AlertEvent::Exited => "exited",
             AlertEvent::Unhealthy => "unhealthy",
+            AlertEvent::Degraded => "degraded",
             AlertEvent::Missing => "missing",
             AlertEvent::Recovered => "recovered",
             AlertEvent::BudgetExceeded => "budget_exceeded",
@@ -155,6 +161,23 @@ impl AlertPayload {
     }
 }
 
+/// Most of a bot's own words about a channel kept in an alert.
+const MAX_DETAIL_CHARS: usize = 160;
+
+/// `s` on one line, without control characters, at most `max` characters: a channel's detail
+/// is what the bot says, and a bot is not trusted to format an operator's messages.
+fn plain(s: &str, max: usize) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let trimmed = one_line.split_whitespace().collect::<Vec<_>>().join(" ");
+    match trimmed.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
+        None => trimmed,
+    }
+}
+
 fn message(alert: &Alert, name: &str) -> String {
     let o = alert.observed.as_ref();
     let restarts = o.map_or(0, |o| o.restart_count);
@@ -172,6 +195,31 @@ fn message(alert: &Alert, name: &str) -> String {
             None => format!("Bot {name} exited unexpectedly (Docker restarted it)"),
         },
         AlertEvent::Unhealthy => format!("Bot {name} is running but fails its health check"),
+        AlertEvent::Degraded => {
+            let failing: Vec<String> = o
+                .and_then(|o| o.channels.as_ref())
+                .into_iter()
+                .flatten()
+                .filter(|c| c.state.degrades())
+                .map(|c| {
+                    let what = match c.state {
+                        ChannelState::NotLoaded => "has no plugin".to_string(),
+                        _ => "is failing".to_string(),
+                    };
+                    match c.detail.as_deref().map(|d| plain(d, MAX_DETAIL_CHARS)) {
+                        Some(d) if !d.is_empty() => {
+                            format!("channel {} {what} ({d})", plain(&c.id, 32))
+                        }
+                        _ => format!("channel {} {what}", plain(&c.id, 32)),
+                    }
+                })
+                .collect();
+            if failing.is_empty() {
+                format!("Bot {name} is running but not ready: it answers, but cannot serve")
+            } else {
+                format!("Bot {name} is running but degraded: {}", failing.join("; "))
+            }
+        }
         AlertEvent::Missing => format!(
             "Bot {name} has no container: it was removed behind botmaker's back (apply the bot \
              to recreate it)"
@@ -200,6 +248,46 @@ mod tests {
             assert_eq!(AlertEvent::parse(e.as_str()), Some(*e));
         }
         assert_eq!(AlertEvent::parse("crashloop"), None);
+    }
+
+    #[test]
+    fn a_degraded_alert_names_the_failing_channel_in_the_bots_words_kept_to_one_short_line() {
+        use crate::bots::ChannelStatus;
+        let mut o: Observed = serde_json::from_value(serde_json::json!({
+            "state": "running", "health": "degraded", "exit_code": null, "restart_count": 0,
+            "oom_killed": false, "container_id": "c", "image_id": null, "started_at": null,
+        }))
+        .unwrap();
+        o.channels = Some(vec![
+            ChannelStatus {
+                id: "telegram".into(),
+                state: ChannelState::Failing,
+                detail: Some(format!("401: Unauthorized\n\u{1b}[31m{}", "x".repeat(500))),
+            },
+            ChannelStatus {
+                id: "slack".into(),
+                state: ChannelState::Running,
+                detail: None,
+            },
+        ]);
+        let alert = Alert {
+            event: AlertEvent::Degraded,
+            bot_id: "b1".into(),
+            observed: Some(o),
+            at: Utc::now(),
+        };
+        let p = AlertPayload::new(&alert, Some("Helper"), None);
+        assert!(
+            p.message.starts_with(
+                "Bot Helper is running but degraded: channel telegram is failing (401: Unauthorized"
+            ),
+            "{}",
+            p.message
+        );
+        assert!(!p.message.contains("slack"), "{}", p.message);
+        assert!(!p.message.chars().any(char::is_control), "{:?}", p.message);
+        assert!(p.message.chars().count() < 260, "{}", p.message);
+        assert_eq!(p.health, Some(Health::Degraded));
     }
 
     #[test]

@@ -29,8 +29,9 @@ use tokio::sync::{Mutex, Semaphore, broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
 pub use channel::{
-    ChannelKind, ChannelList, ChannelSpec, ChannelView, DEFAULT_TELEGRAM_API, DeliveryList,
-    DeliveryResult, DeliveryView, MAX_CHANNEL_NAME_LEN, NewChannel, check_url,
+    ChannelKind, ChannelList, ChannelPatch, ChannelSpec, ChannelView, DEFAULT_TELEGRAM_API,
+    Deliverable, DeliveryList, DeliveryResult, DeliveryView, Kept, MAX_CHANNEL_NAME_LEN,
+    NewChannel, check_url,
 };
 pub use detect::{CONFIRM_GRACE, DEFAULT_RECOVERY_SETTLE, Detector};
 pub use error::AlertError;
@@ -134,7 +135,7 @@ impl Counters {
 
 /// One alert for one channel.
 struct Job {
-    channel: ChannelView,
+    channel: Deliverable,
     payload: Arc<AlertPayload>,
 }
 
@@ -153,6 +154,9 @@ struct Inner {
     /// The queue's receiving end, until [`AlertService::run`] takes it.
     jobs: Mutex<Option<mpsc::Receiver<Job>>>,
     counters: Counters,
+    /// Held by a change to a channel: its row and secret files are written apart, and two
+    /// changes at once must not interleave them.
+    edits: Mutex<()>,
 }
 
 fn secret_name(file: &str) -> SecretName {
@@ -199,6 +203,7 @@ impl AlertService {
                 queue,
                 jobs: Mutex::new(Some(jobs)),
                 counters: Counters::default(),
+                edits: Mutex::new(()),
             }),
         }
     }
@@ -223,24 +228,39 @@ impl AlertService {
     /// Every channel, oldest first.
     pub async fn list(&self) -> Result<Vec<ChannelView>, AlertError> {
         Ok(self
-            .inner
-            .store
-            .list_channels()
+            .deliverables()
             .await?
-            .iter()
-            .filter_map(ChannelView::of)
+            .into_iter()
+            .map(|d| d.view)
             .collect())
     }
 
     /// One channel.
     pub async fn get(&self, id: &str) -> Result<ChannelView, AlertError> {
+        Ok(self.deliverable(id).await?.view)
+    }
+
+    /// Every channel with the full URL to send to.
+    async fn deliverables(&self) -> Result<Vec<Deliverable>, AlertError> {
+        Ok(self
+            .inner
+            .store
+            .list_channels()
+            .await?
+            .iter()
+            .filter_map(Deliverable::of)
+            .collect())
+    }
+
+    /// One channel with the full URL to send to.
+    async fn deliverable(&self, id: &str) -> Result<Deliverable, AlertError> {
         let n = parse_id(id)?;
         self.inner
             .store
             .get_channel(n)
             .await?
             .as_ref()
-            .and_then(ChannelView::of)
+            .and_then(Deliverable::of)
             .ok_or_else(|| AlertError::NotFound(id.to_string()))
     }
 
@@ -253,20 +273,7 @@ impl AlertService {
     }
 
     async fn insert(&self, spec: ChannelSpec) -> Result<ChannelView, AlertError> {
-        let row = ChannelRow {
-            id: 0,
-            name: spec.name.clone(),
-            kind: spec.kind.as_str().into(),
-            url: spec.url.clone(),
-            chat_id: spec.chat_id.clone(),
-            events: spec
-                .events
-                .as_ref()
-                .map(|es| es.iter().map(|e| e.as_str().to_string()).collect()),
-            has_signing_secret: spec.signing_secret.is_some(),
-            has_bot_token: spec.bot_token.is_some(),
-            created_at: Utc::now(),
-        };
+        let row = spec.row(0, Kept::default(), Utc::now());
         let id = self.inner.store.insert_channel(&row).await?;
         // The secrets after the row (which gives the id); if they cannot be written, the row
         // goes again, so a failed create leaves nothing behind.
@@ -295,14 +302,101 @@ impl AlertService {
         Ok(ChannelView::of(&ChannelRow { id, ..row }).expect("a known kind"))
     }
 
+    /// Changes a channel: the fields `patch` gives, checked as a whole channel. Write-only
+    /// secrets are replaced when given and kept when not; a `null` signing secret stops
+    /// signing. The channels `serve --alert-webhook` keeps are the flag's to change. Nothing
+    /// changes when any field is wrong.
+    pub async fn update(&self, id: &str, patch: ChannelPatch) -> Result<ChannelView, AlertError> {
+        let _edit = self.inner.edits.lock().await;
+        let n = parse_id(id)?;
+        let old = self
+            .inner
+            .store
+            .get_channel(n)
+            .await?
+            .ok_or_else(|| AlertError::NotFound(id.to_string()))?;
+        let mut errors = FieldErrors::default();
+        if old.name.is_none() {
+            errors.add(
+                "name",
+                "this channel is kept by `serve --alert-webhook`: change the flag instead",
+            );
+            return Err(AlertError::Validation(errors));
+        }
+        let (body, kept) = patch.over(&old);
+        let spec = body.validate_keeping(&mut errors, kept);
+        errors.into_result().map_err(AlertError::Validation)?;
+        let spec = spec.expect("validated");
+        let row = spec.row(n, kept, old.created_at);
+        // The row first (a name taken by another channel stops here, before any secret is
+        // replaced); then the files; if they cannot be written, the row goes back.
+        if !self.inner.store.update_channel(&row).await? {
+            return Err(AlertError::NotFound(id.to_string()));
+        }
+        let drop_signing = old.has_signing_secret && !row.has_signing_secret;
+        let (ss, secret, token) = (
+            self.inner.secrets.clone(),
+            spec.signing_secret,
+            spec.bot_token,
+        );
+        let written = blocking(move || {
+            let dir = secrets_dir(n);
+            for (file, value) in [(SIGNING_SECRET_FILE, secret), (BOT_TOKEN_FILE, token)] {
+                if let Some(v) = value {
+                    ss.set(&dir, &secret_name(file), &SecretValue::from(v))?;
+                }
+            }
+            if drop_signing {
+                ss.delete(&dir, &secret_name(SIGNING_SECRET_FILE))?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = written {
+            let _ = self.inner.store.update_channel(&old).await;
+            return Err(e);
+        }
+        Ok(ChannelView::of(&row).expect("a known kind"))
+    }
+
     /// Deletes a channel, its delivery history and its secrets.
     pub async fn delete(&self, id: &str) -> Result<(), AlertError> {
+        let _edit = self.inner.edits.lock().await;
         let n = parse_id(id)?;
         if !self.inner.store.delete_channel(n).await? {
             return Err(AlertError::NotFound(id.to_string()));
         }
         let ss = self.inner.secrets.clone();
         blocking(move || Ok(ss.delete_all(&secrets_dir(n)).map(drop)?)).await
+    }
+
+    /// Every channel's signing secret and Telegram bot token, as `(channel-<id>, NAME, value)`,
+    /// for a full backup: the registry knows the channels, not these files.
+    pub async fn channel_secrets(
+        &self,
+    ) -> Result<Vec<(BotId, SecretName, SecretValue)>, AlertError> {
+        let ids: Vec<i64> = self
+            .inner
+            .store
+            .list_channels()
+            .await?
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        let ss = self.inner.secrets.clone();
+        blocking(move || {
+            let mut out = Vec::new();
+            for id in ids {
+                let dir = secrets_dir(id);
+                for name in ss.list(&dir)? {
+                    if let Some(v) = ss.get(&dir, &name)? {
+                        out.push((dir.clone(), name, v));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// A channel's most recent delivery attempts, newest first.
@@ -319,7 +413,7 @@ impl AlertService {
     /// Sends a test message to a channel now (one attempt, no retry) and returns how it went;
     /// the attempt is in its deliveries too.
     pub async fn test(&self, id: &str) -> Result<DeliveryView, AlertError> {
-        let channel = self.get(id).await?;
+        let channel = self.deliverable(id).await?;
         let alert = Alert {
             event: AlertEvent::Test,
             bot_id: String::new(),
@@ -356,7 +450,10 @@ impl AlertService {
         for c in &flag_made {
             if !wanted.contains(&c.url) {
                 self.delete(&c.id.to_string()).await?;
-                tracing::info!(url = %c.url, "alert webhook no longer given: removed");
+                tracing::info!(
+                    url = %channel::shown_url(ChannelKind::Webhook, &c.url),
+                    "alert webhook no longer given: removed"
+                );
             }
         }
         for url in wanted {
@@ -448,7 +545,7 @@ impl AlertService {
     /// Puts `alert` on the queue once for each channel that wants it; never waits.
     async fn enqueue(&self, alert: Alert) {
         tracing::info!(bot = %alert.bot_id, event = %alert.event, "alert");
-        let channels = match self.list().await {
+        let channels = match self.deliverables().await {
             Ok(cs) => cs,
             Err(e) => {
                 tracing::warn!(error = %e, event = %alert.event, "cannot read notification channels; alert lost");
@@ -457,7 +554,7 @@ impl AlertService {
         };
         let channels: Vec<_> = channels
             .into_iter()
-            .filter(|c| c.wants(alert.event))
+            .filter(|c| c.view.wants(alert.event))
             .collect();
         if channels.is_empty() {
             return;
@@ -487,7 +584,7 @@ impl AlertService {
                 let c = &self.inner.counters;
                 c.count(&c.dropped, "dropped");
                 tracing::warn!(
-                    channel = job.channel.id,
+                    channel = job.channel.view.id,
                     event = %job.payload.event,
                     "alert queue full; alert dropped"
                 );
@@ -517,7 +614,7 @@ impl AlertService {
             }
             tokio::time::sleep(retry.delay_after(n)).await;
             // Deleted meanwhile: nobody to tell.
-            match self.get(&channel.id.to_string()).await {
+            match self.deliverable(&channel.view.id.to_string()).await {
                 Ok(c) => channel = c,
                 Err(_) => return,
             }
@@ -526,13 +623,16 @@ impl AlertService {
 
     async fn attempt(
         &self,
-        channel: &ChannelView,
+        channel: &Deliverable,
         payload: &AlertPayload,
     ) -> Result<u16, AttemptError> {
-        let secrets = self.secrets_of(channel).await.map_err(|e| AttemptError {
-            status: None,
-            error: format!("cannot read the channel's secrets: {e}"),
-        })?;
+        let secrets = self
+            .secrets_of(&channel.view)
+            .await
+            .map_err(|e| AttemptError {
+                status: None,
+                error: format!("cannot read the channel's secrets: {e}"),
+            })?;
         send::attempt(&self.inner.client, channel, payload, &secrets).await
     }
 
@@ -567,7 +667,7 @@ impl AlertService {
     /// Counts and records one attempt; returns the row as stored.
     async fn record(
         &self,
-        channel: &ChannelView,
+        channel: &Deliverable,
         payload: &AlertPayload,
         attempt: u32,
         result: &Result<u16, AttemptError>,
@@ -584,11 +684,11 @@ impl AlertService {
             DeliveryResult::Failed => c.count(&c.failed, "failed"),
         }
         if let Some(error) = &error {
-            tracing::warn!(channel = channel.id, event = %payload.event, attempt, %error, "alert delivery failed");
+            tracing::warn!(channel = channel.view.id, event = %payload.event, attempt, %error, "alert delivery failed");
         }
         let mut row = DeliveryRow {
             id: 0,
-            channel_id: channel.id,
+            channel_id: channel.view.id,
             event: payload.event.as_str().into(),
             bot_id: Some(payload.bot_id.clone()).filter(|b| !b.is_empty()),
             attempt,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::channel::{ChannelKind, ChannelView};
+use super::channel::{ChannelKind, Deliverable};
 use super::event::{AlertEvent, AlertPayload};
 
 /// The header carrying a webhook's signature: `sha256=<hex HMAC-SHA256 of the body>`.
@@ -60,6 +60,7 @@ pub fn readable(p: &AlertPayload) -> String {
         AlertEvent::OomKilled => "🔴 out of memory",
         AlertEvent::Exited => "🟠 exited",
         AlertEvent::Unhealthy => "🟠 unhealthy",
+        AlertEvent::Degraded => "🟠 degraded",
         AlertEvent::Missing => "🔴 missing",
         AlertEvent::UpgradeFailed => "🟠 upgrade rolled back",
     };
@@ -84,6 +85,14 @@ pub fn readable(p: &AlertPayload) -> String {
     text
 }
 
+/// `text` with Slack's three control characters escaped, as Slack asks: `<!channel>` or a
+/// `<url|link>` in a bot's own words (a channel's error detail) stays plain text.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// What is sent for one attempt.
 #[derive(Debug)]
 struct Outgoing {
@@ -94,10 +103,11 @@ struct Outgoing {
 
 /// The request for `channel`.
 fn request(
-    channel: &ChannelView,
+    target: &Deliverable,
     payload: &AlertPayload,
     secrets: &ChannelSecrets,
 ) -> Result<Outgoing, AttemptError> {
+    let channel = &target.view;
     let mut headers = vec![(EVENT_HEADER, payload.event.as_str().to_string())];
     let (url, body) = match channel.kind {
         ChannelKind::Webhook => {
@@ -115,11 +125,12 @@ fn request(
                 }
                 None => {}
             }
-            (channel.url.clone(), body)
+            (target.url.clone(), body)
         }
         ChannelKind::Slack => (
-            channel.url.clone(),
-            serde_json::to_vec(&serde_json::json!({ "text": readable(payload) })).expect("json"),
+            target.url.clone(),
+            serde_json::to_vec(&serde_json::json!({ "text": slack_escaped(&readable(payload)) }))
+                .expect("json"),
         ),
         ChannelKind::Discord => {
             let content: String = readable(payload)
@@ -127,8 +138,13 @@ fn request(
                 .take(DISCORD_MAX_CONTENT)
                 .collect();
             (
-                channel.url.clone(),
-                serde_json::to_vec(&serde_json::json!({ "content": content })).expect("json"),
+                target.url.clone(),
+                // No mention is ever pinged: a bot's own words can be in the text.
+                serde_json::to_vec(&serde_json::json!({
+                    "content": content,
+                    "allowed_mentions": { "parse": [] },
+                }))
+                .expect("json"),
             )
         }
         ChannelKind::Telegram => {
@@ -141,7 +157,7 @@ fn request(
             (
                 format!(
                     "{}/bot{token}/sendMessage",
-                    channel.url.trim_end_matches('/')
+                    target.url.trim_end_matches('/')
                 ),
                 serde_json::to_vec(&serde_json::json!({
                     "chat_id": channel.chat_id,
@@ -158,7 +174,7 @@ fn request(
 /// Sends `payload` to `channel` once; the receiver's status on success (2xx).
 pub async fn attempt(
     client: &reqwest::Client,
-    channel: &ChannelView,
+    channel: &Deliverable,
     payload: &AlertPayload,
     secrets: &ChannelSecrets,
 ) -> Result<u16, AttemptError> {
@@ -229,6 +245,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
+    use crate::alerts::channel::ChannelView;
     use crate::alerts::event::Alert;
 
     /// The example in the README: a receiver checks the signature this way.
@@ -242,17 +259,20 @@ mod tests {
         );
     }
 
-    fn channel(kind: ChannelKind, url: &str) -> ChannelView {
-        ChannelView {
-            id: 1,
-            name: Some("c".into()),
-            kind,
+    fn channel(kind: ChannelKind, url: &str) -> Deliverable {
+        Deliverable {
+            view: ChannelView {
+                id: 1,
+                name: Some("c".into()),
+                kind,
+                url: "shown, never sent to".into(),
+                chat_id: Some("-100".into()),
+                events: AlertEvent::SUBSCRIBABLE.to_vec(),
+                all_events: true,
+                signed: false,
+                created_at: Utc::now(),
+            },
             url: url.into(),
-            chat_id: Some("-100".into()),
-            events: AlertEvent::SUBSCRIBABLE.to_vec(),
-            all_events: true,
-            signed: false,
-            created_at: Utc::now(),
         }
     }
 
@@ -297,6 +317,23 @@ mod tests {
             request(&channel(ChannelKind::Discord, "http://h/d"), &p, &secrets).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert!(v["content"].as_str().unwrap().contains("crash loop"));
+        assert_eq!(v["allowed_mentions"]["parse"], serde_json::json!([]));
+
+        // What a bot writes cannot ping a Slack channel or forge a link.
+        let mut hostile = payload();
+        hostile.message = "<!channel> see <http://evil|here> & more".into();
+        let Outgoing { body, .. } = request(
+            &channel(ChannelKind::Slack, "http://h/s"),
+            &hostile,
+            &secrets,
+        )
+        .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let text = v["text"].as_str().unwrap();
+        assert!(
+            text.contains("&lt;!channel&gt; see &lt;http://evil|here&gt; &amp; more"),
+            "{text}"
+        );
 
         let Outgoing { url, body, .. } = request(
             &channel(ChannelKind::Telegram, "http://h/tg/"),
@@ -313,7 +350,7 @@ mod tests {
         let err = request(&channel(ChannelKind::Telegram, "http://h"), &p, &none).unwrap_err();
         assert!(err.error.contains("bot token"), "{err:?}");
         let mut signed = channel(ChannelKind::Webhook, "http://h/x");
-        signed.signed = true;
+        signed.view.signed = true;
         let err = request(&signed, &p, &none).unwrap_err();
         assert!(
             err.error.contains("signing secret"),

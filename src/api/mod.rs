@@ -38,8 +38,8 @@ pub use observe::{
 pub use upgrade::{UPGRADE_ROLLED_BACK, UpgradeRolledBack};
 
 pub use crate::alerts::{
-    AlertEvent, AlertPayload, ChannelKind, ChannelList, ChannelView, DeliveryList, DeliveryResult,
-    DeliveryView, NewChannel,
+    AlertEvent, AlertPayload, ChannelKind, ChannelList, ChannelPatch, ChannelView, DeliveryList,
+    DeliveryResult, DeliveryView, NewChannel,
 };
 pub use crate::bots::{
     BotEvent, BotEventKind, BotState, BotView, CreateBot, FieldErrors, HttpProbe, LimitsSpec,

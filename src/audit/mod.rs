@@ -242,6 +242,22 @@ pub fn action_of(method: &str, route: &str) -> Option<Action> {
         },
         ("POST", "/api/bots/{id}/llm-keys/rotate") => on_bot("llm_keys_rotate"),
         ("DELETE", "/api/bots/{id}/llm-keys") => on_bot("llm_keys_revoke"),
+        ("POST", "/api/notifications") => Action {
+            answer_field: Some(AnswerField::Target("name")),
+            ..act("notification_add")
+        },
+        ("PATCH", "/api/notifications/{id}") => Action {
+            target_param: Some("id"),
+            ..act("notification_change")
+        },
+        ("DELETE", "/api/notifications/{id}") => Action {
+            target_param: Some("id"),
+            ..act("notification_remove")
+        },
+        ("POST", "/api/notifications/{id}/test") => Action {
+            target_param: Some("id"),
+            ..act("notification_test")
+        },
         ("GET" | "HEAD" | "OPTIONS", _) => return None,
         _ => act(""),
     };
@@ -269,11 +285,11 @@ mod tests {
             None,
             "Auth::login records it"
         );
-        let unknown = action_of("POST", "/api/notifications").unwrap();
+        let unknown = action_of("POST", "/api/some-new-thing").unwrap();
         assert_eq!(unknown.name, "", "named by generic_action");
         assert_eq!(
-            generic_action("POST", "/api/notifications"),
-            "post /api/notifications"
+            generic_action("POST", "/api/some-new-thing"),
+            "post /api/some-new-thing"
         );
         let named_import = action_of("DELETE", "/api/bots/import").unwrap();
         assert_eq!(

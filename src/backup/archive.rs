@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use super::BackupError;
 use super::manifest::{
-    BOT_RECORD, BackupKind, BotEntry, FORMAT, LLM_PROVIDERS, Manifest, REGISTRY, VERSION,
+    BOT_RECORD, BackupKind, BotEntry, FORMAT, LLM_PROVIDERS, Manifest, NOTIFICATION_SECRETS,
+    REGISTRY, VERSION,
 };
 use super::workspace;
 use super::writer::ArchiveWriter;
@@ -41,6 +42,9 @@ pub struct FleetSnapshot {
     /// The LLM providers' real API keys, as files under `<data>/llm-providers/<dir>/<name>`:
     /// the registry knows the providers but not their keys.
     pub llm_provider_keys: Vec<(BotId, SecretName, SecretValue)>,
+    /// The notification channels' signing secrets and Telegram bot tokens, as files under
+    /// `<data>/notification-secrets/channel-<id>/<NAME>` (the registry has the channels only).
+    pub notification_secrets: Vec<(BotId, SecretName, SecretValue)>,
 }
 
 /// A bot's record in a single-bot backup: what another botmaker needs to recreate it (not the
@@ -128,13 +132,17 @@ pub fn write_full<W: Write>(
     for b in &snap.bots {
         add_bot(&mut w, b, workspaces_root, &mut skipped)?;
     }
-    for (dir, name, key) in &snap.llm_provider_keys {
-        w.add_dir(&format!("{LLM_PROVIDERS}/{dir}"), SECRETS_DIR_MODE)?;
-        w.add_bytes(
-            &format!("{LLM_PROVIDERS}/{dir}/{name}"),
-            key.expose(),
-            SECRET_MODE,
-        )?;
+    for (area, files) in [
+        (LLM_PROVIDERS, &snap.llm_provider_keys),
+        (NOTIFICATION_SECRETS, &snap.notification_secrets),
+    ] {
+        let mut dirs = std::collections::BTreeSet::new();
+        for (dir, name, value) in files {
+            if dirs.insert(dir) {
+                w.add_dir(&format!("{area}/{dir}"), SECRETS_DIR_MODE)?;
+            }
+            w.add_bytes(&format!("{area}/{dir}/{name}"), value.expose(), SECRET_MODE)?;
+        }
     }
     let mut m = manifest(
         BackupKind::Full,

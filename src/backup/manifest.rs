@@ -17,6 +17,9 @@ pub const REGISTRY: &str = "registry.db";
 pub const BOT_RECORD: &str = "bot.json";
 /// Directory of the LLM providers' key files in a full backup, as in the data directory.
 pub const LLM_PROVIDERS: &str = "llm-providers";
+/// Directory of the notification channels' secret files in a full backup, as in the data
+/// directory.
+pub const NOTIFICATION_SECRETS: &str = "notification-secrets";
 
 /// What an archive is a backup of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 
 use super::BackupError;
 use super::manifest::{
-    BOT_RECORD, BackupKind, EntryKind, EntrySum, LLM_PROVIDERS, MANIFEST, Manifest, REGISTRY,
+    BOT_RECORD, BackupKind, EntryKind, EntrySum, LLM_PROVIDERS, MANIFEST, Manifest,
+    NOTIFICATION_SECRETS, REGISTRY,
 };
 use crate::BotId;
 use crate::secrets::SecretName;
@@ -40,6 +41,10 @@ pub enum Target {
     LlmProviderDir(BotId),
     /// An LLM provider's key file.
     LlmProviderKey(BotId, SecretName),
+    /// A notification channel's secrets directory (`notification-secrets/channel-<id>`).
+    NotificationDir(BotId),
+    /// A channel's signing secret or bot token.
+    NotificationSecret(BotId, SecretName),
 }
 
 /// What [`for_each`] tells about an entry besides its content.
@@ -94,6 +99,11 @@ pub fn classify(name: &str) -> Result<Target, BackupError> {
         [LLM_PROVIDERS, dir, key] => Ok(Target::LlmProviderKey(
             bot(dir)?,
             SecretName::new(*key).map_err(|_| bad())?,
+        )),
+        [NOTIFICATION_SECRETS, dir] => Ok(Target::NotificationDir(bot(dir)?)),
+        [NOTIFICATION_SECRETS, dir, file] => Ok(Target::NotificationSecret(
+            bot(dir)?,
+            SecretName::new(*file).map_err(|_| bad())?,
         )),
         _ => Err(bad()),
     }
@@ -212,7 +222,9 @@ fn check_entries(
             Target::Registry
             | Target::BotRecord
             | Target::LlmProviderDir(_)
-            | Target::LlmProviderKey(..) => continue,
+            | Target::LlmProviderKey(..)
+            | Target::NotificationDir(_)
+            | Target::NotificationSecret(..) => continue,
         };
         if !bots.contains(bot.as_str()) {
             return Err(corrupt(format!(
@@ -307,6 +319,13 @@ mod tests {
         w.add_dir("llm-providers/openai", 0o700).unwrap();
         w.add_bytes("llm-providers/openai/API_KEY", b"sk-real", 0o600)
             .unwrap();
+        w.add_dir("notification-secrets/channel-3", 0o700).unwrap();
+        w.add_bytes(
+            "notification-secrets/channel-3/SIGNING_SECRET",
+            b"0123456789abcdef",
+            0o600,
+        )
+        .unwrap();
         w.finish(manifest(BackupKind::Full)).unwrap().1
     }
 
@@ -314,7 +333,7 @@ mod tests {
     fn a_whole_archive_verifies_and_reads_back() {
         let bytes = archive();
         let m = verify(bytes.as_slice(), BackupKind::Full).unwrap();
-        assert_eq!(m.entries.len(), 7);
+        assert_eq!(m.entries.len(), 9);
         let mut got = Vec::new();
         for_each(bytes.as_slice(), |t, info, r| {
             let mut v = Vec::new();
@@ -343,6 +362,15 @@ mod tests {
                 Target::LlmProviderKey(openai, SecretName::new("API_KEY").unwrap()),
                 EntryKind::File,
                 7
+            )
+        );
+        let channel = BotId::new("channel-3").unwrap();
+        assert_eq!(
+            got[8],
+            (
+                Target::NotificationSecret(channel, SecretName::new("SIGNING_SECRET").unwrap()),
+                EntryKind::File,
+                16
             )
         );
     }

@@ -19,7 +19,7 @@ use clap::Args;
 
 use super::BackupError;
 use super::crypt::{self, Passphrase};
-use super::manifest::{BackupKind, LLM_PROVIDERS, Manifest};
+use super::manifest::{BackupKind, LLM_PROVIDERS, Manifest, NOTIFICATION_SECRETS};
 use super::reader::{self, Target};
 use super::workspace::WorkspaceWriter;
 use crate::BotId;
@@ -166,7 +166,13 @@ pub fn restore(
     } else {
         None
     };
-    for name in [DATABASE, "secrets", "workspaces", LLM_PROVIDERS] {
+    for name in [
+        DATABASE,
+        "secrets",
+        "workspaces",
+        LLM_PROVIDERS,
+        NOTIFICATION_SECRETS,
+    ] {
         let from = staging.join(name);
         if from.exists() {
             fs::rename(&from, data_dir.join(name))
@@ -200,6 +206,7 @@ fn unpack(
     let owner_of = |bot: &BotId| owners.get(bot.as_str()).copied().flatten();
     let secrets_root = staging.join("secrets");
     let llm_root = staging.join(LLM_PROVIDERS);
+    let notification_root = staging.join(NOTIFICATION_SECRETS);
     let mut workspaces = WorkspaceWriter::new(&staging.join("workspaces"))?;
     let (mut secrets, mut files) = (0, 0);
     reader::for_each(open_archive(archive, passphrase)?, |target, info, data| {
@@ -220,15 +227,8 @@ fn unpack(
                 store_for(&secrets_root, owner_of(&bot)).ensure_bot_dir(&bot)?;
             }
             Target::Secret(bot, name) => {
-                let mut value = Vec::new();
-                data.take(info.size)
-                    .read_to_end(&mut value)
-                    .map_err(|e| BackupError::Corrupt(format!("it cannot be read ({e})")))?;
-                store_for(&secrets_root, owner_of(&bot)).set(
-                    &bot,
-                    &name,
-                    &SecretValue::from(value),
-                )?;
+                let value = read_value(data, info.size)?;
+                store_for(&secrets_root, owner_of(&bot)).set(&bot, &name, &value)?;
                 secrets += 1;
             }
             Target::Workspace(bot, rel) => {
@@ -242,11 +242,14 @@ fn unpack(
                 SecretsStore::new(&llm_root).ensure_bot_dir(&dir)?;
             }
             Target::LlmProviderKey(dir, name) => {
-                let mut value = Vec::new();
-                data.take(info.size)
-                    .read_to_end(&mut value)
-                    .map_err(|e| BackupError::Corrupt(format!("it cannot be read ({e})")))?;
-                SecretsStore::new(&llm_root).set(&dir, &name, &SecretValue::from(value))?;
+                SecretsStore::new(&llm_root).set(&dir, &name, &read_value(data, info.size)?)?;
+            }
+            Target::NotificationDir(dir) => {
+                SecretsStore::new(&notification_root).ensure_bot_dir(&dir)?;
+            }
+            Target::NotificationSecret(dir, name) => {
+                let value = read_value(data, info.size)?;
+                SecretsStore::new(&notification_root).set(&dir, &name, &value)?;
             }
             // A single-bot record has no place in a full restore (verify refused it already).
             Target::BotRecord => {}
@@ -260,6 +263,15 @@ fn unpack(
         }
     }
     Ok((secrets, files))
+}
+
+/// A secret file's `size` bytes from the archive.
+fn read_value(data: impl Read, size: u64) -> Result<SecretValue, BackupError> {
+    let mut value = Vec::new();
+    data.take(size)
+        .read_to_end(&mut value)
+        .map_err(|e| BackupError::Corrupt(format!("it cannot be read ({e})")))?;
+    Ok(SecretValue::from(value))
 }
 
 fn store_for(root: &Path, owner: Option<(u32, u32)>) -> SecretsStore {

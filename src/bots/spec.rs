@@ -261,7 +261,7 @@ fn update_example() -> serde_json::Value {
 }
 
 /// A PATCH field that tells "absent" (`None`: keep) from `null` (`Some(None)`: clear).
-mod present {
+pub(crate) mod present {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     pub fn deserialize<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>

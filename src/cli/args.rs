@@ -143,9 +143,43 @@ pub enum NotificationsCommand {
         #[arg(long)]
         signing_secret_stdin: bool,
         /// Only these events (comma-separated: crash_loop, oom_killed, exited, unhealthy,
-        /// missing, recovered, budget_exceeded, upgrade_failed) [default: every event].
+        /// degraded, missing, recovered, budget_exceeded, upgrade_failed) [default: every
+        /// event].
         #[arg(long, value_delimiter = ',')]
         events: Vec<String>,
+    },
+    /// Change a channel: only the options given (its kind stays). Secrets are read from a
+    /// file or stdin and replace the stored ones; without them the stored ones stay.
+    Edit {
+        /// The channel's id.
+        id: i64,
+        /// A new unique name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new URL (for telegram the Bot API's base URL).
+        #[arg(long)]
+        url: Option<String>,
+        /// Telegram: a new chat.
+        #[arg(long)]
+        chat_id: Option<String>,
+        /// Telegram: read a new bot token from this file.
+        #[arg(long)]
+        bot_token_file: Option<PathBuf>,
+        /// Webhook: read a new signing secret from this file.
+        #[arg(long, conflicts_with_all = ["signing_secret_stdin", "unsigned"])]
+        signing_secret_file: Option<PathBuf>,
+        /// Webhook: read a new signing secret from stdin.
+        #[arg(long, conflicts_with = "unsigned")]
+        signing_secret_stdin: bool,
+        /// Webhook: stop signing (the signing secret is deleted).
+        #[arg(long)]
+        unsigned: bool,
+        /// Only these events from now on (comma-separated, as for `add`).
+        #[arg(long, value_delimiter = ',', conflicts_with = "all_events")]
+        events: Vec<String>,
+        /// Every event from now on, including ones added later.
+        #[arg(long)]
+        all_events: bool,
     },
     /// Remove a channel, its secrets and its delivery history.
     #[command(visible_alias = "remove")]

@@ -1,4 +1,4 @@
-//! `notifications list|add|rm|test|deliveries`: alert channels from the command line. Secrets
+//! `notifications list|add|edit|rm|test|deliveries`: alert channels from the command line. Secrets
 //! (a signing secret, a Telegram bot token) come from a file or stdin, never from the command
 //! line, and are never printed.
 
@@ -13,7 +13,7 @@ use super::error::CliError;
 use super::input;
 use super::output::{Table, print_json, timestamp};
 use crate::api::{
-    ChannelList, ChannelView, DeliveryList, DeliveryResult, DeliveryView, NewChannel,
+    ChannelList, ChannelPatch, ChannelView, DeliveryList, DeliveryResult, DeliveryView, NewChannel,
 };
 
 /// Runs a `notifications` subcommand.
@@ -76,6 +76,57 @@ pub async fn run(client: &ApiClient, cmd: NotificationsCommand) -> Result<(), Cl
                 c.id,
                 c.kind,
                 c.url,
+                events_cell(&c)
+            );
+        }
+        NotificationsCommand::Edit {
+            id,
+            name,
+            url,
+            chat_id,
+            bot_token_file,
+            signing_secret_file,
+            signing_secret_stdin,
+            unsigned,
+            events,
+            all_events,
+        } => {
+            let bot_token = match bot_token_file {
+                Some(path) => Some(secret(Some(&path), "Telegram bot token")?),
+                None => None,
+            };
+            let signing_secret = match (signing_secret_file, signing_secret_stdin, unsigned) {
+                (Some(path), _, _) => Some(Some(secret(Some(&path), "signing secret")?)),
+                (None, true, _) => Some(Some(secret(None, "signing secret")?)),
+                (None, false, true) => Some(None),
+                (None, false, false) => None,
+            };
+            let events = match (all_events, events.is_empty()) {
+                (true, _) => Some(None),
+                (false, false) => Some(Some(events)),
+                (false, true) => None,
+            };
+            let body = ChannelPatch {
+                name,
+                url,
+                chat_id,
+                bot_token,
+                signing_secret,
+                events,
+            };
+            let c: ChannelView = client
+                .call(
+                    Method::PATCH,
+                    &format!("/api/notifications/{id}"),
+                    Some(&body),
+                )
+                .await?;
+            println!(
+                "changed channel {} ({}, {}{}) for {}",
+                c.id,
+                c.kind,
+                c.url,
+                if c.signed { ", signed" } else { "" },
                 events_cell(&c)
             );
         }

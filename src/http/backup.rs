@@ -78,7 +78,8 @@ pub async fn backup_all(
     State(s): State<AppState>,
     Extension(actor): Extension<Principal>,
 ) -> Result<Response, ApiError> {
-    let snap = s.bots.fleet_snapshot().await?;
+    let mut snap = s.bots.fleet_snapshot().await?;
+    snap.notification_secrets = s.alerts.channel_secrets().await?;
     let root = s.bots.workspaces_root().to_path_buf();
     tracing::info!(%actor, "backup requested");
     Ok(streamed(

@@ -82,7 +82,10 @@ fn routes() -> Routes {
             notifications::list_channels,
             notifications::create_channel
         ))
-        .routes(routes!(notifications::delete_channel))
+        .routes(routes!(
+            notifications::delete_channel,
+            notifications::update_channel
+        ))
         .routes(routes!(notifications::test_channel))
         .routes(routes!(notifications::list_deliveries))
         .routes(routes!(metrics::metrics))

@@ -10,7 +10,8 @@ use axum::{Extension, Json};
 use super::openapi::{BadRequest, Conflict, NotFound};
 use crate::access::Principal;
 use crate::api::{
-    ChannelList, ChannelView, DeliveriesQuery, DeliveryList, DeliveryView, NewChannel, Success,
+    ChannelList, ChannelPatch, ChannelView, DeliveriesQuery, DeliveryList, DeliveryView,
+    NewChannel, Success,
 };
 use crate::edge::{ApiError, ApiJson, ApiPath, ApiQuery, AppState};
 
@@ -51,6 +52,36 @@ pub async fn create_channel(
     let view = s.alerts.create(body).await?;
     tracing::info!(channel = view.id, kind = %view.kind, %actor, "notification channel added");
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Change a notification channel: only the fields given (its kind stays).
+///
+/// `signing_secret` and `bot_token` are write-only: replaced when given, kept when absent;
+/// `"signing_secret": null` stops signing, `"events": null` subscribes to every event. The
+/// channels `serve --alert-webhook` keeps are refused (change the flag). Checked as a whole
+/// channel: nothing changes when any field is wrong.
+#[utoipa::path(
+    patch,
+    path = "/api/notifications/{id}",
+    tag = "alerts",
+    params(("id" = i64, Path, description = "Channel id")),
+    request_body(content = ChannelPatch, description = "The fields to change"),
+    responses(
+        (status = 200, description = "Changed", body = ChannelView),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
+pub async fn update_channel(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Principal>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<ChannelPatch>,
+) -> Result<Json<ChannelView>, ApiError> {
+    let view = s.alerts.update(&id, body).await?;
+    tracing::info!(channel = view.id, %actor, "notification channel changed");
+    Ok(Json(view))
 }
 
 /// Remove a notification channel, its secrets and its delivery history.

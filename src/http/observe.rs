@@ -279,15 +279,16 @@ pub async fn bot_stats_history(
 ) -> Result<Json<StatsHistory>, ApiError> {
     let not_found = || ApiError::from(crate::bots::BotError::NotFound(id.clone()));
     let bot = BotId::new(id.as_str()).map_err(|_| not_found())?;
-    if s.store.get_bot(&bot).await?.is_none() {
-        return Err(not_found());
-    }
+    let row = s.store.get_bot(&bot).await?.ok_or_else(not_found)?;
     let now = Utc::now();
     let oldest = now - chrono::Duration::from_std(HISTORY_KEEP).expect("24 hours");
+    // Never before the bot was created: the last minute of a deleted bot of the same id can
+    // be written after its deletion (the sampler hands out a vanished bot's open minute).
     let since = q
         .since
         .unwrap_or(now - chrono::Duration::hours(1))
-        .max(oldest);
+        .max(oldest)
+        .max(row.created_at);
     let rows = s
         .store
         .stats_minutes(bot.as_str(), minute_of(since))

@@ -322,8 +322,8 @@ impl Store {
         .await
     }
 
-    /// Removes the bot's row and its create or delete entry, in one transaction. Returns
-    /// `false` if there was no such bot.
+    /// Removes the bot's row, its create or delete entry and its stats history, in one
+    /// transaction. Returns `false` if there was no such bot.
     ///
     /// # Errors
     /// [`StoreError::Sqlite`] if the write fails.
@@ -336,6 +336,11 @@ impl Store {
                 let changed = tx.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
                 tx.execute(
                     "DELETE FROM bot_operations WHERE bot_id = ?1",
+                    [id.as_str()],
+                )?;
+                // Its stats history goes with it: a later bot of the same id starts blank.
+                tx.execute(
+                    "DELETE FROM bot_stats_minutes WHERE bot_id = ?1",
                     [id.as_str()],
                 )?;
                 tx.commit()?;
@@ -543,7 +548,14 @@ impl Store {
         let changed_id = id.clone();
         let result = self
             .call(move |conn| {
-                let changed = conn.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
+                // Its stats history goes with it: a later bot of the same id starts blank.
+                let tx = conn.transaction()?;
+                tx.execute(
+                    "DELETE FROM bot_stats_minutes WHERE bot_id = ?1",
+                    [id.as_str()],
+                )?;
+                let changed = tx.execute("DELETE FROM bots WHERE id = ?1", [id.as_str()])?;
+                tx.commit()?;
                 Ok(changed > 0)
             })
             .await;

@@ -96,6 +96,23 @@ fn parse_channel(
     Ok(row)
 }
 
+/// A channel's event names as stored (`NULL`: every event).
+fn events_json(row: &ChannelRow) -> Option<String> {
+    row.events
+        .as_ref()
+        .map(|e| serde_json::to_string(e).expect("strings serialize"))
+}
+
+/// A write refused because another channel has the name is [`StoreError::AlreadyExists`].
+fn name_taken(e: rusqlite::Error, row: &ChannelRow) -> StoreError {
+    match unique_violation(&e) {
+        Some(UniqueViolation::Unique) => StoreError::AlreadyExists {
+            id: row.name.clone().unwrap_or_default(),
+        },
+        _ => e.into(),
+    }
+}
+
 impl Store {
     /// Adds a channel and returns its id.
     ///
@@ -104,10 +121,7 @@ impl Store {
     pub async fn insert_channel(&self, row: &ChannelRow) -> Result<i64, StoreError> {
         let row = row.clone();
         self.call(move |conn| {
-            let events = row
-                .events
-                .as_ref()
-                .map(|e| serde_json::to_string(e).expect("strings serialize"));
+            let events = events_json(&row);
             conn.execute(
                 "INSERT INTO notification_channels \
                  (name, kind, url, chat_id, events, has_signing_secret, has_bot_token, created_at) \
@@ -123,12 +137,7 @@ impl Store {
                     timestamp(&row.created_at)
                 ],
             )
-            .map_err(|e| match unique_violation(&e) {
-                Some(UniqueViolation::Unique) => StoreError::AlreadyExists {
-                    id: row.name.clone().unwrap_or_default(),
-                },
-                _ => e.into(),
-            })?;
+            .map_err(|e| name_taken(e, &row))?;
             Ok(conn.last_insert_rowid())
         })
         .await
@@ -159,6 +168,32 @@ impl Store {
             .optional()?
             .map(parse_channel)
             .transpose()
+        })
+        .await
+    }
+
+    /// Replaces a channel's settings (everything but its id, kind and creation time); whether
+    /// it exists. A name another channel has is [`StoreError::AlreadyExists`].
+    pub async fn update_channel(&self, row: &ChannelRow) -> Result<bool, StoreError> {
+        let row = row.clone();
+        self.call(move |conn| {
+            let events = events_json(&row);
+            let changed = conn
+                .execute(
+                    "UPDATE notification_channels SET name = ?2, url = ?3, chat_id = ?4, \
+                     events = ?5, has_signing_secret = ?6, has_bot_token = ?7 WHERE id = ?1",
+                    params![
+                        row.id,
+                        row.name,
+                        row.url,
+                        row.chat_id,
+                        events,
+                        row.has_signing_secret,
+                        row.has_bot_token,
+                    ],
+                )
+                .map_err(|e| name_taken(e, &row))?;
+            Ok(changed > 0)
         })
         .await
     }

@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use botmaker::BotId;
@@ -13,10 +12,10 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
 
+use crate::support::child_server::ChildServer;
 use crate::support::private_engine::PrivateEngine;
-use crate::support::server::{PASSWORD, TestServer};
+use crate::support::server::TestServer;
 use crate::support::{Harness, eventually};
 
 fn state(v: &Value) -> &str {
@@ -235,86 +234,14 @@ async fn fifty_concurrent_mutations_keep_one_bot_consistent() {
     }
 }
 
-/// `botmaker serve` as a child process, killed with SIGKILL at will.
-struct Serve {
-    child: Child,
-    base: String,
-    token: String,
-}
-
-const BIN: &str = env!("CARGO_BIN_EXE_botmaker");
-
-async fn serve(h: &Harness, data: &Path, log: &Path, client: &reqwest::Client) -> Serve {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let stderr = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    let child = Command::new(BIN)
-        .arg("serve")
-        .env("BOTMAKER_DATA_DIR", data)
-        .env("BOTMAKER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("BOTMAKER_INSTANCE", h.docker.instance())
-        .env("DOCKER_HOST", h.docker.host())
-        .env("BOTMAKER_ADMIN_PASSWORD", PASSWORD)
-        .env("BOTMAKER_STOP_TIMEOUT", "2")
-        .env("BOTMAKER_RESYNC_INTERVAL", "2")
-        .env("BOTMAKER_LOG", "botmaker=info")
-        .env_remove("BOTMAKER_ADMIN_PASSWORD_FILE")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(stderr))
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(res) = client.get(format!("{base}/health")).send().await {
-            if res.status() == StatusCode::OK {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "botmaker serve did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let login: Value = client
-        .post(format!("{base}/api/login"))
-        .json(&json!({ "password": PASSWORD }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["token"].as_str().unwrap().to_string();
-    Serve { child, base, token }
-}
-
-impl Serve {
-    async fn get(&self, client: &reqwest::Client, path: &str) -> (StatusCode, Value) {
-        let res = client
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        (res.status(), res.json().await.unwrap_or(Value::Null))
-    }
-}
-
 /// Every bot has its container and every container its bot, secrets on disk are what the rows
 /// say, there are no orphans, and the database is sound.
-async fn check_no_half_made_bots(s: &Serve, h: &Harness, client: &reqwest::Client, data: &Path) {
+async fn check_no_half_made_bots(s: &ChildServer, h: &Harness, data: &Path) {
     let last = eventually(
         "rows and containers to match",
         Duration::from_secs(30),
         || async {
-            let (status, list) = s.get(client, "/api/bots").await;
+            let (status, list) = s.call(Method::GET, "/api/bots", None).await;
             if status != StatusCode::OK {
                 return None;
             }
@@ -345,7 +272,7 @@ async fn check_no_half_made_bots(s: &Serve, h: &Harness, client: &reqwest::Clien
             "secret files of {id} differ from its row"
         );
     }
-    let (status, o) = s.get(client, "/api/admin/orphans").await;
+    let (status, o) = s.call(Method::GET, "/api/admin/orphans", None).await;
     assert_eq!(status, StatusCode::OK, "{o}");
     assert_eq!(o["total"], 0, "orphans after recovery: {o}");
     let db = rusqlite::Connection::open_with_flags(
@@ -371,10 +298,10 @@ async fn sigkill_during_creates_and_deletes_leaves_nothing_half_made() {
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let mut s = serve(&h, &data, &log, &client).await;
+    let mut s = ChildServer::start(&h, &data, &log, &[]).await;
     let (mut created, mut deleted) = (0, 0);
     for i in 0..20 {
-        let (_, list) = s.get(&client, "/api/bots").await;
+        let (_, list) = s.call(Method::GET, "/api/bots", None).await;
         let existing: Vec<String> = list["bots"]
             .as_array()
             .unwrap()
@@ -421,8 +348,8 @@ async fn sigkill_during_creates_and_deletes_leaves_nothing_half_made() {
         s.child.wait().await.unwrap();
         // A request the daemon received just before the kill may still be under way.
         tokio::time::sleep(Duration::from_millis(300)).await;
-        s = serve(&h, &data, &log, &client).await;
-        check_no_half_made_bots(&s, &h, &client, &data).await;
+        s = ChildServer::start(&h, &data, &log, &[]).await;
+        check_no_half_made_bots(&s, &h, &data).await;
     }
     let log = std::fs::read_to_string(&log).unwrap();
     let recovered = log.matches("finished an interrupted operation").count();

@@ -20,7 +20,7 @@ const SECRET: &str = "s3cret-signing-key-for-tests";
 #[derive(Debug, Clone)]
 pub(crate) struct Received {
     pub(crate) path: String,
-    headers: HeaderMap,
+    pub(crate) headers: HeaderMap,
     pub(crate) body: Bytes,
     /// When it arrived.
     at: chrono::DateTime<chrono::Utc>,
@@ -128,8 +128,22 @@ impl Receiver {
     }
 }
 
+impl Received {
+    /// Asserts the request carries the signature `secret` gives its body.
+    pub(crate) fn assert_signed_with(&self, secret: &str) {
+        assert_eq!(
+            self.headers
+                .get("x-botmaker-signature")
+                .map(|v| v.to_str().unwrap()),
+            Some(expected_signature(secret, &self.body).as_str()),
+            "signed with {secret:?}: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+    }
+}
+
 /// `sha256=<hex>` as the README tells receivers to compute it.
-fn expected_signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn expected_signature(secret: &str, body: &[u8]) -> String {
     use hmac::{Hmac, Mac};
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
@@ -445,16 +459,25 @@ async fn channels_are_validated_tested_in_each_format_and_deleted() {
         json!({"name": "tg", "kind": "telegram", "url": rx.url("/tg"), "chat_id": "-1001", "bot_token": token}),
     )
     .await;
+    // Slack's and Discord's webhook URLs are the credential: sent to whole, never shown whole.
+    const SLACK_PATH: &str = "/services/T01/B02/slackSECRETpath";
+    const DISCORD_PATH: &str = "/api/webhooks/42/discordSECRETtoken";
     let slack = add_channel(
         &s,
-        json!({"name": "sl", "kind": "slack", "url": rx.url("/slack")}),
+        json!({"name": "sl", "kind": "slack", "url": rx.url(SLACK_PATH)}),
     )
     .await;
     let discord = add_channel(
         &s,
-        json!({"name": "dc", "kind": "discord", "url": rx.url("/discord")}),
+        json!({"name": "dc", "kind": "discord", "url": rx.url(DISCORD_PATH)}),
     )
     .await;
+    assert_eq!(
+        slack["url"],
+        format!("{}/…", rx.url("/services")),
+        "{slack}"
+    );
+    assert_eq!(discord["url"], format!("{}/…", rx.url("/api")), "{discord}");
     let (status, v) = s
         .post(
             "/api/notifications",
@@ -480,13 +503,13 @@ async fn channels_are_validated_tested_in_each_format_and_deleted() {
     assert_eq!(tg_msg["chat_id"], "-1001");
     assert!(tg_msg["text"].as_str().unwrap().contains("Test message"));
     assert!(
-        at("/slack")["text"]
+        at(SLACK_PATH)["text"]
             .as_str()
             .unwrap()
             .contains("Test message")
     );
     assert!(
-        at("/discord")["content"]
+        at(DISCORD_PATH)["content"]
             .as_str()
             .unwrap()
             .contains("Test message")
@@ -496,6 +519,7 @@ async fn channels_are_validated_tested_in_each_format_and_deleted() {
     let (_, list) = s.get("/api/notifications").await;
     assert_eq!(list["channels"].as_array().unwrap().len(), 3);
     assert!(!list.to_string().contains(&token), "{list}");
+    assert!(!list.to_string().contains("SECRET"), "{list}");
     let tg_id = tg["id"].as_i64().unwrap();
     let d = deliveries(&s, tg_id).await;
     assert_eq!(d.len(), 1);
@@ -624,11 +648,7 @@ async fn notifications_from_the_command_line_never_show_secrets() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("delivered"), "{out}");
     let signed = rx.got().into_iter().find(|r| r.path == "/hook").unwrap();
-    assert_eq!(
-        signed.headers["x-botmaker-signature"].to_str().unwrap(),
-        expected_signature(SECRET, &signed.body),
-        "the secret from the file (without its newline) signs"
-    );
+    signed.assert_signed_with(SECRET);
     let (code, out, _) = cli(&s, &["notifications", "test", "1"], "").await;
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -657,6 +677,33 @@ async fn notifications_from_the_command_line_never_show_secrets() {
         !everything.contains(token) && !everything.contains(SECRET),
         "{everything}"
     );
+
+    // `edit` changes what it is told and keeps the rest: a new secret from stdin signs.
+    const NEW_SECRET: &str = "a-second-signing-secret";
+    let (code, out, err) = cli(
+        &s,
+        &[
+            "notifications",
+            "edit",
+            "2",
+            "--events",
+            "crash_loop",
+            "--signing-secret-stdin",
+        ],
+        &format!("{NEW_SECRET}\n"),
+    )
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("changed channel 2") && out.contains("signed") && out.contains("crash_loop"),
+        "{out}"
+    );
+    assert!(!out.contains(NEW_SECRET), "{out}");
+    let before = rx.got().len();
+    let (code, out, err) = cli(&s, &["notifications", "test", "2"], "").await;
+    assert_eq!(code, 0, "{out}{err}");
+    let resigned = rx.got().into_iter().nth(before).unwrap();
+    resigned.assert_signed_with(NEW_SECRET);
 
     let (code, out, _) = cli(&s, &["notifications", "rm", "1"], "").await;
     assert_eq!(code, 0);
@@ -718,6 +765,273 @@ async fn a_rolled_back_upgrade_alerts_upgrade_failed() {
             .all(|v| v["event"] == "upgrade_failed"),
         "the channel asked for upgrade_failed only"
     );
+}
+
+/// A bot alive but never ready (its readiness path answers 404) is `degraded`: alerted once,
+/// after the grace, with what is wrong; fixed by a PATCH of its health check, `recovered`.
+#[tokio::test]
+async fn a_bot_that_stays_degraded_alerts_degraded_once_and_recovered_when_fixed() {
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+    add_channel(
+        &s,
+        json!({"name": "deg", "kind": "webhook", "url": rx.url("/hook"),
+               "events": ["degraded", "recovered"]}),
+    )
+    .await;
+    let mut body = s.bot_body("degraded");
+    body["health_check"] = json!({
+        "port": 8080, "path": "/healthz", "ready_path": "/never-ready",
+        "interval_secs": 1, "start_period_secs": 0, "failure_threshold": 3,
+    });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    s.wait_bot(&id, "degraded", Duration::from_secs(60), |v| {
+        v["health"] == "degraded"
+    })
+    .await;
+    let alert = rx
+        .wait_for("/hook", &id, "degraded", Duration::from_secs(90))
+        .await;
+    assert_eq!(alert["health"], "degraded", "{alert}");
+    assert!(
+        alert["message"].as_str().unwrap().contains("not ready"),
+        "{alert}"
+    );
+
+    let (status, v) = s
+        .call(
+            Method::PATCH,
+            &format!("/api/bots/{id}"),
+            Some(json!({"health_check": {
+                "port": 8080, "path": "/healthz", "ready_path": "/readyz",
+                "interval_secs": 1, "start_period_secs": 0, "failure_threshold": 3,
+            }})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    rx.wait_for("/hook", &id, "recovered", Duration::from_secs(60))
+        .await;
+    let events: Vec<String> = rx
+        .alerts("/hook", &id)
+        .iter()
+        .map(|v| v["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["degraded", "recovered"], "once each");
+}
+
+/// PATCH changes the fields given, checked as a whole channel: write-only secrets are kept
+/// unless replaced, `null` stops signing, a taken name or a bad field changes nothing, the
+/// `--alert-webhook` channels and unknown fields are refused.
+#[tokio::test]
+async fn a_channel_is_edited_field_by_field_and_a_bad_edit_changes_nothing() {
+    let rx = Receiver::start().await;
+    let s = start_server(vec![rx.url("/flag")]).await;
+    const FIRST: &str = "first-signing-secret-0123";
+    const SECOND: &str = "second-signing-secret-4567";
+    let token = format!(
+        "123456:{}",
+        unique("tokentokentokentoken").replace('-', "_")
+    );
+    let hook = add_channel(
+        &s,
+        json!({"name": "hook", "kind": "webhook", "url": rx.url("/one"), "signing_secret": FIRST}),
+    )
+    .await;
+    let tg = add_channel(
+        &s,
+        json!({"name": "tg", "kind": "telegram", "url": rx.url("/tg"), "chat_id": "-1001",
+               "bot_token": token}),
+    )
+    .await;
+    let patch = |id: &Value, body: Value| {
+        let path = format!("/api/notifications/{id}");
+        let s = &s;
+        async move { s.call(Method::PATCH, &path, Some(body)).await }
+    };
+    let test = |id: &Value| {
+        let path = format!("/api/notifications/{id}/test");
+        let s = &s;
+        async move {
+            let (status, v) = s.post(&path, json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{v}");
+            assert_eq!(v["result"], "ok", "{v}");
+        }
+    };
+    let last = || rx.got().pop().unwrap();
+
+    // URL, events and the signing secret.
+    let (status, v) = patch(
+        &hook["id"],
+        json!({"url": rx.url("/two"), "events": ["crash_loop"], "signing_secret": SECOND}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["url"], rx.url("/two"));
+    assert_eq!(v["events"], json!(["crash_loop"]));
+    assert_eq!(
+        (v["all_events"].clone(), v["signed"].clone()),
+        (json!(false), json!(true))
+    );
+    assert!(!v.to_string().contains(SECOND), "{v}");
+    test(&hook["id"]).await;
+    let got = last();
+    assert_eq!(got.path, "/two");
+    got.assert_signed_with(SECOND);
+    // Only the name: the secret stays.
+    let (status, v) = patch(&hook["id"], json!({"name": "hook2"})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["name"].clone(), v["signed"].clone()),
+        (json!("hook2"), json!(true))
+    );
+    test(&hook["id"]).await;
+    let got = last();
+    got.assert_signed_with(SECOND);
+    // `null`: unsigned from now on, and every event again.
+    let (status, v) = patch(&hook["id"], json!({"signing_secret": null, "events": null})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["signed"].clone(), v["all_events"].clone()),
+        (json!(false), json!(true))
+    );
+    test(&hook["id"]).await;
+    assert!(last().headers.get("x-botmaker-signature").is_none());
+    assert!(
+        !s.data
+            .path()
+            .join(format!(
+                "notification-secrets/channel-{}/SIGNING_SECRET",
+                hook["id"]
+            ))
+            .exists(),
+        "the secret file went"
+    );
+    // Telegram: a new chat, the token kept.
+    let (status, v) = patch(&tg["id"], json!({"chat_id": "@alerts_room"})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    test(&tg["id"]).await;
+    let got = last();
+    assert_eq!(got.path, format!("/tg/bot{token}/sendMessage"));
+    assert_eq!(got.json()["chat_id"], "@alerts_room");
+
+    // Bad edits change nothing.
+    let (_, before) = s.get("/api/notifications").await;
+    for (id, body, status, field) in [
+        (
+            &tg["id"],
+            json!({"name": "hook2"}),
+            StatusCode::CONFLICT,
+            None,
+        ),
+        (
+            &hook["id"],
+            json!({"url": "ftp://x", "events": ["nope"]}),
+            StatusCode::BAD_REQUEST,
+            Some("events[0]"),
+        ),
+        (
+            &hook["id"],
+            json!({"bot_token": token}),
+            StatusCode::BAD_REQUEST,
+            Some("bot_token"),
+        ),
+        (
+            &hook["id"],
+            json!({"kind": "slack"}),
+            StatusCode::BAD_REQUEST,
+            None,
+        ),
+        (
+            &json!(999),
+            json!({"name": "x"}),
+            StatusCode::NOT_FOUND,
+            None,
+        ),
+    ] {
+        let (got, v) = patch(id, body.clone()).await;
+        assert_eq!(got, status, "{body}: {v}");
+        if let Some(field) = field {
+            assert!(v["fields"][field].is_array(), "{body}: {v}");
+        }
+    }
+    let (_, after) = s.get("/api/notifications").await;
+    assert_eq!(before, after, "nothing changed");
+    // The flag's channel is the flag's.
+    let flag = before["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"].is_null())
+        .unwrap()
+        .clone();
+    let (status, v) = patch(&flag["id"], json!({"events": ["crash_loop"]})).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v.to_string().contains("--alert-webhook"), "{v}");
+
+    // The audit log names the changes.
+    let (_, audit) = s.get("/api/audit?action=notification_change").await;
+    assert!(audit["entries"].as_array().unwrap().len() >= 4, "{audit}");
+}
+
+/// Twenty changes at once to one channel, half setting a signing secret and half removing
+/// it: they land one after another, so the row and the secret file agree at the end and a test
+/// delivery is signed with the last secret set (or not at all when the last change removed it).
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_edits_of_one_channel_leave_its_row_and_secret_file_in_step() {
+    let rx = Receiver::start().await;
+    let s = start_server(Vec::new()).await;
+    let hook = add_channel(
+        &s,
+        json!({"name": "race", "kind": "webhook", "url": rx.url("/race"),
+               "signing_secret": "the-first-secret-0000"}),
+    )
+    .await;
+    let id = hook["id"].clone();
+    let secrets: Vec<String> = (0..20)
+        .map(|i| format!("racing-secret-{i:04}-abcdef"))
+        .collect();
+    let edits = secrets.iter().enumerate().map(|(i, secret)| {
+        let body = if i % 2 == 0 {
+            json!({ "signing_secret": secret })
+        } else {
+            json!({ "signing_secret": null })
+        };
+        let (s, path) = (&s, format!("/api/notifications/{id}"));
+        async move { s.call(Method::PATCH, &path, Some(body)).await }
+    });
+    for (status, v) in futures_util::future::join_all(edits).await {
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let (_, list) = s.get("/api/notifications").await;
+    let c = list["channels"][0].clone();
+    assert_eq!(c["id"], id);
+    let file = s
+        .data
+        .path()
+        .join(format!("notification-secrets/channel-{id}/SIGNING_SECRET"));
+    assert_eq!(
+        c["signed"].as_bool().unwrap(),
+        file.exists(),
+        "row and file agree: {c}"
+    );
+    let (status, v) = s
+        .post(&format!("/api/notifications/{id}/test"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["result"].clone()),
+        (StatusCode::OK, json!("ok")),
+        "{v}"
+    );
+    let got = rx.got().pop().unwrap();
+    if file.exists() {
+        let on_file = std::fs::read_to_string(&file).unwrap();
+        assert!(secrets.contains(&on_file), "{on_file}");
+        got.assert_signed_with(&on_file);
+    } else {
+        assert!(got.headers.get("x-botmaker-signature").is_none());
+    }
 }
 
 /// `--alert-webhook` owns the unnamed channels: a bad URL stops start-up naming the flag; a

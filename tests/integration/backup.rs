@@ -158,6 +158,18 @@ async fn a_restored_fleet_comes_back_with_secrets_workspaces_and_desired_states(
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
+    // A signed notification channel: its signing secret is a file beside the registry too, and
+    // a restored channel must still sign (it is never sent unsigned).
+    let rx = crate::alerts::Receiver::start().await;
+    const SIGNING: &str = "restored-signing-secret-0123";
+    let (status, channel) = s
+        .post(
+            "/api/notifications",
+            json!({ "name": "bk-hook", "kind": "webhook", "url": rx.url("/hook"),
+                    "signing_secret": SIGNING }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{channel}");
     let (_, before) = s.get("/api/bots").await;
 
     let archive = s.h.tmp.path().join("fleet.tar.gz");
@@ -254,6 +266,20 @@ async fn a_restored_fleet_comes_back_with_secrets_workspaces_and_desired_states(
     );
     let (_, v) = s.get(&format!("/api/bots/{stopped}")).await;
     assert_ne!(v["state"], "running", "{v}");
+    let (status, v) = s
+        .post(
+            &format!("/api/notifications/{}/test", channel["id"]),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["result"], "ok", "the restored channel still signs: {v}");
+    let got = rx.got();
+    let sent = got
+        .iter()
+        .find(|r| r.path == "/hook")
+        .expect("the test arrived");
+    sent.assert_signed_with(SIGNING);
 
     // Secrets, read inside the containers.
     assert_eq!(

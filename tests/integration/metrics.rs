@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::eventually;
@@ -221,4 +221,41 @@ async fn stats_history_keeps_a_running_bots_minutes() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
     let (status, _) = s.get("/api/bots/no-such-bot-here/stats/history").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // A bot deleted and created again under the same id starts with no history: its
+    // predecessor's minutes are neither shown nor kept.
+    let (status, v) = s
+        .call(Method::DELETE, &format!("/api/bots/{id}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let db = rusqlite::Connection::open(s.data.path().join("botmaker.db")).unwrap();
+    let count = || -> i64 {
+        db.query_row(
+            "SELECT count(*) FROM bot_stats_minutes WHERE bot_id = ?1 AND minute < ?2",
+            rusqlite::params![id, chrono::Utc::now().timestamp() / 60],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(count(), 0, "the deleted bot's finished minutes are gone");
+    let recreated_at = chrono::Utc::now();
+    let mut body = s.bot_body("history");
+    body["id"] = json!(id);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["id"], id.as_str(), "the same id again");
+    let (status, v) = s
+        .get(&format!(
+            "/api/bots/{id}/stats/history?since=2000-01-01T00:00:00Z"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let first_minute = recreated_at.timestamp() / 60 * 60;
+    for m in v["minutes"].as_array().unwrap() {
+        let at = chrono::DateTime::parse_from_rfc3339(m["at"].as_str().unwrap()).unwrap();
+        assert!(
+            at.timestamp() >= first_minute,
+            "a minute from before the bot was created: {v}"
+        );
+    }
 }

@@ -61,6 +61,8 @@ impl BotService {
             schema_version: SCHEMA_VERSION,
             bots,
             llm_provider_keys,
+            // The caller adds the channels' (bots know nothing of alerts).
+            notification_secrets: Vec::new(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! `GET /alerts`: notification channels in the dashboard. Channels are listed (never a signing
-//! secret or bot token: the API has none to give), added (the secret fields are write-only and
-//! cleared after each save), tested (the answer says how the receiver took it), their recent
+//! secret or bot token: the API has none to give), added or changed in one form (the secret
+//! fields are write-only and cleared after each save; left empty on a change, the stored ones
+//! stay), tested (the answer says how the receiver took it), their recent
 //! deliveries shown, and removed. A shell its script module fills from the JSON API.
 
 use axum::response::Response;
@@ -60,6 +61,12 @@ fn channel_form() -> Markup {
                     input type="password" #channel-secret autocomplete="off"
                         aria-describedby=(error_id("signing_secret"));
                 }))
+                div.field #channel-unsigned-field hidden {
+                    label.check {
+                        input type="checkbox" #channel-unsigned;
+                        " Stop signing (delete the signing secret)"
+                    }
+                }
                 fieldset.field #channel-events aria-describedby=(error_id("events")) {
                     legend { "Events (none ticked: every event)" }
                     @for e in AlertEvent::SUBSCRIBABLE {
@@ -70,7 +77,11 @@ fn channel_form() -> Markup {
                     }
                     (ErrorSlot("events"))
                 }
-                div.actions { button.primary type="submit" { "Add channel" } }
+                div.actions {
+                    button.primary #channel-submit type="submit" { "Add channel" }
+                    " "
+                    button #channel-cancel type="button" hidden { "Cancel" }
+                }
             }
         }
     }

@@ -45,6 +45,8 @@ impl ChildServer {
             .env("BOTMAKER_DATA_DIR", data)
             .env("BOTMAKER_LISTEN", format!("127.0.0.1:{port}"))
             .env("BOTMAKER_INSTANCE", h.docker.instance())
+            // The engine the harness talks to (a private one in some tests), not the default.
+            .env("DOCKER_HOST", h.docker.host())
             .env("BOTMAKER_ADMIN_PASSWORD", PASSWORD)
             .env("BOTMAKER_STOP_TIMEOUT", "2")
             .env("BOTMAKER_RESYNC_INTERVAL", "2")
