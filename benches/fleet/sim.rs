@@ -40,6 +40,10 @@ const BURST_ROUNDS: usize = 3;
 const STATS_COVERAGE_AFTER: Duration = Duration::from_secs(20);
 /// The server's log line that ends the start-up reconciliation.
 const RECONCILED: &str = "start-up reconciliation complete";
+/// The line it logs instead when the reconciliation failed (it is retried later, without
+/// the line above): the restart step then ends with the server's log, rather than waiting
+/// out its deadline for a line that will not come.
+const RECONCILE_FAILED: &str = "start-up reconciliation failed";
 
 /// One figure at one fleet size.
 #[derive(Debug, Clone, Serialize)]
@@ -608,14 +612,23 @@ impl Sim {
     async fn restart(&mut self, server: &mut ServerProc, n: usize) -> Result<(), String> {
         say(format!("restart with N={n}"));
         server.stop().await?;
-        let seen = server.log_text().matches(RECONCILED).count();
+        let log = server.log_text();
+        let seen = log.matches(RECONCILED).count();
+        let failed_before = log.matches(RECONCILE_FAILED).count();
         let before = self.fake.counts();
         let t = Instant::now();
         let up = server.start().await?;
         let deadline = Instant::now() + Duration::from_secs(600);
         let reconciled = loop {
-            if server.log_text().matches(RECONCILED).count() > seen {
+            let log = server.log_text();
+            if log.matches(RECONCILED).count() > seen {
                 break t.elapsed();
+            }
+            if log.matches(RECONCILE_FAILED).count() > failed_before {
+                return Err(format!(
+                    "the start-up reconciliation over {n} bots failed; the server's log:\n{}",
+                    server.log_tail()
+                ));
             }
             if Instant::now() > deadline {
                 return Err(format!("no {RECONCILED:?} within 600 s"));

@@ -57,6 +57,8 @@ struct Entry {
 struct Rows {
     /// Whether every row has been read since start-up (or since a read failed).
     loaded: bool,
+    /// Bumped by every change of a row: part of the key of [`ListMemo`].
+    generation: u64,
     /// Bot ids in the registry's order: oldest first, ties by id.
     order: Vec<(DateTime<Utc>, BotId)>,
     by_id: HashMap<BotId, Entry>,
@@ -64,6 +66,7 @@ struct Rows {
 
 impl Rows {
     fn upsert(&mut self, view: BotView, id: BotId) {
+        self.generation += 1;
         let key = (view.created_at, id.clone());
         if let Some(old) = self.by_id.get(&id)
             && old.view.created_at != view.created_at
@@ -80,6 +83,7 @@ impl Rows {
     }
 
     fn remove(&mut self, id: &BotId) {
+        self.generation += 1;
         if let Some(old) = self.by_id.remove(id)
             && let Ok(i) = self.order.binary_search(&(old.view.created_at, id.clone()))
         {
@@ -88,6 +92,7 @@ impl Rows {
     }
 
     fn replace_all(&mut self, views: Vec<(BotId, BotView)>) {
+        self.generation += 1;
         self.order.clear();
         self.by_id.clear();
         for (id, view) in views {
@@ -99,9 +104,27 @@ impl Rows {
     }
 }
 
+/// Longest an assembled list answer is reused while nothing it was made from changed: the
+/// bound on how late a change that time alone makes (a crash ageing out of the crash-loop
+/// window) shows in a list. Every recorded change invalidates it at once.
+const LIST_MEMO_TTL: Duration = Duration::from_millis(500);
+
+/// The last list answer, with what it was made from. Many concurrent lists (a dashboard open
+/// in many tabs, a monitoring scrape) then cost one pass over the fleet, not one each: the
+/// pass takes the rows' lock and derives every bot's state, which at 500 bots and 200
+/// requests at once was most of their wait.
+struct ListMemo {
+    rows: u64,
+    fleet: u64,
+    resolved: HashMap<String, Option<String>>,
+    at: Instant,
+    pieces: Vec<Bytes>,
+}
+
 /// Every bot's row and rendered JSON, plus whether the Docker side can be trusted.
 pub struct BotCache {
     rows: Mutex<Rows>,
+    list_memo: Mutex<Option<ListMemo>>,
     /// Held while changed rows are re-read and applied: two refreshes racing could otherwise
     /// apply an older read after a newer one.
     refreshing: tokio::sync::Mutex<()>,
@@ -129,6 +152,7 @@ impl BotCache {
     pub fn new() -> Self {
         Self {
             rows: Mutex::default(),
+            list_memo: Mutex::new(None),
             refreshing: tokio::sync::Mutex::new(()),
             synced: AtomicBool::new(false),
             heard: Mutex::new(None),
@@ -231,12 +255,43 @@ impl BotCache {
         fleet: &Fleet,
         resolved: &HashMap<String, Option<String>>,
     ) -> Vec<Bytes> {
-        let mut rows = self.rows();
-        let Rows { order, by_id, .. } = &mut *rows;
-        order
-            .iter()
-            .filter_map(|(_, id)| by_id.get_mut(id).map(|e| rendered(e, id, fleet, resolved)))
-            .collect()
+        // Read before the pass: a change made during it leaves the memo stale-keyed, so the
+        // next list makes a new one.
+        let fleet_generation = fleet.generation();
+        let rows_generation = self.rows().generation;
+        {
+            let memo = self
+                .list_memo
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some(m) = memo.as_ref()
+                && m.rows == rows_generation
+                && m.fleet == fleet_generation
+                && m.at.elapsed() < LIST_MEMO_TTL
+                && &m.resolved == resolved
+            {
+                return m.pieces.clone();
+            }
+        }
+        let pieces: Vec<Bytes> = {
+            let mut rows = self.rows();
+            let Rows { order, by_id, .. } = &mut *rows;
+            order
+                .iter()
+                .filter_map(|(_, id)| by_id.get_mut(id).map(|e| rendered(e, id, fleet, resolved)))
+                .collect()
+        };
+        *self
+            .list_memo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(ListMemo {
+            rows: rows_generation,
+            fleet: fleet_generation,
+            resolved: resolved.clone(),
+            at: Instant::now(),
+            pieces: pieces.clone(),
+        });
+        pieces
     }
 
     /// The image references the bots name, each once: what drift needs resolved.
@@ -461,6 +516,60 @@ mod tests {
         assert_eq!(first[0].as_ptr(), after[0].as_ptr());
         assert_ne!(first[1].as_ptr(), after[1].as_ptr());
         assert_eq!(as_views(after), cache.list(&fleet));
+    }
+
+    #[tokio::test]
+    async fn a_list_within_the_memo_window_still_shows_every_change() {
+        let store = Store::open_in_memory().await.unwrap();
+        let fleet = Fleet::new(CrashLoopPolicy::default());
+        let cache = BotCache::new();
+        let b1 = row("b1", 1, json!({"image": "img:1"}));
+        store.insert_bot(&b1).await.unwrap();
+        cache.refresh(&store).await.unwrap();
+        let view = |pieces: Vec<Bytes>| -> BotView { serde_json::from_slice(&pieces[0]).unwrap() };
+        let none = HashMap::new();
+        let first = cache.list_json(&fleet, &none);
+        let again = cache.list_json(&fleet, &none);
+        assert_eq!(
+            first[0].as_ptr(),
+            again[0].as_ptr(),
+            "reused while unchanged"
+        );
+
+        // A row written through the store.
+        let mut changed = b1.clone();
+        changed.spec = json!({"image": "img:2"});
+        store.update_bot(&changed).await.unwrap();
+        cache.refresh(&store).await.unwrap();
+        assert_eq!(view(cache.list_json(&fleet, &none)).image, "img:2");
+
+        // A container seen, then a probe verdict of its run.
+        let b1_id = BotId::new("b1").unwrap();
+        let status = running_status("c1");
+        fleet.record_status(&b1_id, Some(status.clone()));
+        assert_eq!(
+            view(cache.list_json(&fleet, &none)).observed.state,
+            super::super::BotState::Running
+        );
+        let run = super::super::RunKey::of(&status);
+        let ready = super::super::ProbeResult {
+            live: true,
+            ready: true,
+            channels: None,
+        };
+        fleet.record_probe(&b1_id, &run, ready, false, 3);
+        assert_eq!(
+            view(cache.list_json(&fleet, &none)).observed.health,
+            crate::docker::Health::Healthy
+        );
+
+        // The image behind the reference moved: drift.
+        let moved = HashMap::from([("img:2".to_string(), Some("sha256:new".to_string()))]);
+        assert!(!view(first).image_drift);
+        assert!(
+            view(cache.list_json(&fleet, &moved)).image_drift,
+            "drift follows the resolved images"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod openclaw;
 mod openclaw_status;
 pub mod plain_words;
 pub mod run_as;
+pub mod run_watch;
 mod service;
 pub mod spec;
 pub mod template;
@@ -31,6 +32,7 @@ pub use observed::{
     EngineWatch, Fleet, Observed, ObservedBot, ProbeResult, RunKey,
 };
 pub use openclaw::{Channel, OpenClaw, OpenClawSettings, PROVIDERS, Persona, Provider};
+pub use run_watch::{NextRun, RunWatch};
 pub use service::is_current as is_current_container;
 pub use service::{
     BotPaths, BotPolicy, BotService, DEFAULT_EXEC_TIMEOUT_SECS, EXEC_OUTPUT_CAP, ExecOutcome,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 use crate::BotId;
@@ -361,6 +361,13 @@ pub struct Fleet {
     entries: Mutex<HashMap<BotId, Entry>>,
     policy: CrashLoopPolicy,
     events: broadcast::Sender<BotEvent>,
+    /// Bumped whenever a bot's recorded container status changes or a bot is forgotten, so
+    /// that waiters on one bot's next run (log followers) wake on the reconciler's
+    /// observations instead of polling Docker. Carries no data: a waiter re-reads
+    /// [`Fleet::status`].
+    statuses: watch::Sender<u64>,
+    /// See [`Fleet::generation`].
+    generation: AtomicU64,
     engine: EngineWatch,
 }
 
@@ -413,8 +420,21 @@ impl Fleet {
             entries: Mutex::default(),
             policy,
             events,
+            statuses: watch::Sender::new(0),
+            generation: AtomicU64::new(0),
             engine: EngineWatch::default(),
         }
+    }
+
+    /// Wakes (`changed()`) after every change of a recorded container status (see
+    /// [`Fleet::status`]) and every forgotten bot, of any bot: the signal to re-read the one a
+    /// waiter cares about, with no Docker call.
+    pub fn status_changes(&self) -> watch::Receiver<u64> {
+        self.statuses.subscribe()
+    }
+
+    fn status_changed(&self) {
+        self.statuses.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// What makes a crash loop.
@@ -429,7 +449,7 @@ impl Fleet {
 
     /// Records an OOM kill Docker reported for the bot.
     pub fn record_oom(&self, id: &BotId) {
-        self.with(|m| m.entry(id.clone()).or_default().oom_kills += 1);
+        self.with_mut(|m| m.entry(id.clone()).or_default().oom_kills += 1);
     }
 
     /// Every bot's last published observed state (the one `GET /api/events` last sent), from
@@ -469,9 +489,25 @@ impl Fleet {
         f(&mut self.entries.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
+    /// [`Fleet::with`] for a change of what [`Fleet::observe`] derives from: counted in
+    /// [`Fleet::generation`] once the change is made.
+    fn with_mut<R>(&self, f: impl FnOnce(&mut HashMap<BotId, Entry>) -> R) -> R {
+        let r = self.with(f);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        r
+    }
+
+    /// Changes recorded so far (statuses, deaths, kills, probes, OOM kills, forgotten bots):
+    /// equal before and after a computation means nothing it read from the fleet changed,
+    /// except what time alone changes (crashes ageing out of the crash-loop window, a kill
+    /// older than its grace). The watch cache keys its assembled list on it.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     /// Records the result of an inspect.
     pub fn record_status(&self, id: &BotId, status: Option<ContainerStatus>) {
-        self.with(|m| {
+        let changed = self.with_mut(|m| {
             let e = m.entry(id.clone()).or_default();
             // A new container (recreated) starts with a clean slate; the first inspect of
             // a container keeps the deaths its events already reported.
@@ -495,14 +531,19 @@ impl Fleet {
                     _ => None,
                 };
             }
+            let changed = e.status != status;
             e.status = status;
+            changed
         });
+        if changed {
+            self.status_changed();
+        }
     }
 
     /// Records that someone signalled the container (a stop, restart or `docker kill`): the
     /// death that follows was asked for and is no crash.
     pub fn record_kill(&self, id: &BotId, at: DateTime<Utc>) {
-        self.with(|m| m.entry(id.clone()).or_default().last_kill = Some(at));
+        self.with_mut(|m| m.entry(id.clone()).or_default().last_kill = Some(at));
     }
 
     /// Records that the bot's container `container_id` died at `at`. Deaths shortly after a
@@ -510,7 +551,7 @@ impl Fleet {
     /// crash loop, and their exit code is no error.
     pub fn record_death(&self, id: &BotId, container_id: &str, at: DateTime<Utc>) -> Death {
         let window = self.policy.window;
-        self.with(|m| {
+        self.with_mut(|m| {
             let e = m.entry(id.clone()).or_default();
             if e.last_kill.take().is_some_and(|k| at - k <= KILL_TO_DEATH) {
                 e.requested_exit = Some(container_id.to_string());
@@ -527,7 +568,7 @@ impl Fleet {
     /// not `error` until it has crashed enough times again. History already in memory wins.
     pub fn seed_crashes(&self, id: &BotId, container_id: &str, deaths: &[DateTime<Utc>]) {
         let window = self.policy.window;
-        self.with(|m| {
+        self.with_mut(|m| {
             let e = m.entry(id.clone()).or_default();
             if !e.crashes.deaths.is_empty() {
                 return;
@@ -549,7 +590,7 @@ impl Fleet {
         in_start_period: bool,
         threshold: u32,
     ) {
-        self.with(|m| {
+        self.with_mut(|m| {
             let e = m.entry(id.clone()).or_default();
             e.probed = true;
             if e.status.as_ref().map(RunKey::of).as_ref() != Some(run) {
@@ -566,7 +607,7 @@ impl Fleet {
     /// Forgets that the bot is probed, and its verdict: its probe was removed (a PATCH), so
     /// its runs no longer start out `starting` nor keep the last probe's verdict.
     pub fn forget_probe(&self, id: &BotId) {
-        self.with(|m| {
+        self.with_mut(|m| {
             if let Some(e) = m.get_mut(id)
                 && (e.probed || e.probe.is_some())
             {
@@ -583,7 +624,8 @@ impl Fleet {
 
     /// Forgets a bot (deleted).
     pub fn forget(&self, id: &BotId) {
-        self.with(|m| m.remove(id));
+        self.with_mut(|m| m.remove(id));
+        self.status_changed();
     }
 
     /// The last inspected status of the bot, if any.

@@ -49,7 +49,7 @@ pub async fn logs(client: &ApiClient, args: &LogsArgs) -> Result<(), CliError> {
                 "detached" => note("the bot stopped; waiting for it to run again"),
                 "attached" => note("the bot runs again"),
                 "gone" => {
-                    note("the bot's container was removed");
+                    note("the bot was deleted");
                     return Ok(());
                 }
                 // The server ends a follow whose credential was revoked, logged out or expired.

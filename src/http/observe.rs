@@ -21,7 +21,7 @@ use crate::api::{
     Availability, BotStatsHistory, DEFAULT_LOG_TAIL, Health, HealthStatus, LogLines, LogQuery,
     StatsHistory, StatsHistoryQuery, StatsList, StatsMinute,
 };
-use crate::bots::BotService;
+use crate::bots::{BotService, NextRun, RunWatch};
 use crate::docker::LogOptions;
 use crate::edge::{ApiError, ApiPath, ApiQuery, AppState};
 use crate::sampler::{HISTORY_KEEP, minute_of};
@@ -80,8 +80,9 @@ fn parse_since(s: &str) -> Option<DateTime<Utc>> {
 /// A bot's log lines, or a live stream of them.
 ///
 /// With `follow=true` the answer is a Server-Sent Events stream: `line` events carry a `LogLine`
-/// as JSON; `detached` when the container stops, `attached` when it runs again, `gone` when it
-/// was removed (the stream then ends). `unauthorized` (the credential was revoked, logged out
+/// as JSON; `detached` when the container stops, `attached` when it runs again (restarted, or a
+/// new container after an update or upgrade), `gone` when the bot was deleted (the stream then
+/// ends). `unauthorized` (the credential was revoked, logged out
 /// or expired; checked every 2 s) and `shutdown` also end it, their data an `Error`.
 #[utoipa::path(
     get,
@@ -133,9 +134,13 @@ pub async fn bot_logs(
     )
 }
 
-/// Log lines as Server-Sent Events, re-attaching whenever the container starts again, until
-/// the client goes away (or, through [`until_credential_ends`], its credential does). The
-/// reader is a task of `tasks`, so the server waits for it on shutdown.
+/// Log lines as Server-Sent Events, re-attaching whenever the container runs again (restarted,
+/// started, or recreated by an update or upgrade), until the client goes away (or, through
+/// [`until_credential_ends`], its credential does) or the bot is deleted. The reader is a task
+/// of `tasks`, so the server waits for it on shutdown.
+///
+/// Between runs the follower waits on the reconciler's observations ([`RunWatch`]), not on
+/// Docker: the only Docker call a follower makes is the log stream of each run it follows.
 fn follow_logs(
     tasks: TaskTracker,
     bots: BotService,
@@ -144,6 +149,8 @@ fn follow_logs(
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let (tx, rx) = mpsc::channel::<Event>(256);
     tasks.spawn(async move {
+        // Before the first attach, so a run that starts while it streams is not missed.
+        let mut runs = RunWatch::new(bots.fleet().clone(), bot.clone());
         let mut last: Option<DateTime<Utc>> = None;
         let mut opts = LogOptions {
             follow: true,
@@ -173,32 +180,22 @@ fn follow_logs(
                     return;
                 }
             }
+            drop(lines);
             let note = Event::default()
                 .event("detached")
                 .data("container stopped; waiting for it to run again");
             if tx.send(note).await.is_err() {
                 return;
             }
-            // Wait until it runs again (or the client leaves).
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                if tx.is_closed() {
-                    return;
-                }
-                match bots.docker().container_status(&bot).await {
-                    Ok(Some(st)) if st.running => break,
-                    Ok(None) => {
-                        let _ = tx
-                            .send(
-                                Event::default()
-                                    .event("gone")
-                                    .data("the bot's container was removed"),
-                            )
-                            .await;
-                        return;
-                    }
-                    _ => {}
-                }
+            let next = tokio::select! {
+                _ = tx.closed() => return,
+                next = runs.next_run(bots.store()) => next,
+            };
+            if next == NextRun::Deleted {
+                let _ = tx
+                    .send(Event::default().event("gone").data("the bot was deleted"))
+                    .await;
+                return;
             }
             let _ = tx
                 .send(

@@ -23,6 +23,7 @@ mod hardening;
 mod hostile_bot;
 mod lifecycle_policy;
 mod llm_proxy;
+mod logs_follow;
 mod measure;
 mod metrics;
 mod non_root;
