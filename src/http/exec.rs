@@ -20,7 +20,7 @@ use axum::response::Response;
 use axum::{Extension, Json};
 
 use super::exec_socket::{self, MAX_CLIENT_MESSAGE, MAX_TTY_SIDE};
-use super::openapi::{Conflict, NotFound, ServiceUnavailable};
+use super::openapi::{Conflict, Forbidden, NotFound, ServiceUnavailable};
 use crate::access::{Carrier, Credential, Principal, csrf_matches, session_cookie};
 use crate::api::{ExecRequest, ExecResponse};
 use crate::bots::{EXEC_OUTPUT_CAP, FieldErrors, check_exec, check_timeout};
@@ -231,6 +231,7 @@ fn socket_forbidden(what: &str) -> ApiError {
         (status = 101, description = "Switching Protocols: the WebSocket is open and the \
                                       command started; text frames are ClientMessage and \
                                       ServerMessage"),
+        (status = 403, response = Forbidden),
         (status = 404, response = NotFound),
         (status = 409, response = Conflict),
         (status = 426, description = "Not a WebSocket handshake", body = crate::api::ErrorBody),

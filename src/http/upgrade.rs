@@ -14,7 +14,7 @@ use axum::{Extension, Json};
 use super::openapi::{BadRequest, NotFound, ServiceUnavailable};
 use crate::access::Principal;
 use crate::api::{UpgradeBot, UpgradeOutcome, UpgradeResult, UpgradeRolledBack};
-use crate::bots::upgrade::DEFAULT_UPGRADE_TIMEOUT;
+use crate::bots::upgrade::{DEFAULT_UPGRADE_TIMEOUT, MAX_UPGRADE_TIMEOUT};
 use crate::edge::{ApiError, ApiJsonOrEmpty, ApiPath, AppState};
 
 /// Time an upgrade request may take beyond its health deadline: the old container's stop
@@ -55,10 +55,11 @@ pub async fn upgrade_bot(
 ) -> Result<Response, ApiError> {
     // No body (`botmaker bots upgrade ID`) or `null` is `{}`.
     let req = req.unwrap_or_default();
-    let limit = req
-        .timeout_secs
-        .map_or(DEFAULT_UPGRADE_TIMEOUT, Duration::from_secs)
-        + UPGRADE_OVERHEAD;
+    // Capped before the sum: a timeout past the maximum is refused by the service with its
+    // field named, and must not overflow here first (u64::MAX seconds panicked the handler).
+    let limit = req.timeout_secs.map_or(DEFAULT_UPGRADE_TIMEOUT, |t| {
+        Duration::from_secs(t).min(MAX_UPGRADE_TIMEOUT)
+    }) + UPGRADE_OVERHEAD;
     tracing::info!(bot = %id, %actor, image = ?req.image, "upgrade requested");
     let outcome = match tokio::time::timeout(limit, s.bots.upgrade(&id, req)).await {
         Ok(r) => r?,

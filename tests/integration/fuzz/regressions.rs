@@ -139,3 +139,26 @@ async fn patching_a_bot_to_a_malformed_image_reference_answered_500() {
         "the refused image was stored: {v}"
     );
 }
+
+/// Fuzz seed 185069602 (after `GET /api/nodes` joined the document): an upgrade with
+/// `timeout_secs` near `u64::MAX` overflowed the handler's deadline sum and panicked it (the
+/// client saw the connection drop). Now the service refuses it with the field named.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upgrade_with_a_huge_timeout_panicked_the_handler() {
+    let s = TestServer::start().await;
+    let mut body = s.bot_body("hugeto");
+    body["start"] = json!(false);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    for t in [u64::MAX, 3601] {
+        let (status, v) = s
+            .post(
+                &format!("/api/bots/{id}/upgrade"),
+                json!({ "timeout_secs": t }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{t}: {v}");
+        assert!(v["fields"]["timeout_secs"].is_array(), "{t}: {v}");
+    }
+}
