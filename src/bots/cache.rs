@@ -591,20 +591,6 @@ mod tests {
     }
 
     fn running_status(id: &str) -> crate::docker::ContainerStatus {
-        crate::docker::ContainerStatus {
-            id: id.into(),
-            state: crate::docker::ContainerState::Running,
-            running: true,
-            exit_code: None,
-            error: None,
-            started_at: None,
-            finished_at: None,
-            health: crate::docker::Health::None,
-            restart_count: 0,
-            oom_killed: false,
-            image_id: "sha256:x".into(),
-            ip_address: None,
-            ports: Vec::new(),
-        }
+        crate::docker::ContainerStatus::running_for_test(id)
     }
 }

@@ -1025,19 +1025,9 @@ mod tests {
 
     fn running(container: &str, started_secs_ago: i64) -> ContainerStatus {
         ContainerStatus {
-            id: container.into(),
-            state: C::Running,
-            running: true,
-            exit_code: None,
-            error: None,
             started_at: Some(Utc::now() - chrono::Duration::seconds(started_secs_ago)),
-            finished_at: None,
-            health: Health::None,
-            restart_count: 0,
-            oom_killed: false,
-            image_id: "sha256:i".into(),
             ip_address: Some("10.0.0.2".into()),
-            ports: Vec::new(),
+            ..ContainerStatus::running_for_test(container)
         }
     }
 

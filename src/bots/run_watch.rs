@@ -103,11 +103,10 @@ mod tests {
 
     use super::*;
     use crate::bots::CrashLoopPolicy;
-    use crate::docker::{ContainerState, ContainerStatus, Health};
+    use crate::docker::{ContainerState, ContainerStatus};
 
     fn status(container: &str, running: bool, started_secs: i64) -> ContainerStatus {
         ContainerStatus {
-            id: container.to_string(),
             state: if running {
                 ContainerState::Running
             } else {
@@ -115,15 +114,8 @@ mod tests {
             },
             running,
             exit_code: (!running).then_some(0),
-            error: None,
             started_at: Some(Utc.timestamp_opt(1_800_000_000 + started_secs, 0).unwrap()),
-            finished_at: None,
-            health: Health::None,
-            restart_count: 0,
-            oom_killed: false,
-            image_id: "sha256:img".into(),
-            ip_address: None,
-            ports: Vec::new(),
+            ..ContainerStatus::running_for_test(container)
         }
     }
 

@@ -199,6 +199,26 @@ pub struct ContainerStatus {
 }
 
 impl ContainerStatus {
+    /// A running container `id` with nothing else known: the base tests change with `..`.
+    #[cfg(test)]
+    pub(crate) fn running_for_test(id: &str) -> Self {
+        Self {
+            id: id.into(),
+            state: ContainerState::Running,
+            running: true,
+            exit_code: None,
+            error: None,
+            started_at: None,
+            finished_at: None,
+            health: Health::None,
+            restart_count: 0,
+            oom_killed: false,
+            image_id: "sha256:x".into(),
+            ip_address: None,
+            ports: Vec::new(),
+        }
+    }
+
     pub(crate) fn from_inspect(r: bollard::models::ContainerInspectResponse) -> Self {
         let s = r.state.unwrap_or_default();
         let state = s

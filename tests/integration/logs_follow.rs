@@ -8,8 +8,7 @@ use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::support::server::{TestServer, config};
-use crate::support::{Harness, eventually};
+use crate::support::server::TestServer;
 
 type Body = futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>;
 
@@ -63,27 +62,10 @@ fn count(s: &str, what: &str) -> usize {
 /// while it waits, attaches exactly once per new run, and ends when the bot is deleted.
 #[tokio::test(flavor = "multi_thread")]
 async fn logs_follow_polled_docker_while_the_bot_was_stopped() {
-    use botmaker_fake_engine::{FakeConfig, FakeEngine};
     const LOGS: &str = "GET /containers/{id}/logs";
     const INSPECT: &str = "GET /containers/{id}/json";
 
-    let h = Harness::new().await;
-    let fake = FakeEngine::start(FakeConfig::default()).await.unwrap();
-    fake.add_image("img:sim");
-    let data = tempfile::Builder::new()
-        .prefix("botmaker-data")
-        .tempdir()
-        .unwrap();
-    let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
-    cfg.docker_host = Some(fake.host().to_string());
-    cfg.resync_interval = 3600;
-    let s = TestServer::start_with(h, data, cfg).await;
-    eventually(
-        "the watch cache is synced",
-        Duration::from_secs(60),
-        || async { s.bots.cache().is_fresh().then_some(()) },
-    )
-    .await;
+    let (s, fake) = TestServer::start_simulated().await;
     let mut body = s.bot_body("idle-follow");
     body["image"] = json!("img:sim");
     let (status, v) = s.post("/api/bots", body).await;

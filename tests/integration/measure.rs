@@ -206,26 +206,9 @@ async fn measure_backup_and_restore_of_100_bots() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "a measurement: see the module doc"]
 async fn measure_docker_calls_per_create() {
-    use botmaker_fake_engine::{FakeConfig, FakeEngine};
     const CREATES: usize = 50;
 
-    let h = Harness::new().await;
-    let fake = FakeEngine::start(FakeConfig::default()).await.unwrap();
-    fake.add_image("img:sim");
-    let data = tempfile::Builder::new()
-        .prefix("botmaker-data")
-        .tempdir()
-        .unwrap();
-    let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
-    cfg.docker_host = Some(fake.host().to_string());
-    cfg.resync_interval = 3600;
-    let s = TestServer::start_with(h, data, cfg).await;
-    eventually(
-        "the watch cache is synced",
-        Duration::from_secs(60),
-        || async { s.bots.cache().is_fresh().then_some(()) },
-    )
-    .await;
+    let (s, fake) = TestServer::start_simulated().await;
     let settle = || tokio::time::sleep(Duration::from_secs(3));
     settle().await;
     let before = fake.counts();

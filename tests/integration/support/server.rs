@@ -87,6 +87,30 @@ impl TestServer {
         Self::start_with(h, data, cfg).await
     }
 
+    /// Starts a server against a fresh simulated engine that counts every request (an image
+    /// `img:sim` on it, no resync during the test), once its watch cache is synced.
+    pub async fn start_simulated() -> (Self, botmaker_fake_engine::FakeEngine) {
+        use botmaker_fake_engine::{FakeConfig, FakeEngine};
+        let h = Harness::new().await;
+        let fake = FakeEngine::start(FakeConfig::default()).await.unwrap();
+        fake.add_image("img:sim");
+        let data = tempfile::Builder::new()
+            .prefix("botmaker-data")
+            .tempdir()
+            .unwrap();
+        let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
+        cfg.docker_host = Some(fake.host().to_string());
+        cfg.resync_interval = 3600;
+        let s = Self::start_with(h, data, cfg).await;
+        super::eventually(
+            "the watch cache is synced",
+            Duration::from_secs(60),
+            || async { s.bots.cache().is_fresh().then_some(()) },
+        )
+        .await;
+        (s, fake)
+    }
+
     /// Starts a server from `cfg`, reusing `h` and `data`.
     pub async fn start_with(h: Harness, data: TempDir, cfg: ServeConfig) -> Self {
         let server = Server::prepare(cfg).await.expect("server starts");

@@ -124,19 +124,9 @@ mod tests {
 
     fn status(state: ContainerState, running: bool) -> ContainerStatus {
         ContainerStatus {
-            id: "c".into(),
             state,
             running,
-            exit_code: None,
-            error: None,
-            started_at: None,
-            finished_at: None,
-            health: crate::docker::Health::None,
-            restart_count: 0,
-            oom_killed: false,
-            image_id: "sha256:x".into(),
-            ip_address: None,
-            ports: Vec::new(),
+            ..ContainerStatus::running_for_test("c")
         }
     }
 
