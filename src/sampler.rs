@@ -518,7 +518,8 @@ impl Sampler {
 
 impl Cgroups {
     /// Splits `running` into containers with known cgroup directories and the rest. Places
-    /// each container seen for the first time (one inspect, [`CONCURRENCY`] at a time) and
+    /// each container seen for the first time (from its id, else with one inspect,
+    /// [`CONCURRENCY`] at a time) and
     /// forgets containers that stopped. A failed inspect is retried next round.
     async fn place(
         &mut self,
@@ -532,6 +533,24 @@ impl Cgroups {
             .filter(|t| !self.places.contains_key(&t.container))
             .map(|t| t.container.clone())
             .collect();
+        // botmaker sets no cgroup parent, so the daemon's naming scheme usually finds a new
+        // container from its id alone; only the rest cost an inspect (a daemon with its own
+        // `cgroup-parent`, a container in another cgroup namespace).
+        let reader = self.reader.clone();
+        let (guessed, unknown) = tokio::task::spawn_blocking(move || {
+            let mut guessed = Vec::new();
+            let mut rest = Vec::new();
+            for id in unknown {
+                match reader.locate(&id, "", 0) {
+                    Some(paths) => guessed.push((id, Some(paths))),
+                    None => rest.push(id),
+                }
+            }
+            (guessed, rest)
+        })
+        .await
+        .unwrap_or_default();
+        self.places.extend(guessed);
         let hints: Vec<_> = futures_util::stream::iter(unknown)
             .map(|id| async move {
                 let hint = docker.cgroup_hint(&id).await;
