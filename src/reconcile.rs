@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -344,6 +345,15 @@ impl Reconciler {
         }
     }
 
+    /// [`Self::observe`] once the operation holding the bot's lock has ended, unless the
+    /// inspect it made on its way out already shows `ev`.
+    async fn observe_after_operation(&self, id: BotId, ev: ContainerEvent) {
+        self.bots.operation_done(&id).await;
+        if !already_observed(self.bots.fleet().status(&id).as_ref(), &ev) {
+            self.observe(&id).await;
+        }
+    }
+
     /// Pings the daemon every [`HEARTBEAT_INTERVAL`] until `shutdown`, so the watch cache
     /// knows within [`FRESHNESS`](crate::bots::cache::FRESHNESS) when a daemon stops answering without closing its
     /// connections (frozen, or a network that drops packets).
@@ -430,9 +440,14 @@ impl Reconciler {
             // The first tick is at once: the resync that makes the cache trustworthy, taken
             // after `start`, so every change it does not show comes as an event.
             let mut resync = tokio::time::interval(self.resync_interval);
+            // Create and start events of a bot that botmaker itself is creating or starting
+            // arrive while the operation still runs, before its own inspect: each waits here
+            // for the operation to end and is inspected only if that inspect does not show it.
+            let mut after_operation = FuturesUnordered::new();
             loop {
                 tokio::select! {
                     _ = shutdown.changed() => return,
+                    Some(()) = after_operation.next(), if !after_operation.is_empty() => {}
                     _ = resync.tick() => {
                         let synced = match self.settle().await {
                             Ok(()) => self.resync().await,
@@ -475,9 +490,16 @@ impl Reconciler {
                             // last inspect already shows (botmaker's own, after its call)
                             // needs no inspect of its own.
                             let known = self.bots.fleet().status(&id);
-                            if !matches!(ev.kind, EventKind::Other { .. })
-                                && !already_observed(known.as_ref(), &ev)
+                            if matches!(ev.kind, EventKind::Other { .. })
+                                || already_observed(known.as_ref(), &ev)
                             {
+                                continue;
+                            }
+                            if matches!(ev.kind, EventKind::Create | EventKind::Start)
+                                && self.bots.busy(&id)
+                            {
+                                after_operation.push(self.observe_after_operation(id, ev));
+                            } else {
                                 self.observe(&id).await;
                             }
                         }

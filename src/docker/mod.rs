@@ -308,16 +308,16 @@ impl DockerService {
         Ok(self.local_image(image).await?.is_some())
     }
 
-    /// The `ENTRYPOINT` of a local image (empty when it has none), to tell whether it brings
-    /// its own init. `None` when the image is not on the engine.
-    pub async fn image_entrypoint(
+    /// The config a local image gives its containers (`USER`, `ENTRYPOINT`, ...), or `None`
+    /// when the image is not on the engine.
+    pub async fn image_config(
         &self,
         image: &str,
-    ) -> Result<Option<Vec<String>>, ContainerError> {
+    ) -> Result<Option<bollard::models::ImageConfig>, ContainerError> {
         Ok(self
             .local_image(image)
             .await?
-            .map(|i| i.config.and_then(|c| c.entrypoint).unwrap_or_default()))
+            .map(|i| i.config.unwrap_or_default()))
     }
 
     /// Whether the Docker network `name` is `--internal`, where Docker publishes no port.
@@ -335,24 +335,6 @@ impl DockerService {
         {
             Ok(n) => Ok(n.internal.unwrap_or(false)),
             Err(ContainerError::NotFound { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The `USER` an image runs as (its `Config.User`: empty for root), or `None` if the image
-    /// is not on the engine.
-    pub async fn image_user(&self, image: &str) -> Result<Option<String>, ContainerError> {
-        match self
-            .call(
-                Op::Inspect,
-                "",
-                self.call_timeout,
-                self.docker.inspect_image(image),
-            )
-            .await
-        {
-            Ok(i) => Ok(Some(i.config.and_then(|c| c.user).unwrap_or_default())),
-            Err(ContainerError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

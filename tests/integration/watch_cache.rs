@@ -219,3 +219,36 @@ async fn background_tasks_outlived_shutdown_over_a_large_simulated_fleet() {
         "a background task did not observe the shutdown within the grace"
     );
 }
+
+/// A create's own `create` and `start` events arrived before botmaker's inspect after its
+/// calls, so the reconciler inspected again (3.1 container inspects and 2 image inspects per
+/// create against the simulated engine, which counts every request). The events now wait for
+/// the operation and its inspect; the image is inspected once per container made. What is
+/// left: botmaker's own inspect and the stats sampler's placement of the new container (which
+/// the simulated engine, having no cgroups on this host, always costs).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_was_inspected_again_for_its_own_events() {
+    const CREATES: u64 = 20;
+    let (s, fake) = TestServer::start_simulated().await;
+    let before = fake.counts();
+    for i in 0..CREATES {
+        let mut body = s.bot_body(&format!("own{i}"));
+        body["image"] = json!("img:sim");
+        let (status, v) = s.post("/api/bots", body).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        assert_eq!(v["state"], "running", "{v}");
+    }
+    // Every event of the creates is in: the last bot's start is, and the stream is in order.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = fake.counts();
+    let made = |route: &str| {
+        after.get(route).copied().unwrap_or(0) - before.get(route).copied().unwrap_or(0)
+    };
+    assert_eq!(made("POST /containers/{id}/start"), CREATES, "{after:?}");
+    assert_eq!(made("GET /images/{name}/json"), CREATES, "{after:?}");
+    let inspects = made("GET /containers/{id}/json");
+    assert!(
+        (CREATES..=2 * CREATES).contains(&inspects),
+        "{inspects} container inspects for {CREATES} creates: {after:?}"
+    );
+}

@@ -6,6 +6,7 @@
 //! were, and the reconciler brings the container back to that recorded state when Docker
 //! returns.
 
+use super::image_facts::ImageFacts;
 use super::*;
 use crate::bots::template::WorkspaceFile;
 
@@ -317,7 +318,8 @@ impl BotService {
         let (s, b) = (secrets_store.clone(), row.id.clone());
         let secrets_dir = blocking(move || Ok::<_, BotError>(s.ensure_bot_dir(&b)?)).await?;
         let workspace = self.workspace_dir(&row.id);
-        let run_as = self.run_as(template, &spec).await?;
+        let image = ImageFacts::new(&self.inner.docker, &spec.image);
+        let run_as = self.run_as(template, &spec, &image).await?;
         let llm = self
             .llm_routes(row, template, &spec, &secrets_store)
             .await?;
@@ -333,7 +335,8 @@ impl BotService {
         if let Some(user) = &spec.user {
             rendered.config.user = Some(user.clone());
         }
-        self.drop_redundant_init(&mut rendered.config).await?;
+        self.drop_redundant_init(&mut rendered.config, &image)
+            .await?;
         let files: &[WorkspaceFile] = &rendered.files;
         write_workspace(&workspace, files, run_as.owner()).await?;
         match self

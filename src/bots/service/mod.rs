@@ -106,6 +106,7 @@ mod backup;
 mod create;
 mod exec;
 mod files;
+mod image_facts;
 mod lifecycle;
 mod llm;
 mod orphans;
@@ -215,6 +216,21 @@ impl BotService {
             if self.locks().get(id).is_some_and(|l| Arc::ptr_eq(l, &lock)) {
                 return guard;
             }
+        }
+    }
+
+    /// Whether an operation holds the bot's lock right now: its own inspect, made before it
+    /// lets go, will show what the events it causes report.
+    pub(crate) fn busy(&self, id: &BotId) -> bool {
+        self.locks().get(id).is_some_and(|l| l.try_lock().is_err())
+    }
+
+    /// Waits until the operation holding the bot's lock (if any) has let go. Adds no entry
+    /// for a bot without one (a deleted bot's would stay in the map).
+    pub(crate) async fn operation_done(&self, id: &BotId) {
+        let lock = self.locks().get(id).cloned();
+        if let Some(lock) = lock {
+            drop(lock.lock().await);
         }
     }
 

@@ -2,6 +2,7 @@
 //! gets to stop, whether Docker adds an init, what publishing means on an internal network, how
 //! a secret change takes effect, and which secrets a bot cannot lose.
 
+use super::image_facts::ImageFacts;
 use super::*;
 use crate::bots::template::SecretRotation;
 use crate::docker::ContainerConfig;
@@ -32,13 +33,14 @@ impl BotService {
     pub(super) async fn drop_redundant_init(
         &self,
         config: &mut ContainerConfig,
+        image: &ImageFacts<'_>,
     ) -> Result<(), BotError> {
         if !config.init {
             return Ok(());
         }
         let entrypoint = match &config.entrypoint {
             Some(e) => Some(e.clone()),
-            None => self.inner.docker.image_entrypoint(&config.image).await?,
+            None => image.entrypoint(&config.image).await?,
         };
         if entrypoint.is_some_and(|e| crate::docker::starts_with_init(&e)) {
             config.init = false;

@@ -1,6 +1,7 @@
 //! Handing a bot's secrets and workspace to the user its container runs as, so a non-root
 //! image can read `/run/secrets` (files 0600, directory 0700, owned by that user).
 
+use super::image_facts::ImageFacts;
 use super::*;
 use crate::bots::run_as::{self, RunAs};
 
@@ -14,6 +15,7 @@ impl BotService {
         &self,
         template: &dyn Template,
         spec: &BotSpec,
+        image: &ImageFacts<'_>,
     ) -> Result<RunAs, BotError> {
         if let Some(user) = &spec.user {
             return Ok(run_as::parse_user(user));
@@ -22,7 +24,7 @@ impl BotService {
             return Ok(RunAs::Ids(uid, gid));
         }
         // A missing image fails the create that follows, with its own error.
-        let user = self.inner.docker.image_user(&spec.image).await?;
+        let user = image.user(&spec.image).await?;
         Ok(run_as::parse_user(user.as_deref().unwrap_or_default()))
     }
 
