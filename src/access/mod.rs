@@ -13,6 +13,7 @@
 //! lets long-lived streams notice it.
 
 pub mod cookies;
+mod session_cache;
 mod stream;
 
 use std::net::IpAddr;
@@ -118,6 +119,8 @@ pub struct Auth {
     /// Bumped after every revocation (logout, token revoke). A stream whose credential was
     /// checked at the current value needs no database lookup to know it is still valid.
     revocations: AtomicU64,
+    /// Sessions found valid at the current revocation count (see `session_cache.rs`).
+    sessions: session_cache::SessionCache,
     /// Becomes `true` when the server shuts down: open streams end then, since a graceful
     /// shutdown waits for every response to finish and a stream never would.
     closing: watch::Sender<bool>,
@@ -145,6 +148,7 @@ impl Auth {
             queue: VerifyQueue::default(),
             settings,
             revocations: AtomicU64::new(0),
+            sessions: session_cache::SessionCache::default(),
             closing: watch::Sender::new(false),
         }
     }
@@ -226,11 +230,20 @@ impl Auth {
         let checked_at = self.revocations.load(Ordering::SeqCst);
         let hash = hash_token(token);
         if token.starts_with(SESSION_TOKEN_PREFIX) {
-            let expires_at = self
-                .store
-                .session_expiry(&hash)
-                .await?
-                .filter(|exp| *exp > Utc::now());
+            let expires_at = match self.sessions.get(&hash, checked_at, Utc::now()) {
+                Some(exp) => Some(exp),
+                None => {
+                    let found = self
+                        .store
+                        .session_expiry(&hash)
+                        .await?
+                        .filter(|exp| *exp > Utc::now());
+                    if let Some(exp) = found {
+                        self.sessions.insert(&hash, exp, checked_at);
+                    }
+                    found
+                }
+            };
             return Ok(expires_at.map(|exp| Credential {
                 principal: Principal::Session { hash: hash.clone() },
                 token_hash: hash,
