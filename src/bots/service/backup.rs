@@ -68,8 +68,16 @@ impl BotService {
 
     /// One bot's row and secrets, under its lock.
     pub async fn bot_snapshot(&self, id: &str) -> Result<BotSnapshot, BotError> {
-        self.with_bot(id, |s, row| async move { s.snapshot_of(row).await })
-            .await
+        self.with_bot(id, |s, row| async move {
+            // Its workspace is a volume on the node that runs it: the host's empty directory
+            // must not pass for it.
+            s.require_workspace_on_host(
+                &spec_of(&row)?,
+                "backing up the workspace of a bot placed on a node (a volume on that node)",
+            )?;
+            s.snapshot_of(row).await
+        })
+        .await
     }
 
     async fn snapshot_of(&self, row: BotRow) -> Result<BotSnapshot, BotError> {

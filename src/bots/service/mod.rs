@@ -109,6 +109,7 @@ mod files;
 mod lifecycle;
 mod llm;
 mod orphans;
+mod placement;
 mod policy;
 mod recovery;
 mod run_as;
