@@ -784,6 +784,7 @@ mod tests {
             image_id: "sha256:i".into(),
             ip_address: None,
             ports: Vec::new(),
+            node: None,
         }
     }
 

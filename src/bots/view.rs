@@ -248,6 +248,8 @@ mod tests {
             image_id: None,
             started_at: None,
             channels: None,
+            node: None,
+            node_state: None,
         };
         assert!(state_drift(DesiredState::Stopped, &seen(BotState::Running)));
         assert!(state_drift(

@@ -63,7 +63,7 @@ pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
 pub use parked::parked_name;
 pub use placement::Placement;
 pub use stats::{StatsSample, StatsSnapshot};
-pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health};
+pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health, TaskNode};
 pub use swarm::{Backend, NodeInfo};
 pub use version::ApiVersion;
 

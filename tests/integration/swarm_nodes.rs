@@ -285,3 +285,94 @@ async fn placement_on_the_docker_backend_is_refused_unless_it_names_the_one_engi
         .call(Method::DELETE, &format!("/api/bots/{id}"), None)
         .await;
 }
+
+/// The node ids of the bot's tasks Swarm wants running.
+async fn running_task_nodes(s: &TestServer, id: &str) -> Vec<String> {
+    let filters = std::collections::HashMap::from([
+        ("service".to_string(), vec![format!("botmaker-{id}")]),
+        ("desired-state".to_string(), vec!["running".to_string()]),
+    ]);
+    s.h.docker
+        .client()
+        .list_tasks(Some(
+            bollard::query_parameters::ListTasksOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|t| t.node_id)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_bot_placed_on_a_worker_runs_there_and_is_missing_with_its_node_named_when_it_stops()
+{
+    let mut swarm = crate::support::swarm_worker::TwoNodeSwarm::start().await;
+    let s = swarm.server().await;
+    let worker_id = swarm.worker_node_id().await;
+    let worker = swarm.worker.hostname.clone();
+    let (_, nodes) = s.get("/api/nodes").await;
+    assert_eq!(nodes["nodes"].as_array().unwrap().len(), 2, "{nodes}");
+
+    let mut body = s.bot_body("onworker");
+    body["placement"] = json!({ "node": worker });
+    body["secrets"] = json!({ "API_TOKEN": "worker-value" });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running on the worker", WAIT, |v| {
+            state(v) == "running"
+        })
+        .await;
+    assert_eq!(running_task_nodes(&s, &id).await, vec![worker_id.clone()]);
+    assert_eq!(
+        v["node"],
+        worker.as_str(),
+        "the bot view names its node: {v}"
+    );
+
+    // The bot sees its secret file: its own start-up lines say so, through the service's
+    // logs (the manager's engine cannot exec into a container on another node).
+    let logs = crate::support::eventually("the bot's start-up lines", WAIT, || async {
+        let (status, v) = s.get(&format!("/api/bots/{id}/logs?tail=100")).await;
+        let text = v.to_string();
+        (status == StatusCode::OK && text.contains("secrets: API_TOKEN")).then_some(text)
+    })
+    .await;
+    assert!(logs.contains("secrets: API_TOKEN"), "{logs}");
+
+    // The nodes view counts it on the worker.
+    let nodes = crate::support::eventually("the bot counted on the worker", WAIT, || async {
+        let (_, v) = s.get("/api/nodes").await;
+        let on_worker = v["nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["name"] == worker.as_str())?
+            .clone();
+        (on_worker["bots"] == 1).then_some(v)
+    })
+    .await;
+    let manager = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] != worker.as_str())
+        .unwrap();
+    assert_eq!(manager["bots"], 0, "{nodes}");
+
+    // The worker's engine stops: the bot is missing, on the node named, which is down.
+    swarm.worker.stop().await;
+    let v = s
+        .wait_bot(&id, "missing with its node down", WAIT * 2, |v| {
+            state(v) == "missing" && v["node_state"] != "ready"
+        })
+        .await;
+    assert_eq!(v["node"], worker.as_str(), "{v}");
+    assert_eq!(v["desired_state"], "running", "{v}");
+    let _ = s
+        .call(Method::DELETE, &format!("/api/bots/{id}"), None)
+        .await;
+}

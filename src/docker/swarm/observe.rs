@@ -9,9 +9,9 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, ListServicesOption
 
 use super::super::error::{ContainerError, Op};
 use super::super::labels::{self, LABEL_BOT_ID};
-use super::super::status::{ContainerInfo, ContainerState, ContainerStatus, Health};
+use super::super::status::{ContainerInfo, ContainerState, ContainerStatus, Health, TaskNode};
 use super::super::{DockerService, lenient};
-use super::{Swarm, tasks};
+use super::{Swarm, nodes, tasks};
 use crate::BotId;
 
 impl Swarm {
@@ -45,6 +45,10 @@ impl Swarm {
             },
             None => None,
         };
+        let node = match tasks::node_id(current, &tasks) {
+            Some(id) => nodes::one(svc, bot_id.as_str(), &id).await?,
+            None => None,
+        };
         let status = current.and_then(|t| t.status.as_ref());
         let mut out = local.unwrap_or_else(|| ContainerStatus {
             id: String::new(),
@@ -60,7 +64,9 @@ impl Swarm {
             image_id: String::new(),
             ip_address: None,
             ports: Vec::new(),
+            node: None,
         });
+        out.node = node;
         out.id = current
             .and_then(tasks::container_id)
             .or(service.id.clone())
@@ -127,6 +133,7 @@ impl Swarm {
             .map(ContainerInfo::from_summary)
             .map(|c| (c.id.clone(), c))
             .collect();
+        let nodes = nodes::by_id(svc).await?;
         let mut by_service: HashMap<String, Vec<Task>> = HashMap::new();
         for t in tasks {
             if let Some(s) = t.service_id.clone() {
@@ -144,7 +151,7 @@ impl Swarm {
                     .and_then(|id| by_service.get(id))
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-            let info = info_of(&s, tasks, &local);
+            let info = info_of(&s, tasks, &local, &nodes);
             if !running_only || info.state == ContainerState::Running {
                 out.push(info);
             }
@@ -169,7 +176,12 @@ impl Swarm {
 
 /// The list entry of one bot's service, its current task and (if on this node) its
 /// container.
-fn info_of(s: &Service, tasks: &[Task], local: &HashMap<String, ContainerInfo>) -> ContainerInfo {
+fn info_of(
+    s: &Service,
+    tasks: &[Task],
+    local: &HashMap<String, ContainerInfo>,
+    nodes: &HashMap<String, TaskNode>,
+) -> ContainerInfo {
     let spec = s.spec.clone().unwrap_or_default();
     let labels = spec.labels.clone().unwrap_or_default();
     let current = tasks::current(tasks);
@@ -201,5 +213,6 @@ fn info_of(s: &Service, tasks: &[Task], local: &HashMap<String, ContainerInfo>) 
         image_id: container.map(|c| c.image_id.clone()).unwrap_or_default(),
         created: s.created_at.as_deref().and_then(tasks::parse_time),
         ports: Vec::new(),
+        node: tasks::node_id(current, tasks).and_then(|n| nodes.get(&n).cloned()),
     }
 }

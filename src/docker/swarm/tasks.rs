@@ -29,6 +29,19 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .filter(|t| t.timestamp() > 0)
 }
 
+/// The id of the node the bot is on: its current task's, or, while that one waits for a node
+/// (its node went down and no other may run it), the newest task's that had one.
+pub fn node_id(current: Option<&Task>, tasks: &[Task]) -> Option<String> {
+    let assigned = |t: &Task| t.node_id.clone().filter(|n| !n.is_empty());
+    current.and_then(assigned).or_else(|| {
+        tasks
+            .iter()
+            .filter(|t| assigned(t).is_some())
+            .max_by_key(|t| (created(t), t.id.clone()))
+            .and_then(assigned)
+    })
+}
+
 /// How many runs of the bot failed, in the task history Swarm keeps (5 per slot by default):
 /// Docker's `RestartCount` for a bot whose restarts each made a new task.
 pub fn failures(tasks: &[Task]) -> i64 {
