@@ -1055,6 +1055,30 @@ mod tests {
         assert!(fleet.extras(&id, Some("c")).0);
     }
 
+    #[test]
+    fn a_bot_on_a_swarm_node_that_is_not_ready_is_missing_with_the_node_named() {
+        let on = |state: &str| ContainerStatus {
+            node: Some(crate::docker::TaskNode {
+                name: "worker-1".into(),
+                state: state.into(),
+            }),
+            ..ContainerStatus::running_for_test("c")
+        };
+        let fleet = Fleet::new(CrashLoopPolicy::default());
+        let id = BotId::new("b").unwrap();
+        let up = fleet.observe_status(&id, D::Running, Some(&on("ready")));
+        assert_eq!(up.state, BotState::Running);
+        assert_eq!(up.node.as_deref(), Some("worker-1"));
+        let down = fleet.observe_status(&id, D::Running, Some(&on("down")));
+        assert_eq!(down.state, BotState::Missing);
+        assert_eq!(
+            (down.node.as_deref(), down.node_state.as_deref()),
+            (Some("worker-1"), Some("down"))
+        );
+        let docker = fleet.observe_status(&id, D::Running, Some(&running("c", 5)));
+        assert_eq!((docker.node, docker.node_state), (None, None));
+    }
+
     fn running(container: &str, started_secs_ago: i64) -> ContainerStatus {
         ContainerStatus {
             started_at: Some(Utc::now() - chrono::Duration::seconds(started_secs_ago)),

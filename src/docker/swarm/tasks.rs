@@ -202,4 +202,28 @@ mod tests {
         assert_eq!(exit_code(cur), Some(143));
         assert_eq!(state(None, 0), ContainerState::Created, "never started");
     }
+
+    #[test]
+    fn a_task_waiting_for_a_node_is_on_the_node_its_predecessor_ran_on() {
+        let mut old = task(
+            "old",
+            "2026-11-30T10:00:00Z",
+            TaskState::SHUTDOWN,
+            TaskState::RUNNING,
+            0,
+        );
+        old.node_id = Some("worker".into());
+        let pending = task(
+            "new",
+            "2026-11-30T10:00:09Z",
+            TaskState::RUNNING,
+            TaskState::PENDING,
+            0,
+        );
+        let tasks = [old, pending];
+        let cur = current(&tasks);
+        assert_eq!(cur.unwrap().id.as_deref(), Some("new"));
+        assert_eq!(node_id(cur, &tasks).as_deref(), Some("worker"));
+        assert_eq!(node_id(None, &[]), None);
+    }
 }

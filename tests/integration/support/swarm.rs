@@ -120,6 +120,14 @@ impl PrivateSwarm {
     /// A botmaker server serving with `--backend swarm` on this swarm, the fixture image
     /// built on the engine.
     pub async fn server(&self) -> TestServer {
+        self.server_with(|_| {}).await
+    }
+
+    /// [`Self::server`], with its settings changed by `change` first.
+    pub async fn server_with(
+        &self,
+        change: impl FnOnce(&mut botmaker::config::ServeConfig),
+    ) -> TestServer {
         let docker = self.service(&super::instance()).await;
         let h = Harness::on(docker).await;
         let data = tempfile::Builder::new()
@@ -129,6 +137,7 @@ impl PrivateSwarm {
         let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
         cfg.docker_host = Some(self.engine.host.clone());
         cfg.backend = Backend::Swarm;
+        change(&mut cfg);
         TestServer::start_with(h, data, cfg).await
     }
 }

@@ -264,9 +264,10 @@ impl TwoNodeSwarm {
         Self { worker, manager }
     }
 
-    /// A botmaker server on the manager, with the fixture image on both engines.
+    /// A botmaker server on the manager, with the fixture image on both engines. Its resync
+    /// runs once, at start: what it sees of the nodes later comes from events.
     pub async fn server(&self) -> TestServer {
-        let s = self.manager.server().await;
+        let s = self.manager.server_with(|c| c.resync_interval = 3600).await;
         let w = self.worker.service().await.unwrap();
         let tar = s.h.docker.client().export_image(&s.h.image);
         let mut load = w.client().import_image_stream(
