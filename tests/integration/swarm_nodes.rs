@@ -343,6 +343,16 @@ async fn swarm_bot_placed_on_a_worker_runs_there_and_is_missing_with_its_node_na
     })
     .await;
     assert!(logs.contains("secrets: API_TOKEN"), "{logs}");
+    // Exec cannot reach it: refused with an error, never run elsewhere.
+    let (status, v) = s
+        .post(
+            &format!("/api/bots/{id}/exec"),
+            json!({ "cmd": ["/testbot", "cat", "/run/secrets/API_TOKEN"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{v}");
+    assert_eq!(v["code"], "UNSUPPORTED_BY_BACKEND", "{v}");
+    assert!(v["error"].to_string().contains("another node"), "{v}");
 
     // The nodes view counts it on the worker.
     let nodes = crate::support::eventually("the bot counted on the worker", WAIT, || async {

@@ -172,6 +172,20 @@ impl Swarm {
         let tasks = self.tasks_of(svc, bot_id).await?;
         Ok(tasks::current(&tasks).and_then(tasks::container_id))
     }
+
+    /// Whether the bot's current task runs on another node than the manager's own, whose
+    /// containers the manager's engine cannot reach (exec, console, stats).
+    pub(in crate::docker) async fn runs_elsewhere(
+        &self,
+        svc: &DockerService,
+        bot_id: &BotId,
+    ) -> Result<bool, ContainerError> {
+        let tasks = self.tasks_of(svc, bot_id).await?;
+        Ok(tasks::current(&tasks).is_some_and(|t| {
+            tasks::state(Some(t), 0) == ContainerState::Running
+                && t.node_id.as_deref().is_some_and(|n| n != self.node_id())
+        }))
+    }
 }
 
 /// The list entry of one bot's service, its current task and (if on this node) its
