@@ -153,6 +153,12 @@ impl BotService {
         if let Some(n) = &spec.network {
             validate::check_network(n, self.inner.policy.allow_host_network, &mut errors);
         }
+        // Placed on a node of another swarm (or on Swarm, restored to the Docker backend).
+        if let Some(p) = &spec.placement {
+            validate::check_placement(p, &mut errors);
+        }
+        self.check_placement_fits(spec.placement.as_ref(), &mut errors)
+            .await?;
         errors.into_result().map_err(BotError::Validation)?;
         let mut names: Vec<String> = secrets.iter().map(|(n, _)| n.to_string()).collect();
         names.sort();
