@@ -198,40 +198,20 @@ async fn swarm_refuses_a_placement_no_node_meets_at_create_and_patch_and_changes
     assert_eq!(service_spec(&s, &id).await.unwrap(), before);
 
     // Labels the node gets: accepted, the service constrained by them.
-    let client = s.h.docker.client();
-    let info = client
-        .inspect_node(
-            &swarm
-                .engine
-                .service("probe")
-                .await
-                .unwrap()
-                .client()
-                .info()
-                .await
-                .unwrap()
-                .swarm
-                .unwrap()
-                .node_id
-                .unwrap(),
-        )
+    let manager = swarm
+        .engine
+        .service("probe")
         .await
-        .unwrap();
-    let mut node_spec = info.spec.unwrap();
-    node_spec
-        .labels
-        .get_or_insert_with(Default::default)
-        .insert("zone".into(), "eu".into());
-    client
-        .update_node(
-            info.id.as_deref().unwrap(),
-            node_spec,
-            bollard::query_parameters::UpdateNodeOptionsBuilder::new()
-                .version(info.version.unwrap().index.unwrap() as i64)
-                .build(),
-        )
+        .unwrap()
+        .client()
+        .info()
         .await
+        .unwrap()
+        .swarm
+        .unwrap()
+        .node_id
         .unwrap();
+    label_node(&s, &manager, "zone", "eu").await;
     let (status, v) = s
         .call(
             Method::PATCH,
@@ -284,6 +264,27 @@ async fn placement_on_the_docker_backend_is_refused_unless_it_names_the_one_engi
     let _ = s
         .call(Method::DELETE, &format!("/api/bots/{id}"), None)
         .await;
+}
+
+/// Adds the label `key=value` to node `id`, through the manager.
+async fn label_node(s: &TestServer, id: &str, key: &str, value: &str) {
+    let client = s.h.docker.client();
+    let info = client.inspect_node(id).await.unwrap();
+    let mut node_spec = info.spec.unwrap();
+    node_spec
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(key.into(), value.into());
+    client
+        .update_node(
+            id,
+            node_spec,
+            bollard::query_parameters::UpdateNodeOptionsBuilder::new()
+                .version(info.version.unwrap().index.unwrap() as i64)
+                .build(),
+        )
+        .await
+        .unwrap();
 }
 
 /// The node ids of the bot's tasks Swarm wants running.
@@ -382,6 +383,60 @@ async fn swarm_bot_placed_on_a_worker_runs_there_and_is_missing_with_its_node_na
         .await;
     assert_eq!(v["node"], worker.as_str(), "{v}");
     assert_eq!(v["desired_state"], "running", "{v}");
+    let _ = s
+        .call(Method::DELETE, &format!("/api/bots/{id}"), None)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_bot_placed_by_labels_is_rescheduled_on_another_node_when_its_node_stops() {
+    let mut swarm = crate::support::swarm_worker::TwoNodeSwarm::start().await;
+    let s = swarm.server().await;
+    let worker_id = swarm.worker_node_id().await;
+    let worker = swarm.worker.hostname.clone();
+    // Only the worker carries the label at first: the bot starts there.
+    label_node(&s, &worker_id, "pool", "bots").await;
+    let mut body = s.bot_body("moves");
+    body["placement"] = json!({ "labels": { "pool": "bots" } });
+    body["secrets"] = json!({ "API_TOKEN": "moving-value" });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running on the worker", WAIT, |v| {
+            state(v) == "running" && v["node"] == worker.as_str()
+        })
+        .await;
+    let first = v["container_id"].clone();
+
+    // The manager's node gets the label too; then the worker's engine stops, and Swarm runs
+    // the bot where its placement allows: on the manager, named so.
+    let (_, nodes) = s.get("/api/nodes").await;
+    let manager = nodes["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] != worker.as_str())
+        .unwrap()
+        .clone();
+    label_node(&s, manager["id"].as_str().unwrap(), "pool", "bots").await;
+    swarm.worker.stop().await;
+    let v = s
+        .wait_bot(&id, "running again on the manager", WAIT * 2, |v| {
+            state(v) == "running" && v["node"] == manager["name"]
+        })
+        .await;
+    assert_eq!(v["node_state"], "ready", "{v}");
+    assert_ne!(v["container_id"], first, "a new task: {v}");
+    // On the manager, exec reaches it again, and its secret came along.
+    let (status, out) = s
+        .post(
+            &format!("/api/bots/{id}/exec"),
+            json!({ "cmd": ["/testbot", "cat", "/run/secrets/API_TOKEN"] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["stdout"], "moving-value", "{out}");
     let _ = s
         .call(Method::DELETE, &format!("/api/bots/{id}"), None)
         .await;

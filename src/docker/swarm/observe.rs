@@ -50,6 +50,7 @@ impl Swarm {
             None => None,
         };
         let status = current.and_then(|t| t.status.as_ref());
+        let local_running = local.as_ref().is_some_and(|l| l.running);
         let mut out = local.unwrap_or_else(|| ContainerStatus {
             id: String::new(),
             state,
@@ -72,7 +73,10 @@ impl Swarm {
             .or(service.id.clone())
             .unwrap_or_default();
         // The task's state governs: a container Swarm is about to replace may still say
-        // `exited` while its successor starts.
+        // `exited` while its successor starts. But a task's report lags its container: one
+        // still `starting` whose container on this node runs is running (no later event
+        // would correct it).
+        let state = running_ahead_of_task(state, local_running);
         out.state = state;
         out.running = state == ContainerState::Running;
         out.exit_code = current.and_then(tasks::exit_code);
@@ -199,9 +203,12 @@ fn info_of(
     let spec = s.spec.clone().unwrap_or_default();
     let labels = spec.labels.clone().unwrap_or_default();
     let current = tasks::current(tasks);
-    let state = tasks::state(current, tasks::failures(tasks));
     let container_id = current.and_then(tasks::container_id);
     let container = container_id.as_ref().and_then(|id| local.get(id));
+    let state = running_ahead_of_task(
+        tasks::state(current, tasks::failures(tasks)),
+        container.is_some_and(|c| c.state == ContainerState::Running),
+    );
     let exit_code = current.and_then(tasks::exit_code);
     let image = spec
         .task_template
@@ -228,5 +235,17 @@ fn info_of(
         created: s.created_at.as_deref().and_then(tasks::parse_time),
         ports: Vec::new(),
         node: tasks::node_id(current, tasks).and_then(|n| nodes.get(&n).cloned()),
+    }
+}
+
+/// The state of a bot whose task says `state` while its container on this node runs or not:
+/// a task Swarm still reports starting (`Created`, `Restarting`) whose container already runs
+/// is running.
+fn running_ahead_of_task(state: ContainerState, container_running: bool) -> ContainerState {
+    match state {
+        ContainerState::Created | ContainerState::Restarting if container_running => {
+            ContainerState::Running
+        }
+        other => other,
     }
 }
