@@ -36,6 +36,7 @@ function botPage() {
       ['Restarts', String(bot.restart_count ?? 0)],
       ['Last exit code', bot.exit_code === null || bot.exit_code === undefined ? '—' : String(bot.exit_code)],
       ['Killed for memory', bot.oom_killed ? 'yes' : 'no'],
+      ...(bot.node ? [['Node', `${bot.node} (${bot.node_state || 'unknown'})`]] : []),
       ['Container', bot.container_id ? bot.container_id.slice(0, 12) : '—'],
       ['Image id', bot.image_id ? bot.image_id.replace(/^sha256:/, '').slice(0, 12) : '—'],
       ['Image drift', bot.image_drift ? 'yes: the tag names another image now' : 'no'],
