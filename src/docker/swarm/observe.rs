@@ -249,3 +249,18 @@ fn running_ahead_of_task(state: ContainerState, container_running: bool) -> Cont
         other => other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_still_starting_whose_container_runs_is_running() {
+        use ContainerState as C;
+        assert_eq!(running_ahead_of_task(C::Created, true), C::Running);
+        assert_eq!(running_ahead_of_task(C::Restarting, true), C::Running);
+        assert_eq!(running_ahead_of_task(C::Created, false), C::Created);
+        // An ended task stays ended, whatever a lingering container says.
+        assert_eq!(running_ahead_of_task(C::Exited, true), C::Exited);
+    }
+}
