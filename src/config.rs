@@ -31,6 +31,12 @@ pub struct ServeConfig {
     #[arg(long, env = "BOTMAKER_BACKEND", value_enum, default_value_t = Backend::Docker)]
     pub backend: Backend,
 
+    /// Volume driver of the workspace volume of a bot placed on a node (`placement`) with
+    /// `--backend swarm`: Swarm creates the volume on the node that runs the bot. `local`
+    /// when unset (the data stays on that node); name a shared driver to let it move.
+    #[arg(long, env = "BOTMAKER_SWARM_VOLUME_DRIVER", value_name = "DRIVER")]
+    pub swarm_volume_driver: Option<String>,
+
     /// Name of this installation; containers carry it as `botmaker.instance`, so several
     /// installations can share one Docker Engine.
     #[arg(long, env = "BOTMAKER_INSTANCE", default_value = "default")]

@@ -476,6 +476,16 @@ impl Reconciler {
                             self.bots.cache().heard_from_docker();
                             since = Some(ev.time_nanos);
                             self.bots.fleet().engine().set_up(true);
+                            if let EventKind::Node { action, state } = &ev.kind {
+                                // A node down, back or drained: its bots' observed state
+                                // changes with it now, not at the next resync (one list call
+                                // each, whatever the fleet).
+                                tracing::info!(node = %ev.container_id, %action, state = state.as_deref().unwrap_or("-"), "swarm node changed");
+                                if let Err(e) = self.resync().await {
+                                    tracing::warn!(error = %e, "resync after a node event failed");
+                                }
+                                continue;
+                            }
                             let Ok(id) = BotId::new(ev.bot_id.clone()) else { continue };
                             let at = chrono::DateTime::from_timestamp_nanos(ev.time_nanos);
                             match ev.kind {
@@ -540,7 +550,11 @@ fn disagrees(listed: Option<&ContainerInfo>, known: Option<&ContainerStatus>) ->
         (None, None) => false,
         // Podman's list carries no health: a list without one says nothing about it.
         (Some(c), Some(s)) => {
-            c.id != s.id || c.state != s.state || (c.health != Health::None && c.health != s.health)
+            c.id != s.id
+                || c.state != s.state
+                || (c.health != Health::None && c.health != s.health)
+                // On Swarm: its node went down or came back (the task's own report is stale).
+                || c.node != s.node
         }
         _ => true,
     }
@@ -806,6 +820,7 @@ mod tests {
             image_id: "sha256:i".into(),
             ip_address: None,
             ports: Vec::new(),
+            node: None,
         }
     }
 

@@ -54,6 +54,7 @@ impl Server {
             host: config.docker_host.clone(),
             instance: config.instance.clone(),
             backend: config.backend,
+            volume_driver: config.swarm_volume_driver.clone(),
             ..DockerSettings::default()
         })
         .await

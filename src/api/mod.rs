@@ -47,7 +47,9 @@ pub use crate::bots::{
     BotEvent, BotEventKind, BotState, BotView, CreateBot, FieldErrors, HttpProbe, LimitsSpec,
     Observed, PortSpec, UpdateBot, UpgradeBot, UpgradeOutcome, UpgradeResult,
 };
-pub use crate::docker::{Health as BotHealth, LogLine, LogStream, Protocol, StatsSample};
+pub use crate::docker::{
+    Health as BotHealth, LogLine, LogStream, Placement, Protocol, StatsSample,
+};
 pub use crate::llm::{
     BotUsageReport, Price, PriceTable, ProviderKind, ProviderName, ProviderView, PutProvider,
     UsageReport, UsageRow, UsageTotals,

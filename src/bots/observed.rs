@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, watch};
 use utoipa::ToSchema;
 
 use crate::BotId;
-use crate::docker::{ContainerInfo, ContainerState, ContainerStatus, Health};
+use crate::docker::{ContainerInfo, ContainerState, ContainerStatus, Health, TaskNode};
 use crate::store::DesiredState;
 
 /// Longest a stop may take from signal to death (the longest grace period, with room to spare).
@@ -107,6 +107,29 @@ pub struct Observed {
     /// `openclaw`), from the latest probe of the current run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<ChannelStatus>>,
+    /// On Swarm, the node that runs (or last ran) the bot, by host name; `null` on the Docker
+    /// backend. A bot whose node is not `ready` is `missing`, with the node named here.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// That node's state as the manager sees it: `ready`, `down`, `disconnected`, `unknown`.
+    #[serde(default)]
+    pub node_state: Option<String>,
+}
+
+impl Observed {
+    /// Puts the bot's node in, and makes a bot whose node is out of reach `missing`: its
+    /// task's last report (often `running`) is stale, and nothing botmaker does reaches it.
+    fn on_node(mut self, node: Option<&TaskNode>) -> Self {
+        if let Some(n) = node {
+            self.node = Some(n.name.clone());
+            self.node_state = Some(n.state.clone());
+            if !n.is_ready() {
+                self.state = BotState::Missing;
+                self.health = Health::None;
+            }
+        }
+        self
+    }
 }
 
 /// One chat channel of a bot, as the bot itself reports it.
@@ -700,7 +723,10 @@ impl Fleet {
             image_id: Some(c.image_id.clone()).filter(|i| !i.is_empty()),
             started_at: known.and_then(|s| s.started_at),
             channels,
+            node: None,
+            node_state: None,
         }
+        .on_node(c.node.as_ref())
     }
 
     /// Publishes a `state` event if the observed state differs from the last one published.
@@ -713,6 +739,7 @@ impl Fleet {
                     || last.restart_count != observed.restart_count
                     || last.container_id != observed.container_id
                     || last.channels != observed.channels
+                    || last.node_state != observed.node_state
             });
             e.last_published = Some(observed.clone());
             changed
@@ -770,7 +797,10 @@ fn observed_from(
         image_id: Some(s.image_id.clone()).filter(|i| !i.is_empty()),
         started_at: s.started_at,
         channels,
+        node: None,
+        node_state: None,
     }
+    .on_node(s.node.as_ref())
 }
 
 /// The observed state of a bot without a container.
@@ -785,6 +815,8 @@ pub(crate) fn missing() -> Observed {
         image_id: None,
         started_at: None,
         channels: None,
+        node: None,
+        node_state: None,
     }
 }
 
@@ -1021,6 +1053,30 @@ mod tests {
         // Old history only fills a blank: what the running server saw wins.
         fleet.seed_crashes(&id, "other", &deaths);
         assert!(fleet.extras(&id, Some("c")).0);
+    }
+
+    #[test]
+    fn a_bot_on_a_swarm_node_that_is_not_ready_is_missing_with_the_node_named() {
+        let on = |state: &str| ContainerStatus {
+            node: Some(crate::docker::TaskNode {
+                name: "worker-1".into(),
+                state: state.into(),
+            }),
+            ..ContainerStatus::running_for_test("c")
+        };
+        let fleet = Fleet::new(CrashLoopPolicy::default());
+        let id = BotId::new("b").unwrap();
+        let up = fleet.observe_status(&id, D::Running, Some(&on("ready")));
+        assert_eq!(up.state, BotState::Running);
+        assert_eq!(up.node.as_deref(), Some("worker-1"));
+        let down = fleet.observe_status(&id, D::Running, Some(&on("down")));
+        assert_eq!(down.state, BotState::Missing);
+        assert_eq!(
+            (down.node.as_deref(), down.node_state.as_deref()),
+            (Some("worker-1"), Some("down"))
+        );
+        let docker = fleet.observe_status(&id, D::Running, Some(&running("c", 5)));
+        assert_eq!((docker.node, docker.node_state), (None, None));
     }
 
     fn running(container: &str, started_secs_ago: i64) -> ContainerStatus {

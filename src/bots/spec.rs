@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::docker::Protocol;
+use crate::docker::{Placement, Protocol};
 
 /// Template used when a create request names none.
 pub const DEFAULT_TEMPLATE: &str = "generic";
@@ -73,6 +73,11 @@ pub struct CreateBot {
     /// the template's default, else the server's `--stop-timeout`. 1–600.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout_secs: Option<u64>,
+    /// Where the bot may run: a node (host name or id) and node labels. On `--backend swarm`
+    /// placement constraints, the workspace then a volume on that node; on `docker` only a
+    /// placement the one engine satisfies is accepted. Absent: anywhere (spread over nodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
     /// Start the bot after creating it (default true).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schema(default = true)]
@@ -106,13 +111,14 @@ fn create_example() -> serde_json::Value {
         "user": "1000:1000",
         "settings": {},
         "stop_timeout_secs": 30,
+        "placement": { "node": "worker-1", "labels": { "zone": "eu" } },
         "start": true,
     })
 }
 
 /// Body of `PATCH /api/bots/{id}`: changes to a bot. Every field is optional and a present one
 /// replaces the stored value; `null` clears the optional settings (`network`, `health_check`,
-/// `stop_timeout_secs`).
+/// `stop_timeout_secs`, `placement`).
 /// Unknown fields are rejected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -160,6 +166,10 @@ pub struct UpdateBot {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "present")]
     #[schema(value_type = Option<u64>)]
     pub stop_timeout_secs: Option<Option<u64>>,
+    /// Replaces where the bot may run; `null` lets it run anywhere again.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "present")]
+    #[schema(value_type = Option<Placement>)]
+    pub placement: Option<Option<Placement>>,
     /// Recreate the container now so the change takes effect (default true).
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     #[schema(default = true)]
@@ -182,6 +192,7 @@ impl Default for UpdateBot {
             user: None,
             settings: None,
             stop_timeout_secs: None,
+            placement: None,
             apply: true,
         }
     }
@@ -208,6 +219,7 @@ impl UpdateBot {
             user,
             settings,
             stop_timeout_secs,
+            placement,
         } = self;
         if let Some(v) = image {
             spec.image.clone_from(v);
@@ -239,6 +251,9 @@ impl UpdateBot {
         if let Some(v) = stop_timeout_secs {
             spec.stop_timeout_secs = *v;
         }
+        if let Some(v) = placement {
+            spec.placement = v.clone().filter(|p| !p.is_empty());
+        }
     }
 }
 
@@ -256,6 +271,7 @@ fn update_example() -> serde_json::Value {
         "user": null,
         "settings": {},
         "stop_timeout_secs": 30,
+        "placement": { "labels": { "zone": "eu" } },
         "apply": true,
     })
 }
@@ -412,6 +428,9 @@ pub struct BotSpec {
     /// Stop grace period in seconds; `None` means the server's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_timeout_secs: Option<u64>,
+    /// Where the bot may run; `None`: anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
 }
 
 /// Longest stop grace period a bot may ask for: a stop must end within a bounded time.

@@ -262,6 +262,7 @@ pub fn base_config(input: &RenderInput<'_>) -> ContainerConfig {
     config.network = spec.network.clone();
     config.init = true;
     config.stop_timeout = spec.stop_timeout_secs.map(Duration::from_secs);
+    config.placement = spec.placement.clone();
     config
 }
 

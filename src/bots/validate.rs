@@ -432,6 +432,7 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
         user,
         settings: _,
         stop_timeout_secs,
+        placement,
         apply: _,
     } = req;
     if let Some(name) = name {
@@ -460,6 +461,17 @@ pub fn check_update(req: &UpdateBot, allow_host: bool, errors: &mut FieldErrors)
     }
     if let Some(secs) = stop_timeout_secs {
         check_stop_timeout(*secs, errors);
+    }
+    if let Some(Some(p)) = placement {
+        check_placement(p, errors);
+    }
+}
+
+/// Checks a placement's syntax: node and label names a Swarm constraint carries as written.
+/// Whether a node fits is the backend's question (`DockerService::placement_problem`).
+pub fn check_placement(p: &crate::docker::Placement, errors: &mut FieldErrors) {
+    for (field, message) in p.syntax_problems() {
+        errors.add(field, message);
     }
 }
 

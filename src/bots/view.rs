@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::error::BotError;
 use super::observed::Observed;
 use super::spec::{BotSpec, HttpProbe, LimitsSpec, PortSpec};
-use crate::docker::{BoundPort, Protocol};
+use crate::docker::{BoundPort, Placement, Protocol};
 use crate::store::{BotRow, DesiredState, StoreError};
 
 /// A bot as returned by the API: its desired configuration, the names of its secrets (never
@@ -48,6 +48,9 @@ pub struct BotView {
     pub settings: serde_json::Value,
     /// Seconds between SIGTERM and SIGKILL on stop; `null` means the server's default.
     pub stop_timeout_secs: Option<u64>,
+    /// Where the bot may run (node, node labels); `null`: anywhere.
+    #[serde(default)]
+    pub placement: Option<Placement>,
     /// What the user wants; the reconciler makes Docker match it.
     pub desired_state: DesiredState,
     /// What Docker and botmaker observe.
@@ -135,6 +138,7 @@ impl BotView {
             user: spec.user,
             settings: spec.settings,
             stop_timeout_secs: spec.stop_timeout_secs,
+            placement: spec.placement,
             desired_state: row.desired_state,
             state_drift: state_drift(row.desired_state, &observed),
             observed,
@@ -158,6 +162,7 @@ impl BotView {
             user: self.user.clone(),
             settings: self.settings.clone(),
             stop_timeout_secs: self.stop_timeout_secs,
+            placement: self.placement.clone(),
         }
     }
 
@@ -243,6 +248,8 @@ mod tests {
             image_id: None,
             started_at: None,
             channels: None,
+            node: None,
+            node_state: None,
         };
         assert!(state_drift(DesiredState::Stopped, &seen(BotState::Running)));
         assert!(state_drift(

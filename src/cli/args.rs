@@ -500,6 +500,14 @@ pub struct CreateArgs {
     /// Template settings as a JSON object.
     #[arg(long, value_name = "JSON", value_parser = parse_json_object)]
     pub settings: Option<serde_json::Value>,
+    /// Node to run on (host name or Swarm node id): a placement constraint on `--backend
+    /// swarm`, where the workspace is then a volume on that node.
+    #[arg(long, value_name = "NODE", help_heading = "Placement")]
+    pub node: Option<String>,
+    /// Node label the node must carry, KEY=VALUE (repeatable).
+    #[arg(long = "node-label", value_name = "KEY=VALUE", value_parser = EnvPair::parse,
+          help_heading = "Placement")]
+    pub node_labels: Vec<EnvPair>,
     /// Port botmaker probes over HTTP for the bot's health (its `health_check`); the other
     /// --health-* flags need it, or a health_check in the spec file.
     #[arg(long, value_name = "PORT", help_heading = "Health check",

@@ -319,6 +319,14 @@ fn apply_flags(d: &mut BotDecl, a: &CreateArgs) {
     if a.settings.is_some() {
         d.settings.clone_from(&a.settings);
     }
+    if a.node.is_some() || !a.node_labels.is_empty() {
+        let p = d.placement.get_or_insert_with(Default::default);
+        if a.node.is_some() {
+            p.node.clone_from(&a.node);
+        }
+        p.labels
+            .extend(a.node_labels.iter().map(|l| (l.0.clone(), l.1.clone())));
+    }
     if a.no_start {
         d.start = Some(false);
     }

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::error::CliError;
 use crate::BotId;
-use crate::api::{BotView, CreateBot, HttpProbe, LimitsSpec, PortSpec, UpdateBot};
+use crate::api::{BotView, CreateBot, HttpProbe, LimitsSpec, Placement, PortSpec, UpdateBot};
 use crate::secrets::SecretName;
 
 /// The file as written.
@@ -77,6 +77,9 @@ pub struct BotDecl {
     /// Seconds between SIGTERM and SIGKILL when the bot stops (1-600).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout_secs: Option<u64>,
+    /// Where the bot may run (`node`, `labels`); `placement = {}` lets it run anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
 }
 
 impl BotDecl {
@@ -100,6 +103,7 @@ impl BotDecl {
             user,
             settings,
             stop_timeout_secs,
+            placement,
         } = self;
         UpdateBot {
             name: name.clone(),
@@ -114,6 +118,7 @@ impl BotDecl {
             user: user.clone().map(Some),
             settings: settings.clone(),
             stop_timeout_secs: stop_timeout_secs.map(Some),
+            placement: placement.clone().map(Some),
             apply: true,
         }
     }
@@ -228,6 +233,7 @@ pub fn create_body(
         user,
         settings,
         stop_timeout_secs,
+        placement,
     } = &bot.decl;
     Ok(CreateBot {
         id: bot.id.to_string(),
@@ -244,6 +250,7 @@ pub fn create_body(
         user: user.clone(),
         settings: settings.clone().unwrap_or_default(),
         stop_timeout_secs: *stop_timeout_secs,
+        placement: placement.clone().filter(|p| !p.is_empty()),
         start: start.unwrap_or(true),
     })
 }
@@ -283,6 +290,7 @@ pub fn from_remote(bot: &BotView) -> BotDecl {
         user: bot.user.clone(),
         settings: Some(settings).filter(|s| !is_empty_settings(s)),
         stop_timeout_secs: bot.stop_timeout_secs,
+        placement: bot.placement.clone(),
     }
 }
 

@@ -70,6 +70,10 @@ pub struct ContainerConfig {
     pub stop_timeout: Option<Duration>,
     /// Extra labels. `botmaker.*` labels are always set by botmaker itself.
     pub labels: BTreeMap<String, String>,
+    /// Where the bot may run: Swarm placement constraints; the Docker backend checks it
+    /// against its one engine before anything is made, and leaves it out of the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<super::Placement>,
 }
 
 impl Default for ContainerConfig {
@@ -92,6 +96,7 @@ impl Default for ContainerConfig {
             init: false,
             stop_timeout: None,
             labels: BTreeMap::new(),
+            placement: None,
         }
     }
 }

@@ -56,6 +56,15 @@ pub enum EventKind {
         /// Docker's action name.
         action: String,
     },
+    /// On Swarm, a node of the swarm changed (went down, came back, was drained...): every
+    /// bot on it may have changed with it. Such an event names no bot (`bot_id` is empty,
+    /// `container_id` is the node's id).
+    Node {
+        /// Docker's action (`update`, `create`, `remove`).
+        action: String,
+        /// The node's new state when the event says (`ready`, `down`...).
+        state: Option<String>,
+    },
 }
 
 /// One event about a bot's container.
@@ -119,19 +128,22 @@ impl DockerService {
             ),
         ]);
         let mut builder = EventsOptionsBuilder::new().filters(&filters);
-        if let Some(n) = since_nanos {
-            let since = format!(
+        let since = since_nanos.map(|n| {
+            format!(
                 "{}.{:09}",
                 n.div_euclid(1_000_000_000),
                 n.rem_euclid(1_000_000_000)
-            );
-            builder = builder.since(&since);
+            )
+        });
+        if let Some(since) = &since {
+            builder = builder.since(since);
         }
         let host = self.host.clone();
         let instance = self.instance.clone();
         // Podman sends no `kill` before the `die` of a stop: put it back for botmaker's own.
         let requested = (self.engine == Engine::Podman).then(|| self.requested.clone());
-        self.docker
+        let containers = self
+            .docker
             .events(Some(builder.build()))
             .flat_map(move |r| {
                 let items = match r {
@@ -142,7 +154,50 @@ impl DockerService {
                 };
                 futures_util::stream::iter(items)
             })
+            .boxed();
+        if self.swarm.is_none() {
+            return containers;
+        }
+        // Node events carry no bot labels, so they need a request of their own: Docker ANDs
+        // a `type` filter with the label filters.
+        futures_util::stream::select(containers, self.node_events(since.as_deref())).boxed()
+    }
+
+    /// The swarm's node events (Swarm managers only), as [`EventKind::Node`].
+    fn node_events(
+        &self,
+        since: Option<&str>,
+    ) -> BoxStream<'static, Result<ContainerEvent, ContainerError>> {
+        let filters = HashMap::from([("type".to_string(), vec!["node".to_string()])]);
+        let mut builder = EventsOptionsBuilder::new().filters(&filters);
+        if let Some(since) = since {
+            builder = builder.since(since);
+        }
+        let host = self.host.clone();
+        self.docker
+            .events(Some(builder.build()))
+            .map(move |r| match r {
+                Ok(msg) => Ok(node_event(msg)),
+                Err(e) => Err(classify(&host, Op::Events, "", e)),
+            })
             .boxed()
+    }
+}
+
+fn node_event(msg: bollard::models::EventMessage) -> ContainerEvent {
+    let actor = msg.actor.unwrap_or_default();
+    let attributes = actor.attributes.unwrap_or_default();
+    ContainerEvent {
+        bot_id: String::new(),
+        container_id: actor.id.unwrap_or_default(),
+        kind: EventKind::Node {
+            action: msg.action.unwrap_or_default(),
+            state: attributes.get("state.new").cloned(),
+        },
+        time_nanos: msg
+            .time_nano
+            .or(msg.time.map(|t| t * 1_000_000_000))
+            .unwrap_or(0),
     }
 }
 

@@ -124,6 +124,13 @@ impl DockerService {
             state: state.to_string(),
         };
         let Some(info) = self.inspect_owned(bot_id).await? else {
+            if let Some(s) = &self.swarm
+                && s.runs_elsewhere(self, bot_id).await?
+            {
+                return Err(super::swarm::unsupported(
+                    "exec into a bot whose task runs on another node than the manager",
+                ));
+            }
             return Err(not_running("no container"));
         };
         let status = ContainerStatus::from_inspect(info);

@@ -27,6 +27,7 @@ mod logs;
 mod networks;
 mod own_container;
 mod parked;
+mod placement;
 mod requested;
 mod stats;
 mod status;
@@ -60,8 +61,9 @@ pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
 pub use parked::parked_name;
+pub use placement::Placement;
 pub use stats::{StatsSample, StatsSnapshot};
-pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health};
+pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health, TaskNode};
 pub use swarm::{Backend, NodeInfo};
 pub use version::ApiVersion;
 
@@ -95,6 +97,8 @@ pub struct DockerSettings {
     pub call_timeout: Duration,
     /// What a bot is on this engine: a container, or a Swarm service.
     pub backend: Backend,
+    /// On Swarm, the volume driver of a placed bot's workspace volume (`local` when unset).
+    pub volume_driver: Option<String>,
 }
 
 impl Default for DockerSettings {
@@ -105,6 +109,7 @@ impl Default for DockerSettings {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             call_timeout: DEFAULT_CALL_TIMEOUT,
             backend: Backend::Docker,
+            volume_driver: None,
         }
     }
 }
@@ -193,7 +198,9 @@ impl DockerService {
             swarm: None,
         };
         if settings.backend == Backend::Swarm {
-            service.swarm = Some(std::sync::Arc::new(swarm::Swarm::connect(&service).await?));
+            service.swarm = Some(std::sync::Arc::new(
+                swarm::Swarm::connect(&service, settings.volume_driver).await?,
+            ));
         }
         Ok(service)
     }

@@ -196,6 +196,25 @@ pub struct ContainerStatus {
     pub ip_address: Option<String>,
     /// Its published ports as Docker bound them, while it runs.
     pub ports: Vec<BoundPort>,
+    /// The Swarm node that runs (or last ran) it; `None` on the Docker backend.
+    pub node: Option<TaskNode>,
+}
+
+/// The Swarm node a bot's task is on, as the manager sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TaskNode {
+    /// Its host name (its id if the manager knows no host name).
+    pub name: String,
+    /// `ready`, `down`, `disconnected` or `unknown`.
+    pub state: String,
+}
+
+impl TaskNode {
+    /// Whether the manager hears from the node: a bot on a node that is not `ready` is out of
+    /// reach, whatever its task's last reported state.
+    pub fn is_ready(&self) -> bool {
+        self.state == "ready"
+    }
 }
 
 impl ContainerStatus {
@@ -216,6 +235,7 @@ impl ContainerStatus {
             image_id: "sha256:x".into(),
             ip_address: None,
             ports: Vec::new(),
+            node: None,
         }
     }
 
@@ -250,6 +270,7 @@ impl ContainerStatus {
             ports: BoundPort::from_port_map(
                 r.network_settings.as_ref().and_then(|n| n.ports.clone()),
             ),
+            node: None,
             ip_address: r
                 .network_settings
                 .and_then(|n| n.networks)
@@ -287,6 +308,8 @@ pub struct ContainerInfo {
     pub created: Option<DateTime<Utc>>,
     /// Its published ports as Docker bound them, while it runs.
     pub ports: Vec<BoundPort>,
+    /// The Swarm node that runs (or last ran) it; `None` on the Docker backend.
+    pub node: Option<TaskNode>,
 }
 
 impl ContainerInfo {
@@ -316,6 +339,7 @@ impl ContainerInfo {
             image: familiar_image(c.image.unwrap_or_default()),
             image_id: c.image_id.unwrap_or_default(),
             created: c.created.and_then(|t| DateTime::from_timestamp(t, 0)),
+            node: None,
         }
     }
 }

@@ -182,6 +182,8 @@ mod tests {
             image_id: None,
             started_at: None,
             channels: None,
+            node: None,
+            node_state: None,
         }
     }
 

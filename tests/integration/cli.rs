@@ -1257,3 +1257,39 @@ async fn audit_lists_a_bots_changes_pages_and_filters() {
     assert_eq!(v["entries"].as_array().unwrap().len(), 1, "{v}");
     cli.run(&["audit", "--limit", "0"]).await.fails(2);
 }
+
+/// `bots create --node/--node-label` set the bot's `placement`; on the Docker backend a node
+/// other than the engine is refused, with nothing created.
+#[tokio::test(flavor = "multi_thread")]
+async fn bots_create_places_the_bot_from_flags() {
+    let s = TestServer::start().await;
+    let cli = Cli::with_token(&s);
+    let (_, nodes) = s.get("/api/nodes").await;
+    let engine = nodes["nodes"][0]["name"].as_str().unwrap().to_string();
+    let id = s.h.bot("cli-place").to_string();
+    let create = |node: &str| {
+        vec![
+            "bots".to_string(),
+            "create".into(),
+            id.clone(),
+            "--image".into(),
+            s.h.image.clone(),
+            "--no-start".into(),
+            "--node".into(),
+            node.to_string(),
+        ]
+    };
+    let args = create("another-machine");
+    let refused = cli
+        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    let line = refused.fails(1).to_string();
+    assert!(line.contains("placement.node"), "{line}");
+    assert_eq!(bot_json(&s, &id).await.0, StatusCode::NOT_FOUND);
+    let args = create(&engine);
+    cli.run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await
+        .ok();
+    let (_, v) = bot_json(&s, &id).await;
+    assert_eq!(v["placement"], serde_json::json!({ "node": engine }), "{v}");
+}

@@ -68,8 +68,16 @@ impl BotService {
 
     /// One bot's row and secrets, under its lock.
     pub async fn bot_snapshot(&self, id: &str) -> Result<BotSnapshot, BotError> {
-        self.with_bot(id, |s, row| async move { s.snapshot_of(row).await })
-            .await
+        self.with_bot(id, |s, row| async move {
+            // Its workspace is a volume on the node that runs it: the host's empty directory
+            // must not pass for it.
+            s.require_workspace_on_host(
+                &spec_of(&row)?,
+                "backing up the workspace of a bot placed on a node (a volume on that node)",
+            )?;
+            s.snapshot_of(row).await
+        })
+        .await
     }
 
     async fn snapshot_of(&self, row: BotRow) -> Result<BotSnapshot, BotError> {
@@ -145,6 +153,12 @@ impl BotService {
         if let Some(n) = &spec.network {
             validate::check_network(n, self.inner.policy.allow_host_network, &mut errors);
         }
+        // Placed on a node of another swarm (or on Swarm, restored to the Docker backend).
+        if let Some(p) = &spec.placement {
+            validate::check_placement(p, &mut errors);
+        }
+        self.check_placement_fits(spec.placement.as_ref(), &mut errors)
+            .await?;
         errors.into_result().map_err(BotError::Validation)?;
         let mut names: Vec<String> = secrets.iter().map(|(n, _)| n.to_string()).collect();
         names.sort();

@@ -11,7 +11,10 @@ impl BotService {
         // Asked before the lock: a Docker call (bounded by the client's timeout) that reads
         // only the network, never the bot.
         let internal = self.network_internal(req.network.as_deref()).await?;
-        let valid = self.validate_create(req, internal)?;
+        let mut placement = FieldErrors::default();
+        self.check_placement_fits(req.placement.as_ref(), &mut placement)
+            .await?;
+        let valid = self.validate_create(req, internal, placement)?;
         let registry = self.inner.registry.clone().read_owned().await;
         let guard = self.lock_bot_bounded(&valid.id).await?;
         let s = self.clone();
@@ -99,14 +102,19 @@ impl BotService {
     /// The field errors of `req` (none if it is valid), without creating anything: for an
     /// answer that lists them together with the values of the wrong type the edge took out.
     pub fn check_create(&self, req: CreateBot) -> FieldErrors {
-        match self.validate_create(req, false) {
+        match self.validate_create(req, false, FieldErrors::default()) {
             Err(BotError::Validation(fields)) => fields,
             _ => FieldErrors::default(),
         }
     }
 
-    fn validate_create(&self, req: CreateBot, internal: bool) -> Result<ValidCreate, BotError> {
-        let mut errors = FieldErrors::default();
+    /// `errors` holds what the engine was asked already (whether a node fits the placement).
+    fn validate_create(
+        &self,
+        req: CreateBot,
+        internal: bool,
+        mut errors: FieldErrors,
+    ) -> Result<ValidCreate, BotError> {
         let id = BotId::new(req.id.clone())
             .map_err(|e| errors.add("id", e.to_string()))
             .ok();
@@ -136,6 +144,9 @@ impl BotService {
         if let Some(n) = &req.network {
             validate::check_network(n, self.inner.policy.allow_host_network, &mut errors);
         }
+        if let Some(p) = &req.placement {
+            validate::check_placement(p, &mut errors);
+        }
         let mut spec = BotSpec {
             image: req.image.clone().unwrap_or_default(),
             command: req.command.clone(),
@@ -147,6 +158,7 @@ impl BotService {
             user: req.user.clone(),
             settings: req.settings.clone(),
             stop_timeout_secs: req.stop_timeout_secs,
+            placement: req.placement.clone().filter(|p| !p.is_empty()),
         };
         let mut secrets: Vec<(SecretName, SecretValue)> = names
             .into_iter()
@@ -283,6 +295,9 @@ impl Undo<'_> {
             }
         }
         if self.workspace {
+            if container_gone && let Err(e) = s.docker.remove_workspace_volumes(self.id).await {
+                tracing::error!(bot = %self.id, error = %e, "rollback: could not remove workspace volume");
+            }
             if let Err(e) = remove_dir(&self.service.workspace_dir(self.id)).await {
                 tracing::error!(bot = %self.id, error = %e, "rollback: could not remove workspace");
             }

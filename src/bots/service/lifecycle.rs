@@ -146,6 +146,10 @@ impl BotService {
         // Ports the user set (a template's defaults are added by `prepare` below).
         let user_ports = !spec.ports.is_empty();
         let internal = self.network_internal(spec.network.as_deref()).await?;
+        if req.placement.is_some() {
+            self.check_placement_fits(spec.placement.as_ref(), &mut errors)
+                .await?;
+        }
         let new_secrets = req.secrets.unwrap_or_default();
         let names = validate::check_secrets(&new_secrets, &mut errors);
         let mut all: Vec<SecretName> = old
@@ -338,6 +342,19 @@ impl BotService {
         self.drop_redundant_init(&mut rendered.config, &image)
             .await?;
         let files: &[WorkspaceFile] = &rendered.files;
+        if !files.is_empty() && !self.workspace_on_host(&spec) {
+            let mut errors = FieldErrors::default();
+            errors.add(
+                "placement",
+                format!(
+                    "the {} template writes its files into the bot's workspace on botmaker's \
+                     host, but a placed bot's workspace is a volume on the node that runs it; \
+                     leave this bot unplaced (it then runs on botmaker's own node)",
+                    template.name()
+                ),
+            );
+            return Err(BotError::Validation(errors));
+        }
         write_workspace(&workspace, files, run_as.owner()).await?;
         match self
             .inner
@@ -412,6 +429,8 @@ impl BotService {
     pub(super) async fn purge_files_and_row(&self, bot: &BotId) -> Result<(), BotError> {
         let (store, b) = (self.inner.secrets.clone(), bot.clone());
         blocking(move || Ok::<_, BotError>(store.delete_all(&b).map(drop)?)).await?;
+        // A placed bot's workspace volume on this node (Swarm; nothing on Docker).
+        self.inner.docker.remove_workspace_volumes(bot).await?;
         remove_dir(&self.workspace_dir(bot)).await?;
         self.inner.store.forget_bot(bot).await?;
         self.inner.fleet.forget(bot);

@@ -110,6 +110,7 @@ mod image_facts;
 mod lifecycle;
 mod llm;
 mod orphans;
+mod placement;
 mod policy;
 mod recovery;
 mod run_as;

@@ -8,7 +8,9 @@
 //!   (Swarm secrets are immutable), referenced by the service at every start, restart and
 //!   rotation; versions no longer referenced are removed (see `secrets.rs`);
 //! - the workspace stays a host directory, bind-mounted, so the bot is pinned to the node
-//!   botmaker's engine runs on by a placement constraint (see `spec.rs`);
+//!   botmaker's engine runs on by a placement constraint (see `spec.rs`), unless the bot is
+//!   placed (`placement`): then it is a named volume on the node that runs it (see
+//!   `placement.rs`);
 //! - observed state: one services list and one tasks list for the whole fleet, plus one
 //!   containers list for what only the local node's engine knows (health, image id);
 //! - every call has the service's timeout; calls that wait for Swarm to converge (a task
@@ -16,6 +18,7 @@
 
 mod nodes;
 mod observe;
+mod placement;
 mod secrets;
 mod spec;
 mod tasks;
@@ -36,6 +39,7 @@ use super::{ContainerConfig, DockerService, lenient};
 use crate::BotId;
 
 pub use nodes::NodeInfo;
+pub use placement::workspace_volume;
 pub use secrets::LABEL_SECRET_NAME;
 pub use spec::{LABEL_SECRETS_DIR, SpecError, service_name};
 
@@ -68,6 +72,8 @@ impl std::fmt::Display for Backend {
 #[derive(Debug, Clone)]
 pub struct Swarm {
     node_id: String,
+    /// Driver of placed bots' workspace volumes (`--swarm-volume-driver`; `local` if unset).
+    volume_driver: Option<String>,
 }
 
 /// An error for an operation the Swarm backend does not offer.
@@ -80,7 +86,10 @@ pub(super) fn unsupported(operation: &'static str) -> ContainerError {
 
 impl Swarm {
     /// Checks that `svc`'s engine manages an active swarm.
-    pub(super) async fn connect(svc: &DockerService) -> Result<Self, ContainerError> {
+    pub(super) async fn connect(
+        svc: &DockerService,
+        volume_driver: Option<String>,
+    ) -> Result<Self, ContainerError> {
         let info = svc
             .call(Op::Info, "", svc.call_timeout, svc.docker.info())
             .await?;
@@ -101,6 +110,7 @@ impl Swarm {
         }
         Ok(Self {
             node_id: swarm.node_id.unwrap_or_default(),
+            volume_driver,
         })
     }
 
@@ -115,13 +125,18 @@ impl Swarm {
         bot_id: &BotId,
         config: &ContainerConfig,
     ) -> Result<String, ContainerError> {
-        let spec =
-            spec::service_spec(&svc.instance, bot_id, config, &self.node_id, 0).map_err(|e| {
-                ContainerError::InvalidConfig {
-                    bot_id: bot_id.to_string(),
-                    message: e.to_string(),
-                }
+        let mut spec = spec::service_spec(&svc.instance, bot_id, config, &self.node_id, 0)
+            .map_err(|e| ContainerError::InvalidConfig {
+                bot_id: bot_id.to_string(),
+                message: e.to_string(),
             })?;
+        placement::place(
+            &mut spec,
+            &svc.instance,
+            bot_id,
+            config,
+            self.volume_driver.as_deref(),
+        );
         let created = svc
             .call(
                 Op::Create,

@@ -6,7 +6,7 @@ use bollard::query_parameters::ListTasksOptionsBuilder;
 use serde::Serialize;
 
 use super::super::error::{ContainerError, Op};
-use super::super::status::ContainerInfo;
+use super::super::status::{ContainerInfo, TaskNode};
 use super::super::{DockerService, lenient};
 
 /// One node that runs (or could run) bots.
@@ -92,4 +92,61 @@ pub(super) async fn list(
         .collect();
     out.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
     Ok(out)
+}
+
+/// The manager's view of node `n`, as a bot's status names it.
+pub(super) fn task_node(n: bollard::models::Node) -> TaskNode {
+    let id = n.id.unwrap_or_default();
+    TaskNode {
+        name: n
+            .description
+            .and_then(|d| d.hostname)
+            .filter(|h| !h.is_empty())
+            .unwrap_or(id),
+        state: n
+            .status
+            .and_then(|s| s.state)
+            .map_or("unknown".into(), |s| s.to_string()),
+    }
+}
+
+/// Every node by id, from one nodes list: what the fleet's observed state names.
+pub(super) async fn by_id(
+    svc: &DockerService,
+) -> Result<HashMap<String, TaskNode>, ContainerError> {
+    Ok(svc
+        .call(
+            Op::List,
+            "",
+            svc.call_timeout,
+            lenient::tolerant(
+                svc.docker
+                    .list_nodes(None::<bollard::query_parameters::ListNodesOptions>),
+            ),
+        )
+        .await?
+        .into_iter()
+        .filter_map(|n| Some((n.id.clone()?, task_node(n))))
+        .collect())
+}
+
+/// The node `id`, if the manager knows it (a node removed from the swarm is `None`).
+pub(super) async fn one(
+    svc: &DockerService,
+    bot_id: &str,
+    id: &str,
+) -> Result<Option<TaskNode>, ContainerError> {
+    match svc
+        .call(
+            Op::Inspect,
+            bot_id,
+            svc.call_timeout,
+            lenient::tolerant(svc.docker.inspect_node(id)),
+        )
+        .await
+    {
+        Ok(n) => Ok(Some(task_node(n))),
+        Err(ContainerError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -9,9 +9,9 @@ use bollard::query_parameters::{ListContainersOptionsBuilder, ListServicesOption
 
 use super::super::error::{ContainerError, Op};
 use super::super::labels::{self, LABEL_BOT_ID};
-use super::super::status::{ContainerInfo, ContainerState, ContainerStatus, Health};
+use super::super::status::{ContainerInfo, ContainerState, ContainerStatus, Health, TaskNode};
 use super::super::{DockerService, lenient};
-use super::{Swarm, tasks};
+use super::{Swarm, nodes, tasks};
 use crate::BotId;
 
 impl Swarm {
@@ -45,7 +45,12 @@ impl Swarm {
             },
             None => None,
         };
+        let node = match tasks::node_id(current, &tasks) {
+            Some(id) => nodes::one(svc, bot_id.as_str(), &id).await?,
+            None => None,
+        };
         let status = current.and_then(|t| t.status.as_ref());
+        let local_running = local.as_ref().is_some_and(|l| l.running);
         let mut out = local.unwrap_or_else(|| ContainerStatus {
             id: String::new(),
             state,
@@ -60,13 +65,18 @@ impl Swarm {
             image_id: String::new(),
             ip_address: None,
             ports: Vec::new(),
+            node: None,
         });
+        out.node = node;
         out.id = current
             .and_then(tasks::container_id)
             .or(service.id.clone())
             .unwrap_or_default();
         // The task's state governs: a container Swarm is about to replace may still say
-        // `exited` while its successor starts.
+        // `exited` while its successor starts. But a task's report lags its container: one
+        // still `starting` whose container on this node runs is running (no later event
+        // would correct it).
+        let state = running_ahead_of_task(state, local_running);
         out.state = state;
         out.running = state == ContainerState::Running;
         out.exit_code = current.and_then(tasks::exit_code);
@@ -127,6 +137,7 @@ impl Swarm {
             .map(ContainerInfo::from_summary)
             .map(|c| (c.id.clone(), c))
             .collect();
+        let nodes = nodes::by_id(svc).await?;
         let mut by_service: HashMap<String, Vec<Task>> = HashMap::new();
         for t in tasks {
             if let Some(s) = t.service_id.clone() {
@@ -144,7 +155,7 @@ impl Swarm {
                     .and_then(|id| by_service.get(id))
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-            let info = info_of(&s, tasks, &local);
+            let info = info_of(&s, tasks, &local, &nodes);
             if !running_only || info.state == ContainerState::Running {
                 out.push(info);
             }
@@ -165,17 +176,39 @@ impl Swarm {
         let tasks = self.tasks_of(svc, bot_id).await?;
         Ok(tasks::current(&tasks).and_then(tasks::container_id))
     }
+
+    /// Whether the bot's current task runs on another node than the manager's own, whose
+    /// containers the manager's engine cannot reach (exec, console, stats).
+    pub(in crate::docker) async fn runs_elsewhere(
+        &self,
+        svc: &DockerService,
+        bot_id: &BotId,
+    ) -> Result<bool, ContainerError> {
+        let tasks = self.tasks_of(svc, bot_id).await?;
+        Ok(tasks::current(&tasks).is_some_and(|t| {
+            tasks::state(Some(t), 0) == ContainerState::Running
+                && t.node_id.as_deref().is_some_and(|n| n != self.node_id())
+        }))
+    }
 }
 
 /// The list entry of one bot's service, its current task and (if on this node) its
 /// container.
-fn info_of(s: &Service, tasks: &[Task], local: &HashMap<String, ContainerInfo>) -> ContainerInfo {
+fn info_of(
+    s: &Service,
+    tasks: &[Task],
+    local: &HashMap<String, ContainerInfo>,
+    nodes: &HashMap<String, TaskNode>,
+) -> ContainerInfo {
     let spec = s.spec.clone().unwrap_or_default();
     let labels = spec.labels.clone().unwrap_or_default();
     let current = tasks::current(tasks);
-    let state = tasks::state(current, tasks::failures(tasks));
     let container_id = current.and_then(tasks::container_id);
     let container = container_id.as_ref().and_then(|id| local.get(id));
+    let state = running_ahead_of_task(
+        tasks::state(current, tasks::failures(tasks)),
+        container.is_some_and(|c| c.state == ContainerState::Running),
+    );
     let exit_code = current.and_then(tasks::exit_code);
     let image = spec
         .task_template
@@ -201,5 +234,33 @@ fn info_of(s: &Service, tasks: &[Task], local: &HashMap<String, ContainerInfo>) 
         image_id: container.map(|c| c.image_id.clone()).unwrap_or_default(),
         created: s.created_at.as_deref().and_then(tasks::parse_time),
         ports: Vec::new(),
+        node: tasks::node_id(current, tasks).and_then(|n| nodes.get(&n).cloned()),
+    }
+}
+
+/// The state of a bot whose task says `state` while its container on this node runs or not:
+/// a task Swarm still reports starting (`Created`, `Restarting`) whose container already runs
+/// is running.
+fn running_ahead_of_task(state: ContainerState, container_running: bool) -> ContainerState {
+    match state {
+        ContainerState::Created | ContainerState::Restarting if container_running => {
+            ContainerState::Running
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_still_starting_whose_container_runs_is_running() {
+        use ContainerState as C;
+        assert_eq!(running_ahead_of_task(C::Created, true), C::Running);
+        assert_eq!(running_ahead_of_task(C::Restarting, true), C::Running);
+        assert_eq!(running_ahead_of_task(C::Created, false), C::Created);
+        // An ended task stays ended, whatever a lingering container says.
+        assert_eq!(running_ahead_of_task(C::Exited, true), C::Exited);
     }
 }

@@ -29,6 +29,19 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
         .filter(|t| t.timestamp() > 0)
 }
 
+/// The id of the node the bot is on: its current task's, or, while that one waits for a node
+/// (its node went down and no other may run it), the newest task's that had one.
+pub fn node_id(current: Option<&Task>, tasks: &[Task]) -> Option<String> {
+    let assigned = |t: &Task| t.node_id.clone().filter(|n| !n.is_empty());
+    current.and_then(assigned).or_else(|| {
+        tasks
+            .iter()
+            .filter(|t| assigned(t).is_some())
+            .max_by_key(|t| (created(t), t.id.clone()))
+            .and_then(assigned)
+    })
+}
+
 /// How many runs of the bot failed, in the task history Swarm keeps (5 per slot by default):
 /// Docker's `RestartCount` for a bot whose restarts each made a new task.
 pub fn failures(tasks: &[Task]) -> i64 {
@@ -188,5 +201,29 @@ mod tests {
         assert_eq!(state(Some(cur), 0), ContainerState::Exited);
         assert_eq!(exit_code(cur), Some(143));
         assert_eq!(state(None, 0), ContainerState::Created, "never started");
+    }
+
+    #[test]
+    fn a_task_waiting_for_a_node_is_on_the_node_its_predecessor_ran_on() {
+        let mut old = task(
+            "old",
+            "2026-11-30T10:00:00Z",
+            TaskState::SHUTDOWN,
+            TaskState::RUNNING,
+            0,
+        );
+        old.node_id = Some("worker".into());
+        let pending = task(
+            "new",
+            "2026-11-30T10:00:09Z",
+            TaskState::RUNNING,
+            TaskState::PENDING,
+            0,
+        );
+        let tasks = [old, pending];
+        let cur = current(&tasks);
+        assert_eq!(cur.unwrap().id.as_deref(), Some("new"));
+        assert_eq!(node_id(cur, &tasks).as_deref(), Some("worker"));
+        assert_eq!(node_id(None, &[]), None);
     }
 }

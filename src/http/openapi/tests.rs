@@ -377,6 +377,8 @@ fn response_schemas_match_what_the_server_sends() {
             state: crate::bots::ChannelState::Running,
             detail: None,
         }]),
+        node: Some("worker-1".into()),
+        node_state: Some("ready".into()),
     };
     let row = BotRow {
         id: crate::BotId::new("b").expect("an id"),

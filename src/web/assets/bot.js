@@ -36,6 +36,7 @@ function botPage() {
       ['Restarts', String(bot.restart_count ?? 0)],
       ['Last exit code', bot.exit_code === null || bot.exit_code === undefined ? '—' : String(bot.exit_code)],
       ['Killed for memory', bot.oom_killed ? 'yes' : 'no'],
+      ...(bot.node ? [['Node', `${bot.node} (${bot.node_state || 'unknown'})`]] : []),
       ['Container', bot.container_id ? bot.container_id.slice(0, 12) : '—'],
       ['Image id', bot.image_id ? bot.image_id.replace(/^sha256:/, '').slice(0, 12) : '—'],
       ['Image drift', bot.image_drift ? 'yes: the tag names another image now' : 'no'],
@@ -104,6 +105,8 @@ function botPage() {
         bot.limits.pids ? `${bot.limits.pids} processes` : null].filter(Boolean).join(', ') || 'none'],
       ['Health probe', bot.health_check ? `GET :${bot.health_check.port}${bot.health_check.path}${bot.health_check.ready_path ? ` (ready: ${bot.health_check.ready_path})` : ''} every ${bot.health_check.interval_secs}s` : 'none'],
       ['Stop grace', bot.stop_timeout_secs ? `${bot.stop_timeout_secs} s` : 'server default'],
+      ['Placement', bot.placement ? [bot.placement.node ? `node ${bot.placement.node}` : null,
+        ...Object.entries(bot.placement.labels || {}).map(([k, v]) => `${k}=${v}`)].filter(Boolean).join(', ') : 'anywhere'],
       ['Settings', bot.settings && Object.keys(bot.settings).length ? JSON.stringify(bot.settings, null, 2) : '—'],
       ['Created', fmtTime(bot.created_at)], ['Updated', fmtTime(bot.updated_at)],
     ];
@@ -116,6 +119,7 @@ function botPage() {
         ports: bot.ports, limits: bot.limits, settings: bot.settings,
         health_check: bot.health_check ?? null, network: bot.network ?? null,
         user: bot.user ?? null, stop_timeout_secs: bot.stop_timeout_secs ?? null,
+        placement: bot.placement ?? null,
       };
       ta.value = JSON.stringify(editable, null, 2);
     }
@@ -231,6 +235,8 @@ function botPage() {
       network: orEmpty(b.network),
       user: orEmpty(b.user),
       stop_timeout_secs: orEmpty(b.stop_timeout_secs),
+      'placement.node': orEmpty(b.placement && b.placement.node),
+      'placement.labels': Object.entries((b.placement && b.placement.labels) || {}).map(([k, v]) => `${k}=${v}`).join('\n'),
     };
   }
 
@@ -315,6 +321,17 @@ function botPage() {
     if (changed('network')) patch.network = text('network');
     if (changed('user')) patch.user = text('user');
     if (changed('stop_timeout_secs')) patch.stop_timeout_secs = num('stop_timeout_secs');
+    if (changed('placement.node', 'placement.labels')) {
+      // Replaced whole; nothing in either field lets the bot run anywhere again.
+      const labels = {};
+      lines('placement.labels').forEach((l, i) => {
+        const eq = l.indexOf('=');
+        if (eq <= 0) problem('placement.labels', `line ${i + 1}: expected key=value`);
+        else labels[l.slice(0, eq).trim()] = l.slice(eq + 1).trim();
+      });
+      const node = text('placement.node');
+      patch.placement = node || Object.keys(labels).length ? { labels, ...(node ? { node } : {}) } : null;
+    }
     return { patch, problems };
   }
 

@@ -139,6 +139,18 @@ const CONFIG_FIELDS: &[(&str, &str, &str, &str)] = &[
         "number",
         "Empty: the server's default.",
     ),
+    (
+        "placement.node",
+        "Node (host name or id)",
+        "text",
+        "Empty: any node (Swarm spreads the bots).",
+    ),
+    (
+        "placement.labels",
+        "Node labels",
+        "textarea",
+        "One key=value per line: the node must carry them all.",
+    ),
 ];
 
 /// One field of the structured editor, with its error slot (`data-error-for` the API path,

@@ -9,6 +9,7 @@ pub mod podman;
 pub mod private_engine;
 pub mod server;
 pub mod swarm;
+pub mod swarm_worker;
 pub mod variants;
 
 use std::collections::BTreeMap;

@@ -182,7 +182,23 @@ impl Drop for PrivateEngine {
         let _ = std::process::Command::new("ip")
             .args(["link", "del", &self.bridge])
             .status();
-        // The daemon unmounted its layers on exit; what is left is plain files.
+        // The daemon unmounted its layers on exit, unless it had to be killed: a swarm
+        // manager whose worker is gone can keep network namespaces (`nsfs`) mounted under
+        // its exec root. Those are unmounted (deepest first) before the files go.
+        let prefix = format!("{}/", self.dir.display());
+        let mut left: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m.starts_with(&prefix))
+            .collect();
+        left.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in left {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&m)
+                .status();
+        }
         let _ = std::process::Command::new("rm")
             .arg("-rf")
             .arg(&self.dir)

@@ -46,6 +46,7 @@ pub fn config(data: PathBuf, instance: &str) -> ServeConfig {
         data_dir: data,
         docker_host: super::engine_host(),
         backend: botmaker::docker::Backend::Docker,
+        swarm_volume_driver: None,
         instance: instance.to_string(),
         admin_password: Some(PASSWORD.to_string()),
         admin_password_file: None,

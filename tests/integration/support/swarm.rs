@@ -44,6 +44,12 @@ impl Drop for PrivateSwarm {
 impl PrivateSwarm {
     /// Starts a private engine and initialises a swarm on it.
     pub async fn start() -> Self {
+        Self::start_on("127.0.0.1").await
+    }
+
+    /// Starts a private engine and initialises a swarm on it, listening and advertising on
+    /// `ip` (an address of this host other nodes can reach: see `swarm_worker`).
+    pub async fn start_on(ip: &str) -> Self {
         let engine = PrivateEngine::start().await;
         let docker = engine
             .service("probe")
@@ -83,8 +89,8 @@ impl PrivateSwarm {
             .expect("the swarm's own docker_gwbridge");
         let listen = free_port();
         let request = SwarmInitRequest {
-            listen_addr: Some(format!("127.0.0.1:{listen}")),
-            advertise_addr: Some(format!("127.0.0.1:{listen}")),
+            listen_addr: Some(format!("{ip}:{listen}")),
+            advertise_addr: Some(format!("{ip}:{listen}")),
             // VXLAN's default 4789 would be shared by every swarm on this host.
             data_path_port: Some(u32::from(free_port())),
             ..Default::default()
@@ -114,6 +120,14 @@ impl PrivateSwarm {
     /// A botmaker server serving with `--backend swarm` on this swarm, the fixture image
     /// built on the engine.
     pub async fn server(&self) -> TestServer {
+        self.server_with(|_| {}).await
+    }
+
+    /// [`Self::server`], with its settings changed by `change` first.
+    pub async fn server_with(
+        &self,
+        change: impl FnOnce(&mut botmaker::config::ServeConfig),
+    ) -> TestServer {
         let docker = self.service(&super::instance()).await;
         let h = Harness::on(docker).await;
         let data = tempfile::Builder::new()
@@ -123,6 +137,7 @@ impl PrivateSwarm {
         let mut cfg = config(data.path().to_path_buf(), h.docker.instance());
         cfg.docker_host = Some(self.engine.host.clone());
         cfg.backend = Backend::Swarm;
+        change(&mut cfg);
         TestServer::start_with(h, data, cfg).await
     }
 }
