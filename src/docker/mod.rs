@@ -59,7 +59,7 @@ pub use exec::{
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
-pub use parked::parked_name;
+pub use parked::{ImageRollout, parked_name};
 pub use stats::{StatsSample, StatsSnapshot};
 pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health};
 pub use swarm::{Backend, NodeInfo};

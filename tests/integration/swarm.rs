@@ -166,31 +166,149 @@ async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_a
     drop(swarm);
 }
 
+/// A running fixture bot as uid 1000 with a secret, the fixture's probe, and a file in its
+/// workspace; returns its id and view.
+async fn upgradable_bot(s: &TestServer, name: &str) -> (String, Value) {
+    let mut body = s.bot_body(name);
+    body["user"] = json!("1000:1000");
+    body["secrets"] = json!({ "API_TOKEN": "kept-across-upgrades" });
+    body["health_check"] = json!({
+        "port": 8080, "path": "/healthz", "interval_secs": 1, "start_period_secs": 1,
+    });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    let note = s.data.path().join("workspaces").join(&id).join("note.txt");
+    std::fs::write(&note, b"state kept across upgrades").unwrap();
+    (id, v)
+}
+
+/// The image the bot's service makes its tasks from, and its update order.
+async fn service_image(s: &TestServer, id: &str) -> (String, Option<String>) {
+    let service =
+        s.h.docker
+            .client()
+            .inspect_service(&format!("botmaker-{id}"), None::<InspectServiceOptions>)
+            .await
+            .unwrap();
+    let spec = service.spec.unwrap();
+    let image = spec
+        .task_template
+        .and_then(|t| t.container_spec)
+        .and_then(|c| c.image)
+        .unwrap_or_default();
+    let order = spec
+        .update_config
+        .and_then(|u| u.order)
+        .map(|o| o.to_string());
+    (image, order)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn swarm_refuses_an_upgrade_before_stopping_the_bot() {
+async fn swarm_upgrade_is_a_rolling_update_that_keeps_secrets_and_workspace() {
     let swarm = PrivateSwarm::start().await;
     let s = swarm.server().await;
-    let id = s.create_bot("swup").await;
-    s.wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+    let v2 = variant(s.h.docker.client(), &s.h.image, Variant::V2).await;
+    let (id, before) = upgradable_bot(&s, "swup").await;
+
+    let t = std::time::Instant::now();
+    let (status, out) = s
+        .post(&format!("/api/bots/{id}/upgrade"), json!({ "image": v2 }))
         .await;
-    let before = s.get(&format!("/api/bots/{id}")).await.1;
-    // Another image: an upgrade that would park the bot's container.
-    let other = variant(s.h.docker.client(), &s.h.image, Variant::V2).await;
-    let (status, v) = s
+    println!(
+        "swarm upgrade took {:?} (downtime_ms {})",
+        t.elapsed(),
+        out["downtime_ms"]
+    );
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["result"], "upgraded", "{out}");
+    assert_eq!(out["previous_image"], s.h.image.as_str());
+    assert_eq!(out["image"], v2.as_str());
+    assert!(out["downtime_ms"].as_u64().is_some(), "{out}");
+    let bot = &out["bot"];
+    assert_eq!(bot["state"], "running", "{bot}");
+    assert_eq!(bot["image"], v2.as_str());
+    assert_ne!(bot["container_id"], before["container_id"], "a new task");
+    let v2_id = s.h.docker.image_id(&v2).await.unwrap().unwrap();
+    assert_eq!(bot["image_id"], v2_id.as_str());
+    // The service was updated in place, old task stopped first.
+    let (image, order) = service_image(&s, &id).await;
+    assert_eq!(image.split('@').next(), Some(v2.as_str()));
+    assert_eq!(order.as_deref(), Some("stop-first"));
+
+    // Its secret and its workspace, as its own user.
+    let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
+    assert_eq!((code, out.as_str()), (0, "kept-across-upgrades"));
+    let (code, out) = cat(&s, &id, "/workspace/note.txt").await;
+    assert_eq!((code, out.as_str()), (0, "state kept across upgrades"));
+    let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(v["image"], v2.as_str(), "the stored config: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_upgrade_to_an_image_that_fails_its_probe_rolls_back_to_the_previous_image() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let sick = variant(s.h.docker.client(), &s.h.image, Variant::Sick).await;
+    let (id, before) = upgradable_bot(&s, "swsick").await;
+
+    let (status, out) = s
         .post(
             &format!("/api/bots/{id}/upgrade"),
-            json!({ "image": other }),
+            json!({ "image": sick, "timeout_secs": 5 }),
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{v}");
-    assert_eq!(v["code"], "UNSUPPORTED_BY_BACKEND", "{v}");
-    let after = s.get(&format!("/api/bots/{id}")).await.1;
-    assert_eq!(state(&after), "running", "{after}");
-    assert_eq!(
-        after["container_id"], before["container_id"],
-        "the bot's task was never stopped"
+    // The answer and its reason are the Docker backend's.
+    assert_eq!(status, StatusCode::CONFLICT, "{out}");
+    assert_eq!(out["result"], "rolled_back", "{out}");
+    assert_eq!(out["code"], "UPGRADE_ROLLED_BACK", "{out}");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not healthy within 5 s") && reason.contains("/healthz"),
+        "{reason}"
     );
-    assert_eq!(replicas(&s, &id).await, Some(1));
+    assert_eq!(out["image"], s.h.image.as_str());
+    let bot = s
+        .wait_bot(&id, "running again", WAIT, |v| state(v) == "running")
+        .await;
+    assert_eq!(bot["image"], s.h.image.as_str(), "config unchanged: {bot}");
+    assert_eq!(bot["image_id"], before["image_id"], "{bot}");
+    let (image, _) = service_image(&s, &id).await;
+    assert_eq!(image.split('@').next(), Some(s.h.image.as_str()));
+    let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
+    assert_eq!((code, out.as_str()), (0, "kept-across-upgrades"));
+    let (code, out) = cat(&s, &id, "/workspace/note.txt").await;
+    assert_eq!((code, out.as_str()), (0, "state kept across upgrades"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_upgrade_to_a_crashing_image_rolls_back() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let crash = variant(s.h.docker.client(), &s.h.image, Variant::Crash).await;
+    let (id, before) = upgradable_bot(&s, "swcr").await;
+
+    let (status, out) = s
+        .post(
+            &format!("/api/bots/{id}/upgrade"),
+            json!({ "image": crash, "timeout_secs": 30 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{out}");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exit") || reason.contains("restarted") || reason.contains("replaced"),
+        "{reason}"
+    );
+    let bot = s
+        .wait_bot(&id, "running again", WAIT, |v| state(v) == "running")
+        .await;
+    assert_eq!(bot["image_id"], before["image_id"], "{bot}");
+    let (image, _) = service_image(&s, &id).await;
+    assert_eq!(image.split('@').next(), Some(s.h.image.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -19,6 +19,7 @@ mod observe;
 mod secrets;
 mod spec;
 mod tasks;
+mod upgrade;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -262,6 +263,10 @@ impl Swarm {
         if spec == before {
             return Ok(false);
         }
+        // An upgrade's rolling-update settings (Swarm's own rollback) are for the upgrade
+        // alone: a start, restart or rotation that fails is not undone behind botmaker's back.
+        spec.update_config = None;
+        spec.rollback_config = None;
         let options = UpdateServiceOptionsBuilder::new()
             .version(i32::try_from(version).unwrap_or(i32::MAX))
             .build();
