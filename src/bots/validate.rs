@@ -513,6 +513,7 @@ mod tests {
             host: Some(host),
             host_ip: ip.map(String::from),
             protocol: Protocol::Tcp,
+            publish: Default::default(),
         };
         let mut e = FieldErrors::default();
         check_ports(&[port(80, 8080, None), port(81, 8080, None)], &mut e);
@@ -560,6 +561,7 @@ mod tests {
                 host: None,
                 host_ip: Some("nope".into()),
                 protocol: Protocol::Tcp,
+                publish: Default::default(),
             }],
             &mut e,
         );
@@ -765,6 +767,7 @@ mod tests {
                 host: Some(8080),
                 host_ip: None,
                 protocol: Protocol::Tcp,
+                publish: Default::default(),
             }],
             &mut e,
         );

@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::error::BotError;
 use super::observed::Observed;
 use super::spec::{BotSpec, HttpProbe, LimitsSpec, PortSpec};
-use crate::docker::{BoundPort, Protocol};
+use crate::docker::{BoundPort, PortPublish, Protocol};
 use crate::store::{BotRow, DesiredState, StoreError};
 
 /// A bot as returned by the API: its desired configuration, the names of its secrets (never
@@ -91,6 +91,9 @@ pub struct PortView {
     /// bot's configuration, and it can change when the container is recreated.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto: bool,
+    /// On the Swarm backend: `host` (default) or `mesh` (the routing mesh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PortPublish>,
 }
 
 impl From<PortSpec> for PortView {
@@ -101,6 +104,7 @@ impl From<PortSpec> for PortView {
             host_ip: p.host_ip,
             protocol: p.protocol,
             auto: false,
+            publish: p.publish,
         }
     }
 }
@@ -113,6 +117,7 @@ impl PortView {
             host: self.host.filter(|_| !self.auto),
             host_ip: self.host_ip.clone(),
             protocol: self.protocol,
+            publish: self.publish,
         }
     }
 }

@@ -47,7 +47,7 @@ pub use cgroupfs::{
 };
 pub use config::{
     BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
-    Protocol, ResourceLimits, SECRETS_MOUNT_TARGET, starts_with_init,
+    PortPublish, Protocol, ResourceLimits, SECRETS_MOUNT_TARGET, starts_with_init,
 };
 pub use engine::Engine;
 pub use error::{ContainerError, Op};

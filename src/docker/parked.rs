@@ -64,7 +64,7 @@ impl DockerService {
     /// `UNSUPPORTED_BY_BACKEND`.
     pub fn check_parking(&self) -> Result<(), ContainerError> {
         match self.swarm {
-            Some(_) => Err(swarm::unsupported("upgrade")),
+            Some(_) => Err(swarm::unsupported("park a container")),
             None => Ok(()),
         }
     }

@@ -479,3 +479,68 @@ async fn measure_swarm_vs_docker_create_and_list_at_100_bots() {
     let s = swarm.server().await;
     create_and_list(&s, "swarm", 100).await;
 }
+
+/// A free TCP port of this host.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_publishes_ports_in_host_mode_or_on_the_mesh_and_refuses_loopback_ones() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+
+    // A port on 127.0.0.1 (the default) cannot be honoured by Swarm: refused, nothing made.
+    let mut body = s.bot_body("swlo");
+    body["ports"] = json!([{ "container": 8080 }]);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "INVALID_CONFIG", "{v}");
+    assert!(v.to_string().contains("0.0.0.0"), "the fix is named: {v}");
+    let lo = s.h.bot("swlo").to_string();
+    assert_eq!(replicas(&s, &lo).await, None, "no service");
+
+    // Host mode on the bot's node, a port asked for; the mesh, a port Swarm picks.
+    let host_port = free_port();
+    let mut body = s.bot_body("swports");
+    body["ports"] = json!([
+        { "container": 8080, "host": host_port, "host_ip": "0.0.0.0" },
+        { "container": 9090, "host_ip": "0.0.0.0", "publish": "mesh" },
+    ]);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running with its mesh port bound", WAIT, |v| {
+            state(v) == "running" && v["ports"][1]["host"].as_u64().is_some()
+        })
+        .await;
+    assert_eq!(v["ports"][0]["host"], host_port, "{v}");
+    assert_eq!(v["ports"][1]["auto"], true, "{v}");
+    assert_eq!(v["ports"][1]["publish"], "mesh", "{v}");
+    let service =
+        s.h.docker
+            .client()
+            .inspect_service(&format!("botmaker-{id}"), None::<InspectServiceOptions>)
+            .await
+            .unwrap();
+    let ports = service.spec.unwrap().endpoint_spec.unwrap().ports.unwrap();
+    let modes: Vec<String> = ports
+        .iter()
+        .map(|p| p.publish_mode.unwrap().to_string())
+        .collect();
+    assert_eq!(modes, ["host", "ingress"]);
+    // The host-mode port answers on this node (the private engine runs without iptables, so
+    // through Docker's userland proxy; the mesh needs iptables and is not probed).
+    let url = format!("http://127.0.0.1:{host_port}/healthz");
+    crate::support::eventually("the bot's port answers on the node", WAIT, || async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let r = client.get(&url).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+}

@@ -16,6 +16,7 @@
 
 mod nodes;
 mod observe;
+mod ports;
 mod secrets;
 mod spec;
 mod tasks;
@@ -215,6 +216,37 @@ impl Swarm {
     /// directory's current values); `force` makes Swarm replace the task even when nothing
     /// else changed. Returns whether the service was updated.
     async fn update(
+        &self,
+        svc: &DockerService,
+        bot_id: &BotId,
+        mut service: Service,
+        op: Op,
+        change: Change,
+    ) -> Result<bool, ContainerError> {
+        let mut tries = 1;
+        loop {
+            let read = version_of(&service);
+            match self
+                .update_once(svc, bot_id, service, op, change.clone())
+                .await
+            {
+                // Swarm changed the service since it was read (its allocator bumps a new
+                // service's version when it assigns its published ports), so the update was
+                // refused as out of sequence: again, on the service as it is now.
+                Err(e) if tries < UPDATE_TRIES => {
+                    let now = self.owned_or_missing(svc, bot_id).await?;
+                    if version_of(&now) == read {
+                        return Err(e);
+                    }
+                    service = now;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn update_once(
         &self,
         svc: &DockerService,
         bot_id: &BotId,
@@ -582,8 +614,20 @@ impl Swarm {
     }
 }
 
+/// How many times an update is tried on a service Swarm keeps changing underneath it.
+const UPDATE_TRIES: u32 = 3;
+
+/// The version a service was read at (an update must name it).
+fn version_of(service: &Service) -> u64 {
+    service
+        .version
+        .as_ref()
+        .and_then(|v| v.index)
+        .unwrap_or_default()
+}
+
 /// What a service update changes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Change {
     replicas: Option<i64>,
     force: bool,

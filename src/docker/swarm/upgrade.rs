@@ -32,8 +32,9 @@ use super::{POLL_INTERVAL, Swarm, replicas, service_name, spec::nanos, tasks};
 use crate::BotId;
 
 /// How long Swarm watches a new task for a failure before it counts the update as done (and
-/// would no longer roll back by itself): the Docker backend's run grace.
-const MONITOR: Duration = crate::bots::upgrade::RUN_GRACE;
+/// would no longer roll back by itself): as long as the upgrade's own run grace (10 s), so
+/// Swarm's verdict never outlasts botmaker's.
+const MONITOR: Duration = Duration::from_secs(10);
 
 /// The update settings of an upgrade: one task, old stopped first, rolled back by Swarm on
 /// a failure within [`MONITOR`].
