@@ -544,3 +544,63 @@ async fn swarm_publishes_ports_in_host_mode_or_on_the_mesh_and_refuses_loopback_
     })
     .await;
 }
+
+/// Reads `GET /api/bots/{id}/logs?follow=true&tail=1` into `text` until `done(text)` holds;
+/// panics after `limit` or if the stream ends.
+async fn follow_until(
+    body: &mut futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    text: &mut String,
+    limit: Duration,
+    done: impl Fn(&str) -> bool,
+) {
+    use futures_util::StreamExt;
+    let deadline = std::time::Instant::now() + limit;
+    while !done(text) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "stream so far: {text}");
+        match tokio::time::timeout(left, body.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Some(Err(e))) => panic!("{e}; so far: {text}"),
+            Ok(None) => panic!("the stream ended; so far: {text}"),
+            Err(_) => panic!("stream so far: {text}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_logs_follow_streams_new_lines_and_follows_the_next_task() {
+    use futures_util::StreamExt;
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let id = s.create_bot("swlog").await;
+    s.wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    let res = s
+        .client
+        .get(s.url(&format!("/api/bots/{id}/logs?follow=true&tail=1")))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut body = res.bytes_stream().boxed();
+    let mut text = String::new();
+    // tail=1 sends one old line; more ticks are lines written while following.
+    follow_until(&mut body, &mut text, WAIT, |t| {
+        t.matches("tick ").count() >= 4
+    })
+    .await;
+
+    // A restart is a new task (a new container): the follower goes on with it, from its
+    // first line (`ready`, printed once at start).
+    let (status, v) = s
+        .call(Method::POST, &format!("/api/bots/{id}/restart"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    follow_until(&mut body, &mut text, WAIT, |t| {
+        t.rsplit("event: attached")
+            .next()
+            .is_some_and(|after| t.contains("event: attached") && after.contains("ready"))
+    })
+    .await;
+}
