@@ -604,3 +604,49 @@ async fn swarm_logs_follow_streams_new_lines_and_follows_the_next_task() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_bot_joins_an_overlay_network_and_a_bridge_is_refused_with_the_fix() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+
+    // A bridge of one engine: Swarm would accept the service and reject every task.
+    let mut body = s.bot_body("swbr");
+    body["network"] = json!("bridge");
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "INVALID_CONFIG", "{v}");
+    assert!(v.to_string().contains("--driver overlay"), "{v}");
+    let br = s.h.bot("swbr").to_string();
+    assert_eq!(replicas(&s, &br).await, None, "no service");
+    assert!(swarm_secrets(&s, &br).await.is_empty());
+
+    // An attachable overlay (the private engine, and it, go away with the swarm).
+    let net = format!("bm-ov-{}", std::process::id());
+    s.h.docker
+        .client()
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: net.clone(),
+            driver: Some("overlay".into()),
+            attachable: Some(true),
+            ..Default::default()
+        })
+        .await
+        .expect("an overlay network on the private swarm");
+    let mut body = s.bot_body("swov");
+    body["network"] = json!(net);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    let container =
+        s.h.docker
+            .client()
+            .inspect_container(v["container_id"].as_str().unwrap(), None)
+            .await
+            .unwrap();
+    let networks = container.network_settings.unwrap().networks.unwrap();
+    assert!(networks.contains_key(&net), "{:?}", networks.keys());
+}

@@ -14,6 +14,7 @@
 //! - every call has the service's timeout; calls that wait for Swarm to converge (a task
 //!   running, a task gone) poll under a deadline.
 
+mod networks;
 mod nodes;
 mod observe;
 mod ports;
@@ -124,6 +125,9 @@ impl Swarm {
                     message: e.to_string(),
                 }
             })?;
+        if let Some(network) = &config.network {
+            networks::check(svc, bot_id, network).await?;
+        }
         let created = svc
             .call(
                 Op::Create,
