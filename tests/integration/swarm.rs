@@ -285,6 +285,40 @@ async fn swarm_upgrade_to_an_image_that_fails_its_probe_rolls_back_to_the_previo
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn swarm_upgrade_of_a_stopped_bot_changes_its_image_without_starting_it() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let v2 = variant(s.h.docker.client(), &s.h.image, Variant::V2).await;
+    let (id, _) = upgradable_bot(&s, "swstop").await;
+    let (status, v) = s
+        .call(Method::POST, &format!("/api/bots/{id}/stop"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let (status, out) = s
+        .post(&format!("/api/bots/{id}/upgrade"), json!({ "image": v2 }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["result"], "upgraded", "{out}");
+    // As on the Docker backend (a new container, not started): not running, still stopped.
+    assert_ne!(out["bot"]["state"], "running", "{out}");
+    assert_eq!(out["bot"]["desired_state"], "stopped", "{out}");
+    assert_eq!(replicas(&s, &id).await, Some(0), "still stopped");
+    let (image, _) = service_image(&s, &id).await;
+    assert_eq!(image.split('@').next(), Some(v2.as_str()));
+    // The next start runs the new image.
+    let (status, v) = s
+        .call(Method::POST, &format!("/api/bots/{id}/start"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let v2_id = s.h.docker.image_id(&v2).await.unwrap().unwrap();
+    s.wait_bot(&id, "running the new image", WAIT, |v| {
+        state(v) == "running" && v["image_id"] == v2_id.as_str()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn swarm_upgrade_to_a_crashing_image_rolls_back() {
     let swarm = PrivateSwarm::start().await;
     let s = swarm.server().await;
