@@ -714,6 +714,7 @@ impl Template for OpenClaw {
                 host: None,
                 host_ip: Some(crate::docker::DEFAULT_HOST_IP.into()),
                 protocol: Protocol::Tcp,
+                publish: None,
             });
         } else {
             check_gateway_published(&spec.ports, gateway_port, errors);
@@ -1354,6 +1355,7 @@ mod tests {
                 host: None,
                 host_ip: Some("127.0.0.1".into()),
                 protocol: Protocol::Tcp,
+                publish: Default::default(),
             }]
         );
         assert_eq!(spec.limits.memory_mb, Some(2048));
@@ -1381,6 +1383,7 @@ mod tests {
             host: Some(13000),
             host_ip: None,
             protocol: Protocol::Tcp,
+            publish: Default::default(),
         }];
         spec.env.insert("OPENCLAW_NO_RESPAWN".into(), "0".into());
         spec.env
@@ -1417,6 +1420,7 @@ mod tests {
             host: Some(18789),
             host_ip: Some("0.0.0.0".into()),
             protocol: Protocol::Tcp,
+            publish: Default::default(),
         }];
         let errors = prepare(&mut spec, &all_user_secrets());
         assert!(errors.fields().contains_key("ports[0].host_ip"), "{errors}");
@@ -1427,6 +1431,7 @@ mod tests {
             host: None,
             host_ip: None,
             protocol: Protocol::Tcp,
+            publish: Default::default(),
         }];
         let errors = prepare(&mut spec, &all_user_secrets());
         assert!(errors.fields().contains_key("ports"), "{errors}");
@@ -1587,6 +1592,7 @@ mod tests {
             host: Some(28789),
             host_ip: None,
             protocol: Protocol::Tcp,
+            publish: Default::default(),
         }];
         assert!(prepare(&mut spec, &all_user_secrets()).is_empty());
         let config = config_json(&render(&spec, &[]));

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::docker::{Placement, Protocol};
+use crate::docker::{Placement, PortPublish, Protocol};
 
 /// Template used when a create request names none.
 pub const DEFAULT_TEMPLATE: &str = "generic";
@@ -316,6 +316,11 @@ pub struct PortSpec {
     /// `tcp` (default) or `udp`.
     #[serde(default)]
     pub protocol: Protocol,
+    /// On the Swarm backend: `host` (default), on the node running the bot, or `mesh`, on
+    /// every node through Swarm's routing mesh. The Docker backend publishes on its one
+    /// host either way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PortPublish>,
 }
 
 /// Resource limits as users write them.

@@ -249,6 +249,7 @@ pub fn base_config(input: &RenderInput<'_>) -> ContainerConfig {
             host_port: p.host,
             host_ip: p.host_ip.clone(),
             protocol: p.protocol,
+            publish: p.publish.unwrap_or_default(),
         })
         .collect();
     // Specs stored before limits had defaults get them here too.

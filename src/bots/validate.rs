@@ -525,6 +525,7 @@ mod tests {
             host: Some(host),
             host_ip: ip.map(String::from),
             protocol: Protocol::Tcp,
+            publish: Default::default(),
         };
         let mut e = FieldErrors::default();
         check_ports(&[port(80, 8080, None), port(81, 8080, None)], &mut e);
@@ -572,6 +573,7 @@ mod tests {
                 host: None,
                 host_ip: Some("nope".into()),
                 protocol: Protocol::Tcp,
+                publish: Default::default(),
             }],
             &mut e,
         );
@@ -777,6 +779,7 @@ mod tests {
                 host: Some(8080),
                 host_ip: None,
                 protocol: Protocol::Tcp,
+                publish: Default::default(),
             }],
             &mut e,
         );

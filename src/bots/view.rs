@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::error::BotError;
 use super::observed::Observed;
 use super::spec::{BotSpec, HttpProbe, LimitsSpec, PortSpec};
-use crate::docker::{BoundPort, Placement, Protocol};
+use crate::docker::{BoundPort, Placement, PortPublish, Protocol};
 use crate::store::{BotRow, DesiredState, StoreError};
 
 /// A bot as returned by the API: its desired configuration, the names of its secrets (never
@@ -94,6 +94,9 @@ pub struct PortView {
     /// bot's configuration, and it can change when the container is recreated.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto: bool,
+    /// On the Swarm backend: `host` (default) or `mesh` (the routing mesh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish: Option<PortPublish>,
 }
 
 impl From<PortSpec> for PortView {
@@ -104,6 +107,7 @@ impl From<PortSpec> for PortView {
             host_ip: p.host_ip,
             protocol: p.protocol,
             auto: false,
+            publish: p.publish,
         }
     }
 }
@@ -116,6 +120,7 @@ impl PortView {
             host: self.host.filter(|_| !self.auto),
             host_ip: self.host_ip.clone(),
             protocol: self.protocol,
+            publish: self.publish,
         }
     }
 }

@@ -429,6 +429,7 @@ start = false
             host: Some(32768),
             host_ip: None,
             protocol: Default::default(),
+            publish: Default::default(),
             auto: true,
         }];
         remote.network = Some("bots".into());

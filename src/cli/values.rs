@@ -162,6 +162,7 @@ impl PortArg {
             host,
             host_ip,
             protocol,
+            publish: None,
         }))
     }
 }

@@ -125,6 +125,20 @@ pub enum Protocol {
     Udp,
 }
 
+/// How a port is published on the Swarm backend. On the Docker backend both are the one
+/// host's port (bound to `host_ip`), so it makes no difference there.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PortPublish {
+    /// On the node that runs the bot's task only (Swarm's `mode: host`), the default: the
+    /// port is where the bot is, as on one Docker host.
+    #[default]
+    Host,
+    /// Swarm's routing mesh (`mode: ingress`): the port answers on every node of the swarm
+    /// and is forwarded to the bot wherever it runs.
+    Mesh,
+}
+
 /// A container port published on the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,6 +154,9 @@ pub struct PortMapping {
     /// TCP unless set.
     #[serde(default)]
     pub protocol: Protocol,
+    /// Swarm: on the bot's node (default) or through the routing mesh.
+    #[serde(default)]
+    pub publish: PortPublish,
 }
 
 /// A Docker HEALTHCHECK. Every probe is an `exec` in the container, costly for the daemon with
@@ -551,12 +568,14 @@ mod tests {
                 host_port: Some(18080),
                 host_ip: None,
                 protocol: Protocol::Tcp,
+                publish: Default::default(),
             },
             PortMapping {
                 container_port: 53,
                 host_port: None,
                 host_ip: Some("0.0.0.0".into()),
                 protocol: Protocol::Udp,
+                publish: Default::default(),
             },
         ];
         let body = c.to_create_body("i", &bot());

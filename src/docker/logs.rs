@@ -68,7 +68,37 @@ impl DockerService {
             builder = builder.since(i32::try_from(since.timestamp()).unwrap_or(i32::MAX));
         }
         // A service's logs are its tasks' logs, from whichever node ran them.
-        let raw = if self.swarm.is_some() {
+        let raw = if let Some(swarm) = self.swarm.clone().filter(|_| opts.follow) {
+            // Followed service logs deliver the lines there are, then nothing new (seen on
+            // Engine 20.10): a followed bot whose task runs on this node is followed through
+            // that task's container, whose stream ends with the task (the follower then
+            // attaches to the next one); a task elsewhere, through the service's logs.
+            let (svc, bot, options) = (self.clone(), bot_id.clone(), builder.build());
+            stream::once(async move {
+                let local = match swarm.local_container(&svc, &bot).await {
+                    Ok(Some(id)) => svc
+                        .call(
+                            Op::Inspect,
+                            bot.as_str(),
+                            svc.call_timeout,
+                            svc.docker.inspect_container(&id, None),
+                        )
+                        .await
+                        .ok()
+                        .and(Some(id)),
+                    _ => None,
+                };
+                match local {
+                    Some(id) => svc.docker.logs(&id, Some(options)).boxed(),
+                    None => svc
+                        .docker
+                        .service_logs(&container_name(&bot), Some(options))
+                        .boxed(),
+                }
+            })
+            .flatten()
+            .boxed()
+        } else if self.swarm.is_some() {
             self.docker
                 .service_logs(&container_name(bot_id), Some(builder.build()))
                 .boxed()

@@ -48,7 +48,7 @@ pub use cgroupfs::{
 };
 pub use config::{
     BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
-    Protocol, ResourceLimits, SECRETS_MOUNT_TARGET, starts_with_init,
+    PortPublish, Protocol, ResourceLimits, SECRETS_MOUNT_TARGET, starts_with_init,
 };
 pub use engine::Engine;
 pub use error::{ContainerError, Op};
@@ -60,7 +60,7 @@ pub use exec::{
 pub use labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
 pub use logs::{LogLine, LogOptions, LogStream};
 pub use own_container::{HostPath, MountPoint, host_path, own_container_id};
-pub use parked::parked_name;
+pub use parked::{ImageRollout, parked_name};
 pub use placement::Placement;
 pub use stats::{StatsSample, StatsSnapshot};
 pub use status::{BoundPort, ContainerInfo, ContainerState, ContainerStatus, Health, TaskNode};

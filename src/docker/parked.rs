@@ -18,12 +18,53 @@ pub fn parked_name(bot_id: &BotId) -> String {
     format!("{}.previous", container_name(bot_id))
 }
 
+/// How the bot's task fared after its image was replaced in place (see
+/// [`DockerService::set_image_in_place`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRollout {
+    /// A task of the new image runs (and, with a Docker HEALTHCHECK, is healthy).
+    Running,
+    /// The bot is stopped: the next start runs the new image.
+    NotRunning,
+    /// A task of the new image ended first; the engine's reason.
+    Failed(String),
+    /// No task of the new image ran within the limit.
+    TimedOut,
+}
+
 impl DockerService {
+    /// Whether this backend upgrades a bot by updating it in place (Swarm: a rolling update
+    /// of its service, [`DockerService::set_image_in_place`]) rather than by parking the old
+    /// container beside a new one. A capability, not a backend name: the upgrade asks what
+    /// to do, never which engine runs.
+    pub fn upgrades_in_place(&self) -> bool {
+        self.swarm.is_some()
+    }
+
+    /// Replaces the bot's image in place and, when the bot runs, waits up to `limit` for a
+    /// task of it to run. Repeating it with the same image only waits, so it also rolls a
+    /// failed upgrade back. `UNSUPPORTED_BY_BACKEND` where upgrades park containers.
+    pub async fn set_image_in_place(
+        &self,
+        bot_id: &BotId,
+        image: &str,
+        limit: std::time::Duration,
+    ) -> Result<ImageRollout, ContainerError> {
+        match &self.swarm {
+            Some(s) => s.set_image(self, bot_id, image, limit).await,
+            None => Err(ContainerError::Unsupported {
+                operation: "update in place",
+                backend: "docker",
+            }),
+        }
+    }
+
     /// Whether this backend can park a container: the Swarm backend cannot (a service is
-    /// updated in place, which botmaker's upgrade does not do yet), `UNSUPPORTED_BY_BACKEND`.
+    /// updated in place instead, see [`DockerService::upgrades_in_place`]),
+    /// `UNSUPPORTED_BY_BACKEND`.
     pub fn check_parking(&self) -> Result<(), ContainerError> {
         match self.swarm {
-            Some(_) => Err(swarm::unsupported("upgrade")),
+            Some(_) => Err(swarm::unsupported("park a container")),
             None => Ok(()),
         }
     }

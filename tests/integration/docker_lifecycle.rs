@@ -33,6 +33,7 @@ async fn create_sets_name_labels_readonly_secrets_policy_limits_and_hardening() 
         host_port: None,
         host_ip: None,
         protocol: Protocol::Tcp,
+        publish: Default::default(),
     }];
 
     let id = h.docker.create_container(&bot, &cfg).await.unwrap();

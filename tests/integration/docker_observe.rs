@@ -210,6 +210,7 @@ async fn secret_rotation_shows_through_the_directory_mount_without_recreate() {
         host_port: Some(port),
         host_ip: None,
         protocol: Protocol::Tcp,
+        publish: Default::default(),
     }];
     std::fs::write(cfg.secrets_dir.join("FIRST"), "1").unwrap();
     h.docker.create_container(&bot, &cfg).await.unwrap();

@@ -166,31 +166,183 @@ async fn swarm_bot_runs_as_a_service_with_secrets_for_uid_1000_rotated_stopped_a
     drop(swarm);
 }
 
+/// A running fixture bot as uid 1000 with a secret, the fixture's probe, and a file in its
+/// workspace; returns its id and view.
+async fn upgradable_bot(s: &TestServer, name: &str) -> (String, Value) {
+    let mut body = s.bot_body(name);
+    body["user"] = json!("1000:1000");
+    body["secrets"] = json!({ "API_TOKEN": "kept-across-upgrades" });
+    body["health_check"] = json!({
+        "port": 8080, "path": "/healthz", "interval_secs": 1, "start_period_secs": 1,
+    });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    let note = s.data.path().join("workspaces").join(&id).join("note.txt");
+    std::fs::write(&note, b"state kept across upgrades").unwrap();
+    (id, v)
+}
+
+/// The image the bot's service makes its tasks from, and its update order.
+async fn service_image(s: &TestServer, id: &str) -> (String, Option<String>) {
+    let service =
+        s.h.docker
+            .client()
+            .inspect_service(&format!("botmaker-{id}"), None::<InspectServiceOptions>)
+            .await
+            .unwrap();
+    let spec = service.spec.unwrap();
+    let image = spec
+        .task_template
+        .and_then(|t| t.container_spec)
+        .and_then(|c| c.image)
+        .unwrap_or_default();
+    let order = spec
+        .update_config
+        .and_then(|u| u.order)
+        .map(|o| o.to_string());
+    (image, order)
+}
+
 #[tokio::test(flavor = "multi_thread")]
-async fn swarm_refuses_an_upgrade_before_stopping_the_bot() {
+async fn swarm_upgrade_is_a_rolling_update_that_keeps_secrets_and_workspace() {
     let swarm = PrivateSwarm::start().await;
     let s = swarm.server().await;
-    let id = s.create_bot("swup").await;
-    s.wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+    let v2 = variant(s.h.docker.client(), &s.h.image, Variant::V2).await;
+    let (id, before) = upgradable_bot(&s, "swup").await;
+
+    let t = std::time::Instant::now();
+    let (status, out) = s
+        .post(&format!("/api/bots/{id}/upgrade"), json!({ "image": v2 }))
         .await;
-    let before = s.get(&format!("/api/bots/{id}")).await.1;
-    // Another image: an upgrade that would park the bot's container.
-    let other = variant(s.h.docker.client(), &s.h.image, Variant::V2).await;
-    let (status, v) = s
+    println!(
+        "swarm upgrade took {:?} (downtime_ms {})",
+        t.elapsed(),
+        out["downtime_ms"]
+    );
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["result"], "upgraded", "{out}");
+    assert_eq!(out["previous_image"], s.h.image.as_str());
+    assert_eq!(out["image"], v2.as_str());
+    assert!(out["downtime_ms"].as_u64().is_some(), "{out}");
+    let bot = &out["bot"];
+    assert_eq!(bot["state"], "running", "{bot}");
+    assert_eq!(bot["image"], v2.as_str());
+    assert_ne!(bot["container_id"], before["container_id"], "a new task");
+    let v2_id = s.h.docker.image_id(&v2).await.unwrap().unwrap();
+    assert_eq!(bot["image_id"], v2_id.as_str());
+    // The service was updated in place, old task stopped first.
+    let (image, order) = service_image(&s, &id).await;
+    assert_eq!(image.split('@').next(), Some(v2.as_str()));
+    assert_eq!(order.as_deref(), Some("stop-first"));
+
+    // Its secret and its workspace, as its own user.
+    let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
+    assert_eq!((code, out.as_str()), (0, "kept-across-upgrades"));
+    let (code, out) = cat(&s, &id, "/workspace/note.txt").await;
+    assert_eq!((code, out.as_str()), (0, "state kept across upgrades"));
+    let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+    assert_eq!(v["image"], v2.as_str(), "the stored config: {v}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_upgrade_to_an_image_that_fails_its_probe_rolls_back_to_the_previous_image() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let sick = variant(s.h.docker.client(), &s.h.image, Variant::Sick).await;
+    let (id, before) = upgradable_bot(&s, "swsick").await;
+
+    let (status, out) = s
         .post(
             &format!("/api/bots/{id}/upgrade"),
-            json!({ "image": other }),
+            json!({ "image": sick, "timeout_secs": 5 }),
         )
         .await;
-    assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{v}");
-    assert_eq!(v["code"], "UNSUPPORTED_BY_BACKEND", "{v}");
-    let after = s.get(&format!("/api/bots/{id}")).await.1;
-    assert_eq!(state(&after), "running", "{after}");
-    assert_eq!(
-        after["container_id"], before["container_id"],
-        "the bot's task was never stopped"
+    // The answer and its reason are the Docker backend's.
+    assert_eq!(status, StatusCode::CONFLICT, "{out}");
+    assert_eq!(out["result"], "rolled_back", "{out}");
+    assert_eq!(out["code"], "UPGRADE_ROLLED_BACK", "{out}");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("not healthy within 5 s") && reason.contains("/healthz"),
+        "{reason}"
     );
-    assert_eq!(replicas(&s, &id).await, Some(1));
+    assert_eq!(out["image"], s.h.image.as_str());
+    let bot = s
+        .wait_bot(&id, "running again", WAIT, |v| state(v) == "running")
+        .await;
+    assert_eq!(bot["image"], s.h.image.as_str(), "config unchanged: {bot}");
+    assert_eq!(bot["image_id"], before["image_id"], "{bot}");
+    let (image, _) = service_image(&s, &id).await;
+    assert_eq!(image.split('@').next(), Some(s.h.image.as_str()));
+    let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
+    assert_eq!((code, out.as_str()), (0, "kept-across-upgrades"));
+    let (code, out) = cat(&s, &id, "/workspace/note.txt").await;
+    assert_eq!((code, out.as_str()), (0, "state kept across upgrades"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_upgrade_of_a_stopped_bot_changes_its_image_without_starting_it() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let v2 = variant(s.h.docker.client(), &s.h.image, Variant::V2).await;
+    let (id, _) = upgradable_bot(&s, "swstop").await;
+    let (status, v) = s
+        .call(Method::POST, &format!("/api/bots/{id}/stop"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let (status, out) = s
+        .post(&format!("/api/bots/{id}/upgrade"), json!({ "image": v2 }))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["result"], "upgraded", "{out}");
+    // As on the Docker backend (a new container, not started): not running, still stopped.
+    assert_ne!(out["bot"]["state"], "running", "{out}");
+    assert_eq!(out["bot"]["desired_state"], "stopped", "{out}");
+    assert_eq!(replicas(&s, &id).await, Some(0), "still stopped");
+    let (image, _) = service_image(&s, &id).await;
+    assert_eq!(image.split('@').next(), Some(v2.as_str()));
+    // The next start runs the new image.
+    let (status, v) = s
+        .call(Method::POST, &format!("/api/bots/{id}/start"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let v2_id = s.h.docker.image_id(&v2).await.unwrap().unwrap();
+    s.wait_bot(&id, "running the new image", WAIT, |v| {
+        state(v) == "running" && v["image_id"] == v2_id.as_str()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_upgrade_to_a_crashing_image_rolls_back() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let crash = variant(s.h.docker.client(), &s.h.image, Variant::Crash).await;
+    let (id, before) = upgradable_bot(&s, "swcr").await;
+
+    let (status, out) = s
+        .post(
+            &format!("/api/bots/{id}/upgrade"),
+            json!({ "image": crash, "timeout_secs": 30 }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{out}");
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("exit") || reason.contains("restarted") || reason.contains("replaced"),
+        "{reason}"
+    );
+    let bot = s
+        .wait_bot(&id, "running again", WAIT, |v| state(v) == "running")
+        .await;
+    assert_eq!(bot["image_id"], before["image_id"], "{bot}");
+    let (image, _) = service_image(&s, &id).await;
+    assert_eq!(image.split('@').next(), Some(s.h.image.as_str()));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -360,4 +512,175 @@ async fn measure_swarm_vs_docker_create_and_list_at_100_bots() {
     let swarm = PrivateSwarm::start().await;
     let s = swarm.server().await;
     create_and_list(&s, "swarm", 100).await;
+}
+
+/// A free TCP port of this host.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_publishes_ports_in_host_mode_or_on_the_mesh_and_refuses_loopback_ones() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+
+    // A port on 127.0.0.1 (the default) cannot be honoured by Swarm: refused, nothing made.
+    let mut body = s.bot_body("swlo");
+    body["ports"] = json!([{ "container": 8080 }]);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "INVALID_CONFIG", "{v}");
+    assert!(v.to_string().contains("0.0.0.0"), "the fix is named: {v}");
+    let lo = s.h.bot("swlo").to_string();
+    assert_eq!(replicas(&s, &lo).await, None, "no service");
+
+    // Host mode on the bot's node, a port asked for; the mesh, a port Swarm picks.
+    let host_port = free_port();
+    let mut body = s.bot_body("swports");
+    body["ports"] = json!([
+        { "container": 8080, "host": host_port, "host_ip": "0.0.0.0" },
+        { "container": 9090, "host_ip": "0.0.0.0", "publish": "mesh" },
+    ]);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running with its mesh port bound", WAIT, |v| {
+            state(v) == "running" && v["ports"][1]["host"].as_u64().is_some()
+        })
+        .await;
+    assert_eq!(v["ports"][0]["host"], host_port, "{v}");
+    assert_eq!(v["ports"][1]["auto"], true, "{v}");
+    assert_eq!(v["ports"][1]["publish"], "mesh", "{v}");
+    let service =
+        s.h.docker
+            .client()
+            .inspect_service(&format!("botmaker-{id}"), None::<InspectServiceOptions>)
+            .await
+            .unwrap();
+    let ports = service.spec.unwrap().endpoint_spec.unwrap().ports.unwrap();
+    let modes: Vec<String> = ports
+        .iter()
+        .map(|p| p.publish_mode.unwrap().to_string())
+        .collect();
+    assert_eq!(modes, ["host", "ingress"]);
+    // The host-mode port answers on this node (the private engine runs without iptables, so
+    // through Docker's userland proxy; the mesh needs iptables and is not probed).
+    let url = format!("http://127.0.0.1:{host_port}/healthz");
+    crate::support::eventually("the bot's port answers on the node", WAIT, || async {
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let r = client.get(&url).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+}
+
+/// Reads `GET /api/bots/{id}/logs?follow=true&tail=1` into `text` until `done(text)` holds;
+/// panics after `limit` or if the stream ends.
+async fn follow_until(
+    body: &mut futures_util::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    text: &mut String,
+    limit: Duration,
+    done: impl Fn(&str) -> bool,
+) {
+    use futures_util::StreamExt;
+    let deadline = std::time::Instant::now() + limit;
+    while !done(text) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(!left.is_zero(), "stream so far: {text}");
+        match tokio::time::timeout(left, body.next()).await {
+            Ok(Some(Ok(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
+            Ok(Some(Err(e))) => panic!("{e}; so far: {text}"),
+            Ok(None) => panic!("the stream ended; so far: {text}"),
+            Err(_) => panic!("stream so far: {text}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_logs_follow_streams_new_lines_and_follows_the_next_task() {
+    use futures_util::StreamExt;
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let id = s.create_bot("swlog").await;
+    s.wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    let res = s
+        .client
+        .get(s.url(&format!("/api/bots/{id}/logs?follow=true&tail=1")))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut body = res.bytes_stream().boxed();
+    let mut text = String::new();
+    // tail=1 sends one old line; more ticks are lines written while following.
+    follow_until(&mut body, &mut text, WAIT, |t| {
+        t.matches("tick ").count() >= 4
+    })
+    .await;
+
+    // A restart is a new task (a new container): the follower goes on with it, from its
+    // first line (`ready`, printed once at start).
+    let (status, v) = s
+        .call(Method::POST, &format!("/api/bots/{id}/restart"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    follow_until(&mut body, &mut text, WAIT, |t| {
+        t.rsplit("event: attached")
+            .next()
+            .is_some_and(|after| t.contains("event: attached") && after.contains("ready"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_bot_joins_an_overlay_network_and_a_bridge_is_refused_with_the_fix() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+
+    // A bridge of one engine: Swarm would accept the service and reject every task.
+    let mut body = s.bot_body("swbr");
+    body["network"] = json!("bridge");
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(v["code"], "INVALID_CONFIG", "{v}");
+    assert!(v.to_string().contains("--driver overlay"), "{v}");
+    let br = s.h.bot("swbr").to_string();
+    assert_eq!(replicas(&s, &br).await, None, "no service");
+    assert!(swarm_secrets(&s, &br).await.is_empty());
+
+    // An attachable overlay (the private engine, and it, go away with the swarm).
+    let net = format!("bm-ov-{}", std::process::id());
+    s.h.docker
+        .client()
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: net.clone(),
+            driver: Some("overlay".into()),
+            attachable: Some(true),
+            ..Default::default()
+        })
+        .await
+        .expect("an overlay network on the private swarm");
+    let mut body = s.bot_body("swov");
+    body["network"] = json!(net);
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running", WAIT, |v| state(v) == "running")
+        .await;
+    let container =
+        s.h.docker
+            .client()
+            .inspect_container(v["container_id"].as_str().unwrap(), None)
+            .await
+            .unwrap();
+    let networks = container.network_settings.unwrap().networks.unwrap();
+    assert!(networks.contains_key(&net), "{:?}", networks.keys());
 }

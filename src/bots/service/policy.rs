@@ -197,6 +197,7 @@ mod tests {
                 host: None,
                 host_ip: None,
                 protocol: crate::docker::Protocol::Tcp,
+                publish: Default::default(),
             }],
             ..BotSpec::default()
         }

@@ -15,6 +15,11 @@
 //!    new container is removed first, then the old one is renamed back and started.
 //!
 //! The old and the new container never run at once: they share a workspace and ports.
+//!
+//! A backend that upgrades in place (Swarm, see [`DockerService::upgrades_in_place`]) has
+//! nothing to park: steps 1 and 2 are one rolling update of the bot's service to the new
+//! image (the old task stopped first), step 3 is the same gate, and a rollback re-applies
+//! the previous image. The journal and the answer are the same.
 
 use std::time::Instant;
 
@@ -23,7 +28,7 @@ use crate::bots::upgrade::{
     DEFAULT_UPGRADE_TIMEOUT, MAX_UPGRADE_TIMEOUT, RUN_GRACE, UpgradeBot, UpgradeOutcome,
     UpgradeResult,
 };
-use crate::docker::ContainerStatus;
+use crate::docker::{ContainerStatus, DockerService, ImageRollout};
 use crate::store::{BotOperation, UpgradeJournal};
 
 mod gate;
@@ -132,8 +137,10 @@ impl BotService {
         }
         tracing::info!(bot = %bot, from = %spec.image, to = %plan.image, "upgrading");
 
+        // Updated in place, a bot's old container is never parked, only replaced.
+        let in_place = old.is_some() && self.inner.docker.upgrades_in_place();
         let stopped_at = Instant::now();
-        if let Some(old) = &old {
+        if let Some(old) = old.as_ref().filter(|_| !in_place) {
             if let Err(e) = self.park(&row, old).await {
                 // Docker may yet carry out a stop or rename it did not answer: the entry stays,
                 // and recovery puts the old container back once Docker answers again.
@@ -143,9 +150,16 @@ impl BotService {
                 return Err(e);
             }
         }
-        let outcome = self
-            .replace(&new_row, &new_spec, plan.timeout, &stopped_at)
-            .await;
+        let outcome = match &old {
+            Some(old) if in_place => {
+                self.replace_in_place(&new_row, &new_spec, &plan, old.restart_count, &stopped_at)
+                    .await
+            }
+            _ => {
+                self.replace(&new_row, &new_spec, plan.timeout, &stopped_at)
+                    .await
+            }
+        };
         match outcome {
             Ok(healthy_at) => {
                 journal.healthy = true;
@@ -170,7 +184,8 @@ impl BotService {
             }
             Err(reason) => {
                 tracing::warn!(bot = %bot, image = %plan.image, %reason, "upgrade failed; rolling back");
-                self.roll_back(&row, old.is_some()).await?;
+                self.roll_back(&row, old.is_some(), in_place, plan.timeout)
+                    .await?;
                 let downtime = stopped_at.elapsed();
                 self.inner
                     .fleet
@@ -268,18 +283,85 @@ impl BotService {
             RUN_GRACE.min(timeout),
             deadline,
             timeout,
+            0,
         )
         .await
         .map(Some)
+    }
+
+    /// [`Self::replace`] on a backend that upgrades in place: the bot's image is replaced by
+    /// the new one (a rolling update, the old task stopped first), then the same gate judges
+    /// the new task. `restarts_before` is the bot's restart count before (its task history
+    /// stays). The new task must run the new image at the end: an engine that rolled it back
+    /// by itself has not upgraded it.
+    async fn replace_in_place(
+        &self,
+        new_row: &BotRow,
+        new_spec: &BotSpec,
+        plan: &Plan,
+        restarts_before: i64,
+        since: &Instant,
+    ) -> Result<Option<Instant>, String> {
+        let bot = &new_row.id;
+        let docker: &DockerService = &self.inner.docker;
+        let deadline = *since + plan.timeout;
+        let probe = new_spec.health_check.as_ref();
+        let run_grace = RUN_GRACE.min(plan.timeout);
+        let left = deadline.saturating_duration_since(Instant::now());
+        match docker.set_image_in_place(bot, &plan.image, left).await {
+            Ok(ImageRollout::Running) => {}
+            Ok(ImageRollout::NotRunning) if new_row.desired_state == DesiredState::Stopped => {
+                return Ok(None);
+            }
+            Ok(ImageRollout::NotRunning) => docker
+                .start_container(bot)
+                .await
+                .map_err(|e| format!("the new container would not start: {e}"))?,
+            Ok(ImageRollout::Failed(why)) => {
+                return Err(format!("the new container exited: {why}"));
+            }
+            Ok(ImageRollout::TimedOut) => {
+                return Err(gate::never_healthy(probe, plan.timeout, run_grace));
+            }
+            Err(e) => return Err(format!("the new container could not be created: {e}")),
+        }
+        let healthy_at = gate::wait_healthy(
+            docker,
+            bot,
+            probe,
+            run_grace,
+            deadline,
+            plan.timeout,
+            restarts_before,
+        )
+        .await?;
+        match docker.container_status(bot).await {
+            Ok(Some(s)) if s.image_id.is_empty() || s.image_id == plan.image_id => {
+                Ok(Some(healthy_at))
+            }
+            Ok(_) => Err("the engine put the previous image back: the new one failed".into()),
+            Err(e) => Err(format!(
+                "Docker did not answer about the new container: {e}"
+            )),
+        }
     }
 
     /// Puts the old container back: the new one is removed first (so the two never run at
     /// once), then the parked one gets its name back and runs again if it should. Without an
     /// old container the bot is recreated from its (unchanged) stored config. The journal
     /// entry ends only once all of that is done; an outage half-way leaves it for recovery.
-    async fn roll_back(&self, row: &BotRow, had_container: bool) -> Result<(), BotError> {
+    async fn roll_back(
+        &self,
+        row: &BotRow,
+        had_container: bool,
+        in_place: bool,
+        limit: Duration,
+    ) -> Result<(), BotError> {
         let bot = &row.id;
         let result = async {
+            if in_place {
+                return self.roll_back_in_place(row, limit).await;
+            }
             self.inner
                 .docker
                 .remove_container(bot, Some(Duration::ZERO))
@@ -305,6 +387,39 @@ impl BotService {
                 self.unsettle(bot, Unsettled::State);
                 Err(e)
             }
+        }
+    }
+
+    /// Puts the stored (previous) image back on a backend that upgrades in place, and waits
+    /// up to `limit` for it to run again when the bot should run. Safe to repeat: a bot
+    /// already on that image (the engine rolled it back itself) is only waited for.
+    async fn roll_back_in_place(&self, row: &BotRow, limit: Duration) -> Result<(), BotError> {
+        let bot = &row.id;
+        let image = spec_of(row)?.image;
+        let failed = |message: String| {
+            BotError::from(ContainerError::StartFailed {
+                bot_id: bot.to_string(),
+                message,
+            })
+        };
+        match self
+            .inner
+            .docker
+            .set_image_in_place(bot, &image, limit)
+            .await?
+        {
+            ImageRollout::Running => Ok(()),
+            ImageRollout::NotRunning if row.desired_state == DesiredState::Running => {
+                Ok(self.inner.docker.start_container(bot).await?)
+            }
+            ImageRollout::NotRunning => Ok(()),
+            ImageRollout::Failed(why) => Err(failed(format!(
+                "the previous image did not run again: {why}"
+            ))),
+            ImageRollout::TimedOut => Err(failed(format!(
+                "the previous image did not run again within {} s",
+                limit.as_secs()
+            ))),
         }
     }
 
@@ -356,27 +471,23 @@ impl BotService {
             self.inner.store.finish_upgrade(&new_row).await?;
             return Ok(true);
         }
-        match (&parked, &current) {
-            // The old container is parked: whatever holds the bot's name is the new one.
-            (Some(_), current) => {
-                if current.is_some() {
-                    self.inner
-                        .docker
-                        .remove_container(bot, Some(Duration::ZERO))
-                        .await?;
-                }
-                self.inner.docker.unpark_container(bot).await?;
+        if self.inner.docker.upgrades_in_place() {
+            // Nothing was parked: the service runs the new image or the old one, and the
+            // stored config still names the old. Put it back without waiting for it (the
+            // start below, and the reconciler, see to the rest).
+            let image = spec_of(&row)?.image;
+            match self
+                .inner
+                .docker
+                .set_image_in_place(bot, &image, Duration::ZERO)
+                .await
+            {
+                Ok(_) | Err(ContainerError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
             }
-            // A new container with no old one to go back to: the reconciler recreates the
-            // bot from its unchanged config.
-            (None, Some(c)) if !is_old(c) => {
-                self.inner
-                    .docker
-                    .remove_container(bot, Some(Duration::ZERO))
-                    .await?;
-            }
-            // The old container never left its name.
-            _ => {}
+        } else {
+            self.put_parked_back(bot, parked.is_some(), current.as_ref(), &journal)
+                .await?;
         }
         if row.desired_state == DesiredState::Running {
             match self.inner.docker.start_container(bot).await {
@@ -386,5 +497,39 @@ impl BotService {
         }
         self.inner.store.end_operation(bot).await?;
         Ok(false)
+    }
+
+    /// Recovery on a backend that parks: the old container gets its name back, whatever new
+    /// one holds it removed first; without a parked one, a new container is removed (the
+    /// reconciler recreates the bot from its unchanged config).
+    async fn put_parked_back(
+        &self,
+        bot: &BotId,
+        parked: bool,
+        current: Option<&ContainerStatus>,
+        journal: &UpgradeJournal,
+    ) -> Result<(), BotError> {
+        let is_old = |s: &ContainerStatus| journal.old_container.as_deref() == Some(s.id.as_str());
+        match (parked, current) {
+            // The old container is parked: whatever holds the bot's name is the new one.
+            (true, current) => {
+                if current.is_some() {
+                    self.inner
+                        .docker
+                        .remove_container(bot, Some(Duration::ZERO))
+                        .await?;
+                }
+                self.inner.docker.unpark_container(bot).await?;
+            }
+            (false, Some(c)) if !is_old(c) => {
+                self.inner
+                    .docker
+                    .remove_container(bot, Some(Duration::ZERO))
+                    .await?;
+            }
+            // The old container never left its name.
+            _ => {}
+        }
+        Ok(())
     }
 }

@@ -16,12 +16,15 @@
 //! - every call has the service's timeout; calls that wait for Swarm to converge (a task
 //!   running, a task gone) poll under a deadline.
 
+mod networks;
 mod nodes;
 mod observe;
 mod placement;
+mod ports;
 mod secrets;
 mod spec;
 mod tasks;
+mod upgrade;
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -137,6 +140,9 @@ impl Swarm {
             config,
             self.volume_driver.as_deref(),
         );
+        if let Some(network) = &config.network {
+            networks::check(svc, bot_id, network).await?;
+        }
         let created = svc
             .call(
                 Op::Create,
@@ -232,6 +238,37 @@ impl Swarm {
         &self,
         svc: &DockerService,
         bot_id: &BotId,
+        mut service: Service,
+        op: Op,
+        change: Change,
+    ) -> Result<bool, ContainerError> {
+        let mut tries = 1;
+        loop {
+            let read = version_of(&service);
+            match self
+                .update_once(svc, bot_id, service, op, change.clone())
+                .await
+            {
+                // Swarm changed the service since it was read (its allocator bumps a new
+                // service's version when it assigns its published ports), so the update was
+                // refused as out of sequence: again, on the service as it is now.
+                Err(e) if tries < UPDATE_TRIES => {
+                    let now = self.owned_or_missing(svc, bot_id).await?;
+                    if version_of(&now) == read {
+                        return Err(e);
+                    }
+                    service = now;
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn update_once(
+        &self,
+        svc: &DockerService,
+        bot_id: &BotId,
         service: Service,
         op: Op,
         change: Change,
@@ -277,6 +314,10 @@ impl Swarm {
         if spec == before {
             return Ok(false);
         }
+        // An upgrade's rolling-update settings (Swarm's own rollback) are for the upgrade
+        // alone: a start, restart or rotation that fails is not undone behind botmaker's back.
+        spec.update_config = None;
+        spec.rollback_config = None;
         let options = UpdateServiceOptionsBuilder::new()
             .version(i32::try_from(version).unwrap_or(i32::MAX))
             .build();
@@ -592,8 +633,20 @@ impl Swarm {
     }
 }
 
+/// How many times an update is tried on a service Swarm keeps changing underneath it.
+const UPDATE_TRIES: u32 = 3;
+
+/// The version a service was read at (an update must name it).
+fn version_of(service: &Service) -> u64 {
+    service
+        .version
+        .as_ref()
+        .and_then(|v| v.index)
+        .unwrap_or_default()
+}
+
 /// What a service update changes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Change {
     replicas: Option<i64>,
     force: bool,

@@ -82,6 +82,8 @@ impl Swarm {
         out.exit_code = current.and_then(tasks::exit_code);
         out.error = current.and_then(tasks::error);
         out.restart_count = failures;
+        // Host-mode ports are the container's bindings; mesh ones are the service's.
+        out.ports.extend(super::ports::mesh_ports(&service));
         if out.started_at.is_none() && state == ContainerState::Running {
             out.started_at = status
                 .and_then(|s| s.timestamp.as_deref())
@@ -233,7 +235,13 @@ fn info_of(
         image: image.split('@').next().unwrap_or_default().to_string(),
         image_id: container.map(|c| c.image_id.clone()).unwrap_or_default(),
         created: s.created_at.as_deref().and_then(tasks::parse_time),
-        ports: Vec::new(),
+        ports: container
+            .filter(|_| state == ContainerState::Running)
+            .map(|c| c.ports.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(super::ports::mesh_ports(s))
+            .collect(),
         node: tasks::node_id(current, tasks).and_then(|n| nodes.get(&n).cloned()),
     }
 }

@@ -6,8 +6,9 @@
 //! - `no-new-privileges`: the service API has no such field before API 1.46; not set (see
 //!   the README's backend differences);
 //! - swap: no `MemorySwap`; the memory limit is still set;
-//! - a port bound to one host address: Swarm publishes on every address of the node, so a
-//!   config with ports is refused rather than exposed more widely than asked;
+//! - a port bound to one host address: Swarm publishes on every address of the node, so only
+//!   ports that say `0.0.0.0` are published (see `ports`), others refused rather than exposed
+//!   more widely than asked;
 //! - the secrets directory: never bind-mounted; its files become Swarm secrets (see
 //!   `secrets`), referenced at start.
 
@@ -40,9 +41,10 @@ pub enum SpecError {
     /// Swarm publishes a port on every address of a node; botmaker will not widen a port
     /// bound to 127.0.0.1 silently.
     #[error(
-        "published ports are not supported by the swarm backend (Swarm binds them on every \
-         address of the node, not on {0}); reach the bot over an attachable overlay network \
-         instead"
+        "the swarm backend cannot publish a port on {0} only: Swarm binds it on every address \
+         of the node; set host_ip \"0.0.0.0\" to publish it so (on the bot's node, or on \
+         every node with publish \"mesh\"), or reach the bot over an attachable overlay \
+         network instead"
     )]
     PortsUnsupported(String),
 }
@@ -64,13 +66,8 @@ pub fn service_spec(
     replicas: i64,
 ) -> Result<ServiceSpec, SpecError> {
     config.validate()?;
-    if let Some(p) = config.ports.first() {
-        return Err(SpecError::PortsUnsupported(
-            p.host_ip
-                .clone()
-                .unwrap_or_else(|| super::super::config::DEFAULT_HOST_IP.into()),
-        ));
-    }
+    let endpoint_spec =
+        super::ports::endpoint_spec(&config.ports).map_err(SpecError::PortsUnsupported)?;
     let body = config.to_create_body(instance, bot_id);
     let host = body.host_config.clone().unwrap_or_default();
     let labels = container_labels(instance, bot_id, &config.labels);
@@ -160,6 +157,7 @@ pub fn service_spec(
             }),
             ..Default::default()
         }),
+        endpoint_spec,
         ..Default::default()
     })
 }
@@ -254,13 +252,14 @@ mod tests {
     }
 
     #[test]
-    fn ports_are_refused_rather_than_published_on_every_address() {
+    fn a_loopback_port_is_refused_rather_than_published_on_every_address() {
         let mut c = ContainerConfig::new("img:1", "/s/alpha");
         c.ports.push(PortMapping {
             container_port: 8080,
             host_port: None,
             host_ip: None,
             protocol: Default::default(),
+            publish: Default::default(),
         });
         assert_eq!(
             service_spec("inst", &bot(), &c, "n", 0).unwrap_err(),

@@ -23,6 +23,11 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 ///
 /// A probe that passes is not enough on its own: a crash-looping release may answer once
 /// before it dies, so the container must also stay up for the grace period.
+///
+/// `restarts_before` is the restart count the bot had before the new image ran: 0 for a new
+/// container; on a backend that counts restarts from a task history the upgrade keeps
+/// (Swarm), the count before. A crash there also gives the bot a new container id, which
+/// fails the gate however the history was trimmed.
 pub(super) async fn wait_healthy(
     docker: &DockerService,
     bot: &BotId,
@@ -30,6 +35,7 @@ pub(super) async fn wait_healthy(
     run_grace: Duration,
     deadline: Instant,
     timeout: Duration,
+    restarts_before: i64,
 ) -> Result<Instant, String> {
     // No proxy (bots are on local networks) and no redirects (a 3xx is an answer).
     let client = reqwest::Client::builder()
@@ -39,6 +45,7 @@ pub(super) async fn wait_healthy(
         .map_err(|e| format!("cannot set up the health probe: {e}"))?;
     let started = Instant::now();
     let mut first_healthy: Option<Instant> = None;
+    let mut first_id: Option<String> = None;
     loop {
         let status = match docker.container_status(bot).await {
             Ok(Some(s)) => s,
@@ -49,8 +56,11 @@ pub(super) async fn wait_healthy(
                 ));
             }
         };
-        if let Some(why) = failed(&status) {
+        if let Some(why) = failed(&status, restarts_before) {
             return Err(why);
+        }
+        if first_id.get_or_insert_with(|| status.id.clone()) != &status.id {
+            return Err("the new container crashed and was replaced".into());
         }
         let probe_passed = match (probe, &status.ip_address) {
             (Some(p), Some(ip)) => probe_ok(&client, ip, p).await,
@@ -64,37 +74,50 @@ pub(super) async fn wait_healthy(
         }
         if Instant::now() >= deadline {
             return Err(match (probe, first_healthy) {
-                (Some(p), None) => format!(
-                    "not healthy within {} s: GET :{}{} never answered 2xx or 3xx",
-                    timeout.as_secs(),
-                    p.port,
-                    p.path
-                ),
+                (_, None) => never_healthy(probe, timeout, run_grace),
                 (Some(p), Some(_)) => format!(
                     "not healthy at the deadline ({} s): GET :{}{} stopped answering 2xx or 3xx",
                     timeout.as_secs(),
                     p.port,
                     p.path
                 ),
-                (None, _) => format!("did not keep running for {} s", run_grace.as_secs()),
+                (None, Some(_)) => never_healthy(None, timeout, run_grace),
             });
         }
         tokio::time::sleep(POLL).await;
     }
 }
 
+/// Why a new container that never was healthy before the deadline fails: the same words
+/// whether it never ran (a Swarm task still starting) or ran and never answered its probe.
+pub(super) fn never_healthy(
+    probe: Option<&HttpProbe>,
+    timeout: Duration,
+    run_grace: Duration,
+) -> String {
+    match probe {
+        Some(p) => format!(
+            "not healthy within {} s: GET :{}{} never answered 2xx or 3xx",
+            timeout.as_secs(),
+            p.port,
+            p.path
+        ),
+        None => format!("did not keep running for {} s", run_grace.as_secs()),
+    }
+}
+
 /// Why the container counts as failed, if it does: not running, or restarted by Docker's
 /// restart policy since it was started (it crashed in between).
-fn failed(s: &ContainerStatus) -> Option<String> {
+fn failed(s: &ContainerStatus, restarts_before: i64) -> Option<String> {
     let exit = || match (s.exit_code, s.oom_killed) {
         (_, true) => " (killed: out of memory)".to_string(),
         (Some(code), false) => format!(" (exit code {code})"),
         (None, false) => String::new(),
     };
-    if s.restart_count > 0 {
+    if s.restart_count > restarts_before {
         return Some(format!(
             "the new container crashed and was restarted {} time(s){}",
-            s.restart_count,
+            s.restart_count - restarts_before,
             exit()
         ));
     }
@@ -132,11 +155,12 @@ mod tests {
 
     #[test]
     fn a_restart_or_an_exit_fails_the_gate() {
-        assert_eq!(failed(&status(ContainerState::Running, true)), None);
+        assert_eq!(failed(&status(ContainerState::Running, true), 0), None);
         let mut s = status(ContainerState::Running, true);
         s.restart_count = 1;
         s.exit_code = Some(3);
-        let why = failed(&s).unwrap();
+        let why = failed(&s, 0).unwrap();
+        assert_eq!(failed(&s, 1), None, "a restart from before the upgrade");
         assert!(
             why.contains("restarted 1 time(s)") && why.contains("exit code 3"),
             "{why}"
@@ -144,7 +168,7 @@ mod tests {
         let mut s = status(ContainerState::Exited, false);
         s.exit_code = Some(137);
         s.oom_killed = true;
-        assert!(failed(&s).unwrap().contains("out of memory"));
-        assert!(failed(&status(ContainerState::Restarting, true)).is_some());
+        assert!(failed(&s, 0).unwrap().contains("out of memory"));
+        assert!(failed(&status(ContainerState::Restarting, true), 0).is_some());
     }
 }
