@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -345,15 +344,6 @@ impl Reconciler {
         }
     }
 
-    /// [`Self::observe`] once the operation holding the bot's lock has ended, unless the
-    /// inspect it made on its way out already shows `ev`.
-    async fn observe_after_operation(&self, id: BotId, ev: ContainerEvent) {
-        self.bots.operation_done(&id).await;
-        if !already_observed(self.bots.fleet().status(&id).as_ref(), &ev) {
-            self.observe(&id).await;
-        }
-    }
-
     /// Pings the daemon every [`HEARTBEAT_INTERVAL`] until `shutdown`, so the watch cache
     /// knows within [`FRESHNESS`](crate::bots::cache::FRESHNESS) when a daemon stops answering without closing its
     /// connections (frozen, or a network that drops packets).
@@ -441,13 +431,15 @@ impl Reconciler {
             // after `start`, so every change it does not show comes as an event.
             let mut resync = tokio::time::interval(self.resync_interval);
             // Create and start events of a bot that botmaker itself is creating or starting
-            // arrive while the operation still runs, before its own inspect: each waits here
-            // for the operation to end and is inspected only if that inspect does not show it.
-            let mut after_operation = FuturesUnordered::new();
+            // arrive while the operation still runs, before its own inspect: each waits for
+            // the operation to end and is inspected only if that inspect does not show it.
+            // Tasks of their own, not futures polled by this loop: a waiter granted the bot's
+            // lock holds it until it is polled, and this loop may be busy in a resync for long.
+            let mut after_operation = tokio::task::JoinSet::new();
             loop {
                 tokio::select! {
                     _ = shutdown.changed() => return,
-                    Some(()) = after_operation.next(), if !after_operation.is_empty() => {}
+                    Some(_) = after_operation.join_next(), if !after_operation.is_empty() => {}
                     _ = resync.tick() => {
                         let synced = match self.settle().await {
                             Ok(()) => self.resync().await,
@@ -508,7 +500,11 @@ impl Reconciler {
                             if matches!(ev.kind, EventKind::Create | EventKind::Start)
                                 && self.bots.busy(&id)
                             {
-                                after_operation.push(self.observe_after_operation(id, ev));
+                                after_operation.spawn(observe_after_operation(
+                                    self.bots.clone(),
+                                    id,
+                                    ev,
+                                ));
                             } else {
                                 self.observe(&id).await;
                             }
@@ -533,6 +529,17 @@ impl Reconciler {
                 }
             }
         }
+    }
+}
+
+/// Inspects bot `id` once the operation holding its lock has ended, unless the inspect that
+/// operation made on its way out already shows `ev`.
+async fn observe_after_operation(bots: BotService, id: BotId, ev: ContainerEvent) {
+    bots.operation_done(&id).await;
+    if !already_observed(bots.fleet().status(&id).as_ref(), &ev)
+        && let Err(e) = bots.inspect(id.as_str()).await
+    {
+        tracing::debug!(bot = %id, error = %e, "could not refresh bot after event");
     }
 }
 
