@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::DockerService;
 use super::error::{ContainerError, Op};
 use super::labels::{LABEL_BOT_ID, LABEL_INSTANCE, LABEL_MANAGED};
-use super::{DockerService, lenient};
 use crate::BotId;
 
 /// How often a workspace volume still held by a container Swarm is removing is tried again.
@@ -89,28 +89,20 @@ impl DockerService {
         }
         // (name, id, labels) of every node a bot could run on.
         let nodes: Vec<(String, String, BTreeMap<String, String>)> = if self.swarm.is_some() {
-            self.call(
-                Op::List,
-                "",
-                self.call_timeout,
-                lenient::tolerant(
-                    self.docker
-                        .list_nodes(None::<bollard::query_parameters::ListNodesOptions>),
-                ),
-            )
-            .await?
-            .into_iter()
-            .map(|n| {
-                let labels = n
-                    .spec
-                    .and_then(|s| s.labels)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-                let name = n.description.and_then(|d| d.hostname).unwrap_or_default();
-                (name, n.id.unwrap_or_default(), labels)
-            })
-            .collect()
+            self.swarm_nodes()
+                .await?
+                .into_iter()
+                .map(|n| {
+                    let labels = n
+                        .spec
+                        .and_then(|s| s.labels)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .collect();
+                    let name = n.description.and_then(|d| d.hostname).unwrap_or_default();
+                    (name, n.id.unwrap_or_default(), labels)
+                })
+                .collect()
         } else {
             let info = self
                 .call(Op::Info, "", self.call_timeout, self.docker.info())

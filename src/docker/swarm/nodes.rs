@@ -34,17 +34,7 @@ pub(super) async fn list(
     svc: &DockerService,
     running: &[ContainerInfo],
 ) -> Result<Vec<NodeInfo>, ContainerError> {
-    let nodes = svc
-        .call(
-            Op::List,
-            "",
-            svc.call_timeout,
-            lenient::tolerant(
-                svc.docker
-                    .list_nodes(None::<bollard::query_parameters::ListNodesOptions>),
-            ),
-        )
-        .await?;
+    let nodes = svc.swarm_nodes().await?;
     let filters = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
     let tasks = svc
         .call(
@@ -110,20 +100,31 @@ pub(super) fn task_node(n: bollard::models::Node) -> TaskNode {
     }
 }
 
+impl DockerService {
+    /// Every node of the swarm, in one nodes list: what the node view, the observed state and
+    /// the placement check each read.
+    pub(in crate::docker) async fn swarm_nodes(
+        &self,
+    ) -> Result<Vec<bollard::models::Node>, ContainerError> {
+        self.call(
+            Op::List,
+            "",
+            self.call_timeout,
+            lenient::tolerant(
+                self.docker
+                    .list_nodes(None::<bollard::query_parameters::ListNodesOptions>),
+            ),
+        )
+        .await
+    }
+}
+
 /// Every node by id, from one nodes list: what the fleet's observed state names.
 pub(super) async fn by_id(
     svc: &DockerService,
 ) -> Result<HashMap<String, TaskNode>, ContainerError> {
     Ok(svc
-        .call(
-            Op::List,
-            "",
-            svc.call_timeout,
-            lenient::tolerant(
-                svc.docker
-                    .list_nodes(None::<bollard::query_parameters::ListNodesOptions>),
-            ),
-        )
+        .swarm_nodes()
         .await?
         .into_iter()
         .filter_map(|n| Some((n.id.clone()?, task_node(n))))
