@@ -33,6 +33,7 @@ mod plain_errors;
 mod ports;
 mod serve_cli;
 mod swarm;
+mod swarm_faults;
 mod swarm_nodes;
 mod upgrade;
 mod upgrade_cli;
