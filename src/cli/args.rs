@@ -479,7 +479,8 @@ pub struct CreateArgs {
     /// Environment variable KEY=VALUE (repeatable; not for credentials: see --secret-file).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = EnvPair::parse)]
     pub env: Vec<EnvPair>,
-    /// Published port `[HOST_IP:][HOST:]CONTAINER[/udp]` (repeatable).
+    /// Published port `[HOST_IP:][HOST:]CONTAINER[/udp][,publish=host|mesh]` (repeatable;
+    /// `publish` matters on Swarm only: the bot's node, or the routing mesh).
     #[arg(short = 'p', long = "port", value_name = "PORT", value_parser = PortArg::parse)]
     pub ports: Vec<PortArg>,
     /// Secret NAME whose value is the content of PATH (repeatable).

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::bots::PortSpec;
-use crate::docker::Protocol;
+use crate::docker::{PortPublish, Protocol};
 use crate::llm::Price;
 use crate::secrets::SecretName;
 
@@ -127,15 +127,26 @@ impl EnvPair {
 pub struct PortArg(pub PortSpec);
 
 impl PortArg {
-    /// Parses `[HOST_IP:][HOST:]CONTAINER[/tcp|/udp]`; an IPv6 host address goes in brackets.
+    /// Parses `[HOST_IP:][HOST:]CONTAINER[/tcp|/udp][,publish=host|mesh]`; an IPv6 host
+    /// address goes in brackets. `publish` is the API's field of that name (how Swarm
+    /// publishes the port: on the bot's node, or through the routing mesh on every node).
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad =
-            |why: &str| format!("{s:?} is not a port ([HOST_IP:][HOST:]CONTAINER[/udp]): {why}");
-        let (rest, protocol) = match s.rsplit_once('/') {
+        let bad = |why: &str| {
+            format!(
+                "{s:?} is not a port ([HOST_IP:][HOST:]CONTAINER[/udp][,publish=host|mesh]): {why}"
+            )
+        };
+        let (s_port, publish) = match s.split_once(',') {
+            Some((p, "publish=host")) => (p, Some(PortPublish::Host)),
+            Some((p, "publish=mesh")) => (p, Some(PortPublish::Mesh)),
+            Some(_) => return Err(bad("after the port, only publish=host or publish=mesh")),
+            None => (s, None),
+        };
+        let (rest, protocol) = match s_port.rsplit_once('/') {
             Some((r, "tcp")) => (r, Protocol::Tcp),
             Some((r, "udp")) => (r, Protocol::Udp),
             Some(_) => return Err(bad("the protocol must be tcp or udp")),
-            None => (s, Protocol::Tcp),
+            None => (s_port, Protocol::Tcp),
         };
         let (host_ip, rest) = if let Some(after) = rest.strip_prefix('[') {
             let (ip, rest) = after.split_once("]:").ok_or_else(|| bad("unclosed '['"))?;
@@ -162,7 +173,7 @@ impl PortArg {
             host,
             host_ip,
             protocol,
-            publish: None,
+            publish,
         }))
     }
 }
@@ -278,7 +289,28 @@ mod tests {
         );
         assert_eq!(p("[::1]:8080:80").unwrap().host_ip.as_deref(), Some("::1"));
         assert_eq!(p("8080:80").unwrap().host, Some(8080));
-        for bad in ["", "0", "x", "80/sctp", "1.2.3.4:80", "a:b:c:d", "[::1:80"] {
+        assert_eq!(p("8080:80").unwrap().publish, None);
+        let mesh = p("0.0.0.0:8080:80/udp,publish=mesh").unwrap();
+        assert_eq!(
+            (mesh.host, mesh.container, mesh.protocol, mesh.publish),
+            (Some(8080), 80, Protocol::Udp, Some(PortPublish::Mesh))
+        );
+        assert_eq!(
+            p("0.0.0.0:8080:80,publish=host").unwrap().publish,
+            Some(PortPublish::Host)
+        );
+        for bad in [
+            "",
+            "0",
+            "x",
+            "80/sctp",
+            "1.2.3.4:80",
+            "a:b:c:d",
+            "[::1:80",
+            "80,mesh",
+            "80,publish=ingress",
+            "80,publish=mesh,publish=host",
+        ] {
             assert!(p(bad).is_err(), "{bad}");
         }
     }

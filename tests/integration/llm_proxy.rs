@@ -903,21 +903,25 @@ async fn the_real_openclaw_answers_through_the_proxy_from_an_internal_network() 
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
-    eventually(
-        "the real gateway healthy",
-        Duration::from_secs(300),
-        || async {
-            let (_, v) = s.get(&format!("/api/bots/{id}")).await;
-            match v["health"].as_str() {
-                Some("healthy") => Some(()),
-                Some("none" | "starting") => None,
-                other => panic!("health {other:?} on the way to healthy: {v}"),
-            }
-        },
-    )
-    .await;
-
     let container = botmaker::docker::container_name(&bot(&id));
+    let started = std::time::Instant::now();
+    loop {
+        let (_, v) = s.get(&format!("/api/bots/{id}")).await;
+        match v["health"].as_str() {
+            Some("healthy") => break,
+            Some("none" | "starting") => {}
+            other => panic!("health {other:?} on the way to healthy: {v}"),
+        }
+        if started.elapsed() >= crate::support::openclaw::HEALTHY_BOUND {
+            panic!(
+                "the real gateway not healthy within {:?}: {v}\n{}",
+                crate::support::openclaw::HEALTHY_BOUND,
+                crate::support::openclaw::log_tail(&container).await
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
     let (rc, out, err) = crate::support::openclaw::exec(
         &container,
         &[
