@@ -411,19 +411,20 @@ async fn swarm_bot_runs_again_after_the_manager_engine_restarts() {
     assert_eq!(replicas(&s, &id).await, Some(1));
 }
 
+/// The openclaw template publishes no gateway port by default on Swarm (issue 15); a user's
+/// gateway port on one address is refused with the fix, and nothing is left behind.
 #[tokio::test(flavor = "multi_thread")]
-async fn swarm_refuses_the_openclaw_gateway_port_and_leaves_nothing_behind() {
+async fn swarm_refuses_a_loopback_openclaw_gateway_port_with_the_fix_and_leaves_nothing_behind() {
     let swarm = PrivateSwarm::start().await;
     let s = swarm.server().await;
     let id = s.h.bot("swoc").to_string();
-    // The openclaw template publishes its gateway on 127.0.0.1, which Swarm cannot do: it
-    // would publish it on every address of the node.
     let (status, v) = s
         .post(
             "/api/bots",
             json!({
                 "id": id, "template": "openclaw", "image": s.h.image, "command": ["openclaw"],
                 "env": { "TICK_MS": "0" },
+                "ports": [{ "container": 18789, "host_ip": "127.0.0.1" }],
                 "settings": {
                     "provider": "anthropic", "model": "claude-opus-4-5", "channels": ["telegram"],
                 },
@@ -432,12 +433,9 @@ async fn swarm_refuses_the_openclaw_gateway_port_and_leaves_nothing_behind() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
-    assert_eq!(v["code"], "INVALID_CONFIG", "{v}");
-    let message = v["message"]
-        .as_str()
-        .or(v["error"].as_str())
-        .unwrap_or_default();
-    assert!(message.contains("swarm backend"), "{v}");
+    assert_eq!(v["code"], "VALIDATION_FAILED", "{v}");
+    let text = v.to_string();
+    assert!(text.contains("0.0.0.0"), "names the fix: {v}");
     assert_eq!(
         s.get(&format!("/api/bots/{id}")).await.0,
         StatusCode::NOT_FOUND
