@@ -23,6 +23,7 @@ pub mod field_errors;
 pub mod http;
 pub mod llm;
 pub mod logging;
+pub mod malloc_tuning;
 pub mod metrics;
 pub mod reconcile;
 pub mod safe_fs;

@@ -29,12 +29,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Before anything else, while this is the only thread (see the module's doc for why).
+    let arenas = botmaker::malloc_tuning::bound_arenas();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return cli::report_parse_error(&e),
     };
     match cli.command {
-        Command::Serve(config) => serve(*config),
+        Command::Serve(config) => serve(*config, arenas),
         Command::Restore(args) => {
             botmaker::backup::restore::run(args, botmaker::bots::templates::owner_of)
         }
@@ -42,8 +44,15 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(config: ServeConfig) -> ExitCode {
+fn serve(config: ServeConfig, arenas: botmaker::malloc_tuning::ArenaBound) -> ExitCode {
     botmaker::logging::init(&config.log, config.log_format);
+    botmaker::malloc_tuning::log_arena_bound(arenas);
+    // Only the server: a client command exits before a trim would matter.
+    if !botmaker::malloc_tuning::start_trimmer() {
+        tracing::debug!(
+            "no malloc_trim on this target: freed memory returns as the allocator decides"
+        );
+    }
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

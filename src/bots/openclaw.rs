@@ -13,7 +13,7 @@
 //! | user | `1000:1000` | the image runs as `node` (uid 1000); secrets and workspace are handed to it |
 //! | workspace | bind-mounted read-write at [`STATE_DIR`] | OpenClaw rewrites `openclaw.json` by temp file + rename, so the *directory* must be writable |
 //! | secrets | `/run/secrets/<NAME>`, read-only | referenced from `openclaw.json`; env would show in `docker inspect` |
-//! | port | the gateway port on `127.0.0.1` only (none on an `--internal` network, where Docker publishes nothing) | the Control UI is not meant for the network |
+//! | port | the gateway port on `127.0.0.1` only; none on an `--internal` network (Docker publishes nothing there) nor where every port is bound on all of a node's addresses (Swarm: a user's gateway port there must say `0.0.0.0`) | the Control UI is not meant for the network; botmaker's probes reach the gateway at the bot's own address |
 //! | probe | alive: `GET /healthz`; healthy: `GET /readyz`; channels: the `channels.status` admin RPC with the gateway token; 300 s start period | `/readyz` says ready while a configured channel has no plugin, only OpenClaw's channel status shows it |
 //! | env | `OPENCLAW_CONFIG_READONLY=1`, `OPENCLAW_NO_RESPAWN=1`, `OPENCLAW_DISABLE_BONJOUR=1`, `OPENCLAW_NO_AUTO_UPDATE=1`, `NODE_OPTIONS=--max-old-space-size` at 75 % of the memory limit | botmaker owns `openclaw.json` (below); no detached self-respawn under Docker; no mDNS crash loop on bridges; a fleet does not update itself; V8 aborts at boot if its heap can outgrow the cgroup |
 //! | init | Docker's, unless the image's entrypoint is an init (the images OpenClaw and `scripts/openclaw-image` build run tini) | signals reach the gateway and zombies are reaped, by exactly one init |
@@ -81,7 +81,7 @@ use super::template::{
     RenderInput, Rendered, SecretRotation, StatusRequest, Template, WorkspaceFile,
 };
 use super::validate::FieldErrors;
-use crate::docker::{BindMount, Protocol, SECRETS_MOUNT_TARGET};
+use crate::docker::{BindMount, BindScope, Protocol, SECRETS_MOUNT_TARGET};
 use crate::secrets::SecretName;
 
 /// Image used when the spec names none: what `scripts/openclaw-image` builds and tags.
@@ -670,7 +670,13 @@ impl Template for OpenClaw {
         "openclaw"
     }
 
-    fn prepare(&self, spec: &mut BotSpec, secret_names: &[SecretName], errors: &mut FieldErrors) {
+    fn prepare(
+        &self,
+        spec: &mut BotSpec,
+        secret_names: &[SecretName],
+        scope: BindScope,
+        errors: &mut FieldErrors,
+    ) {
         let plan = Plan::from_settings(&spec.settings, errors);
 
         if spec.image.trim().is_empty() {
@@ -708,7 +714,9 @@ impl Template for OpenClaw {
             .as_ref()
             .map_or(DEFAULT_GATEWAY_PORT, |p| p.gateway_port);
 
-        if spec.ports.is_empty() {
+        if !spec.ports.is_empty() {
+            check_gateway_published(&spec.ports, gateway_port, scope, errors);
+        } else if scope == BindScope::OneAddress {
             spec.ports.push(PortSpec {
                 container: gateway_port,
                 host: None,
@@ -716,9 +724,9 @@ impl Template for OpenClaw {
                 protocol: Protocol::Tcp,
                 publish: None,
             });
-        } else {
-            check_gateway_published(&spec.ports, gateway_port, errors);
         }
+        // Else the gateway is not published: on every address of a node it would be on the
+        // network, and botmaker reaches it for its probes at the bot's own address anyway.
 
         let memory_mb = *spec.limits.memory_mb.get_or_insert(DEFAULT_MEMORY_MB);
         set_env_default(spec, "OPENCLAW_NO_RESPAWN", "1");
@@ -918,24 +926,55 @@ fn fit_heap_to_memory(spec: &mut BotSpec, memory_mb: u64, errors: &mut FieldErro
     }
 }
 
-/// User ports must publish the gateway, and on loopback only.
-fn check_gateway_published(ports: &[PortSpec], gateway_port: u16, errors: &mut FieldErrors) {
+/// User ports must publish the gateway: on loopback only where a port can be bound to one
+/// address; where every port is bound on every address of the node (Swarm), only on a port
+/// that says so (`0.0.0.0` or `::`), since nothing can keep it to loopback there.
+fn check_gateway_published(
+    ports: &[PortSpec],
+    gateway_port: u16,
+    scope: BindScope,
+    errors: &mut FieldErrors,
+) {
     let mut published = false;
     for (i, p) in ports.iter().enumerate() {
         if p.container != gateway_port || p.protocol != Protocol::Tcp {
             continue;
         }
         published = true;
-        let loopback = p.host_ip.as_deref().is_none_or(|ip| {
-            ip.parse::<std::net::IpAddr>()
-                .is_ok_and(|ip| ip.is_loopback())
-        });
-        if !loopback {
-            errors.add(
-                format!("ports[{i}].host_ip"),
-                "the OpenClaw gateway is published on a loopback address only (127.0.0.1); \
-                 put a reverse proxy in front of it to reach it from elsewhere",
-            );
+        let field = format!("ports[{i}].host_ip");
+        match scope {
+            BindScope::OneAddress => {
+                let loopback = p.host_ip.as_deref().is_none_or(|ip| {
+                    ip.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+                });
+                if !loopback {
+                    errors.add(
+                        field,
+                        "the OpenClaw gateway is published on a loopback address only \
+                         (127.0.0.1); put a reverse proxy in front of it to reach it from \
+                         elsewhere",
+                    );
+                }
+            }
+            BindScope::EveryAddress => {
+                if !scope.publishes_as_asked(p.host_ip.as_deref()) {
+                    errors.add(
+                        field,
+                        format!(
+                            "this backend (Swarm) publishes a port on every address of a node, \
+                             never on {} alone; either leave `ports` out (the gateway is then \
+                             not published, and botmaker reaches it at the bot's own address) \
+                             or publish it on purpose with host_ip \"0.0.0.0\" (publish \
+                             \"host\": on the bot's node; \"mesh\": on every node), behind a \
+                             firewall or reverse proxy",
+                            p.host_ip
+                                .as_deref()
+                                .unwrap_or(crate::docker::DEFAULT_HOST_IP)
+                        ),
+                    );
+                }
+            }
         }
     }
     if !published {
@@ -1129,6 +1168,7 @@ mod tests {
 
     use super::*;
     use crate::BotId;
+    use crate::docker::PortPublish;
 
     fn settings() -> Value {
         json!({
@@ -1159,8 +1199,12 @@ mod tests {
     }
 
     fn prepare(spec: &mut BotSpec, secrets: &[SecretName]) -> FieldErrors {
+        prepare_on(spec, secrets, BindScope::OneAddress)
+    }
+
+    fn prepare_on(spec: &mut BotSpec, secrets: &[SecretName], scope: BindScope) -> FieldErrors {
         let mut errors = FieldErrors::default();
-        OpenClaw.prepare(spec, secrets, &mut errors);
+        OpenClaw.prepare(spec, secrets, scope, &mut errors);
         errors
     }
 
@@ -1435,6 +1479,84 @@ mod tests {
         }];
         let errors = prepare(&mut spec, &all_user_secrets());
         assert!(errors.fields().contains_key("ports"), "{errors}");
+    }
+
+    fn gateway_port(host_ip: Option<&str>, publish: Option<PortPublish>) -> PortSpec {
+        PortSpec {
+            container: 18789,
+            host: Some(18789),
+            host_ip: host_ip.map(str::to_string),
+            protocol: Protocol::Tcp,
+            publish,
+        }
+    }
+
+    /// Regression (issue 15): the default gateway port on `127.0.0.1` made the Swarm backend
+    /// refuse every openclaw bot at create. Where ports bind on every address, the gateway
+    /// is not published by default, and preparing again (an apply) keeps it so.
+    #[test]
+    fn on_every_address_the_gateway_is_not_published_by_default() {
+        let mut spec = spec_with(settings());
+        let errors = prepare_on(&mut spec, &all_user_secrets(), BindScope::EveryAddress);
+        assert!(errors.is_empty(), "{errors}");
+        assert!(spec.ports.is_empty(), "{:?}", spec.ports);
+        // botmaker still probes the gateway, at the bot's own address.
+        let probe = spec.health_check.as_ref().unwrap();
+        assert_eq!((probe.port, probe.path.as_str()), (18789, "/healthz"));
+        let mut again = spec.clone();
+        assert!(prepare_on(&mut again, &all_user_secrets(), BindScope::EveryAddress).is_empty());
+        assert_eq!(again, spec);
+        // Nothing published: the Control UI has no origin to allow.
+        assert_eq!(
+            config_json(&render(&spec, &[]))["gateway"]["controlUi"],
+            json!({"enabled": false})
+        );
+    }
+
+    #[test]
+    fn on_every_address_a_users_gateway_port_must_say_so_or_is_refused_with_the_fix() {
+        for ip in [None, Some("127.0.0.1"), Some("::1"), Some("10.0.0.5")] {
+            let mut spec = spec_with(settings());
+            spec.ports = vec![gateway_port(ip, None)];
+            let errors = prepare_on(&mut spec, &all_user_secrets(), BindScope::EveryAddress);
+            let message = &errors.fields()["ports[0].host_ip"][0];
+            assert!(message.contains("every address"), "{ip:?}: {message}");
+            assert!(message.contains("0.0.0.0"), "the fix: {message}");
+            assert!(message.contains("leave `ports` out"), "the fix: {message}");
+        }
+        for (ip, publish) in [
+            ("0.0.0.0", None),
+            ("0.0.0.0", Some(PortPublish::Host)),
+            ("::", Some(PortPublish::Mesh)),
+        ] {
+            let mut spec = spec_with(settings());
+            spec.ports = vec![gateway_port(Some(ip), publish)];
+            let errors = prepare_on(&mut spec, &all_user_secrets(), BindScope::EveryAddress);
+            assert!(errors.is_empty(), "{ip} {publish:?}: {errors}");
+            assert_eq!(spec.ports.len(), 1, "kept as given");
+        }
+        // Ports without the gateway are refused on every backend.
+        let mut spec = spec_with(settings());
+        spec.ports = vec![PortSpec {
+            container: 8080,
+            ..gateway_port(Some("0.0.0.0"), None)
+        }];
+        let errors = prepare_on(&mut spec, &all_user_secrets(), BindScope::EveryAddress);
+        assert!(errors.fields().contains_key("ports"), "{errors}");
+    }
+
+    /// The Docker backend's rule is unchanged: loopback only, default on `127.0.0.1`.
+    #[test]
+    fn on_one_address_the_gateway_stays_on_loopback() {
+        let mut spec = spec_with(settings());
+        spec.ports = vec![gateway_port(Some("0.0.0.0"), Some(PortPublish::Mesh))];
+        let errors = prepare_on(&mut spec, &all_user_secrets(), BindScope::OneAddress);
+        assert!(errors.fields()["ports[0].host_ip"][0].contains("loopback"));
+        for ip in [None, Some("127.0.0.1"), Some("::1")] {
+            let mut spec = spec_with(settings());
+            spec.ports = vec![gateway_port(ip, None)];
+            assert!(prepare_on(&mut spec, &all_user_secrets(), BindScope::OneAddress).is_empty());
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::observed::ChannelStatus;
 use super::spec::BotSpec;
 use super::validate::FieldErrors;
 use crate::BotId;
-use crate::docker::{BindMount, ContainerConfig, PortMapping, ResourceLimits};
+use crate::docker::{BindMount, BindScope, ContainerConfig, PortMapping, ResourceLimits};
 use crate::secrets::SecretName;
 
 /// Where the generic template mounts the bot's writable workspace.
@@ -86,8 +86,15 @@ pub trait Template: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Fills defaults into `spec` and reports what is wrong with it, given the secrets the bot
-    /// will have.
-    fn prepare(&self, spec: &mut BotSpec, secret_names: &[SecretName], errors: &mut FieldErrors);
+    /// will have and where the backend binds a published port (`scope`, asked of the engine:
+    /// a default port the template publishes on `127.0.0.1` cannot be kept to it on Swarm).
+    fn prepare(
+        &self,
+        spec: &mut BotSpec,
+        secret_names: &[SecretName],
+        scope: BindScope,
+        errors: &mut FieldErrors,
+    );
 
     /// The container config and workspace files for a prepared spec.
     fn render(&self, input: &RenderInput<'_>) -> Rendered;
@@ -160,7 +167,13 @@ impl Template for Generic {
         "generic"
     }
 
-    fn prepare(&self, spec: &mut BotSpec, _secrets: &[SecretName], errors: &mut FieldErrors) {
+    fn prepare(
+        &self,
+        spec: &mut BotSpec,
+        _secrets: &[SecretName],
+        _scope: BindScope,
+        errors: &mut FieldErrors,
+    ) {
         super::validate::check_image(&spec.image, errors);
         match &spec.settings {
             serde_json::Value::Null => {}
@@ -277,7 +290,7 @@ mod tests {
 
     fn prepare(spec: &mut BotSpec) -> FieldErrors {
         let mut errors = FieldErrors::default();
-        Generic.prepare(spec, &[], &mut errors);
+        Generic.prepare(spec, &[], BindScope::OneAddress, &mut errors);
         errors
     }
 

@@ -19,6 +19,7 @@ use crate::BotId;
 use crate::api::{BotView, UpdateBot};
 use crate::bots::templates;
 use crate::bots::{BotSpec, FieldErrors};
+use crate::docker::BindScope;
 use crate::secrets::SecretName;
 
 /// One thing to do to one bot.
@@ -237,8 +238,15 @@ fn desired_spec(bot: &DesiredBot, remote: &BotView, declared: &UpdateBot) -> Bot
                 .cloned()
                 .collect::<Vec<_>>(),
         );
-        // Problems are the server's to report when the PATCH is sent.
-        template.prepare(&mut spec, &names, &mut FieldErrors::default());
+        // Problems are the server's to report when the PATCH is sent. The client does not know
+        // the server's backend, so it assumes Docker's: only a file declaring `ports = []`
+        // for an openclaw bot on Swarm sees the default gateway port as a (harmless) change.
+        template.prepare(
+            &mut spec,
+            &names,
+            BindScope::default(),
+            &mut FieldErrors::default(),
+        );
     }
     spec
 }
@@ -329,7 +337,12 @@ mod tests {
             ..BotSpec::default()
         };
         let openclaw = templates::lookup("openclaw").unwrap();
-        openclaw.prepare(&mut spec, &[], &mut FieldErrors::default());
+        openclaw.prepare(
+            &mut spec,
+            &[],
+            BindScope::default(),
+            &mut FieldErrors::default(),
+        );
         assert_ne!(spec.env, declared, "the template adds defaults");
         let mut r = remote("a");
         r.template = "openclaw".into();

@@ -23,6 +23,9 @@ pub const SECRETS_MOUNT_TARGET: &str = "/run/secrets";
 /// Host address published ports bind to unless a port says otherwise: a bot is reachable from
 /// this host only, not from the network.
 pub const DEFAULT_HOST_IP: &str = "127.0.0.1";
+/// Host addresses that mean "every address of the host": the only binding a backend of
+/// [`BindScope::EveryAddress`] makes.
+pub const EVERY_ADDRESS: [&str; 2] = ["0.0.0.0", "::"];
 /// The json-file log driver never rotates by default; a chatty bot would fill the disk.
 const LOG_MAX_SIZE: &str = "10m";
 const LOG_MAX_FILES: &str = "3";
@@ -137,6 +140,31 @@ pub enum PortPublish {
     /// Swarm's routing mesh (`mode: ingress`): the port answers on every node of the swarm
     /// and is forwarded to the bot wherever it runs.
     Mesh,
+}
+
+/// Where a backend binds a published port on the host running the bot. A capability the
+/// layers above the engine ask (see [`DockerService::bind_scope`](super::DockerService::bind_scope)),
+/// never the backend's name: a template's default ports depend on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum BindScope {
+    /// On the one address a port names ([`DEFAULT_HOST_IP`] unless it says otherwise): the
+    /// Docker backend.
+    #[default]
+    OneAddress,
+    /// On every address of the node, whatever the port names: Swarm (`host` mode and the
+    /// routing mesh alike).
+    EveryAddress,
+}
+
+impl BindScope {
+    /// Whether a port asking for `host_ip` (`None`: [`DEFAULT_HOST_IP`]) is published as
+    /// asked, rather than on more addresses than it names.
+    pub fn publishes_as_asked(self, host_ip: Option<&str>) -> bool {
+        match self {
+            Self::OneAddress => true,
+            Self::EveryAddress => EVERY_ADDRESS.contains(&host_ip.unwrap_or(DEFAULT_HOST_IP)),
+        }
+    }
 }
 
 /// A container port published on the host.

@@ -47,8 +47,9 @@ pub use cgroupfs::{
     CgroupDriver, CgroupError, CgroupHint, CgroupPaths, CgroupReading, CgroupStats, HostCpu,
 };
 pub use config::{
-    BindMount, ConfigError, ContainerConfig, DEFAULT_HOST_IP, Hardening, HealthCheck, PortMapping,
-    PortPublish, Protocol, ResourceLimits, SECRETS_MOUNT_TARGET, starts_with_init,
+    BindMount, BindScope, ConfigError, ContainerConfig, DEFAULT_HOST_IP, EVERY_ADDRESS, Hardening,
+    HealthCheck, PortMapping, PortPublish, Protocol, ResourceLimits, SECRETS_MOUNT_TARGET,
+    starts_with_init,
 };
 pub use engine::Engine;
 pub use error::{ContainerError, Op};
@@ -211,6 +212,19 @@ impl DockerService {
             Backend::Swarm
         } else {
             Backend::Docker
+        }
+    }
+
+    /// Where a published port is bound: on the one address it names (Docker), or on every
+    /// address of the node (Swarm, whose `host` mode and routing mesh both bind all of them).
+    /// A capability, not a backend name: a template that publishes a port of its own by
+    /// default (openclaw's gateway, on `127.0.0.1`) publishes none where it cannot be kept to
+    /// one address, and checks a user's port against what the backend can do.
+    pub fn bind_scope(&self) -> BindScope {
+        if self.swarm.is_some() {
+            BindScope::EveryAddress
+        } else {
+            BindScope::OneAddress
         }
     }
 

@@ -180,6 +180,10 @@ async fn restart_starts_a_new_run() {
         .await
         .unwrap();
     h.docker.start_container(&bot).await.unwrap();
+    // The fixture says `ready` once its SIGTERM handling is set up: a SIGTERM sent before
+    // that, to PID 1 with no handler, is dropped by the kernel (seen on Podman under load:
+    // the run was killed after its grace, and never said "got SIGTERM").
+    h.wait_for_log(&bot, "ready").await;
     let first = h.docker.container_status(&bot).await.unwrap().unwrap();
 
     h.docker.restart_container(&bot, None).await.unwrap();

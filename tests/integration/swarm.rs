@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::server::TestServer;
-use crate::support::swarm::PrivateSwarm;
+use crate::support::swarm::{PrivateSwarm, without_digest};
 use crate::support::variants::{Variant, variant};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -186,7 +186,16 @@ async fn upgradable_bot(s: &TestServer, name: &str) -> (String, Value) {
     (id, v)
 }
 
-/// The image the bot's service makes its tasks from, and its update order.
+/// The secret and the workspace file [`upgradable_bot`] gave the bot, read inside it as its
+/// own user.
+async fn assert_secret_and_workspace_kept(s: &TestServer, id: &str) {
+    let (code, out) = cat(s, id, "/run/secrets/API_TOKEN").await;
+    assert_eq!((code, out.as_str()), (0, "kept-across-upgrades"));
+    let (code, out) = cat(s, id, "/workspace/note.txt").await;
+    assert_eq!((code, out.as_str()), (0, "state kept across upgrades"));
+}
+
+/// The image the bot's service makes its tasks from (without a digest), and its update order.
 async fn service_image(s: &TestServer, id: &str) -> (String, Option<String>) {
     let service =
         s.h.docker
@@ -199,6 +208,7 @@ async fn service_image(s: &TestServer, id: &str) -> (String, Option<String>) {
         .task_template
         .and_then(|t| t.container_spec)
         .and_then(|c| c.image)
+        .map(|i| without_digest(&i).to_string())
         .unwrap_or_default();
     let order = spec
         .update_config
@@ -236,14 +246,11 @@ async fn swarm_upgrade_is_a_rolling_update_that_keeps_secrets_and_workspace() {
     assert_eq!(bot["image_id"], v2_id.as_str());
     // The service was updated in place, old task stopped first.
     let (image, order) = service_image(&s, &id).await;
-    assert_eq!(image.split('@').next(), Some(v2.as_str()));
+    assert_eq!(image, v2);
     assert_eq!(order.as_deref(), Some("stop-first"));
 
     // Its secret and its workspace, as its own user.
-    let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
-    assert_eq!((code, out.as_str()), (0, "kept-across-upgrades"));
-    let (code, out) = cat(&s, &id, "/workspace/note.txt").await;
-    assert_eq!((code, out.as_str()), (0, "state kept across upgrades"));
+    assert_secret_and_workspace_kept(&s, &id).await;
     let (_, v) = s.get(&format!("/api/bots/{id}")).await;
     assert_eq!(v["image"], v2.as_str(), "the stored config: {v}");
 }
@@ -277,11 +284,8 @@ async fn swarm_upgrade_to_an_image_that_fails_its_probe_rolls_back_to_the_previo
     assert_eq!(bot["image"], s.h.image.as_str(), "config unchanged: {bot}");
     assert_eq!(bot["image_id"], before["image_id"], "{bot}");
     let (image, _) = service_image(&s, &id).await;
-    assert_eq!(image.split('@').next(), Some(s.h.image.as_str()));
-    let (code, out) = cat(&s, &id, "/run/secrets/API_TOKEN").await;
-    assert_eq!((code, out.as_str()), (0, "kept-across-upgrades"));
-    let (code, out) = cat(&s, &id, "/workspace/note.txt").await;
-    assert_eq!((code, out.as_str()), (0, "state kept across upgrades"));
+    assert_eq!(image, s.h.image);
+    assert_secret_and_workspace_kept(&s, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -305,7 +309,7 @@ async fn swarm_upgrade_of_a_stopped_bot_changes_its_image_without_starting_it() 
     assert_eq!(out["bot"]["desired_state"], "stopped", "{out}");
     assert_eq!(replicas(&s, &id).await, Some(0), "still stopped");
     let (image, _) = service_image(&s, &id).await;
-    assert_eq!(image.split('@').next(), Some(v2.as_str()));
+    assert_eq!(image, v2);
     // The next start runs the new image.
     let (status, v) = s
         .call(Method::POST, &format!("/api/bots/{id}/start"), None)
@@ -342,7 +346,7 @@ async fn swarm_upgrade_to_a_crashing_image_rolls_back() {
         .await;
     assert_eq!(bot["image_id"], before["image_id"], "{bot}");
     let (image, _) = service_image(&s, &id).await;
-    assert_eq!(image.split('@').next(), Some(s.h.image.as_str()));
+    assert_eq!(image, s.h.image);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -411,19 +415,20 @@ async fn swarm_bot_runs_again_after_the_manager_engine_restarts() {
     assert_eq!(replicas(&s, &id).await, Some(1));
 }
 
+/// The openclaw template publishes no gateway port by default on Swarm (issue 15); a user's
+/// gateway port on one address is refused with the fix, and nothing is left behind.
 #[tokio::test(flavor = "multi_thread")]
-async fn swarm_refuses_the_openclaw_gateway_port_and_leaves_nothing_behind() {
+async fn swarm_refuses_a_loopback_openclaw_gateway_port_with_the_fix_and_leaves_nothing_behind() {
     let swarm = PrivateSwarm::start().await;
     let s = swarm.server().await;
     let id = s.h.bot("swoc").to_string();
-    // The openclaw template publishes its gateway on 127.0.0.1, which Swarm cannot do: it
-    // would publish it on every address of the node.
     let (status, v) = s
         .post(
             "/api/bots",
             json!({
                 "id": id, "template": "openclaw", "image": s.h.image, "command": ["openclaw"],
                 "env": { "TICK_MS": "0" },
+                "ports": [{ "container": 18789, "host_ip": "127.0.0.1" }],
                 "settings": {
                     "provider": "anthropic", "model": "claude-opus-4-5", "channels": ["telegram"],
                 },
@@ -432,12 +437,9 @@ async fn swarm_refuses_the_openclaw_gateway_port_and_leaves_nothing_behind() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
-    assert_eq!(v["code"], "INVALID_CONFIG", "{v}");
-    let message = v["message"]
-        .as_str()
-        .or(v["error"].as_str())
-        .unwrap_or_default();
-    assert!(message.contains("swarm backend"), "{v}");
+    assert_eq!(v["code"], "VALIDATION_FAILED", "{v}");
+    let text = v.to_string();
+    assert!(text.contains("0.0.0.0"), "names the fix: {v}");
     assert_eq!(
         s.get(&format!("/api/bots/{id}")).await.0,
         StatusCode::NOT_FOUND

@@ -12,7 +12,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::child_server::ChildServer;
-use crate::support::swarm::PrivateSwarm;
+use crate::support::swarm::{PrivateSwarm, without_digest};
 use crate::support::variants::{Variant, variant};
 use crate::support::{Harness, eventually};
 
@@ -48,11 +48,6 @@ async fn services_of(h: &Harness, id: &str) -> Vec<(String, String, i64, Vec<Str
             ))
         })
         .collect()
-}
-
-/// A service's image reference without the `@sha256:` digest Swarm may pin it to.
-fn without_digest(image: &str) -> &str {
-    image.split_once('@').map_or(image, |(name, _)| name)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -92,29 +87,8 @@ async fn swarm_sigkill_during_rolling_updates_leaves_one_service_on_the_configur
                 others[rng.random_range(0..others.len())].clone(),
             )
         };
-        let upgrade = async {
-            let res = s
-                .client
-                .post(format!("{}/api/bots/{id}/upgrade", s.base))
-                .bearer_auth(&s.token)
-                .json(&json!({ "image": target, "timeout_secs": 30 }))
-                .send()
-                .await;
-            match res {
-                Ok(r) => r.json::<Value>().await.ok(),
-                Err(_) => None,
-            }
-        };
-        let pid = s.child.id().expect("the server runs").to_string();
-        let kill = async {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-            let killed = tokio::process::Command::new("kill")
-                .args(["-KILL", &pid])
-                .status()
-                .await
-                .unwrap();
-            assert!(killed.success());
-        };
+        let upgrade = s.upgrade_unless_killed(&id, json!({ "image": target, "timeout_secs": 30 }));
+        let kill = s.sigkill_after(Duration::from_millis(delay));
         let (answer, ()) = tokio::join!(upgrade, kill);
         let result = answer
             .and_then(|v| v["result"].as_str().map(String::from))

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::Rng;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::child_server::ChildServer;
 use crate::support::variants::{Variant, variant};
@@ -66,32 +66,9 @@ async fn sigkill_during_upgrades_leaves_one_container_per_bot() {
         };
         let upgrades =
             futures_util::future::join_all(ids.iter().zip(&targets).map(|(id, image)| {
-                let s = &s;
-                async move {
-                    let body = json!({ "image": image, "timeout_secs": 20 });
-                    let res = s
-                        .client
-                        .post(format!("{}/api/bots/{id}/upgrade", s.base))
-                        .bearer_auth(&s.token)
-                        .json(&body)
-                        .send()
-                        .await;
-                    match res {
-                        Ok(r) => r.json::<Value>().await.ok(),
-                        Err(_) => None,
-                    }
-                }
+                s.upgrade_unless_killed(id, json!({ "image": image, "timeout_secs": 20 }))
             }));
-        let pid = s.child.id().expect("the server runs").to_string();
-        let kill = async {
-            tokio::time::sleep(Duration::from_millis(delay)).await;
-            let killed = tokio::process::Command::new("kill")
-                .args(["-KILL", &pid])
-                .status()
-                .await
-                .unwrap();
-            assert!(killed.success());
-        };
+        let kill = s.sigkill_after(Duration::from_millis(delay));
         let (answers, ()) = tokio::join!(upgrades, kill);
         for a in answers {
             let result = a

@@ -178,7 +178,7 @@ impl BotService {
             let mut all: Vec<SecretName> = secrets.iter().map(|(n, _)| n.clone()).collect();
             virtual_keys = self.check_llm_uses(t, &spec, &supplied, &mut errors);
             all.extend(virtual_keys.iter().cloned());
-            t.prepare(&mut spec, &all, &mut errors);
+            t.prepare(&mut spec, &all, self.inner.docker.bind_scope(), &mut errors);
             super::policy::fit_ports_to_network(
                 &mut spec,
                 internal,

@@ -167,7 +167,7 @@ impl BotService {
                 all.push(n);
             }
         }
-        template.prepare(&mut spec, &all, &mut errors);
+        template.prepare(&mut spec, &all, self.inner.docker.bind_scope(), &mut errors);
         policy::fit_ports_to_network(&mut spec, internal, user_ports, &mut errors);
         validate::apply_default_limits(&mut spec.limits);
         errors.into_result().map_err(BotError::Validation)?;

@@ -12,11 +12,10 @@ use bollard::models::{
     EndpointSpec, EndpointSpecModeEnum, Service,
 };
 
-use super::super::config::{DEFAULT_HOST_IP, PortMapping, PortPublish, Protocol};
+use super::super::config::{
+    BindScope, DEFAULT_HOST_IP, EVERY_ADDRESS, PortMapping, PortPublish, Protocol,
+};
 use super::super::status::BoundPort;
-
-/// Host addresses that mean "every address of the node", the only binding Swarm makes.
-const ALL_ADDRESSES: [&str; 2] = ["0.0.0.0", "::"];
 
 /// The service's endpoint for `ports` (`None` without ports), or the one host address a port
 /// asked for that Swarm cannot bind alone.
@@ -26,9 +25,8 @@ pub(super) fn endpoint_spec(ports: &[PortMapping]) -> Result<Option<EndpointSpec
     }
     let mut out = Vec::with_capacity(ports.len());
     for p in ports {
-        let ip = p.host_ip.as_deref().unwrap_or(DEFAULT_HOST_IP);
-        if !ALL_ADDRESSES.contains(&ip) {
-            return Err(ip.to_string());
+        if !BindScope::EveryAddress.publishes_as_asked(p.host_ip.as_deref()) {
+            return Err(p.host_ip.as_deref().unwrap_or(DEFAULT_HOST_IP).to_string());
         }
         out.push(EndpointPortConfig {
             protocol: Some(match p.protocol {
@@ -70,7 +68,7 @@ pub(super) fn mesh_ports(service: &Service) -> Vec<BoundPort> {
                     Some(EndpointPortConfigProtocolEnum::UDP) => Protocol::Udp,
                     _ => Protocol::Tcp,
                 },
-                host_ip: ALL_ADDRESSES[0].to_string(),
+                host_ip: EVERY_ADDRESS[0].to_string(),
                 host: u16::try_from(p.published_port?).ok().filter(|h| *h > 0)?,
             })
         })

@@ -111,6 +111,33 @@ impl ChildServer {
         (res.status(), res.json().await.unwrap_or(Value::Null))
     }
 
+    /// `POST /api/bots/{id}/upgrade` with `body`: its answer, or `None` when the server died
+    /// before giving one (the upgrade-and-kill tests kill it on purpose).
+    pub async fn upgrade_unless_killed(&self, id: &str, body: Value) -> Option<Value> {
+        let res = self
+            .client
+            .post(format!("{}/api/bots/{id}/upgrade", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        res.json::<Value>().await.ok()
+    }
+
+    /// Sends SIGKILL to the server after `delay`, without waiting for it to be gone (the
+    /// requests in flight see it die; [`Self::kill`] reaps it).
+    pub async fn sigkill_after(&self, delay: Duration) {
+        let pid = self.child.id().expect("the server runs").to_string();
+        tokio::time::sleep(delay).await;
+        let killed = Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .await
+            .unwrap();
+        assert!(killed.success());
+    }
+
     /// SIGKILL, and wait for the process to be gone.
     pub async fn kill(&mut self) {
         let _ = self.child.start_kill();

@@ -141,3 +141,8 @@ impl PrivateSwarm {
         TestServer::start_with(h, data, cfg).await
     }
 }
+
+/// A service's image reference without the `@sha256:` digest Swarm may pin it to.
+pub fn without_digest(image: &str) -> &str {
+    image.split_once('@').map_or(image, |(name, _)| name)
+}
