@@ -80,11 +80,9 @@ impl DockerService {
                 Op::List,
                 "",
                 self.call_timeout,
-                lenient::tolerant(
-                    self.docker.list_tasks(Some(
-                        ListTasksOptionsBuilder::new().filters(&filters).build(),
-                    )),
-                ),
+                lenient::tolerant(self.docker.list_tasks(Some(
+                    ListTasksOptionsBuilder::new().filters(&filters).build(),
+                ))),
             )
             .await?;
         Ok(listed
