@@ -7,7 +7,8 @@
 //! tasks Swarm wants running, every [`TASK_POLL_INTERVAL`] tells each bot whose task on another
 //! node is new or in a new state, or has left that node; the reconciler inspects that bot as
 //! it does after any container event. Tasks on the manager's own node are left out: their
-//! containers' events come from the manager's engine, at once.
+//! containers' events come from the manager's engine, at once. On a single-node swarm the poll
+//! is one nodes list.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -73,8 +74,24 @@ impl DockerService {
     }
 
     /// This instance's bots whose running-wanted task is on another node than `own_node`.
+    /// The nodes list comes first (a few entries): a single-node swarm makes no tasks list at
+    /// all, and a larger one lists only the tasks of the other nodes, so the cost follows the
+    /// bots out of the manager's sight, not the fleet.
     async fn remote_tasks(&self, own_node: &str) -> Result<RemoteTasks, ContainerError> {
-        let filters = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
+        let others: Vec<String> = self
+            .swarm_nodes()
+            .await?
+            .into_iter()
+            .filter_map(|n| n.id)
+            .filter(|id| id != own_node)
+            .collect();
+        if others.is_empty() {
+            return Ok(RemoteTasks::new());
+        }
+        let filters = HashMap::from([
+            ("desired-state".to_string(), vec!["running".to_string()]),
+            ("node".to_string(), others),
+        ]);
         let listed = self
             .call(
                 Op::List,
