@@ -174,7 +174,16 @@ impl DockerService {
             .unwrap_or_default();
         let swarm_side = futures_util::stream::select(
             self.node_events(since.as_deref()),
-            self.remote_task_changes(own_node, super::swarm::TASK_POLL_INTERVAL),
+            self.remote_task_changes(own_node, super::swarm::TASK_POLL_INTERVAL)
+                .map(|c| {
+                    Ok(ContainerEvent {
+                        bot_id: c.bot_id,
+                        container_id: c.container_id,
+                        kind: EventKind::Task { state: c.state },
+                        // Not the engine's time: nothing to resume the engine's stream from.
+                        time_nanos: 0,
+                    })
+                }),
         );
         // The task poll never ends: the whole ends when the containers' stream does (the
         // daemon went away), which is what tells the reconciler to reconnect.

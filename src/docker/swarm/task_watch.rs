@@ -18,7 +18,6 @@ use bollard::query_parameters::ListTasksOptionsBuilder;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
 use super::super::error::{ContainerError, Op};
-use super::super::events::{ContainerEvent, EventKind};
 use super::super::labels::{self, LABEL_BOT_ID};
 use super::super::{DockerService, lenient};
 use super::tasks;
@@ -29,6 +28,19 @@ pub const TASK_POLL_INTERVAL: Duration = Duration::from_secs(3);
 /// Each bot with a task on another node: its task's id, container id and state.
 type RemoteTasks = HashMap<String, RemoteTask>;
 
+/// A bot's task on another node that is new, in a new state or gone: the docker module's
+/// event stream turns it into an event of that bot (kept apart so this module does not
+/// depend on the events module, which merges it in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteTaskChange {
+    /// The bot.
+    pub bot_id: String,
+    /// Its task's container, else the task's id (a task not started yet has no container).
+    pub container_id: String,
+    /// Swarm's task state (`running`, `failed`, `starting`...), or `gone`.
+    pub state: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct RemoteTask {
     task_id: String,
@@ -37,15 +49,14 @@ struct RemoteTask {
 }
 
 impl DockerService {
-    /// [`EventKind::Task`] events for the bots whose task on another node than `own_node`
-    /// changed, polled every `every`. The first list only sets what is known (the resync the
+    /// The bots whose task on another node than `own_node` changed, polled every `every`. The first list only sets what is known (the resync the
     /// reconciler makes when it starts following covers the moment before); a list that fails
     /// is skipped (an outage ends the container stream, which the reconciler follows).
     pub(in crate::docker) fn remote_task_changes(
         &self,
         own_node: String,
         every: Duration,
-    ) -> BoxStream<'static, Result<ContainerEvent, ContainerError>> {
+    ) -> BoxStream<'static, RemoteTaskChange> {
         let svc = self.clone();
         stream::unfold(
             (svc, own_node, None::<RemoteTasks>),
@@ -69,7 +80,7 @@ impl DockerService {
                 Some((events, (svc, own_node, Some(known))))
             },
         )
-        .flat_map(|events| stream::iter(events.into_iter().map(Ok)))
+        .flat_map(stream::iter)
         .boxed()
     }
 
@@ -133,7 +144,7 @@ fn remote_task(t: &Task) -> Option<RemoteTask> {
 
 /// An event for each bot whose remote task is new, changed state, or left (ended, or moved
 /// to the manager's node).
-fn changes(before: &RemoteTasks, now: &RemoteTasks) -> Vec<ContainerEvent> {
+fn changes(before: &RemoteTasks, now: &RemoteTasks) -> Vec<RemoteTaskChange> {
     let changed = now
         .iter()
         .filter(|(bot, task)| before.get(*bot) != Some(task))
@@ -141,27 +152,21 @@ fn changes(before: &RemoteTasks, now: &RemoteTasks) -> Vec<ContainerEvent> {
     let left = before
         .iter()
         .filter(|(bot, _)| !now.contains_key(*bot))
-        .map(|(bot, task)| ContainerEvent {
-            kind: EventKind::Task {
-                state: "gone".into(),
-            },
+        .map(|(bot, task)| RemoteTaskChange {
+            state: "gone".into(),
             ..event(bot, task)
         });
     changed.chain(left).collect()
 }
 
-fn event(bot: &str, task: &RemoteTask) -> ContainerEvent {
-    ContainerEvent {
+fn event(bot: &str, task: &RemoteTask) -> RemoteTaskChange {
+    RemoteTaskChange {
         bot_id: bot.to_string(),
         container_id: task
             .container_id
             .clone()
             .unwrap_or_else(|| task.task_id.clone()),
-        kind: EventKind::Task {
-            state: task.state.clone(),
-        },
-        // Not the engine's time: nothing to resume the engine's stream from.
-        time_nanos: 0,
+        state: task.state.clone(),
     }
 }
 
@@ -191,12 +196,12 @@ mod tests {
             ("moved".to_string(), task("t5", "starting")),
             ("new".to_string(), task("t6", "running")),
         ]);
-        let mut seen: Vec<(String, String, EventKind)> = changes(&before, &now)
+        let mut seen: Vec<(String, String, String)> = changes(&before, &now)
             .into_iter()
-            .map(|e| (e.bot_id, e.container_id, e.kind))
+            .map(|e| (e.bot_id, e.container_id, e.state))
             .collect();
         seen.sort_by(|a, b| a.0.cmp(&b.0));
-        let task_kind = |s: &str| EventKind::Task { state: s.into() };
+        let task_kind = |s: &str| s.to_string();
         assert_eq!(
             seen,
             vec![
