@@ -192,9 +192,10 @@ impl MockLlm {
         // The default bridge has no name resolution and refuses aliases: the mock's port is
         // published on the bridge's host address instead.
         let aliases = network.owned.then(|| vec![MOCK_ALIAS.to_string()]);
-        let publish_on = match network.owned {
-            true => None,
-            false => Some(bridge_gateway(h.docker.client(), &network.name).await),
+        let publish_on = if network.owned {
+            None
+        } else {
+            Some(bridge_gateway(h.docker.client(), &network.name).await)
         };
         let port_key = format!("{MOCK_PORT}/tcp");
         let docker = h.docker.client().clone();
