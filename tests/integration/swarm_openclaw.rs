@@ -4,10 +4,9 @@
 //! OpenAI-compatible provider.
 //!
 //! The bot joins no network: a Swarm task without one runs on the manager engine's default
-//! bridge, which the host (botmaker's probes, this test) reaches; an overlay's task addresses
-//! live in the swarm's network namespaces, out of reach of a botmaker running on the host. The
-//! mock is a container on that bridge too, reached by the bot through a port published on the
-//! bridge's host address (see `MockLlm::start_on_default_bridge`).
+//! bridge, which the host (botmaker's probes, this test) reaches. The mock is a container on
+//! that bridge too, reached by the bot through a port published on the bridge's host address
+//! (see `MockLlm::start_on_default_bridge`).
 //!
 //! Bounds are liveness bounds ([`HEALTHY_BOUND`]); the figures go to stderr as `MEASURE` lines.
 
