@@ -3,10 +3,10 @@
 //! by `serve --backend swarm`, its credentials Swarm secrets, talking to a mock
 //! OpenAI-compatible provider.
 //!
-//! The bot joins no network: a Swarm task without one runs on the manager engine's default
-//! bridge, which the host (botmaker's probes, this test) reaches. The mock is a container on
-//! that bridge too, reached by the bot through a port published on the bridge's host address
-//! (see `MockLlm::start_on_default_bridge`).
+//! The bot and the mock join an attachable overlay, as bots on Swarm do. The host (botmaker's
+//! probes, this test) reaches neither at its overlay address: botmaker probes the bot's task
+//! at its `docker_gwbridge` address (the Swarm backend's `probe_address`), and this test talks
+//! to both there too.
 //!
 //! Bounds are liveness bounds ([`HEALTHY_BOUND`]); the figures go to stderr as `MEASURE` lines.
 
@@ -295,9 +295,9 @@ async fn swarm_openclaw_real_gateway_end_to_end() {
         ),
         None => eprintln!("MEASURE swarm_openclaw_image_copy_s=0 (already there)"),
     }
-    let mock = MockLlm::start_on_default_bridge(&s.h).await;
+    let mock = MockLlm::start_on_overlay(&s.h).await;
 
-    // 1. Create: no network (the manager's default bridge), no port published.
+    // 1. Create: on the mock's overlay, no port published.
     let key = unique("sk-swarm");
     let (status, created) = s
         .post(
@@ -306,6 +306,7 @@ async fn swarm_openclaw_real_gateway_end_to_end() {
                 "id": s.h.bot("swclaw").to_string(),
                 "template": "openclaw",
                 "image": image,
+                "network": mock.network.name,
                 "secrets": { KEY: key },
                 "settings": {
                     "provider": "deepseek", "model": "mock-model", "base_url": mock.base_url(),

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest,
-    NetworkDisconnectRequest, NetworkingConfig, PortBinding,
+    NetworkDisconnectRequest, NetworkingConfig,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use serde_json::Value;
@@ -80,13 +80,13 @@ pub fn image() -> String {
 }
 
 /// A Docker network the test made, removed (after disconnecting whatever is still on it) when
-/// dropped; or the engine's default `bridge`, which is nobody's to remove.
+/// dropped.
 pub struct TestNetwork {
     docker: Docker,
     /// Its name.
     pub name: String,
-    /// True for a network the test made (and removes); false for the default bridge.
-    owned: bool,
+    /// True for a swarm overlay, whose addresses the host does not reach.
+    overlay: bool,
 }
 
 impl TestNetwork {
@@ -106,29 +106,36 @@ impl TestNetwork {
         Self {
             docker: h.docker.client().clone(),
             name,
-            owned: true,
+            overlay: false,
         }
     }
 
-    /// The engine's default `bridge`: where a Swarm task without a network runs, reachable
-    /// from the host, with no name resolution. On a private engine (which leaves the
-    /// firewall alone) its containers cannot reach each other either: the host's `FORWARD`
-    /// policy, set by the shared engine, drops bridged traffic between them. They reach the
-    /// host, though, at the bridge's own address (see [`MockLlm::start_on_default_bridge`]).
-    pub fn default_bridge(h: &Harness) -> Self {
+    /// Creates an attachable overlay on a swarm manager's engine: what bots on Swarm join,
+    /// and containers too (the mock). Not internal: its containers get an address on the
+    /// node's `docker_gwbridge`, the one the host reaches them at.
+    pub async fn create_overlay(h: &Harness) -> Self {
+        let name = unique("botmaker-test-ov");
+        h.docker
+            .client()
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("overlay".into()),
+                attachable: Some(true),
+                labels: Some(HashMap::from([(TEST_LABEL.to_string(), "1".to_string())])),
+                ..Default::default()
+            })
+            .await
+            .expect("creating the test overlay");
         Self {
             docker: h.docker.client().clone(),
-            name: "bridge".into(),
-            owned: false,
+            name,
+            overlay: true,
         }
     }
 }
 
 impl Drop for TestNetwork {
     fn drop(&mut self) {
-        if !self.owned {
-            return;
-        }
         let (docker, name) = (self.docker.clone(), self.name.clone());
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -162,14 +169,13 @@ impl Drop for TestNetwork {
     }
 }
 
-/// A mock OpenAI-compatible LLM on an internal network of its own (or on the default bridge).
+/// A mock OpenAI-compatible LLM on an internal network (or a swarm overlay) of its own.
 pub struct MockLlm {
     docker: Docker,
     container: String,
-    /// Its address on the network (reachable from the host).
+    /// Its address as the host reaches it: on the network, or on an overlay its
+    /// `docker_gwbridge` one.
     pub ip: String,
-    /// `host:port` at which bots reach it.
-    reach: String,
     /// The network bots join to reach it (dropped after the mock).
     pub network: TestNetwork,
 }
@@ -181,23 +187,14 @@ impl MockLlm {
         Self::start_on(h, network).await
     }
 
-    /// Starts the mock on the engine's default bridge and waits until it answers. Bots reach
-    /// it through a port published on the bridge's host address (see
-    /// [`TestNetwork::default_bridge`]), never on the host's other addresses.
-    pub async fn start_on_default_bridge(h: &Harness) -> Self {
-        Self::start_on(h, TestNetwork::default_bridge(h)).await
+    /// Starts the mock on a fresh attachable overlay of the swarm `h` drives (see
+    /// [`TestNetwork::create_overlay`]) and waits until it answers.
+    pub async fn start_on_overlay(h: &Harness) -> Self {
+        let network = TestNetwork::create_overlay(h).await;
+        Self::start_on(h, network).await
     }
 
     async fn start_on(h: &Harness, network: TestNetwork) -> Self {
-        // The default bridge has no name resolution and refuses aliases: the mock's port is
-        // published on the bridge's host address instead.
-        let aliases = network.owned.then(|| vec![MOCK_ALIAS.to_string()]);
-        let publish_on = if network.owned {
-            None
-        } else {
-            Some(bridge_gateway(h.docker.client(), &network.name).await)
-        };
-        let port_key = format!("{MOCK_PORT}/tcp");
         let docker = h.docker.client().clone();
         let container = unique("botmaker-test-mockllm");
         let body = ContainerCreateBody {
@@ -205,25 +202,15 @@ impl MockLlm {
             cmd: Some(vec!["mock-llm".into()]),
             env: Some(vec![format!("MOCK_REPLY={MOCK_REPLY}")]),
             labels: Some(HashMap::from([(TEST_LABEL.to_string(), "1".to_string())])),
-            exposed_ports: publish_on.as_ref().map(|_| vec![port_key.clone()]),
             host_config: Some(HostConfig {
                 network_mode: Some(network.name.clone()),
-                port_bindings: publish_on.as_ref().map(|ip| {
-                    HashMap::from([(
-                        port_key.clone(),
-                        Some(vec![PortBinding {
-                            host_ip: Some(ip.clone()),
-                            host_port: None,
-                        }]),
-                    )])
-                }),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
                     network.name.clone(),
                     EndpointSettings {
-                        aliases,
+                        aliases: Some(vec![MOCK_ALIAS.into()]),
                         ..Default::default()
                     },
                 )])),
@@ -241,7 +228,6 @@ impl MockLlm {
             docker,
             container,
             ip: String::new(),
-            reach: format!("{MOCK_ALIAS}:{MOCK_PORT}"),
             network,
         };
         mock.docker
@@ -253,21 +239,16 @@ impl MockLlm {
             .inspect_container(&mock.container, None)
             .await
             .unwrap();
-        let settings = inspect.network_settings.unwrap_or_default();
-        if let Some(ip) = publish_on {
-            let port = settings
-                .ports
-                .as_ref()
-                .and_then(|p| p.get(&port_key).cloned().flatten())
-                .and_then(|b| b.into_iter().find_map(|b| b.host_port))
-                .expect("the mock's port is published");
-            mock.reach = format!("{ip}:{port}");
-        }
-        mock.ip = settings
-            .networks
-            .and_then(|mut n| n.remove(&mock.network.name))
-            .and_then(|e| e.ip_address)
-            .expect("the mock has an address on its network");
+        mock.ip = if mock.network.overlay {
+            gateway_bridge_address(&mock.docker, inspect.id.as_deref().unwrap_or_default()).await
+        } else {
+            inspect
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|mut n| n.remove(&mock.network.name))
+                .and_then(|e| e.ip_address)
+                .expect("the mock has an address on its network")
+        };
         let url = format!("http://{}:{MOCK_PORT}/healthz", mock.ip);
         let client = client();
         eventually("the mock LLM answers", Duration::from_secs(20), || async {
@@ -282,10 +263,9 @@ impl MockLlm {
         mock
     }
 
-    /// The `base_url` a bot on the network uses: the mock's alias, or on the default bridge
-    /// its published port.
+    /// The `base_url` a bot on the network uses.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v1", self.reach)
+        format!("http://{MOCK_ALIAS}:{MOCK_PORT}/v1")
     }
 
     /// Every request the mock has seen (see fixtures/testbot/src/mock_llm.rs).
@@ -317,16 +297,18 @@ impl Drop for MockLlm {
     }
 }
 
-/// The host's address on the bridge `network` of `docker` (its IPAM gateway).
-async fn bridge_gateway(docker: &Docker, network: &str) -> String {
-    docker
-        .inspect_network(network, None)
+/// The address of `container` on its engine's `docker_gwbridge`: where the host reaches a
+/// container on a swarm overlay.
+pub async fn gateway_bridge_address(docker: &Docker, container: &str) -> String {
+    let cidr = docker
+        .inspect_network("docker_gwbridge", None)
         .await
-        .expect("the bridge network")
-        .ipam
-        .and_then(|i| i.config)
-        .and_then(|c| c.into_iter().find_map(|c| c.gateway))
-        .expect("the bridge has a gateway address")
+        .expect("the swarm's docker_gwbridge")
+        .containers
+        .and_then(|mut c| c.remove(container))
+        .and_then(|e| e.ipv4_address)
+        .expect("the container has an address on docker_gwbridge");
+    cidr.split('/').next().unwrap_or_default().to_string()
 }
 
 /// An HTTP client that never goes through a proxy (bots live on local networks).
