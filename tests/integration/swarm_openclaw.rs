@@ -281,8 +281,8 @@ async fn left_with_label(s: &TestServer) -> Vec<String> {
 /// and healthy, its secrets read by uid 1000, a chat turn, stop and start, a rotation, delete.
 #[tokio::test(flavor = "multi_thread")]
 async fn swarm_openclaw_real_gateway_end_to_end() {
-    // Alone among real gateways for the whole run (see `gateway_turn`).
-    let _turn = openclaw::gateway_turn().await;
+    // Alone among real gateways until its own is deleted (see `gateway_turn`).
+    let turn = openclaw::gateway_turn().await;
     let suite_started = Instant::now();
     let image = tokio::task::spawn_blocking(openclaw::image).await.unwrap();
     let swarm = PrivateSwarm::start().await;
@@ -501,4 +501,7 @@ async fn swarm_openclaw_real_gateway_end_to_end() {
         "MEASURE swarm_openclaw_end_to_end_s={:.0}",
         suite_started.elapsed().as_secs_f64()
     );
+    // The gateway is gone: the next real gateway may start while the private engine's data
+    // (the copied image among it, a minute or two of disk work) is removed.
+    drop(turn);
 }
