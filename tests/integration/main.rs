@@ -35,6 +35,7 @@ mod serve_cli;
 mod swarm;
 mod swarm_faults;
 mod swarm_nodes;
+mod swarm_openclaw;
 mod upgrade;
 mod upgrade_cli;
 mod upgrade_kill;

@@ -686,3 +686,37 @@ async fn swarm_bot_joins_an_overlay_network_and_a_bridge_is_refused_with_the_fix
     let networks = container.network_settings.unwrap().networks.unwrap();
     assert!(networks.contains_key(&net), "{:?}", networks.keys());
 }
+
+/// Regression (issue 15): a probed bot on an overlay was probed at its overlay address, which
+/// a botmaker on the host cannot reach (the address even answered 404 from elsewhere), so it
+/// was `unhealthy` while it served; it is probed at its `docker_gwbridge` address.
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_probed_bot_on_an_overlay_was_unhealthy_probed_at_an_address_the_host_cannot_reach() {
+    let swarm = PrivateSwarm::start().await;
+    let s = swarm.server().await;
+    let net = format!("bm-ovp-{}", std::process::id());
+    s.h.docker
+        .client()
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: net.clone(),
+            driver: Some("overlay".into()),
+            attachable: Some(true),
+            ..Default::default()
+        })
+        .await
+        .expect("an overlay network on the private swarm");
+    let mut body = s.bot_body("swovp");
+    body["network"] = json!(net);
+    body["health_check"] = json!({
+        "port": 8080, "path": "/healthz", "interval_secs": 1, "start_period_secs": 1,
+    });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "healthy on the overlay", WAIT, |v| {
+            v["health"] == "healthy"
+        })
+        .await;
+    assert_eq!(state(&v), "running", "{v}");
+}

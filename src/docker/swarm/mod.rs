@@ -21,6 +21,7 @@ mod nodes;
 mod observe;
 mod placement;
 mod ports;
+mod probe_address;
 mod secrets;
 mod spec;
 mod task_watch;
@@ -79,6 +80,10 @@ pub struct Swarm {
     node_id: String,
     /// Driver of placed bots' workspace volumes (`--swarm-volume-driver`; `local` if unset).
     volume_driver: Option<String>,
+    /// Whether botmaker itself runs in a container: then it reaches bots on an overlay it
+    /// joined at their overlay address, else at their `docker_gwbridge` one (see
+    /// `probe_address`).
+    in_container: bool,
 }
 
 /// An error for an operation the Swarm backend does not offer.
@@ -116,6 +121,7 @@ impl Swarm {
         Ok(Self {
             node_id: swarm.node_id.unwrap_or_default(),
             volume_driver,
+            in_container: super::own_container_id().is_some(),
         })
     }
 

@@ -89,6 +89,15 @@ impl Swarm {
                 .and_then(|s| s.timestamp.as_deref())
                 .and_then(tasks::parse_time);
         }
+        // An overlay address is out of a host process's reach: probes go to the task's
+        // address on this node's gateway bridge instead.
+        if local_running && !self.in_container && super::probe_address::on_overlay(&service) {
+            if let Some(ip) =
+                super::probe_address::gateway_bridge_address(svc, bot_id, &out.id).await?
+            {
+                out.ip_address = Some(ip);
+            }
+        }
         Ok(Some(out))
     }
 

@@ -3,6 +3,7 @@
 
 pub mod child_server;
 pub mod fixture;
+pub mod image_copy;
 pub mod llm;
 pub mod openclaw;
 pub mod podman;

@@ -85,6 +85,8 @@ pub struct TestNetwork {
     docker: Docker,
     /// Its name.
     pub name: String,
+    /// True for a swarm overlay, whose addresses the host does not reach.
+    overlay: bool,
 }
 
 impl TestNetwork {
@@ -104,6 +106,30 @@ impl TestNetwork {
         Self {
             docker: h.docker.client().clone(),
             name,
+            overlay: false,
+        }
+    }
+
+    /// Creates an attachable overlay on a swarm manager's engine: what bots on Swarm join,
+    /// and containers too (the mock). Not internal: its containers get an address on the
+    /// node's `docker_gwbridge`, the one the host reaches them at.
+    pub async fn create_overlay(h: &Harness) -> Self {
+        let name = unique("botmaker-test-ov");
+        h.docker
+            .client()
+            .create_network(NetworkCreateRequest {
+                name: name.clone(),
+                driver: Some("overlay".into()),
+                attachable: Some(true),
+                labels: Some(HashMap::from([(TEST_LABEL.to_string(), "1".to_string())])),
+                ..Default::default()
+            })
+            .await
+            .expect("creating the test overlay");
+        Self {
+            docker: h.docker.client().clone(),
+            name,
+            overlay: true,
         }
     }
 }
@@ -143,11 +169,12 @@ impl Drop for TestNetwork {
     }
 }
 
-/// A mock OpenAI-compatible LLM on an internal network of its own.
+/// A mock OpenAI-compatible LLM on an internal network (or a swarm overlay) of its own.
 pub struct MockLlm {
     docker: Docker,
     container: String,
-    /// Its address on the network (reachable from the host).
+    /// Its address as the host reaches it: on the network, or on an overlay its
+    /// `docker_gwbridge` one.
     pub ip: String,
     /// The network bots join to reach it (dropped after the mock).
     pub network: TestNetwork,
@@ -157,6 +184,17 @@ impl MockLlm {
     /// Starts the mock on a fresh internal network and waits until it answers.
     pub async fn start(h: &Harness) -> Self {
         let network = TestNetwork::create(h, true).await;
+        Self::start_on(h, network).await
+    }
+
+    /// Starts the mock on a fresh attachable overlay of the swarm `h` drives (see
+    /// [`TestNetwork::create_overlay`]) and waits until it answers.
+    pub async fn start_on_overlay(h: &Harness) -> Self {
+        let network = TestNetwork::create_overlay(h).await;
+        Self::start_on(h, network).await
+    }
+
+    async fn start_on(h: &Harness, network: TestNetwork) -> Self {
         let docker = h.docker.client().clone();
         let container = unique("botmaker-test-mockllm");
         let body = ContainerCreateBody {
@@ -201,12 +239,16 @@ impl MockLlm {
             .inspect_container(&mock.container, None)
             .await
             .unwrap();
-        mock.ip = inspect
-            .network_settings
-            .and_then(|n| n.networks)
-            .and_then(|mut n| n.remove(&mock.network.name))
-            .and_then(|e| e.ip_address)
-            .expect("the mock has an address on its network");
+        mock.ip = if mock.network.overlay {
+            gateway_bridge_address(&mock.docker, inspect.id.as_deref().unwrap_or_default()).await
+        } else {
+            inspect
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|mut n| n.remove(&mock.network.name))
+                .and_then(|e| e.ip_address)
+                .expect("the mock has an address on its network")
+        };
         let url = format!("http://{}:{MOCK_PORT}/healthz", mock.ip);
         let client = client();
         eventually("the mock LLM answers", Duration::from_secs(20), || async {
@@ -253,6 +295,20 @@ impl Drop for MockLlm {
         })
         .join();
     }
+}
+
+/// The address of `container` on its engine's `docker_gwbridge`: where the host reaches a
+/// container on a swarm overlay.
+pub async fn gateway_bridge_address(docker: &Docker, container: &str) -> String {
+    let cidr = docker
+        .inspect_network("docker_gwbridge", None)
+        .await
+        .expect("the swarm's docker_gwbridge")
+        .containers
+        .and_then(|mut c| c.remove(container))
+        .and_then(|e| e.ipv4_address)
+        .expect("the container has an address on docker_gwbridge");
+    cidr.split('/').next().unwrap_or_default().to_string()
 }
 
 /// An HTTP client that never goes through a proxy (bots live on local networks).

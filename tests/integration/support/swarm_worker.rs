@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use bollard::models::SwarmJoinRequest;
 use botmaker::docker::{DockerService, DockerSettings};
-use futures_util::StreamExt;
 use tokio::process::{Child, Command};
 
+use super::image_copy::copy_image;
 use super::server::TestServer;
 use super::swarm::PrivateSwarm;
 
@@ -269,17 +269,7 @@ impl TwoNodeSwarm {
     pub async fn server(&self) -> TestServer {
         let s = self.manager.server_with(|c| c.resync_interval = 3600).await;
         let w = self.worker.service().await.unwrap();
-        let tar = s.h.docker.client().export_image(&s.h.image);
-        let mut load = w.client().import_image_stream(
-            bollard::query_parameters::ImportImageOptionsBuilder::new()
-                .quiet(true)
-                .build(),
-            tar,
-            None,
-        );
-        while let Some(r) = load.next().await {
-            r.expect("the fixture image loads on the worker");
-        }
+        copy_image(s.h.docker.client(), w.client(), &s.h.image).await;
         s
     }
 
