@@ -470,7 +470,10 @@ impl Reconciler {
                     ev = events.next() => match ev {
                         Some(Ok(ev)) => {
                             self.bots.cache().heard_from_docker();
-                            since = Some(ev.time_nanos);
+                            // botmaker's own poll of Swarm tasks has no engine time.
+                            if ev.time_nanos > 0 {
+                                since = Some(ev.time_nanos);
+                            }
                             self.bots.fleet().engine().set_up(true);
                             if let EventKind::Node { action, state } = &ev.kind {
                                 // A node down, back or drained: its bots' observed state

@@ -65,6 +65,13 @@ pub enum EventKind {
         /// The node's new state when the event says (`ready`, `down`...).
         state: Option<String>,
     },
+    /// On Swarm, the bot's task on another node than the manager's is new, in a new state,
+    /// or gone from there. No engine event says so: botmaker's poll of the tasks list does
+    /// (see `swarm/task_watch.rs`), and `time_nanos` is 0.
+    Task {
+        /// Swarm's task state (`running`, `failed`, `starting`...), or `gone`.
+        state: String,
+    },
 }
 
 /// One event about a bot's container.
@@ -159,8 +166,25 @@ impl DockerService {
             return containers;
         }
         // Node events carry no bot labels, so they need a request of their own: Docker ANDs
-        // a `type` filter with the label filters.
-        futures_util::stream::select(containers, self.node_events(since.as_deref())).boxed()
+        // a `type` filter with the label filters. Tasks on other nodes have no events at all.
+        let own_node = self
+            .swarm
+            .as_ref()
+            .map(|s| s.node_id().to_string())
+            .unwrap_or_default();
+        let swarm_side = futures_util::stream::select(
+            self.node_events(since.as_deref()),
+            self.remote_task_changes(own_node, super::swarm::TASK_POLL_INTERVAL),
+        );
+        // The task poll never ends: the whole ends when the containers' stream does (the
+        // daemon went away), which is what tells the reconciler to reconnect.
+        let until_containers_end = containers
+            .map(Some)
+            .chain(futures_util::stream::once(async { None }));
+        futures_util::stream::select(until_containers_end, swarm_side.map(Some))
+            .take_while(|e| std::future::ready(e.is_some()))
+            .filter_map(std::future::ready)
+            .boxed()
     }
 
     /// The swarm's node events (Swarm managers only), as [`EventKind::Node`].

@@ -29,6 +29,8 @@ pub enum Script {
     NewBot,
     /// One bot (`/bots/{id}`).
     Bot,
+    /// The nodes and their bots (`/nodes`).
+    Nodes,
     /// Orphans and API tokens (`/admin`).
     Admin,
     /// The login form.
@@ -52,6 +54,7 @@ impl Script {
             Script::Fleet => "fleet",
             Script::NewBot => "new-bot",
             Script::Bot => "bot",
+            Script::Nodes => "nodes",
             Script::Admin => "admin",
             Script::Login => "login",
             Script::Console => "console",
@@ -67,6 +70,7 @@ impl Script {
             Script::Fleet => "fleet.js",
             Script::NewBot => "new-bot.js",
             Script::Bot => "bot.js",
+            Script::Nodes => "nodes.js",
             Script::Admin => "admin.js",
             Script::Login => "login.js",
             Script::Console => "console.js",
@@ -87,6 +91,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("fleet.js", include_str!("assets/fleet.js")),
     ("new-bot.js", include_str!("assets/new-bot.js")),
     ("bot.js", include_str!("assets/bot.js")),
+    ("nodes.js", include_str!("assets/nodes.js")),
     ("admin.js", include_str!("assets/admin.js")),
     ("login.js", include_str!("assets/login.js")),
     ("xterm.css", include_str!("assets/vendor/xterm/xterm.css")),
@@ -231,7 +236,7 @@ pub async fn serve(Path(file): Path<String>) -> Response {
 mod tests {
     use super::*;
 
-    const EVERY_SCRIPT: [Script; 9] = [
+    const EVERY_SCRIPT: [Script; 11] = [
         Script::Fleet,
         Script::NewBot,
         Script::Bot,
@@ -241,6 +246,8 @@ mod tests {
         Script::Providers,
         Script::Usage,
         Script::Alerts,
+        Script::Audit,
+        Script::Nodes,
     ];
 
     #[test]

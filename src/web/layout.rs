@@ -23,6 +23,8 @@ pub enum Nav {
     Usage,
     /// Notification channels.
     Alerts,
+    /// The nodes bots run on.
+    Nodes,
     /// Orphans and tokens.
     Admin,
     /// The audit log.
@@ -38,6 +40,7 @@ const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Providers, "/providers", "Providers"),
     (Nav::Usage, "/usage", "Usage"),
     (Nav::Alerts, "/alerts", "Alerts"),
+    (Nav::Nodes, "/nodes", "Nodes"),
     (Nav::Admin, "/admin", "Admin"),
     (Nav::Audit, "/audit", "Audit"),
 ];

@@ -24,7 +24,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::edge::{AppState, REQUEST_TIMEOUT};
 
 /// Dashboard routes: `/`, `/login`, `/logout`, `/bots/new`, `/bots/{id}`, `/bots/{id}/console`,
-/// `/admin`, `/providers`, `/usage`, `/alerts`, `/audit`, the assets under `/assets/`, and the stats stream `/stream/stats`.
+/// `/nodes`, `/admin`, `/providers`, `/usage`, `/alerts`, `/audit`, the assets under `/assets/`, and the stats stream `/stream/stats`.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::fleet))
@@ -36,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .route("/bots/new", get(pages::new_bot))
         .route("/bots/{id}", get(pages::bot_detail))
         .route("/bots/{id}/console", get(pages::bot_console))
+        .route("/nodes", get(pages::nodes))
         .route("/admin", get(pages::admin))
         .route("/audit", get(pages::audit))
         .route("/providers", get(pages::providers))

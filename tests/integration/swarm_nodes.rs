@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::server::TestServer;
 use crate::support::swarm::PrivateSwarm;
+use crate::support::swarm_worker::TwoNodeSwarm;
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -437,6 +438,72 @@ async fn swarm_bot_placed_by_labels_is_rescheduled_on_another_node_when_its_node
         .await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["stdout"], "moving-value", "{out}");
+    let _ = s
+        .call(Method::DELETE, &format!("/api/bots/{id}"), None)
+        .await;
+}
+
+/// The ids of the bot's containers on the worker's engine (as the worker names them).
+async fn worker_containers(swarm: &TwoNodeSwarm, id: &str) -> Vec<String> {
+    let w = swarm.worker.service().await.expect("the worker answers");
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!("botmaker.bot-id={id}")],
+    )]);
+    w.client()
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.id)
+        .collect()
+}
+
+/// A container on a worker sends its events to the worker's engine only, and the Engine API
+/// has no task events: before botmaker polled the tasks of other nodes, a bot killed on a
+/// worker kept showing its dead container until the next full resync (here: none for an hour).
+#[tokio::test(flavor = "multi_thread")]
+async fn swarm_bot_killed_on_a_worker_shows_its_new_task_without_a_resync() {
+    let swarm = TwoNodeSwarm::start().await;
+    let s = swarm.server().await;
+    let worker = swarm.worker.hostname.clone();
+    let mut body = s.bot_body("killedonworker");
+    body["placement"] = json!({ "node": worker });
+    let (status, v) = s.post("/api/bots", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let v = s
+        .wait_bot(&id, "running on the worker", WAIT, |v| {
+            state(v) == "running" && v["container_id"].is_string()
+        })
+        .await;
+    let first = v["container_id"].as_str().unwrap().to_string();
+    assert_eq!(worker_containers(&swarm, &id).await, vec![first.clone()]);
+
+    // Killed on the worker, behind the manager's back: Swarm starts a new task there.
+    let w = swarm.worker.service().await.unwrap();
+    w.client()
+        .kill_container(
+            &first,
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
+        .await
+        .expect("the worker kills the bot's container");
+    let v = s
+        .wait_bot(&id, "running in a new container", WAIT, |v| {
+            state(v) == "running" && v["container_id"].as_str().is_some_and(|c| c != first)
+        })
+        .await;
+    let now = v["container_id"].as_str().unwrap().to_string();
+    assert!(
+        worker_containers(&swarm, &id).await.contains(&now),
+        "the view's container is the worker's new one: {v}"
+    );
+    assert_eq!(v["node"], worker.as_str(), "{v}");
     let _ = s
         .call(Method::DELETE, &format!("/api/bots/{id}"), None)
         .await;

@@ -525,16 +525,46 @@ async fn fleet_follows_state_changes_without_reload_and_acts_on_the_selection() 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn nodes_page_lists_the_engine_with_its_bots_and_follows_a_new_bot() {
+    let s = TestServer::start().await;
+    let (status, v) = s.post("/api/bots", s.bot_body("web-node-a")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let a = v["id"].as_str().unwrap().to_string();
+    let b = logged_in(&s).await;
+    b.goto(&s.url("/nodes")).await;
+    // The Docker backend's one node: the engine, with its name from `GET /api/nodes`, and
+    // the bot on it, linked to its page.
+    let (_, nodes) = s.get("/api/nodes").await;
+    let engine = nodes["nodes"][0]["name"].as_str().unwrap().to_string();
+    b.wait_text("#node-rows", &engine).await;
+    let row = format!("#node-rows tr[data-node=\"{engine}\"]");
+    b.wait_for(&format!("{row} li[data-id=\"{a}\"] a[href=\"/bots/{a}\"]"))
+        .await;
+    assert!(b.text(&row).await.contains("engine"), "the role");
+    assert_eq!(
+        b.js("return document.querySelector('nav a[aria-current=page]').textContent;")
+            .await,
+        json!("Nodes")
+    );
+
+    // A bot created elsewhere shows on its node without a reload.
+    mark_document(&b).await;
+    let (status, v) = s.post("/api/bots", s.bot_body("web-node-b")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let c = v["id"].as_str().unwrap().to_string();
+    b.wait_for(&format!("{row} li[data-id=\"{c}\"]")).await;
+    assert_not_reloaded(&b).await;
+    b.screenshot("nodes").await.unwrap();
+    assert_eq!(b.console_problems().await, Vec::<String>::new());
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn admin_page_lists_orphans_and_manages_api_tokens() {
     let s = TestServer::start().await;
     let b = logged_in(&s).await;
     b.goto(&s.url("/admin")).await;
     b.wait_text("#orphans", "Nothing to clean up").await;
-    // The Docker backend's one node: the engine, with its name from `GET /api/nodes`.
-    let (_, nodes) = s.get("/api/nodes").await;
-    let engine = nodes["nodes"][0]["name"].as_str().unwrap().to_string();
-    b.wait_text("#node-rows", &engine).await;
-    assert!(b.text("#node-rows").await.contains("engine"));
 
     // A secrets directory no bot owns (as a crash could leave) is listed, then cleaned up.
     let orphan = s.h.bot("web-orphan").to_string();

@@ -23,6 +23,7 @@ mod placement;
 mod ports;
 mod secrets;
 mod spec;
+mod task_watch;
 mod tasks;
 mod upgrade;
 
@@ -45,6 +46,7 @@ pub use nodes::NodeInfo;
 pub use placement::workspace_volume;
 pub use secrets::LABEL_SECRET_NAME;
 pub use spec::{LABEL_SECRETS_DIR, SpecError, service_name};
+pub use task_watch::TASK_POLL_INTERVAL;
 
 /// How often a wait for Swarm to converge asks again.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);

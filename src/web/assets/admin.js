@@ -1,23 +1,10 @@
-// The admin page (/admin): nodes (where the bots run), orphans (list and clean up) and API
-// tokens (create, shown once; revoke).
+// The admin page (/admin): orphans (list and clean up) and API tokens (create, shown once;
+// revoke).
 
-import { $, h, enc, api, notify, confirmAction, fmtBytes, fmtTime, subscribeEvents, startPage } from './common.js';
+import { $, h, enc, api, notify, confirmAction, fmtTime, subscribeEvents, startPage } from './common.js';
 import { clearErrors, showErrors } from './forms.js';
 
 function adminPage() {
-  async function loadNodes() {
-    try {
-      const { nodes } = await api('GET', '/api/nodes');
-      $('#node-rows').replaceChildren(...nodes.map((n) => h('tr', null, [
-        h('td', { text: n.name }), h('td', { text: n.state }), h('td', { text: n.availability }),
-        h('td', { text: n.role }), h('td', { text: String(n.bots) }), h('td', { text: fmtBytes(n.memory_bytes) })])));
-      $('#nodes-error').hidden = true;
-    } catch (e) {
-      $('#nodes-error').textContent = `Could not list the nodes: ${e.message}`;
-      $('#nodes-error').hidden = false;
-    }
-  }
-
   async function loadOrphans() {
     const box = $('#orphans');
     try {
@@ -100,7 +87,6 @@ function adminPage() {
   });
 
   subscribeEvents((ev) => { if (ev.kind === 'deleted' || ev.kind === 'created') loadOrphans(); }, loadOrphans);
-  loadNodes();
   loadOrphans();
   loadTokens();
 }

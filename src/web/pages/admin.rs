@@ -1,4 +1,5 @@
-//! `GET /admin`: the nodes bots run on, orphans (left by a crash or by hand) and API tokens.
+//! `GET /admin`: orphans (left by a crash or by hand) and API tokens. The nodes have a page of
+//! their own (`/nodes`).
 
 use axum::response::Response;
 use maud::{Markup, html};
@@ -8,35 +9,6 @@ use crate::web::assets::Script;
 use crate::web::form::{ErrorSlot, error_id};
 use crate::web::layout::Nav;
 use crate::web::session::BrowserSession;
-
-fn nodes() -> Markup {
-    html! {
-        section.card aria-labelledby="h-nodes" {
-            h2 #h-nodes { "Nodes" }
-            p.help {
-                "Where the bots run: the swarm's nodes with " code { "serve --backend swarm" }
-                ", else the one Docker Engine."
-            }
-            div.table-wrap {
-                table #nodes {
-                    caption.sr-only { "Nodes" }
-                    thead {
-                        tr {
-                            th scope="col" { "Name" }
-                            th scope="col" { "State" }
-                            th scope="col" { "Availability" }
-                            th scope="col" { "Role" }
-                            th scope="col" { "Bots" }
-                            th scope="col" { "Memory" }
-                        }
-                    }
-                    tbody #node-rows {}
-                }
-            }
-            p #nodes-error .error hidden {}
-        }
-    }
-}
 
 fn orphans() -> Markup {
     html! {
@@ -103,11 +75,10 @@ fn tokens() -> Markup {
     }
 }
 
-/// `GET /admin`: nodes, orphans and API tokens.
+/// `GET /admin`: orphans and API tokens.
 pub async fn admin(s: BrowserSession) -> Response {
     let body = html! {
         h1 { "Admin" }
-        (nodes())
         (orphans())
         (tokens())
     };

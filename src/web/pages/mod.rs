@@ -10,6 +10,7 @@ mod console;
 mod fleet;
 mod llm;
 mod new_bot;
+mod nodes;
 
 pub use admin::admin;
 pub use alerts::alerts;
@@ -19,6 +20,7 @@ pub use console::bot_console;
 pub use fleet::fleet;
 pub use llm::{bot_usage, providers, usage};
 pub use new_bot::new_bot;
+pub use nodes::nodes;
 
 use axum::http::StatusCode;
 use axum::response::Response;
