@@ -381,7 +381,10 @@ impl ProbeState {
 /// Everything observed about the fleet. Shared by the reconciler (writer) and the API.
 #[derive(Debug)]
 pub struct Fleet {
-    entries: Mutex<HashMap<BotId, Entry>>,
+    /// Boxed: an entry is several hundred bytes, and a map's table holds up to twice as many
+    /// slots as entries, so inline entries left megabytes of empty slots resident at 10,000
+    /// bots.
+    entries: Mutex<HashMap<BotId, Box<Entry>>>,
     policy: CrashLoopPolicy,
     events: broadcast::Sender<BotEvent>,
     /// Bumped whenever a bot's recorded container status changes or a bot is forgotten, so
@@ -508,13 +511,13 @@ impl Fleet {
         });
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<BotId, Entry>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<BotId, Box<Entry>>) -> R) -> R {
         f(&mut self.entries.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// [`Fleet::with`] for a change of what [`Fleet::observe`] derives from: counted in
     /// [`Fleet::generation`] once the change is made.
-    fn with_mut<R>(&self, f: impl FnOnce(&mut HashMap<BotId, Entry>) -> R) -> R {
+    fn with_mut<R>(&self, f: impl FnOnce(&mut HashMap<BotId, Box<Entry>>) -> R) -> R {
         let r = self.with(f);
         self.generation.fetch_add(1, Ordering::AcqRel);
         r

@@ -203,6 +203,60 @@ impl BotView {
         self.observed = observed;
     }
 
+    /// Whether `other` shows the same registry row: every field but what observation sets
+    /// (`observed`, `image_drift`, `state_drift`, the host ports Docker picked). The watch
+    /// cache keeps an entry, and its rendered JSON, across a resync when this holds.
+    pub fn same_registry_side(&self, other: &BotView) -> bool {
+        // Destructured so that a new field cannot be left out of the comparison unnoticed.
+        let BotView {
+            id,
+            name,
+            template,
+            image,
+            command,
+            env,
+            secrets,
+            ports,
+            limits,
+            network,
+            health_check,
+            user,
+            settings,
+            stop_timeout_secs,
+            placement,
+            desired_state,
+            observed: _,
+            image_drift: _,
+            state_drift: _,
+            warnings,
+            created_at,
+            updated_at,
+        } = self;
+        *id == other.id
+            && *name == other.name
+            && *template == other.template
+            && *image == other.image
+            && *command == other.command
+            && *env == other.env
+            && *secrets == other.secrets
+            && ports.len() == other.ports.len()
+            && ports
+                .iter()
+                .zip(&other.ports)
+                .all(|(a, b)| a.spec() == b.spec())
+            && *limits == other.limits
+            && *network == other.network
+            && *health_check == other.health_check
+            && *user == other.user
+            && *settings == other.settings
+            && *stop_timeout_secs == other.stop_timeout_secs
+            && *placement == other.placement
+            && *desired_state == other.desired_state
+            && *warnings == other.warnings
+            && *created_at == other.created_at
+            && *updated_at == other.updated_at
+    }
+
     /// Whether the user wants it running.
     pub fn wants_running(&self) -> bool {
         self.desired_state == DesiredState::Running
@@ -212,7 +266,9 @@ impl BotView {
 /// The bot's spec, with the default limits filled in for specs stored before every bot had
 /// them (the container gets them too: see [`super::template::base_config`]).
 pub(crate) fn spec_of(row: &BotRow) -> Result<BotSpec, BotError> {
-    let mut spec: BotSpec = serde_json::from_value(row.spec.clone()).map_err(|_| {
+    // From a reference: no copy of the stored document (the watch cache reads every row at
+    // each resync).
+    let mut spec = BotSpec::deserialize(&row.spec).map_err(|_| {
         BotError::Store(StoreError::Corrupt {
             what: format!("spec of bot {}", row.id),
         })

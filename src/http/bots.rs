@@ -40,10 +40,12 @@ const LIST_CHUNK_BYTES: usize = 64 * 1024;
 
 /// `{"bots":[…]}` (a [`BotList`]) from each bot's JSON, in chunks of about
 /// [`LIST_CHUNK_BYTES`]: the whole answer is never assembled in memory.
+/// The pieces are shared with every other answer in flight (see
+/// [`ListPieces`](crate::bots::cache::ListPieces)): this holds a reference and a position.
 fn bot_list_chunks(
-    bots: Vec<Bytes>,
+    bots: crate::bots::cache::ListPieces,
 ) -> impl Iterator<Item = Result<Bytes, std::convert::Infallible>> {
-    let mut bots = bots.into_iter().peekable();
+    let mut next = 0;
     let (mut started, mut done) = (false, false);
     std::iter::from_fn(move || {
         if done {
@@ -54,15 +56,16 @@ fn bot_list_chunks(
             chunk.extend_from_slice(b"{\"bots\":[");
         }
         while chunk.len() < LIST_CHUNK_BYTES {
-            let Some(bot) = bots.next() else { break };
+            let Some(bot) = bots.get(next) else { break };
+            next += 1;
             if started {
                 chunk.push(b',');
             }
             started = true;
-            chunk.extend_from_slice(&bot);
+            chunk.extend_from_slice(bot);
         }
         started = true;
-        if bots.peek().is_none() {
+        if next >= bots.len() {
             chunk.extend_from_slice(b"]}");
             done = true;
         }
@@ -403,7 +406,7 @@ mod tests {
             let pieces: Vec<Bytes> = (0..n)
                 .map(|i| Bytes::from(format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(300))))
                 .collect();
-            let chunks: Vec<Bytes> = bot_list_chunks(pieces).map(Result::unwrap).collect();
+            let chunks: Vec<Bytes> = bot_list_chunks(pieces.into()).map(Result::unwrap).collect();
             assert!(chunks.iter().all(|c| c.len() <= LIST_CHUNK_BYTES + 400));
             if n == 500 {
                 assert!(chunks.len() > 1, "a large list comes in several chunks");

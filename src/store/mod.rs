@@ -54,6 +54,14 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_millis(5000);
 /// lookups and bot reads on both cores never queue behind a write or each other.
 pub const READ_CONNECTIONS: usize = 4;
 
+/// Page cache of each read-only connection, in KiB (SQLite's default is 2,000 per connection).
+/// The readers take turns, so every one of them ends up caching the same pages of the bots
+/// table, which the watch cache reads whole at each resync: at 10,000 bots (a 7 MB database)
+/// four full 2 MB caches were about 8 MB of the server's memory for data the kernel's page
+/// cache holds anyway. Small reads (a session, a bot, a page of the audit log) stay cached;
+/// a full scan reads the rest from the kernel (docs/benchmarks.md, 2026-12-01, issue #16).
+const READER_CACHE_KIB: i64 = 256;
+
 /// The read-only connections, handed out round robin, a free one first.
 struct Readers {
     conns: Vec<Mutex<Connection>>,
@@ -226,6 +234,7 @@ impl Store {
                     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
                     let reader = Connection::open_with_flags(&*file, flags)?;
                     reader.busy_timeout(BUSY_TIMEOUT)?;
+                    reader.pragma_update(None, "cache_size", -READER_CACHE_KIB)?;
                     Ok(Mutex::new(reader))
                 })
                 .collect::<rusqlite::Result<Vec<_>>>()

@@ -406,7 +406,7 @@ impl BotService {
 
     /// [`BotService::list`] as one JSON document per bot, in order: from the cache these are
     /// shared pieces rendered once per change, so an answer costs no copy of the fleet.
-    pub async fn list_json(&self) -> Result<Vec<bytes::Bytes>, BotError> {
+    pub async fn list_json(&self) -> Result<crate::bots::cache::ListPieces, BotError> {
         if self.inner.cache.is_fresh() {
             self.inner.cache.refresh(&self.inner.store).await?;
             // Drift from the per-reference image cache: no Docker call unless a reference is
@@ -427,7 +427,8 @@ impl BotService {
                     .map(bytes::Bytes::from)
                     .map_err(|_| BotError::Store(corrupt(&format!("view of bot {}", v.id))))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()
+            .map(Into::into)
     }
 
     /// Every bot with its container state from ONE Docker list call, whatever the cache says.
