@@ -24,6 +24,7 @@ mod ports;
 mod probe_address;
 mod secrets;
 mod spec;
+mod task_list;
 mod task_watch;
 mod tasks;
 mod upgrade;
@@ -33,8 +34,7 @@ use std::time::Duration;
 
 use bollard::models::{Service, ServiceSpec, Task};
 use bollard::query_parameters::{
-    InspectServiceOptions, ListSecretsOptionsBuilder, ListTasksOptionsBuilder,
-    UpdateServiceOptionsBuilder,
+    InspectServiceOptions, ListSecretsOptionsBuilder, UpdateServiceOptionsBuilder,
 };
 
 use super::error::{ContainerError, Op};
@@ -214,15 +214,9 @@ impl Swarm {
         bot_id: &BotId,
     ) -> Result<Vec<Task>, ContainerError> {
         let filters = HashMap::from([("service".to_string(), vec![service_name(bot_id)])]);
-        let options = ListTasksOptionsBuilder::new().filters(&filters).build();
         let instance = svc.instance.clone();
         Ok(svc
-            .call(
-                Op::List,
-                bot_id.as_str(),
-                svc.call_timeout,
-                lenient::tolerant(svc.docker.list_tasks(Some(options))),
-            )
+            .swarm_tasks(bot_id.as_str(), &filters)
             .await?
             .into_iter()
             // The name filter also matches services whose name starts with this one's.

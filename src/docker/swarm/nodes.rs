@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use bollard::query_parameters::ListTasksOptionsBuilder;
 use serde::Serialize;
 
 use super::super::error::{ContainerError, Op};
@@ -36,16 +35,7 @@ pub(super) async fn list(
 ) -> Result<Vec<NodeInfo>, ContainerError> {
     let nodes = svc.swarm_nodes().await?;
     let filters = HashMap::from([("desired-state".to_string(), vec!["running".to_string()])]);
-    let tasks = svc
-        .call(
-            Op::List,
-            "",
-            svc.call_timeout,
-            lenient::tolerant(svc.docker.list_tasks(Some(
-                ListTasksOptionsBuilder::new().filters(&filters).build(),
-            ))),
-        )
-        .await?;
+    let tasks = svc.swarm_tasks("", &filters).await?;
     let mut per_node: HashMap<String, usize> = HashMap::new();
     for t in tasks {
         let container = super::tasks::container_id(&t);

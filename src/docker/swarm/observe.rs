@@ -117,17 +117,7 @@ impl Swarm {
                 ))),
             )
             .await?;
-        let tasks = svc
-            .call(
-                Op::List,
-                "",
-                svc.call_timeout,
-                lenient::tolerant(
-                    svc.docker
-                        .list_tasks(None::<bollard::query_parameters::ListTasksOptions>),
-                ),
-            )
-            .await?;
+        let tasks = svc.swarm_tasks("", &HashMap::new()).await?;
         // What the local engine knows of the containers it runs: health and image id.
         let local: HashMap<String, ContainerInfo> = svc
             .call(

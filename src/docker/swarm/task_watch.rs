@@ -14,12 +14,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::Task;
-use bollard::query_parameters::ListTasksOptionsBuilder;
 use futures_util::stream::{self, BoxStream, StreamExt};
 
-use super::super::error::{ContainerError, Op};
+use super::super::DockerService;
+use super::super::error::ContainerError;
 use super::super::labels::{self, LABEL_BOT_ID};
-use super::super::{DockerService, lenient};
 use super::tasks;
 
 /// How often the tasks list is read: a crash on a worker shows within this, plus the inspect.
@@ -103,16 +102,7 @@ impl DockerService {
             ("desired-state".to_string(), vec!["running".to_string()]),
             ("node".to_string(), others),
         ]);
-        let listed = self
-            .call(
-                Op::List,
-                "",
-                self.call_timeout,
-                lenient::tolerant(self.docker.list_tasks(Some(
-                    ListTasksOptionsBuilder::new().filters(&filters).build(),
-                ))),
-            )
-            .await?;
+        let listed = self.swarm_tasks("", &filters).await?;
         Ok(listed
             .iter()
             .filter(|t| t.node_id.as_deref().is_some_and(|n| n != own_node))
