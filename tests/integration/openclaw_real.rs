@@ -12,18 +12,13 @@ use std::time::{Duration, Instant};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::openclaw::{self, HEALTHY_BOUND, MOCK_REPLY, MockLlm, client, exec, log_tail};
+use crate::support::claw::{Claw, health};
+use crate::support::openclaw::{self, HEALTHY_BOUND, MOCK_REPLY, MockLlm, exec, log_tail};
 use crate::support::server::TestServer;
 use crate::support::unique;
 
 /// From a gateway token rotation's answer to the new token working and the old one refused.
 const ROTATION_BOUND: Duration = Duration::from_secs(120);
-/// OpenClaw's gateway port.
-const GATEWAY: u16 = 18789;
-
-fn health(v: &Value) -> &str {
-    v["health"].as_str().unwrap_or_default()
-}
 
 /// A bot of the real image on the mock's network, using the provider `deepseek` (whose
 /// official plugin is external: the template must not let OpenClaw install it) pointed at the
@@ -41,122 +36,14 @@ fn claw_body(s: &TestServer, mock: &MockLlm, image: &str, name: &str, key: &str)
     })
 }
 
-struct Claw<'a> {
-    s: &'a TestServer,
-    id: String,
-    network: String,
-}
-
-impl Claw<'_> {
-    fn container(&self) -> String {
-        format!("botmaker-{}", self.id)
-    }
-
-    async fn view(&self) -> Value {
-        let (status, v) = self.s.get(&format!("/api/bots/{}", self.id)).await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        v
-    }
-
-    /// The gateway's address on the test network (it changes with each container).
-    async fn gateway(&self) -> Option<String> {
-        let c = self
-            .s
-            .h
-            .docker
-            .client()
-            .inspect_container(&self.container(), None)
-            .await
-            .ok()?;
-        let ip = c
-            .network_settings?
-            .networks?
-            .remove(&self.network)?
-            .ip_address?;
-        (!ip.is_empty()).then(|| format!("http://{ip}:{GATEWAY}"))
-    }
-
-    async fn gateway_ready(&self) -> bool {
-        let Some(base) = self.gateway().await else {
-            return false;
-        };
-        let res = client()
-            .get(format!("{base}/readyz"))
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await;
-        res.is_ok_and(|r| r.status().is_success())
-    }
-
-    /// Polls until botmaker says `healthy`, checking on the way that whenever it does, the
-    /// gateway really answers `/readyz` (health belongs to the current run). Returns how long
-    /// it took.
-    async fn until_healthy(&self, what: &str) -> Duration {
-        let started = Instant::now();
-        loop {
-            let v = self.view().await;
-            match health(&v) {
-                "healthy" => {
-                    assert!(
-                        self.gateway_ready().await,
-                        "{what}: botmaker says healthy but the gateway does not answer: {v}"
-                    );
-                    return started.elapsed();
-                }
-                "none" | "starting" => {}
-                other => panic!("{what}: health {other} on the way to healthy: {v}"),
-            }
-            if started.elapsed() >= HEALTHY_BOUND {
-                panic!(
-                    "{what}: not healthy within {HEALTHY_BOUND:?}: {v}\n{}",
-                    log_tail(&self.container()).await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    async fn secret(&self, name: &str) -> String {
-        let path = self.s.data.path().join("secrets").join(&self.id).join(name);
-        std::fs::read_to_string(path).unwrap()
-    }
-
-    fn config_file(&self) -> std::path::PathBuf {
-        self.s
-            .data
-            .path()
-            .join("workspaces")
-            .join(&self.id)
-            .join("openclaw.json")
-    }
-
-    /// `POST /v1/chat/completions` on the gateway with `token`.
-    async fn chat(&self, token: &str) -> reqwest::Response {
-        let base = self.gateway().await.expect("the gateway has an address");
-        client()
-            .post(format!("{base}/v1/chat/completions"))
-            .bearer_auth(token)
-            .json(&json!({
-                "model": "openclaw:support",
-                "messages": [{ "role": "user", "content": "ping over HTTP" }],
-            }))
-            .send()
-            .await
-            .expect("the gateway answers")
-    }
-
-    /// `GET /v1/models` on the gateway with `token`: a cheap authenticated call.
-    async fn models_status(&self, token: &str) -> Option<StatusCode> {
-        let base = self.gateway().await?;
-        let res = client()
-            .get(format!("{base}/v1/models"))
-            .bearer_auth(token)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?;
-        Some(res.status())
-    }
+/// The bot's `openclaw.json` in its workspace on the host.
+fn config_file(claw: &Claw<'_>) -> std::path::PathBuf {
+    claw.s
+        .data
+        .path()
+        .join("workspaces")
+        .join(&claw.id)
+        .join("openclaw.json")
 }
 
 /// Everything issue 9 lists for a working bot, in the order an operator meets it.
@@ -175,7 +62,6 @@ async fn real_openclaw_end_to_end() {
     let claw = Claw {
         s: &s,
         id: created["id"].as_str().unwrap().to_string(),
-        network: mock.network.name.clone(),
     };
     // Internal network: nothing published, and the bot says so.
     assert_eq!(created["ports"], json!([]), "{created}");
@@ -258,11 +144,14 @@ async fn real_openclaw_end_to_end() {
     assert_eq!(completion["authorization"], format!("Bearer {key}"));
 
     // The HTTP chat endpoint is off until enabled through botmaker.
-    let token = claw.secret("OPENCLAW_GATEWAY_TOKEN").await;
-    assert_ne!(claw.chat(&token).await.status(), StatusCode::OK);
+    let token = claw.stored_secret("OPENCLAW_GATEWAY_TOKEN");
+    assert_ne!(
+        claw.chat(&token, "ping over HTTP").await.status(),
+        StatusCode::OK
+    );
 
     // botmaker owns openclaw.json: OpenClaw's own editor refuses, by design.
-    let before = std::fs::read(claw.config_file()).unwrap();
+    let before = std::fs::read(config_file(&claw)).unwrap();
     let (rc, out, err) = exec(
         &claw.container(),
         &[
@@ -279,7 +168,7 @@ async fn real_openclaw_end_to_end() {
         format!("{out}{err}").contains("externally managed"),
         "{out}{err}"
     );
-    assert_eq!(std::fs::read(claw.config_file()).unwrap(), before);
+    assert_eq!(std::fs::read(config_file(&claw)).unwrap(), before);
 
     // ...and the same setting, plus the HTTP endpoint, goes through botmaker (an apply).
     let (status, v) = s
@@ -309,7 +198,7 @@ async fn real_openclaw_end_to_end() {
     .await;
     assert_eq!((rc, out.trim()), (0, "123"));
     let sent = Instant::now();
-    let res = claw.chat(&token).await;
+    let res = claw.chat(&token, "ping over HTTP").await;
     assert_eq!(res.status(), StatusCode::OK);
     let answer: Value = res.json().await.unwrap();
     eprintln!(
@@ -432,7 +321,6 @@ async fn real_openclaw_degraded_channel_then_crash_loop() {
     let claw = Claw {
         s: &s,
         id: created["id"].as_str().unwrap().to_string(),
-        network: mock.network.name.clone(),
     };
 
     let started = Instant::now();

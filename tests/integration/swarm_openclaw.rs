@@ -8,7 +8,7 @@
 //! at its `docker_gwbridge` address (the Swarm backend's `probe_address`), and this test talks
 //! to both there too.
 //!
-//! Bounds are liveness bounds ([`HEALTHY_BOUND`]); the figures go to stderr as `MEASURE` lines.
+//! Bounds are liveness bounds (`support::openclaw::HEALTHY_BOUND`); the figures go to stderr as `MEASURE` lines.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,156 +18,22 @@ use bollard::query_parameters::{
     InspectServiceOptions, ListContainersOptionsBuilder, ListSecretsOptionsBuilder,
     ListServicesOptionsBuilder, ListVolumesOptionsBuilder,
 };
-use botmaker::BotId;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use crate::support::claw::{Claw, health};
 use crate::support::image_copy::copy_image;
-use crate::support::openclaw::{self, HEALTHY_BOUND, MOCK_REPLY, MockLlm, client};
+use crate::support::openclaw::{self, MOCK_REPLY, MockLlm};
 use crate::support::server::TestServer;
 use crate::support::swarm::PrivateSwarm;
 use crate::support::{eventually, unique};
 
-/// OpenClaw's gateway port.
-const GATEWAY: u16 = 18789;
 /// A Swarm operation (a service update, a secret removed) showing in what the engine lists.
 const WAIT: Duration = Duration::from_secs(120);
 /// The gateway's token, as the template names its secret.
 const TOKEN: &str = "OPENCLAW_GATEWAY_TOKEN";
 /// The provider key the mock must see.
 const KEY: &str = "DEEPSEEK_API_KEY";
-
-fn health(v: &Value) -> &str {
-    v["health"].as_str().unwrap_or_default()
-}
-
-/// One openclaw bot of the test's server.
-struct SwarmClaw<'a> {
-    s: &'a TestServer,
-    id: String,
-}
-
-impl SwarmClaw<'_> {
-    fn bot_id(&self) -> BotId {
-        BotId::new(self.id.clone()).unwrap()
-    }
-
-    async fn view(&self) -> Value {
-        let (status, v) = self.s.get(&format!("/api/bots/{}", self.id)).await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        v
-    }
-
-    /// The gateway of the current task: its container's address, as botmaker's probe uses it.
-    async fn gateway(&self) -> Option<String> {
-        let status = self
-            .s
-            .h
-            .docker
-            .container_status(&self.bot_id())
-            .await
-            .ok()??;
-        let ip = status.ip_address.filter(|ip| !ip.is_empty())?;
-        Some(format!("http://{ip}:{GATEWAY}"))
-    }
-
-    async fn gateway_ready(&self) -> bool {
-        let Some(base) = self.gateway().await else {
-            return false;
-        };
-        let res = client()
-            .get(format!("{base}/readyz"))
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await;
-        res.is_ok_and(|r| r.status().is_success())
-    }
-
-    /// The last 40 lines of the bot's logs (the service's), for a failure message.
-    async fn log_tail(&self) -> String {
-        let (status, v) = self
-            .s
-            .get(&format!("/api/bots/{}/logs?tail=40", self.id))
-            .await;
-        let lines: Vec<&str> = v["lines"]
-            .as_array()
-            .map(|l| l.iter().filter_map(|l| l["message"].as_str()).collect())
-            .unwrap_or_default();
-        format!(
-            "last lines of {} ({status}):\n{}",
-            self.id,
-            lines.join("\n")
-        )
-    }
-
-    /// Polls until botmaker says `healthy`, checking that the gateway then really answers
-    /// `/readyz`. Returns how long it took.
-    async fn until_healthy(&self, what: &str) -> Duration {
-        let started = Instant::now();
-        loop {
-            let v = self.view().await;
-            match health(&v) {
-                "healthy" => {
-                    assert!(
-                        self.gateway_ready().await,
-                        "{what}: botmaker says healthy but the gateway does not answer: {v}"
-                    );
-                    return started.elapsed();
-                }
-                "none" | "starting" => {}
-                other => panic!(
-                    "{what}: health {other} on the way to healthy: {v}\n{}",
-                    self.log_tail().await
-                ),
-            }
-            if started.elapsed() >= HEALTHY_BOUND {
-                panic!(
-                    "{what}: not healthy within {HEALTHY_BOUND:?}: {v}\n{}",
-                    self.log_tail().await
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    /// A secret's value as botmaker's store holds it.
-    fn stored_secret(&self, name: &str) -> String {
-        let path = self.s.data.path().join("secrets").join(&self.id).join(name);
-        std::fs::read_to_string(path).unwrap()
-    }
-
-    /// `GET /v1/models` on the gateway with `token`: a cheap authenticated call.
-    async fn models_status(&self, token: &str) -> Option<StatusCode> {
-        let base = self.gateway().await?;
-        let res = client()
-            .get(format!("{base}/v1/models"))
-            .bearer_auth(token)
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?;
-        Some(res.status())
-    }
-
-    /// Runs `cmd` in the bot as its own user through botmaker's exec: (exit code, stdout,
-    /// stderr).
-    async fn exec(&self, cmd: &[&str]) -> (i64, String, String) {
-        let (status, v) = self
-            .s
-            .post(
-                &format!("/api/bots/{}/exec", self.id),
-                json!({ "cmd": cmd, "timeout_secs": 60 }),
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "{v}");
-        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-        (
-            v["exit_code"].as_i64().unwrap_or(-1),
-            text("stdout"),
-            text("stderr"),
-        )
-    }
-}
 
 async fn service(s: &TestServer, id: &str) -> Option<Service> {
     s.h.docker
@@ -316,7 +182,7 @@ async fn swarm_openclaw_real_gateway_end_to_end() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let claw = SwarmClaw {
+    let claw = Claw {
         s: &s,
         id: created["id"].as_str().unwrap().to_string(),
     };
@@ -358,18 +224,8 @@ async fn swarm_openclaw_real_gateway_end_to_end() {
 
     // 3. A chat turn over the gateway's HTTP endpoint, answered by the mock with the key the
     // gateway read from its secret file.
-    let base = claw.gateway().await.expect("the gateway has an address");
     let sent = Instant::now();
-    let res = client()
-        .post(format!("{base}/v1/chat/completions"))
-        .bearer_auth(&token)
-        .json(&json!({
-            "model": "openclaw:support",
-            "messages": [{ "role": "user", "content": "ping over Swarm" }],
-        }))
-        .send()
-        .await
-        .expect("the gateway answers");
+    let res = claw.chat(&token, "ping over Swarm").await;
     assert_eq!(res.status(), StatusCode::OK);
     let answer: Value = res.json().await.unwrap();
     eprintln!(

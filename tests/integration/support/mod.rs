@@ -2,6 +2,7 @@
 //! guard that removes everything the test made, even when it panics.
 
 pub mod child_server;
+pub mod claw;
 pub mod fixture;
 pub mod image_copy;
 pub mod llm;
