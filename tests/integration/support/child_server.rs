@@ -31,10 +31,10 @@ impl ChildServer {
     /// Starts `botmaker serve` on `data` under the harness's instance, appending its log to
     /// `log`, with `extra` environment; waits for `/health` and logs in.
     pub async fn start(h: &Harness, data: &Path, log: &Path, extra: &[(&str, &str)]) -> Self {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        // Its own port, bound by itself and read from its log: a port picked here and freed
+        // again could be taken by another test's server in between, which this test would then
+        // talk to (same password) until that test killed it.
+        let log_start = std::fs::metadata(log).map(|m| m.len()).unwrap_or(0);
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -43,7 +43,7 @@ impl ChildServer {
         let mut cmd = Command::new(BIN);
         cmd.arg("serve")
             .env("BOTMAKER_DATA_DIR", data)
-            .env("BOTMAKER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("BOTMAKER_LISTEN", "127.0.0.1:0")
             .env("BOTMAKER_INSTANCE", h.docker.instance())
             // The engine the harness talks to (a private one in some tests), not the default.
             .env("DOCKER_HOST", h.docker.host())
@@ -59,13 +59,29 @@ impl ChildServer {
         for (k, v) in extra {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap();
+        let mut child = cmd.spawn().unwrap();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .build()
             .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
+        let base = loop {
+            if let Some(addr) = bound_address(log, log_start) {
+                break format!("http://{addr}");
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "botmaker serve exited ({status}) before listening:\n{}",
+                    log_since(log, log_start)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "botmaker serve did not say where it listens:\n{}",
+                log_since(log, log_start)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         loop {
             if let Ok(res) = client.get(format!("{base}/health")).send().await {
                 if res.status() == StatusCode::OK {
@@ -143,4 +159,22 @@ impl ChildServer {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }
+}
+
+/// What the server wrote to `log` from byte `start` on (this run's lines).
+fn log_since(log: &Path, start: u64) -> String {
+    let all = std::fs::read(log).unwrap_or_default();
+    String::from_utf8_lossy(all.get(start as usize..).unwrap_or_default()).into_owned()
+}
+
+/// `127.0.0.1:<port>` from this run's `botmaker listening` line, once it is written.
+fn bound_address(log: &Path, start: u64) -> Option<String> {
+    let text = log_since(log, start);
+    let line = text.lines().find(|l| l.contains("botmaker listening"))?;
+    let at = line.find("127.0.0.1:")?;
+    let port: String = line[at + "127.0.0.1:".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (!port.is_empty()).then(|| format!("127.0.0.1:{port}"))
 }
