@@ -1,15 +1,14 @@
 //! The Swarm backend (`serve --backend swarm`, issue 15) on a private single-node swarm the
 //! test starts: the same API drives bots that are services, their secrets Swarm secrets.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::query_parameters::{InspectServiceOptions, ListSecretsOptionsBuilder};
+use bollard::query_parameters::InspectServiceOptions;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::server::TestServer;
-use crate::support::swarm::{PrivateSwarm, without_digest};
+use crate::support::swarm::{PrivateSwarm, secrets_labelled, without_digest};
 use crate::support::variants::{Variant, variant};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -33,17 +32,29 @@ async fn cat(s: &TestServer, id: &str, path: &str) -> (i64, String) {
     )
 }
 
-/// The Swarm secrets of `id` (names), as the engine lists them.
-async fn swarm_secrets(s: &TestServer, id: &str) -> Vec<String> {
-    let filters = HashMap::from([("label".to_string(), vec![format!("botmaker.bot-id={id}")])]);
-    let options = ListSecretsOptionsBuilder::new().filters(&filters).build();
+/// A fresh attachable overlay `<prefix>-<pid>` on the private swarm (it goes away with the
+/// swarm's engine), by name.
+async fn attachable_overlay(s: &TestServer, prefix: &str) -> String {
+    let net = format!("{prefix}-{}", std::process::id());
     s.h.docker
         .client()
-        .list_secrets(Some(options))
+        .create_network(bollard::models::NetworkCreateRequest {
+            name: net.clone(),
+            driver: Some("overlay".into()),
+            attachable: Some(true),
+            ..Default::default()
+        })
         .await
-        .unwrap()
+        .expect("an overlay network on the private swarm");
+    net
+}
+
+/// The Swarm secrets of `id` (names), as the engine lists them.
+async fn swarm_secrets(s: &TestServer, id: &str) -> Vec<String> {
+    secrets_labelled(s, &[format!("botmaker.bot-id={id}")])
+        .await
         .into_iter()
-        .filter_map(|x| x.spec?.name)
+        .map(|(name, _)| name)
         .collect()
 }
 
@@ -658,17 +669,7 @@ async fn swarm_bot_joins_an_overlay_network_and_a_bridge_is_refused_with_the_fix
     assert!(swarm_secrets(&s, &br).await.is_empty());
 
     // An attachable overlay (the private engine, and it, go away with the swarm).
-    let net = format!("bm-ov-{}", std::process::id());
-    s.h.docker
-        .client()
-        .create_network(bollard::models::NetworkCreateRequest {
-            name: net.clone(),
-            driver: Some("overlay".into()),
-            attachable: Some(true),
-            ..Default::default()
-        })
-        .await
-        .expect("an overlay network on the private swarm");
+    let net = attachable_overlay(&s, "bm-ov").await;
     let mut body = s.bot_body("swov");
     body["network"] = json!(net);
     let (status, v) = s.post("/api/bots", body).await;
@@ -694,17 +695,7 @@ async fn swarm_bot_joins_an_overlay_network_and_a_bridge_is_refused_with_the_fix
 async fn swarm_probed_bot_on_an_overlay_was_unhealthy_probed_at_an_address_the_host_cannot_reach() {
     let swarm = PrivateSwarm::start().await;
     let s = swarm.server().await;
-    let net = format!("bm-ovp-{}", std::process::id());
-    s.h.docker
-        .client()
-        .create_network(bollard::models::NetworkCreateRequest {
-            name: net.clone(),
-            driver: Some("overlay".into()),
-            attachable: Some(true),
-            ..Default::default()
-        })
-        .await
-        .expect("an overlay network on the private swarm");
+    let net = attachable_overlay(&s, "bm-ovp").await;
     let mut body = s.bot_body("swovp");
     body["network"] = json!(net);
     body["health_check"] = json!({

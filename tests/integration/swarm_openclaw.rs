@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use bollard::models::Service;
 use bollard::query_parameters::{
-    InspectServiceOptions, ListContainersOptionsBuilder, ListSecretsOptionsBuilder,
-    ListServicesOptionsBuilder, ListVolumesOptionsBuilder,
+    InspectServiceOptions, ListContainersOptionsBuilder, ListServicesOptionsBuilder,
+    ListVolumesOptionsBuilder,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -25,7 +25,7 @@ use crate::support::claw::{Claw, health};
 use crate::support::image_copy::copy_image;
 use crate::support::openclaw::{self, MOCK_REPLY, MockLlm};
 use crate::support::server::TestServer;
-use crate::support::swarm::PrivateSwarm;
+use crate::support::swarm::{PrivateSwarm, secrets_labelled};
 use crate::support::{eventually, unique};
 
 /// A Swarm operation (a service update, a secret removed) showing in what the engine lists.
@@ -54,27 +54,13 @@ fn replicas(service: &Service) -> Option<i64> {
         .replicas
 }
 
-/// The Swarm secrets carrying every label of `labels` (`key=value`), as (name, id).
-async fn swarm_secrets(s: &TestServer, labels: &[String]) -> Vec<(String, String)> {
-    let filters = HashMap::from([("label".to_string(), labels.to_vec())]);
-    let options = ListSecretsOptionsBuilder::new().filters(&filters).build();
-    s.h.docker
-        .client()
-        .list_secrets(Some(options))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|x| Some((x.spec?.name?, x.id?)))
-        .collect()
-}
-
 /// The versions of the bot's secret `name` in the swarm, as (Swarm name, id).
 async fn secret_versions(s: &TestServer, id: &str, name: &str) -> Vec<(String, String)> {
     let labels = [
         format!("botmaker.bot-id={id}"),
         format!("botmaker.secret={name}"),
     ];
-    swarm_secrets(s, &labels).await
+    secrets_labelled(s, &labels).await
 }
 
 /// The Swarm secret ids the bot's service hands its tasks.
@@ -108,7 +94,7 @@ async fn left_with_label(s: &TestServer) -> Vec<String> {
             .map(|x| format!("service {:?}", x.spec.and_then(|s| s.name))),
     );
     left.extend(
-        swarm_secrets(s, &[label])
+        secrets_labelled(s, &[label])
             .await
             .into_iter()
             .map(|(name, _)| format!("secret {name}")),
@@ -323,7 +309,7 @@ async fn swarm_openclaw_real_gateway_end_to_end() {
     assert!(status.is_success(), "{status} {v}");
     assert!(service(&s, &claw.id).await.is_none(), "service gone");
     let bot_label = [format!("botmaker.bot-id={}", claw.id)];
-    assert_eq!(swarm_secrets(&s, &bot_label).await, [], "secrets gone");
+    assert_eq!(secrets_labelled(&s, &bot_label).await, [], "secrets gone");
     let workspace = s.data.path().join("workspaces").join(&claw.id);
     assert!(
         !workspace.exists(),

@@ -93,7 +93,7 @@ impl Swarm {
         // address on this node's gateway bridge instead.
         if local_running && !self.in_container && super::probe_address::on_overlay(&service) {
             if let Some(ip) =
-                super::probe_address::gateway_bridge_address(svc, bot_id, &out.id).await?
+                super::probe_address::gateway_bridge_address(svc, bot_id, &out.id).await
             {
                 out.ip_address = Some(ip);
             }

@@ -12,7 +12,7 @@
 
 use bollard::models::{NetworkInspect, Service};
 
-use super::super::error::{ContainerError, Op};
+use super::super::error::Op;
 use super::super::{DockerService, lenient};
 use crate::BotId;
 
@@ -37,7 +37,7 @@ pub(super) async fn gateway_bridge_address(
     svc: &DockerService,
     bot_id: &BotId,
     container_id: &str,
-) -> Result<Option<String>, ContainerError> {
+) -> Option<String> {
     let network = svc
         .call(
             Op::Inspect,
@@ -45,10 +45,9 @@ pub(super) async fn gateway_bridge_address(
             svc.call_timeout,
             lenient::tolerant(svc.docker.inspect_network(GATEWAY_BRIDGE, None)),
         )
-        .await;
-    Ok(network
-        .ok()
-        .and_then(|n| endpoint_address(&n, container_id)))
+        .await
+        .ok()?;
+    endpoint_address(&network, container_id)
 }
 
 /// The IPv4 address (without its prefix length) of `container_id`'s endpoint on `network`.

@@ -178,3 +178,22 @@ fn bound_address(log: &Path, start: u64) -> Option<String> {
         .collect();
     (!port.is_empty()).then(|| format!("127.0.0.1:{port}"))
 }
+
+/// After `rounds` kills of servers logging to `log`: prints the rounds' `outcomes` and how many
+/// interrupted upgrades the restarted servers took to their end, and fails when none was (no
+/// kill landed inside an upgrade: the test would prove nothing).
+pub fn assert_some_upgrade_was_interrupted(
+    log: &Path,
+    rounds: usize,
+    outcomes: &impl std::fmt::Debug,
+) {
+    let log = std::fs::read_to_string(log).unwrap();
+    let recovered = log
+        .matches("took an interrupted upgrade to its end")
+        .count();
+    eprintln!("{rounds} kills: outcomes {outcomes:?}, {recovered} interrupted upgrades recovered");
+    assert!(
+        recovered > 0,
+        "no kill ever landed inside an upgrade: the test proves nothing"
+    );
+}

@@ -6,9 +6,11 @@
 //! subnet of this swarm's own (Docker's documented way to customise it), so parallel swarms
 //! never share it, and the drop guard deletes it.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{Ipam, IpamConfig, NetworkCreateRequest, SwarmInitRequest};
+use bollard::query_parameters::ListSecretsOptionsBuilder;
 use botmaker::docker::{Backend, DockerService, DockerSettings};
 
 use super::Harness;
@@ -145,4 +147,18 @@ impl PrivateSwarm {
 /// A service's image reference without the `@sha256:` digest Swarm may pin it to.
 pub fn without_digest(image: &str) -> &str {
     image.split_once('@').map_or(image, |(name, _)| name)
+}
+
+/// The Swarm secrets carrying every label of `labels` (`key=value`), as (name, id).
+pub async fn secrets_labelled(s: &TestServer, labels: &[String]) -> Vec<(String, String)> {
+    let filters = HashMap::from([("label".to_string(), labels.to_vec())]);
+    let options = ListSecretsOptionsBuilder::new().filters(&filters).build();
+    s.h.docker
+        .client()
+        .list_secrets(Some(options))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|x| Some((x.spec?.name?, x.id?)))
+        .collect()
 }
