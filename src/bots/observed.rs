@@ -104,7 +104,7 @@ pub struct Observed {
     /// When the current run started.
     pub started_at: Option<DateTime<Utc>>,
     /// Each configured channel's state as the bot reports it (templates that know how to ask:
-    /// `openclaw`), from the latest probe of the current run.
+    /// `openclaw`), from the current run's latest probe that got an answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub channels: Option<Vec<ChannelStatus>>,
     /// On Swarm, the node that runs (or last ran) the bot, by host name; `null` on the Docker
@@ -365,7 +365,13 @@ impl ProbeState {
             return;
         }
         self.ever_ready = true;
-        let degraded = result
+        // A status call that failed says nothing about the channels: the run's last answer
+        // stands. (A gateway shutting down still answers `/readyz` while its status RPC is
+        // gone; taking that silence for "no broken channel" called a degraded bot healthy.)
+        if result.channels.is_some() {
+            self.channels = result.channels;
+        }
+        let degraded = self
             .channels
             .as_ref()
             .is_some_and(|cs| cs.iter().any(|c| c.state.degrades()));
@@ -374,7 +380,6 @@ impl ProbeState {
         } else {
             Health::Healthy
         };
-        self.channels = result.channels;
     }
 }
 
@@ -1220,6 +1225,26 @@ mod tests {
         let json = serde_json::to_value(&o).unwrap();
         assert_eq!(json["health"], "degraded");
         assert_eq!(json["channels"][1]["state"], "not_loaded");
+
+        // Regression (CI, real gateway): while a gateway shuts down, `/readyz` still answers
+        // but its status call fails. That silence is not news about the channels.
+        fleet.record_probe(&id, &run, result(true, true), false, 3);
+        let o = fleet.observe_status(&id, D::Running, status.as_ref());
+        assert_eq!(o.health, Health::Degraded, "{o:?}");
+        assert_eq!(o.channels.as_deref(), Some(&channels[..]));
+        // A new answer does count.
+        fleet.record_probe(
+            &id,
+            &run,
+            ProbeResult {
+                live: true,
+                ready: true,
+                channels: Some(channels[..1].to_vec()),
+            },
+            false,
+            3,
+        );
+        assert_eq!(health(&fleet, &id), Health::Healthy);
     }
 
     /// Regression: a PATCH recreates the container (the old one's removal is seen first);
