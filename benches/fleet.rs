@@ -62,7 +62,7 @@ usage: cargo bench --bench fleet -- [--sim] [--quick] [--reps N] [--concurrency 
   --out DIR        where results.md and results.json go (default target/bench)
 
 Environment: DOCKER_HOST (unix socket), BOTMAKER_BIN (server binary; default: built with
-`cargo build --release --bin botmaker`).";
+`cargo build --release --bin botmaker` in target/server).";
 
 /// What a run measures, and how much.
 #[derive(Debug, Clone)]
@@ -224,19 +224,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// The server binary: `BOTMAKER_BIN`, else the release build (built now; a no-op when fresh).
-fn server_binary() -> Result<PathBuf, String> {
-    if let Some(bin) = std::env::var_os("BOTMAKER_BIN") {
-        return Ok(bin.into());
-    }
-    say("building the server: cargo build --release --bin botmaker");
-    fixture::cargo(&["build", "-q", "--release", "--bin", "botmaker"], &[])?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| fixture::workspace_root().join("target"));
-    Ok(target.join("release/botmaker"))
-}
-
 /// Whether this build of the binary has `botmaker apply`.
 fn cli_apply_available(bin: &std::path::Path) -> bool {
     std::process::Command::new(bin)
@@ -299,7 +286,7 @@ async fn run(plan: Plan) -> Result<(), String> {
         vec![server_instance.clone(), floor_instance.clone()],
         image.built_here.then(|| image.tag.clone()),
     );
-    let bin = server_binary()?;
+    let bin = fixture::build_server()?;
     let apply_cli = cli_apply_available(&bin);
     let tmp = tempfile::Builder::new()
         .prefix("botmaker-bench")
@@ -1145,14 +1132,7 @@ impl Bench {
         }
         let file = self.tmp.join("fleet.toml");
         std::fs::write(&file, toml).map_err(|e| e.to_string())?;
-        let bin = std::env::var_os("BOTMAKER_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                std::env::var_os("CARGO_TARGET_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| fixture::workspace_root().join("target"))
-                    .join("release/botmaker")
-            });
+        let bin = fixture::server_path();
         let t = Instant::now();
         let out = tokio::process::Command::new(bin)
             .arg("apply")

@@ -52,7 +52,7 @@ usage: cargo bench --bench llm_proxy -- [--quick] [--out DIR]
   --quick   fewer requests, shorter windows, fewer open streams (~1 min)
   --out DIR where llm-proxy.md and llm-proxy.json go (default target/bench)
 
-Environment: DOCKER_HOST, BOTMAKER_BIN (server binary; default target/release/botmaker).";
+Environment: DOCKER_HOST, BOTMAKER_BIN (server binary; default: built in target/server).";
 
 /// The real key the mock expects: it must come from the proxy, never from the bot.
 const REAL_KEY: &str = "sk-bench-real-key";
@@ -455,9 +455,7 @@ fn free_port() -> u16 {
 }
 
 async fn run(plan: Plan) -> Result<Value, String> {
-    let bin = std::env::var_os("BOTMAKER_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| fixture::workspace_root().join("target/release/botmaker"));
+    let bin = fixture::build_server()?;
     let docker = bollard::Docker::connect_with_local_defaults().map_err(|e| e.to_string())?;
     let image = fixture::ensure(&docker).await?;
     let (mock_addr, release, wrong_key) = start_mock().await;

@@ -26,6 +26,42 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Where the measured server binary lives: `BOTMAKER_BIN`, else the release build in its own
+/// target directory (`target/server`, see [`build_server`]).
+pub fn server_path() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BOTMAKER_BIN") {
+        return bin.into();
+    }
+    server_target_dir().join("release/botmaker")
+}
+
+/// Builds the release server into `target/server` (a no-op when fresh) and returns its path,
+/// unless `BOTMAKER_BIN` names one. Its own directory because `cargo bench` builds the
+/// `botmaker` binary too, with the dev-dependencies' features, at `target/release/botmaker`:
+/// two builds of one path with different features undid each other, and every run paid for a
+/// whole-program-optimized build of the server again.
+pub fn build_server() -> Result<PathBuf, String> {
+    if std::env::var_os("BOTMAKER_BIN").is_none() {
+        let dir = server_target_dir();
+        eprintln!(
+            "bench: building the server: CARGO_TARGET_DIR={} cargo build --release --bin botmaker",
+            dir.display()
+        );
+        cargo(
+            &["build", "-q", "--release", "--bin", "botmaker"],
+            &[("CARGO_TARGET_DIR", dir.display().to_string())],
+        )?;
+    }
+    Ok(server_path())
+}
+
+fn server_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+        .join("server")
+}
+
 /// Runs cargo (the one running us, if any) in the workspace with `args` and extra `envs`.
 pub fn cargo(args: &[&str], envs: &[(&str, String)]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

@@ -23,7 +23,7 @@ use super::engine::{Engine, instance_filter};
 use super::report::cell;
 use super::server::ServerProc;
 use super::summary::Summary;
-use super::{Plan, git_revision, procfs, say, server_binary, started};
+use super::{Plan, git_revision, procfs, say, started};
 
 /// The image the fake knows; bots are created from it.
 const SIM_IMAGE: &str = "botmaker-testbot:sim";
@@ -195,7 +195,7 @@ pub async fn run(plan: Plan) -> Result<(), String> {
     .await
     .map_err(|e| format!("starting the simulated engine: {e}"))?;
     fake.add_image(SIM_IMAGE);
-    let bin = server_binary()?;
+    let bin = super::fixture::build_server()?;
     let instance = format!("sim-{}", std::process::id());
     let dir = tmp.path().join("server");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
