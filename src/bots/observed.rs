@@ -1103,6 +1103,14 @@ mod tests {
         }
     }
 
+    /// A ready run that answered its channel-status call.
+    fn answered(channels: Vec<ChannelStatus>) -> ProbeResult {
+        ProbeResult {
+            channels: Some(channels),
+            ..result(true, true)
+        }
+    }
+
     fn health(fleet: &Fleet, id: &BotId) -> Health {
         let status = fleet.status(id);
         fleet.observe_status(id, D::Running, status.as_ref()).health
@@ -1207,17 +1215,7 @@ mod tests {
                 detail: Some("no plugin".into()),
             },
         ];
-        fleet.record_probe(
-            &id,
-            &run,
-            ProbeResult {
-                live: true,
-                ready: true,
-                channels: Some(channels.clone()),
-            },
-            false,
-            3,
-        );
+        fleet.record_probe(&id, &run, answered(channels.clone()), false, 3);
         let status = fleet.status(&id);
         let o = fleet.observe_status(&id, D::Running, status.as_ref());
         assert_eq!(o.health, Health::Degraded);
@@ -1233,17 +1231,7 @@ mod tests {
         assert_eq!(o.health, Health::Degraded, "{o:?}");
         assert_eq!(o.channels.as_deref(), Some(&channels[..]));
         // A new answer does count.
-        fleet.record_probe(
-            &id,
-            &run,
-            ProbeResult {
-                live: true,
-                ready: true,
-                channels: Some(channels[..1].to_vec()),
-            },
-            false,
-            3,
-        );
+        fleet.record_probe(&id, &run, answered(channels[..1].to_vec()), false, 3);
         assert_eq!(health(&fleet, &id), Health::Healthy);
     }
 
