@@ -540,12 +540,7 @@ async fn daemon_frozen_and_stopped_under_mixed_operations() {
             engine.stop().await;
             // Reads come from the watch cache until the server has seen its event stream end
             // (milliseconds; more on a loaded machine). The burst is about the time after.
-            eventually(
-                "the server notices the engine is gone",
-                Duration::from_secs(20),
-                || async { (!s.bots.cache().is_fresh()).then_some(()) },
-            )
-            .await;
+            s.wait_cache_stale().await;
             let unknown = all_fail_cleanly(&client, &s, calls, false).await;
             engine.restart().await;
             unknown

@@ -26,15 +26,6 @@ async fn server_without_periodic_resync(h: Harness) -> TestServer {
     TestServer::start_with(h, data, cfg).await
 }
 
-async fn wait_fresh(s: &TestServer) {
-    eventually(
-        "the watch cache is synced",
-        Duration::from_secs(60),
-        || async { s.bots.cache().is_fresh().then_some(()) },
-    )
-    .await;
-}
-
 /// The bot's entry in `GET /api/bots`.
 async fn listed(s: &TestServer, id: &str) -> Value {
     let (status, v) = s.get("/api/bots").await;
@@ -63,7 +54,7 @@ fn exited(running: &ContainerStatus) -> ContainerStatus {
 async fn a_container_stopped_and_removed_behind_botmakers_back_shows_through_events() {
     let s = server_without_periodic_resync(Harness::new().await).await;
     let id = s.create_bot("watched").await;
-    wait_fresh(&s).await;
+    s.wait_cache_fresh().await;
     assert_eq!(listed(&s, &id).await["state"], "running");
 
     let name = format!("botmaker-{id}");
@@ -108,7 +99,7 @@ async fn a_periodic_resync_corrects_a_change_the_event_stream_missed() {
     let s = TestServer::start().await;
     let id = s.create_bot("corrected").await;
     let s = s.restart().await;
-    wait_fresh(&s).await;
+    s.wait_cache_fresh().await;
     let bot = BotId::new(id.clone()).unwrap();
     let running = s.bots.fleet().status(&bot).expect("inspected on create");
     assert_eq!(running.state, ContainerState::Running);
@@ -140,19 +131,13 @@ async fn reads_fail_while_the_engine_is_down_and_the_resync_after_reconnecting_c
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let id = v["id"].as_str().unwrap().to_string();
     let container = v["container_id"].as_str().unwrap().to_string();
-    wait_fresh(&s).await;
+    s.wait_cache_fresh().await;
     assert_eq!(listed(&s, &id).await["state"], "created");
 
     engine.stop().await;
-    // The server learns of it when its event stream ends, a moment after the daemon is gone
-    // (on a busy machine a request came first, once, and was answered from the cache, as it
-    // would have been a moment earlier).
-    eventually(
-        "the server notices the engine is gone",
-        Duration::from_secs(20),
-        || async { (!s.bots.cache().is_fresh()).then_some(()) },
-    )
-    .await;
+    // On a busy machine a request once came before the server had seen its event stream end,
+    // and was answered from the cache, as it would have been a moment earlier.
+    s.wait_cache_stale().await;
     // From then on no stale answer while Docker is down: the same clear error as before the
     // cache.
     for path in ["/api/bots".to_string(), format!("/api/bots/{id}")] {
@@ -166,7 +151,7 @@ async fn reads_fail_while_the_engine_is_down_and_the_resync_after_reconnecting_c
     s.bots.fleet().record_status(&bot, None);
 
     engine.restart().await;
-    wait_fresh(&s).await;
+    s.wait_cache_fresh().await;
     // Trusted again only after the resync that followed the reconnect: right at once.
     let v = listed(&s, &id).await;
     assert_eq!(v["state"], "created", "{v}");

@@ -103,12 +103,7 @@ impl TestServer {
         cfg.docker_host = Some(fake.host().to_string());
         cfg.resync_interval = 3600;
         let s = Self::start_with(h, data, cfg).await;
-        super::eventually(
-            "the watch cache is synced",
-            Duration::from_secs(60),
-            || async { s.bots.cache().is_fresh().then_some(()) },
-        )
-        .await;
+        s.wait_cache_fresh().await;
         (s, fake)
     }
 
@@ -248,6 +243,28 @@ impl TestServer {
         let (status, v) = self.post("/api/bots", body).await;
         assert_eq!(status, StatusCode::CREATED, "{v}");
         v["id"].as_str().unwrap().to_string()
+    }
+
+    /// Waits until the watch cache is trusted (synced with Docker), or panics after 60 s.
+    pub async fn wait_cache_fresh(&self) {
+        super::eventually(
+            "the watch cache is synced",
+            Duration::from_secs(60),
+            || async { self.bots.cache().is_fresh().then_some(()) },
+        )
+        .await;
+    }
+
+    /// Waits until the server has noticed that Docker is gone (its watch cache is no longer
+    /// trusted, so reads ask the daemon), or panics after 20 s. It learns that when its event
+    /// stream ends, a moment after the daemon: until then reads come from the cache.
+    pub async fn wait_cache_stale(&self) {
+        super::eventually(
+            "the server notices the engine is gone",
+            Duration::from_secs(20),
+            || async { (!self.bots.cache().is_fresh()).then_some(()) },
+        )
+        .await;
     }
 
     /// Polls the bot until `pred` holds for its JSON, or panics after `limit`.
